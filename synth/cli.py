@@ -1,0 +1,48 @@
+"""`synth` entry point. Each stage registers its own subcommands from `<stage>/commands.py`.
+
+Subcommands: body, mosh, interpolate, simulate, render, generate, shard, inspect, validate, assets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from synth import __version__
+from synth.errors import SynthError
+
+STAGE_COMMAND_MODULES = (
+    "synth.body.commands",
+    "synth.mosh.commands",
+    "synth.motion.commands",
+    "synth.cloth.commands",
+    "synth.scene.commands",
+    "synth.pipeline.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"synth {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in STAGE_COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SynthError as exc:
+        print(f"synth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

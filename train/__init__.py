@@ -1,0 +1,1 @@
+"""MVIPER and baselines: data, models, losses, metrics."""
