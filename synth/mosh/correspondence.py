@@ -1,0 +1,75 @@
+"""CMU -> SMPL joint correspondence used by the MoSh fit.
+
+CMU joints are the starts of CMU's ASF segments (the cgspeed BVH joints, either naming).
+Where the two skeletons define a joint differently (CMU's root sits between the hip joints
+and higher than SMPL's pelvis; its torso and neck points are lower than SMPL's; its "fingers"
+point is 4 cm past the wrist, SMPL's hand joint about 9 cm), the fit learns one constant
+offset per joint and subject, expressed in the frame of the SMPL joint's parent segment
+(pelvis for the pelvis), as MoSh does for markers. Offsets have a weak prior towards zero.
+
+SMPL joints without a CMU counterpart (spine3, collars) or whose rotation no joint observes
+(feet, head, hands: leaves of the tree) are placed by the chain and the pose prior.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SMPL_JOINT_NAMES = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
+    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hand", "right_hand",
+)  # fmt: skip
+
+# SMPL joint -> (CMU canonical joint, weight). Hands/fingers are weighted down: CMU's hand
+# segments are short and noisy.
+CMU_TO_SMPL: dict[str, tuple[str, float]] = {
+    "pelvis": ("root", 1.0),
+    "left_hip": ("lfemur", 1.0),
+    "right_hip": ("rfemur", 1.0),
+    "spine1": ("upperback", 0.5),
+    "left_knee": ("ltibia", 1.0),
+    "right_knee": ("rtibia", 1.0),
+    "spine2": ("thorax", 0.5),
+    "left_ankle": ("lfoot", 1.0),
+    "right_ankle": ("rfoot", 1.0),
+    "left_foot": ("ltoes", 0.7),
+    "right_foot": ("rtoes", 0.7),
+    "neck": ("upperneck", 0.7),
+    "head": ("head", 0.7),
+    "left_shoulder": ("lhumerus", 1.0),
+    "right_shoulder": ("rhumerus", 1.0),
+    "left_elbow": ("lradius", 1.0),
+    "right_elbow": ("rradius", 1.0),
+    "left_wrist": ("lwrist", 1.0),
+    "right_wrist": ("rwrist", 1.0),
+    "left_hand": ("lfingers", 0.3),
+    "right_hand": ("rfingers", 0.3),
+}
+
+# Limb segments whose length is defined alike in both skeletons: used to initialise beta.
+LENGTH_PAIRS = (
+    ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"),
+    ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
+    ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"), ("left_hip", "right_hip"),
+    ("left_shoulder", "right_shoulder"),
+)  # fmt: skip
+
+
+def smpl_targets(canonical: list[str | None], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target points for the corresponded SMPL joints.
+
+    canonical: CMU name per clip joint; positions (T,J,3). Returns smpl_idx (K,), weights (K,),
+    targets (T,K,3). SMPL-named clips (e.g. from AMASS) correspond one to one.
+    """
+    lookup = {n: i for i, n in enumerate(canonical) if n is not None}
+    idx, w, cols = [], [], []
+    if all(n in lookup for n in SMPL_JOINT_NAMES):  # already SMPL joints
+        return np.arange(24), np.ones(24), positions[:, [lookup[n] for n in SMPL_JOINT_NAMES]]
+    for k, name in enumerate(SMPL_JOINT_NAMES):
+        if name in CMU_TO_SMPL and CMU_TO_SMPL[name][0] in lookup:
+            idx.append(k)
+            w.append(CMU_TO_SMPL[name][1])
+            cols.append(lookup[CMU_TO_SMPL[name][0]])
+    return np.array(idx), np.array(w), positions[:, cols]
