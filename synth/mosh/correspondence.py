@@ -22,30 +22,33 @@ SMPL_JOINT_NAMES = (
     "left_wrist", "right_wrist", "left_hand", "right_hand",
 )  # fmt: skip
 
-# SMPL joint -> (CMU canonical joint, weight). Hands/fingers are weighted down: CMU's hand
-# segments are short and noisy.
-CMU_TO_SMPL: dict[str, tuple[str, float]] = {
-    "pelvis": ("root", 1.0),
-    "left_hip": ("lfemur", 1.0),
-    "right_hip": ("rfemur", 1.0),
-    "spine1": ("upperback", 0.5),
-    "left_knee": ("ltibia", 1.0),
-    "right_knee": ("rtibia", 1.0),
-    "spine2": ("thorax", 0.5),
-    "left_ankle": ("lfoot", 1.0),
-    "right_ankle": ("rfoot", 1.0),
-    "left_foot": ("ltoes", 0.7),
-    "right_foot": ("rtoes", 0.7),
-    "neck": ("upperneck", 0.7),
-    "head": ("head", 0.7),
-    "left_shoulder": ("lhumerus", 1.0),
-    "right_shoulder": ("rhumerus", 1.0),
-    "left_elbow": ("lradius", 1.0),
-    "right_elbow": ("rradius", 1.0),
-    "left_wrist": ("lwrist", 1.0),
-    "right_wrist": ("rwrist", 1.0),
-    "left_hand": ("lfingers", 0.3),
-    "right_hand": ("rfingers", 0.3),
+# SMPL joint -> (CMU canonical joint, weight, segment). A CMU joint is the start of a CMU
+# segment and rides rigidly on CMU's parent segment; "parent" attaches it (with its offset) to
+# the SMPL joint's parent segment, "own" to the SMPL joint's own segment. CMU's neck bends about
+# its lower-neck joint, 15-20 cm below SMPL's neck joint, so its neck and head points ride on
+# SMPL's neck segment. Hands/fingers are weighted down: CMU's hand segments are short and noisy.
+CMU_TO_SMPL: dict[str, tuple[str, float, str]] = {
+    "pelvis": ("root", 1.0, "own"),
+    "left_hip": ("lfemur", 1.0, "parent"),
+    "right_hip": ("rfemur", 1.0, "parent"),
+    "spine1": ("upperback", 0.5, "parent"),
+    "left_knee": ("ltibia", 1.0, "parent"),
+    "right_knee": ("rtibia", 1.0, "parent"),
+    "spine2": ("thorax", 0.5, "parent"),
+    "left_ankle": ("lfoot", 1.0, "parent"),
+    "right_ankle": ("rfoot", 1.0, "parent"),
+    "left_foot": ("ltoes", 0.7, "parent"),
+    "right_foot": ("rtoes", 0.7, "parent"),
+    "neck": ("upperneck", 0.7, "own"),
+    "head": ("head", 0.7, "parent"),
+    "left_shoulder": ("lhumerus", 1.0, "parent"),
+    "right_shoulder": ("rhumerus", 1.0, "parent"),
+    "left_elbow": ("lradius", 1.0, "parent"),
+    "right_elbow": ("rradius", 1.0, "parent"),
+    "left_wrist": ("lwrist", 1.0, "parent"),
+    "right_wrist": ("rwrist", 1.0, "parent"),
+    "left_hand": ("lfingers", 0.3, "parent"),
+    "right_hand": ("rfingers", 0.3, "parent"),
 }
 
 # Limb segments whose length is defined alike in both skeletons: used to initialise beta.
@@ -57,19 +60,24 @@ LENGTH_PAIRS = (
 )  # fmt: skip
 
 
-def smpl_targets(canonical: list[str | None], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def smpl_targets(canonical: list[str | None], positions: np.ndarray, parents: np.ndarray):
     """Target points for the corresponded SMPL joints.
 
-    canonical: CMU name per clip joint; positions (T,J,3). Returns smpl_idx (K,), weights (K,),
-    targets (T,K,3). SMPL-named clips (e.g. from AMASS) correspond one to one.
+    canonical: CMU name per clip joint; positions (T,J,3); parents: SMPL's (24,). Returns
+    smpl_idx (K,), weights (K,), segments (K,) (SMPL joint whose frame carries the point and
+    its offset) and targets (T,K,3). SMPL-named clips (e.g. AMASS) correspond one to one.
     """
     lookup = {n: i for i, n in enumerate(canonical) if n is not None}
-    idx, w, cols = [], [], []
     if all(n in lookup for n in SMPL_JOINT_NAMES):  # already SMPL joints
-        return np.arange(24), np.ones(24), positions[:, [lookup[n] for n in SMPL_JOINT_NAMES]]
+        idx = np.arange(24)
+        seg = np.where(parents < 0, idx, parents)
+        return idx, np.ones(24), seg, positions[:, [lookup[n] for n in SMPL_JOINT_NAMES]]
+    idx, w, seg, cols = [], [], [], []
     for k, name in enumerate(SMPL_JOINT_NAMES):
         if name in CMU_TO_SMPL and CMU_TO_SMPL[name][0] in lookup:
+            cmu, weight, where = CMU_TO_SMPL[name]
             idx.append(k)
-            w.append(CMU_TO_SMPL[name][1])
-            cols.append(lookup[CMU_TO_SMPL[name][0]])
-    return np.array(idx), np.array(w), positions[:, cols]
+            w.append(weight)
+            seg.append(k if where == "own" or parents[k] < 0 else int(parents[k]))
+            cols.append(lookup[cmu])
+    return np.array(idx), np.array(w), np.array(seg), positions[:, cols]

@@ -2,12 +2,13 @@
 per frame, per-subject joint offsets (see correspondence.py).
 
 Why it is fast: (1) only the 24 joints are evaluated (joints.py), never the 6890 vertices;
-(2) an analytic initialisation already lands within a few centimetres: beta from limb lengths
-(Gauss-Newton on the linear joint regressor), then per joint, top-down, the rotation that
-aligns SMPL's rest bones with the clip's bones (weighted Kabsch where a joint has several
-observed children, the minimal swing where it has one); (3) a short Adam refinement over the
-whole clip as one batch: joint positions + bone directions + temporal smoothness + an L2 pose
-prior with knee/elbow hinge limits + priors on beta and offsets.
+(2) an analytic initialisation that already lands within about a centimetre: beta from limb
+lengths (Gauss-Newton on the linear joint regressor); then per joint, top-down, the rotation
+that aligns SMPL's rest bone directions with the clip's bone directions (weighted Kabsch where
+a joint has several observed children, the minimal swing where it has one), alternated with
+closed-form per-subject offsets; (3) a few batched Gauss-Newton steps over the whole clip
+(`refine`): joint positions + temporal smoothness + an L2 pose prior, all frames solved in
+one batched torch call (CPU or GPU).
 """
 
 from __future__ import annotations
@@ -21,31 +22,21 @@ import numpy as np
 import torch
 
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
-from synth.mocap.kinematics import matrix_to_rotvec
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
-from synth.mosh.joints import JointModel, rotvec_to_matrix_torch
+from synth.mosh.joints import JointModel
 from synth.mosh.sequence import MoshedSequence
 
 FIT_VERSION = 1  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
-# Hinge limits in SMPL's local frames (rest T-pose, Y up, facing +Z): knees flex about +x,
-# the left elbow about -y and the right about +y.
-_HINGES = ((_NAME["left_knee"], 0, 1.0), (_NAME["right_knee"], 0, 1.0),
-           (_NAME["left_elbow"], 1, -1.0), (_NAME["right_elbow"], 1, 1.0))  # fmt: skip
-
-
 @dataclass(frozen=True)
 class FitSettings:
-    iterations: int = 60
+    iterations: int = 2  # Levenberg-Marquardt steps over the whole clip
     init_rounds: int = 3  # alternations of analytic pose / closed-form offsets
-    lr: float = 0.02
-    w_dir: float = 0.02  # bone direction term (1 - cos)
-    w_smooth: float = 0.5  # joint acceleration (metres per frame^2, squared)
-    w_pose: float = 2e-4  # L2 on body joint axis-angles
-    w_limit: float = 1e-2  # hinge joints bending the wrong way
-    w_beta: float = 1e-4
-    w_offset: float = 1e-2
+    damping: float = 1e-4  # Levenberg-Marquardt
+    w_smooth: float = 0.1  # temporal smoothness, relative to a joint of weight 1
+    w_pose: float = 1e-4  # L2 pose prior on local axis-angles (body joints)
+    offset_ridge: float = 0.05  # shrinks per-subject offsets towards zero
 
 
 @dataclass
@@ -53,23 +44,22 @@ class FitResult:
     poses: np.ndarray  # (T,72)
     betas: np.ndarray  # (10,)
     trans: np.ndarray  # (T,3)
-    offsets: np.ndarray  # (K,3) per corresponded joint, parent-segment frame
+    offsets: np.ndarray  # (K,3) per corresponded point, in its segment's frame
     smpl_idx: np.ndarray  # (K,)
     error_mm: np.ndarray  # (T,) mean over corresponded joints (with offsets)
     raw_error_mm: np.ndarray  # (T,) same without offsets: how far SMPL's own joints are
 
 
-def _handles(parents: np.ndarray, observed: set[int]) -> dict[int, list[int]]:
-    """For every joint, the first observed joints below it along each child branch."""
-    children = {j: [] for j in range(len(parents))}
-    for j, p in enumerate(parents):
-        if p >= 0:
-            children[p].append(j)
-
-    def first(c: int) -> list[int]:
-        return [c] if c in observed else [h for cc in children[c] for h in first(cc)]
-
-    return {j: [h for c in children[j] for h in first(c)] for j in range(len(parents))}
+def _handles(parents: np.ndarray, rest: np.ndarray, segments: np.ndarray, vecs: np.ndarray) -> dict:
+    """For every joint, the observed points that fix its rotation, as (point index, rest vector
+    from the joint): points riding on its segment, else the first ones down each child branch
+    (assuming identity rotations in between)."""
+    children = {j: [c for c in range(len(parents)) if parents[c] == j] for j in range(len(parents))}
+    out: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for j in reversed(range(len(parents))):
+        riding = [(k, vecs[k]) for k in np.flatnonzero(segments == j)]
+        out[j] = riding or [(k, rest[c] - rest[j] + v) for c in children[j] for k, v in out[c]]
+    return out
 
 
 def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -115,151 +105,202 @@ def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, rid
     return np.clip(beta, -4, 4)
 
 
-def init_pose(model: JointModel, betas: np.ndarray, smpl_idx: np.ndarray, targets: np.ndarray,
-              offsets: np.ndarray | None = None):
-    """Analytic per-frame local rotations (T,24,3,3), global rotations and translation (T,3).
+def init_pose(model: JointModel, betas: np.ndarray, smpl_idx: np.ndarray, segments: np.ndarray,
+              targets: np.ndarray, offsets: np.ndarray):
+    """Analytic per-frame local rotations (T,24,3,3), global rotations, joints and translation.
 
-    Top-down: each joint's global rotation aligns its rest vectors to the observed handle
-    points (rest vectors include the handles' offsets, which ride on the joint's segment).
+    Top-down: each joint's global rotation aligns the rest vectors of the points that fix it
+    (offsets included) with the observed ones; the root by centred Kabsch, which also gives
+    the translation.
     """
     parents = model.parents
     T = len(targets)
     rest = model.rest_joints(betas)
-    off = np.zeros((len(smpl_idx), 3)) if offsets is None else offsets
-    Y = {int(j): targets[:, k] for k, j in enumerate(smpl_idx)}
-    O = {int(j): off[k] for k, j in enumerate(smpl_idx)}
-    handles = _handles(parents, set(Y))
+    vecs = rest[smpl_idx] - rest[segments] + offsets  # point k = X_seg + G_seg vecs[k]
+    handles = _handles(parents, rest, segments, vecs)
     G = np.empty((T, 24, 3, 3))
     X = np.empty((T, 24, 3))
     local = np.broadcast_to(np.eye(3), (T, 24, 3, 3)).copy()
-    eye = np.broadcast_to(np.eye(3), (T, 3, 3))
+    trans = np.zeros((T, 3))
     for j in range(24):  # SMPL parents precede children
         p = parents[j]
-        hs = handles[j]
-        if p < 0:  # root: align handle points seen from the observed pelvis point
-            o0 = O.get(j, np.zeros(3))
-            r = np.stack([rest[h] + O[h] - rest[j] - o0 for h in hs])
-            G[:, j] = _kabsch(r, np.stack([Y[h] - Y[j] for h in hs], 1)) if j in Y else eye
-            trans = Y[j] - rest[j] - G[:, j] @ o0 if j in Y else np.zeros((T, 3))
-            X[:, j] = rest[j] + trans
+        ks = [k for k, _ in handles[j]]
+        r = np.stack([v for _, v in handles[j]]) if ks else np.zeros((0, 3))
+        if p < 0:
+            if len(ks) < 2:
+                raise ValueError("the pelvis segment needs at least two observed points")
+            c_r, c_y = r.mean(0), targets[:, ks].mean(1)
+            G[:, j] = _kabsch(r - c_r, targets[:, ks] - c_y[:, None])
+            X[:, j] = c_y - G[:, j] @ c_r
+            trans = X[:, j] - rest[j]
             local[:, j] = G[:, j]
             continue
         Gp = G[:, p]
         X[:, j] = X[:, p] + Gp @ (rest[j] - rest[p])
-        if not hs:
-            G[:, j] = Gp
-            continue
-        r = np.stack([rest[h] + O[h] - rest[j] for h in hs])
-        d = np.stack([Y[h] - X[:, j] for h in hs], 1)
-        if len(hs) >= 2:
+        d = targets[:, ks] - X[:, j, None]
+        if len(ks) >= 2:
             G[:, j] = _kabsch(r, d)
-        else:
+        elif len(ks) == 1:
             G[:, j] = _min_rotation(Gp @ r[0], d[:, 0]) @ Gp
+        else:
+            G[:, j] = Gp
         local[:, j] = Gp.transpose(0, 2, 1) @ G[:, j]
     return local, G, X, trans
 
 
-def estimate_offsets(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, G: np.ndarray,
-                     X: np.ndarray, ridge: float = 0.1) -> np.ndarray:
-    """Closed form per-joint offsets in the parent-segment frame: mean of G_p^T (Y - X), shrunk."""
-    frame = np.where(model.parents[smpl_idx] < 0, smpl_idx, model.parents[smpl_idx])
-    local = np.einsum("tkba,tkb->tka", G[:, frame], targets - X[:, smpl_idx])
+def estimate_offsets(smpl_idx: np.ndarray, segments: np.ndarray, targets: np.ndarray,
+                     G: np.ndarray, X: np.ndarray, ridge: float) -> np.ndarray:
+    """Closed-form per-point offsets in their segment's frame: mean of G_s^T (Y - X_k), shrunk."""
+    local = np.einsum("tkba,tkb->tka", G[:, segments], targets - X[:, smpl_idx])
     return local.mean(0) / (1 + ridge)
+
+
+def _skew(v: torch.Tensor) -> torch.Tensor:
+    x, y, z = v.unbind(-1)
+    o = torch.zeros_like(x)
+    return torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).reshape(v.shape + (3,))
+
+
+def refine(
+    model: JointModel,
+    smpl_idx: np.ndarray,
+    segments: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    betas: np.ndarray,
+    offsets: np.ndarray,
+    local: np.ndarray,
+    trans: np.ndarray,
+    settings: "FitSettings",
+    device: str = "cpu",
+):
+    """Batched Levenberg-Marquardt over all frames at once, in torch (CPU or GPU).
+
+    Unknowns per frame: a world-frame rotation increment w_j at every joint that has children
+    (it turns the joint's whole subtree about the joint, so d q_k / d w_j = -[q_k - x_j]_x for
+    every observed point q_k riding below j) and a translation increment: 60x60 normal
+    equations per frame, solved for all frames in one batched call. Terms: weighted point
+    positions (with offsets); temporal smoothness (each point is also pulled towards the mean
+    of its neighbours in time); an L2 pose prior on the local axis-angles (it also keeps the
+    unobservable limb twists at zero). Damping adapts per frame (steps that raise a frame's
+    cost are undone). Offsets are re-estimated in closed form after every step.
+    """
+    import roma
+
+    dt = torch.float64
+    T, K = targets.shape[:2]
+    parents = model.parents
+    active = np.array([j for j in range(24) if (parents == j).any()])
+    A = len(active)
+    incidence = np.zeros((K, A))
+    for k, f in enumerate(segments):  # a point on segment f is moved by f and its ancestors
+        j = int(f)
+        while j >= 0:
+            incidence[k, np.flatnonzero(active == j)] = 1
+            j = int(parents[j])
+    fk = model.torch_fk(device, dt)
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
+    Y, w, inc = t(targets), t(weights)[None, :, None], t(incidence)[None, :, :, None, None]
+    R, tr, b, off = t(local).clone(), t(trans).clone(), t(betas), t(offsets).clone()
+    idx, seg, act = (torch.as_tensor(a, device=device) for a in (smpl_idx, segments, active))
+    par_act = torch.as_tensor(np.maximum(parents[active], 0), device=device)
+    is_root = parents[active] < 0
+    eye3 = torch.eye(3, dtype=dt, device=device)
+    prior = torch.full((A, 3), settings.w_pose, dtype=dt, device=device)
+    prior[torch.as_tensor(is_root)] = 0  # the global orientation has no prior
+    prior_diag = torch.cat([prior.reshape(-1), torch.zeros(3, dtype=dt, device=device)])
+    mu = torch.full((T, 1, 1), settings.damping, dtype=dt, device=device)
+    s = settings.w_smooth if T > 2 else 0.0
+    sw = torch.sqrt(w + s)
+
+    def points(R_, tr_):
+        P, G = fk(b, R_, tr_)
+        return P, G, P[:, idx] + (G[:, seg] @ off[None, :, :, None])[..., 0]
+
+    def cost(q, tgt, theta):
+        return (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2))
+
+    P, G, q = points(R, tr)
+    for _ in range(settings.iterations):
+        tgt = Y
+        if s > 0:  # pull towards the neighbours' mean: blend it into the target
+            nb = q.clone()
+            nb[1:-1] = 0.5 * (q[:-2] + q[2:])
+            tgt = (w * Y + s * nb) / (w + s)
+        theta = roma.rotmat_to_rotvec(R[:, act])
+        before = cost(q, tgt, theta)
+        r = (q - tgt) * sw
+        v = q[:, :, None, :] - P[:, None, act, :]  # (T,K,A,3)
+        Jw = -_skew(v) * inc * sw[..., None, None]  # (T,K,A,3,3): d q / d w = -[v]x
+        J = torch.cat([Jw.permute(0, 1, 3, 2, 4).reshape(T, 3 * K, 3 * A),
+                       (sw[..., None] * eye3).reshape(1, 3 * K, 3).expand(T, -1, -1)], 2)  # fmt: skip
+        H = J.transpose(1, 2) @ J
+        g = (J.transpose(1, 2) @ r.reshape(T, 3 * K, 1))[..., 0]
+        # pose prior |theta_j + u_j|^2 with u_j = G_parent^T w_j  ->  |G_parent theta_j + w_j|^2
+        Gp = torch.where(torch.as_tensor(is_root, device=device)[None, :, None, None], eye3, G[:, par_act])
+        pull = (Gp @ theta[..., None])[..., 0] * prior
+        g = g + torch.cat([pull.reshape(T, 3 * A), torch.zeros(T, 3, dtype=dt, device=device)], 1)
+        H = H + torch.diag_embed(prior_diag) + mu * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2) + 1e-6)
+        delta = -torch.linalg.solve(H, g[..., None])[..., 0]
+        u = (Gp.transpose(-1, -2) @ delta[:, : 3 * A].reshape(T, A, 3, 1))[..., 0]  # parent frame
+        R_new = R.clone()
+        R_new[:, act] = roma.rotvec_to_rotmat(u) @ R[:, act]
+        tr_new = tr + delta[:, 3 * A :]
+        P_new, G_new, q_new = points(R_new, tr_new)
+        ok = cost(q_new, tgt, roma.rotmat_to_rotvec(R_new[:, act])) <= before
+        R = torch.where(ok[:, None, None, None], R_new, R)
+        tr = torch.where(ok[:, None], tr_new, tr)
+        mu = torch.where(ok[:, None, None], mu / 3, mu * 10)
+        P, G = torch.where(ok[:, None, None], P_new, P), torch.where(ok[:, None, None, None], G_new, G)
+        off = torch.einsum("tkba,tkb->ka", G[:, seg], Y - P[:, idx]) / (T * (1 + settings.offset_ridge))
+        q = P[:, idx] + (G[:, seg] @ off[None, :, :, None])[..., 0]
+    err = (q - Y).norm(dim=-1).mean(-1) * 1000
+    raw = (P[:, idx] - Y).norm(dim=-1).mean(-1) * 1000
+    return (roma.rotmat_to_rotvec(R).cpu().numpy(), tr.cpu().numpy(), off.cpu().numpy(),
+            err.cpu().numpy(), raw.cpu().numpy())  # fmt: skip
 
 
 def fit_joints(
     model: JointModel,
     smpl_idx: np.ndarray,
+    segments: np.ndarray,
     weights: np.ndarray,
     targets: np.ndarray,
-    settings: FitSettings = FitSettings(),
+    settings: "FitSettings" = None,
     device: str = "cpu",
-    fit_offsets: bool = True,
 ) -> FitResult:
-    """Fit beta, theta, trans (and offsets) to targets (T,K,3) of SMPL joints smpl_idx."""
+    """Fit beta, theta, trans and per-point offsets to targets (T,K,3) of SMPL joints smpl_idx
+    (segments: the SMPL joint whose frame carries each point and its offset)."""
+    settings = settings or FitSettings()
     targets = np.asarray(targets, np.float64)
     T = len(targets)
-    betas0 = init_betas(model, smpl_idx, targets)
-    offsets0 = np.zeros((len(smpl_idx), 3))
-    for _ in range(settings.init_rounds if fit_offsets else 0):
-        _, G, X, _ = init_pose(model, betas0, smpl_idx, targets, offsets0)
-        offsets0 = estimate_offsets(model, smpl_idx, targets, G, X)
-    local, _, _, trans0 = init_pose(model, betas0, smpl_idx, targets, offsets0)
-    theta0 = matrix_to_rotvec(local)
-
-    dt = torch.float32
-    fk = model.torch_fk(device, dt)
+    betas = init_betas(model, smpl_idx, targets)
+    offsets = np.zeros((len(smpl_idx), 3))
+    for _ in range(settings.init_rounds):
+        _, G, X, _ = init_pose(model, betas, smpl_idx, segments, targets, offsets)
+        offsets = estimate_offsets(smpl_idx, segments, targets, G, X, settings.offset_ridge)
+    local, _, _, trans = init_pose(model, betas, smpl_idx, segments, targets, offsets)
+    theta, trans, offsets, err, raw = refine(
+        model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device
+    )
     leaf = np.array([not (model.parents == j).any() for j in range(24)])
-    mask = torch.as_tensor(~leaf, dtype=dt, device=device)[None, :, None]
-    theta = torch.tensor(theta0, dtype=dt, device=device, requires_grad=True)
-    trans = torch.tensor(trans0, dtype=dt, device=device, requires_grad=True)
-    betas = torch.tensor(betas0, dtype=dt, device=device, requires_grad=True)
-    offsets = torch.tensor(offsets0, dtype=dt, device=device, requires_grad=fit_offsets)
-    Y = torch.as_tensor(targets, dtype=dt, device=device)
-    w = torch.as_tensor(weights / weights.sum(), dtype=dt, device=device)
-    idx = torch.as_tensor(smpl_idx, device=device)
-    frame_of = torch.as_tensor(np.maximum(model.parents[smpl_idx], 0), device=device)
-    col = {int(j): k for k, j in enumerate(smpl_idx)}
-    dir_pairs = [(col[j], col[int(model.parents[j])]) for j in smpl_idx if model.parents[j] in col]
-    da = torch.as_tensor([a for a, _ in dir_pairs], device=device)
-    db = torch.as_tensor([b for _, b in dir_pairs], device=device)
-    Ydir = torch.nn.functional.normalize(Y[:, da] - Y[:, db], dim=-1)
-    body_mask = torch.ones(24, 1, dtype=dt, device=device)
-    body_mask[0] = 0
-
-    def points(theta_, trans_, betas_, offsets_):
-        R = rotvec_to_matrix_torch(theta_ * mask)
-        P, Gl = fk(betas_, R, trans_)
-        return P[:, idx] + (Gl[:, frame_of] @ offsets_[None, :, :, None])[..., 0], P[:, idx]
-
-    params = [theta, trans, betas] + ([offsets] if fit_offsets else [])
-    opt = torch.optim.Adam(
-        [{"params": [theta], "lr": settings.lr}, {"params": [trans], "lr": settings.lr * 0.5},
-         {"params": [betas], "lr": settings.lr * 2}]
-        + ([{"params": [offsets], "lr": settings.lr * 0.25}] if fit_offsets else [])
-    )  # fmt: skip
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.iterations, eta_min=settings.lr * 0.05)
-    for _ in range(settings.iterations):
-        opt.zero_grad(set_to_none=True)
-        pts, _ = points(theta, trans, betas, offsets)
-        loss = (((pts - Y) ** 2).sum(-1) * w).sum(-1).mean()
-        if len(dir_pairs):
-            pd = torch.nn.functional.normalize(pts[:, da] - pts[:, db], dim=-1)
-            loss = loss + settings.w_dir * (1 - (pd * Ydir).sum(-1)).mean()
-        if T > 2:
-            acc = pts[2:] - 2 * pts[1:-1] + pts[:-2]
-            loss = loss + settings.w_smooth * (acc**2).sum(-1).mean()
-        th = theta * mask
-        loss = loss + settings.w_pose * ((th * body_mask) ** 2).sum((-1, -2)).mean()
-        hinge = sum(torch.relu(-s * th[:, j, a]) ** 2 for j, a, s in _HINGES)
-        loss = loss + settings.w_limit * hinge.mean()
-        loss = loss + settings.w_beta * (betas**2).sum() + settings.w_offset * (offsets**2).sum()
-        loss.backward()
-        opt.step()
-        sched.step()
-
-    with torch.no_grad():
-        pts, raw = points(theta, trans, betas, offsets)
-        err = (pts - Y).norm(dim=-1).mean(-1) * 1000
-        raw_err = (raw - Y).norm(dim=-1).mean(-1) * 1000
-    poses = (theta * mask).detach().cpu().numpy().reshape(T, 72)
-    del params
+    theta[:, leaf] = 0  # no joint observes a leaf's rotation
     return FitResult(
-        poses=poses.astype(np.float32),
-        betas=betas.detach().cpu().numpy().astype(np.float32),
-        trans=trans.detach().cpu().numpy().astype(np.float32),
-        offsets=offsets.detach().cpu().numpy(),
+        poses=theta.reshape(T, 72).astype(np.float32),
+        betas=betas.astype(np.float32),
+        trans=trans.astype(np.float32),
+        offsets=offsets,
         smpl_idx=np.asarray(smpl_idx),
-        error_mm=err.cpu().numpy().astype(np.float32),
-        raw_error_mm=raw_err.cpu().numpy().astype(np.float32),
+        error_mm=err.astype(np.float32),
+        raw_error_mm=raw.astype(np.float32),
     )
 
 
-def clip_targets(clip: MocapClip, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SMPL joint indices, weights and target points (T',K,3) of a clip resampled to `fps`."""
+def clip_targets(clip: MocapClip, fps: float, parents: np.ndarray):
+    """SMPL joint indices, weights, segments and target points (T',K,3) of a clip at `fps`."""
     names = list(clip.joint_names)
     canon = canonical_names(names) if detect_naming(names) else [n.lower() for n in names]
-    return smpl_targets(canon, clip.resampled(fps))
+    return smpl_targets(canon, clip.resampled(fps), parents)
 
 
 def _cache_key(clip: MocapClip, fps: float, settings: FitSettings, model_id: str) -> str:
@@ -290,14 +331,14 @@ def mosh_clip(
     path = root / f"{safe}_{_cache_key(clip, fps, settings, model.identifier)}.npz"
     if path.is_file():
         return MoshedSequence.load(path)
-    smpl_idx, weights, targets = clip_targets(clip, fps)
+    smpl_idx, weights, segments, targets = clip_targets(clip, fps, model.parents)
     if len(smpl_idx) < 8:
         raise SynthError(
             f"only {len(smpl_idx)} joints of {clip.name} correspond to SMPL joints",
             clip.source or None,
             "use a CMU skeleton (cgspeed BVH in either naming, or CMU ASF/AMC) or SMPL joint names",
         )
-    res = fit_joints(model, smpl_idx, weights, targets, settings, device)
+    res = fit_joints(model, smpl_idx, segments, weights, targets, settings, device)
     seq = MoshedSequence(
         poses=res.poses, betas=res.betas, trans=res.trans, fps=fps, source=clip.name,
         fit_error_mm=res.error_mm, body_model=model.identifier,

@@ -40,21 +40,6 @@ class JointModel:
         return TorchJointFK(self, device, dtype)
 
 
-def rotvec_to_matrix_torch(rv: torch.Tensor) -> torch.Tensor:
-    """Axis-angle (..., 3) -> (..., 3, 3), with a gradient that stays finite at zero."""
-    angle2 = (rv * rv).sum(-1, keepdim=True)
-    angle = torch.sqrt(angle2 + 1e-12)
-    small = angle2 < 1e-8
-    # sin(a)/a and (1-cos a)/a^2 with Taylor series near zero
-    a = torch.where(small, 1 - angle2 / 6, torch.sin(angle) / angle)
-    b = torch.where(small, 0.5 - angle2 / 24, (1 - torch.cos(angle)) / (angle2 + 1e-12))
-    x, y, z = rv.unbind(-1)
-    zero = torch.zeros_like(x)
-    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(rv.shape[:-1] + (3, 3))
-    eye = torch.eye(3, dtype=rv.dtype, device=rv.device)
-    return eye + a[..., None] * K + b[..., None] * (K @ K)
-
-
 class TorchJointFK:
     """Batched joint forward kinematics in torch, processed by tree depth (9 levels for SMPL)."""
 
