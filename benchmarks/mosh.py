@@ -27,9 +27,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from synth.body import load_body_model
+    try:
+        from synth.body import load_body_model
 
-    model = JointModel.from_body(load_body_model())
+        model = JointModel.from_body(load_body_model())
+    except ImportError:  # body model not installed: approximate SMPL joints
+        model = JointModel.stand_in()
     clips = sorted((shared_assets_dir() / "motion" / "cmu_bvh").glob("*.bvh"))
     print(f"body model {model.identifier}, {args.threads} threads, device {args.device}, {args.fps:g} fps")
     warm = load_clip(clips[0])

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from synth.mocap import load_clip
-from synth.mocap.builtin import _PARENTS, _REST, builtin_motion
+from synth.mocap.builtin import builtin_motion
 from synth.mocap.clip import MocapClip
 from synth.mocap.kinematics import forward_kinematics, rotvec_to_matrix
 from synth.mosh.correspondence import SMPL_JOINT_NAMES
@@ -29,10 +29,7 @@ def joint_model():
     try:
         from synth.body import load_body_model
     except ImportError:
-        rng = np.random.default_rng(0)
-        Jdirs = rng.normal(0, 0.004, (24, 3, 10))
-        Jdirs[:, :, 0] = (_REST - _REST[0]) * 0.06  # overall size
-        return JointModel(_PARENTS, _REST, Jdirs, "stand-in:0")
+        return JointModel.stand_in()
     return JointModel.from_body(load_body_model())
 
 
