@@ -1,0 +1,75 @@
+"""Joints and ground contact for the motion stage, from whatever body is at hand.
+
+`Skeleton.resolve(x)` accepts a body model (synth.body API: callable, `.faces`), a
+`synth.mosh.joints.JointModel`, or None (the approximate stand-in skeleton, so the numerics run
+without a body model). With a body model the lowest point is the lowest mesh vertex (the sole);
+with joints only it is the lowest joint (ankle/toe), which is consistent within one skeleton,
+and consistency is all grounding needs (heights are measured against the same skeleton's floor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synth.mocap.kinematics import forward_kinematics, rotvec_to_matrix
+from synth.mosh.joints import JointModel
+
+_CHUNK = 256  # frames per body-model forward pass
+
+
+class Skeleton:
+    def __init__(self, body=None, joint_model: JointModel | None = None):
+        self.body = body
+        self.model = joint_model or (JointModel.from_body(body) if body is not None else JointModel.stand_in())
+
+    @classmethod
+    def resolve(cls, x) -> "Skeleton":
+        if isinstance(x, Skeleton):
+            return x
+        if isinstance(x, JointModel):
+            return cls(joint_model=x)
+        return cls(body=x)
+
+    @property
+    def identifier(self) -> str:
+        return getattr(self.body, "identifier", "") or self.model.identifier
+
+    def _body_pass(self, poses, betas, trans):
+        import torch
+
+        T = len(poses)
+        J, low, V = [], [], []
+        with torch.no_grad():
+            for s in range(0, T, _CHUNK):
+                p = torch.as_tensor(np.asarray(poses[s : s + _CHUNK], np.float32))
+                b = torch.as_tensor(np.asarray(betas, np.float32)).reshape(1, 10).expand(len(p), 10)
+                t = torch.as_tensor(np.asarray(trans[s : s + _CHUNK], np.float32))
+                out = self.body(b, p, t)
+                J.append(out.joints[:, :24].double().cpu().numpy())
+                v = out.vertices.double().cpu().numpy()
+                low.append(v[..., 1].min(1))
+                V.append(v)
+        return np.concatenate(J), np.concatenate(low), V
+
+    def joints(self, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray:
+        """(T,24,3) world joints, SMPL frame."""
+        poses = np.asarray(poses, float).reshape(-1, 24, 3)
+        trans = np.asarray(trans, float).reshape(-1, 3)
+        if self.body is not None:
+            return self._body_pass(poses.reshape(-1, 72), betas, trans)[0]
+        rest = self.model.rest_joints(np.asarray(betas, float))
+        offsets = rest - rest[np.maximum(self.model.parents, 0)]
+        offsets[0] = rest[0]
+        return forward_kinematics(self.model.parents, offsets, rotvec_to_matrix(poses), trans)[0]
+
+    def lowest(self, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray:
+        """(T,) height (Y) of the lowest point of the body: mesh vertex if a body model, else joint."""
+        if self.body is not None:
+            return self._body_pass(np.asarray(poses).reshape(-1, 72), betas, np.asarray(trans).reshape(-1, 3))[1]
+        return self.joints(poses, betas, trans)[..., 1].min(1)
+
+    def vertices(self, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray | None:
+        """(T,V,3) mesh vertices, or None without a body model."""
+        if self.body is None:
+            return None
+        return np.concatenate(self._body_pass(np.asarray(poses).reshape(-1, 72), betas, np.asarray(trans).reshape(-1, 3))[2])
