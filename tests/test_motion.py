@@ -196,6 +196,11 @@ def test_plausibility_guard():
     flags = plausibility(pose)
     assert flags.joint_limit.tolist() == [False, True, True]
     assert flags.joints_over_limit[1, 4] and flags.joints_over_limit[2, 18]
+    # limits apply to the rotation, not to one axis-angle representative of it
+    equiv = np.zeros((1, 72))
+    equiv[0, :3] = [0, 4.0, 0]  # root turned 229 deg: free
+    equiv[0, 4 * 3] = -(2 * np.pi - 1.0)  # = 57 deg of knee flexion
+    assert not plausibility(equiv).implausible.any()
     # left forearm driven through the chest: left shoulder swung forward and across
     sk = Skeleton.resolve(None)
     cross = np.zeros((2, 72))

@@ -19,6 +19,7 @@ Corpus selection (`select_pairs`):
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -72,7 +73,7 @@ class _Corpus:
         if (self.lengths == 0).any():
             raise ValueError("every sequence needs at least one frame")
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
-        self.flat = torch.as_tensor(np.concatenate(poses).astype(np.float32), device=device)
+        self.flat = torch.as_tensor(np.concatenate(poses).astype(np.float32, copy=False), device=device)
         self.sq = (self.flat * self.flat).sum(1)  # squared norms, for |x|^2 + |y|^2 - 2 x.y
         self.device = self.flat.device
 
@@ -251,7 +252,10 @@ def select_pairs(
         raise ValueError(f"mode must be 'random' or 'topk', not {mode!r}")
     if len(sequences) < 2 or n_pairs < 1:
         return []
+    t0 = time.perf_counter()
     corpus = _Corpus([_poses(s, include_root) for s in sequences], device)
+    if stats is not None:
+        stats["build_s"] = time.perf_counter() - t0
     if mode == "topk":
         return _topk(corpus, n_pairs, chunk_bytes, core_size, stats)
     pairs = _random_pairs(len(corpus), n_pairs, np.random.default_rng(seed))

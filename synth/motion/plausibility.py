@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from synth.motion.rotations import canonical
 from synth.motion.skeleton import Skeleton
 
-# max total rotation angle per SMPL joint (degrees); 180 = unconstrained
+# max total rotation angle per SMPL joint (degrees); 180 = unconstrained; the root is never limited
 JOINT_LIMIT_DEG = np.array([
     180, 150, 150, 70, 160, 160, 70, 80, 80, 70, 60, 60,
     80, 50, 50, 80, 180, 180, 160, 160, 110, 110, 80, 80,
@@ -66,9 +67,10 @@ class PlausibilityFlags:
 def joint_limit_flags(poses: np.ndarray, cfg: PlausibilityConfig | None = None) -> np.ndarray:
     """(T,72) -> (T,24) bool: joints whose local rotation breaks a limit."""
     cfg = cfg or PlausibilityConfig()
-    p = np.asarray(poses, float).reshape(-1, 24, 3)
+    p = canonical(np.asarray(poses, float).reshape(-1, 24, 3))  # angles in [0, 180] deg
     angle = np.degrees(np.linalg.norm(p, axis=-1))
     over = angle > cfg.limits_deg
+    over[:, 0] = False  # the root (global orientation) is free
     deg = np.degrees(p)
     hyper, off = cfg.hyperextension_deg, cfg.knee_off_axis_deg
     for k in (_L_KNEE, _R_KNEE):
