@@ -59,16 +59,22 @@ def selection(sizes: list[int], frames: int, n_random: int, topk_max: int, devic
 
 def guard(n_pairs: int, frames: int) -> None:
     print("\n## plausibility guard on interpolated transitions")
-    synth = random_sequences(60, frames, seed=3)
-    builtins = [builtin_motion(n) for n in BUILTIN_MOTIONS]
-    sets = {
-        "synthetic": [(synth[p.a], synth[p.b], p) for p in select_pairs(synth, n_pairs, seed=4)],
-        "built-in": [(X, Y, most_contrasting_pair(X, Y)) for X in builtins for Y in builtins if X is not Y],
+    corpora = {
+        "synthetic": random_sequences(60, frames, seed=3),
+        "synth x1.7": random_sequences(60, frames, seed=5, scale=1.7),  # extreme motions
+        "built-in": [builtin_motion(n) for n in BUILTIN_MOTIONS],
     }
+    sets = {
+        name: [(c[p.a], c[p.b], p) for p in select_pairs(c, n_pairs, seed=4)]
+        for name, c in corpora.items()
+        if name != "built-in"
+    }
+    b = corpora["built-in"]
+    sets["built-in"] = [(X, Y, most_contrasting_pair(X, Y)) for X in b for Y in b if X is not Y]
     print(f"{'pairs':<11}{'method':>8}{'n':>5}{'frames':>8}{'flagged seq':>13}{'flagged frames':>16}"
           f"{'joint-limit':>13}{'penetration':>13}{'source frames':>15}")  # fmt: skip
     for name, pairs in sets.items():
-        sources = np.mean([plausibility(s.poses).rate for s in (synth if name == "synthetic" else builtins)])
+        sources = np.mean([plausibility(s.poses).rate for s in corpora[name]])
         for method in ("linear", "slerp"):
             cfg = InterpolationConfig(method=method)
             n_frames = n_seq = n_jl = n_pen = n_flag = 0

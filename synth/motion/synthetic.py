@@ -18,17 +18,18 @@ _AMPLITUDE = np.array([
 ])  # fmt: skip
 
 
-def random_poses(frames: int, rng: np.random.Generator, fps: float = 30.0) -> np.ndarray:
-    """(frames, 72) float32: smooth random motion around an arms-down standing pose."""
+def random_poses(frames: int, rng: np.random.Generator, fps: float = 30.0, scale: float = 1.0) -> np.ndarray:
+    """(frames, 72) float32: smooth random motion around an arms-down standing pose; `scale`
+    multiplies the per-joint amplitudes (above ~2 the motions get extreme)."""
     t = np.arange(frames) / fps
     base = np.zeros((24, 3))
     base[16, 2], base[17, 2] = -1.2, 1.2  # shoulders: arms hanging
     base[4, 0] = base[5, 0] = 0.1  # knees slightly bent
     base[0, 1] = rng.uniform(-np.pi, np.pi)  # heading
-    base[1:] += rng.normal(0, 0.25, (23, 3)) * _AMPLITUDE[1:, None]
+    base[1:] += rng.normal(0, 0.25, (23, 3)) * _AMPLITUDE[1:, None] * scale
     freqs = rng.uniform(0.1, 1.5, (3, 24, 3))
     phases = rng.uniform(0, 2 * np.pi, (3, 24, 3))
-    amps = rng.uniform(0.2, 1.0, (3, 24, 3)) * _AMPLITUDE[None, :, None] / 2
+    amps = rng.uniform(0.2, 1.0, (3, 24, 3)) * _AMPLITUDE[None, :, None] / 2 * scale
     wave = (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * t[None, :, None, None] + phases[:, None])).sum(0)
     wave[..., 0, 1] *= 4  # the heading wanders more than the other root angles
     pose = base + wave
@@ -45,12 +46,12 @@ def random_poses(frames: int, rng: np.random.Generator, fps: float = 30.0) -> np
     return pose.reshape(frames, 72).astype(np.float32)
 
 
-def random_sequences(n: int, frames: int, seed: int, fps: float = 30.0) -> list[MoshedSequence]:
+def random_sequences(n: int, frames: int, seed: int, fps: float = 30.0, scale: float = 1.0) -> list[MoshedSequence]:
     """`n` synthetic MoshedSequences of `frames` frames each (standing in place, betas 0)."""
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n):
-        poses = random_poses(frames, rng, fps)
+        poses = random_poses(frames, rng, fps, scale)
         trans = np.zeros((frames, 3), np.float32)
         trans[:, 1] = 0.95
         out.append(MoshedSequence(poses, np.zeros(10), trans, fps, source=f"synthetic/{seed}/{k}"))
