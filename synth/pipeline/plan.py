@@ -9,6 +9,7 @@ and each sequence gets its own seed, outfit, materials and scene seed. The plan 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import re
 from dataclasses import asdict, dataclass, field
@@ -188,8 +189,7 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "
                                    include_root=cfg.motion.include_root)  # fmt: skip
         else:  # a lone subject: its own most contrasting frames
             c = most_contrasting_pair(seqs[0], seqs[0], include_root=cfg.motion.include_root)
-            c.a, c.b = 0, 0
-            choices = [c]
+            choices = [dataclasses.replace(c, a=0, b=0)]
         while len(choices) < n:  # fewer distinct pairs than sequences: reuse them (new scenes, clothes)
             choices = choices + choices[: n - len(choices)]
         for c in choices[:n]:

@@ -1,0 +1,116 @@
+"""The dataset card (`dataset_card.json` + `dataset_card.md`): what is in the shards and where it
+came from: counts per split, config, seeds, sources, asset provenance and licences, code version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from synth.io import atomic_path, save_json_atomic
+from synth.paths import PROJECT_ROOT
+
+
+def code_version() -> dict:
+    import synth
+
+    info = {"synth": synth.__version__, "commit": None, "dirty": None}
+    try:
+        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                                        text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=10).stdout  # fmt: skip
+        info["dirty"] = bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
+    from synth.pipeline.assets import assets_used
+    from synth.shards.reader import iter_samples
+
+    per_split = {s: {"sequences": 0, "samples": 0, "frames": 0, "shards": 0} for s in ("train", "val", "test")}
+    body_models: Counter = Counter()
+    garments: Counter = Counter()
+    for info in shards:
+        per_split[info.split]["shards"] += 1
+    seen = set()
+    if shards:
+        for key, files in iter_samples(out, decode=False):
+            meta = json.loads(files["meta.json"])
+            sp = per_split[meta["split"]]
+            sp["samples"] += 1
+            sp["frames"] += int(meta["num_frames"])
+            if meta["sequence"] not in seen:
+                seen.add(meta["sequence"])
+                sp["sequences"] += 1
+                body_models[meta.get("body_model", "")] += 1
+                for g in meta.get("garments", []):
+                    garments[f"{g['type']}/{g['material']}"] += 1
+    subjects = {s: sorted(k for k, v in plan.splits.items() if v == s) for s in ("train", "val", "test")}
+    return {
+        "name": out.name,
+        "format": "WebDataset tar shards; sample contract in docs/ARCHITECTURE.md",
+        "shards": [{"name": i.name, "split": i.split, "samples": i.samples, "bytes": i.bytes} for i in shards],
+        "counts": per_split,
+        "total": {k: sum(v[k] for v in per_split.values()) for k in ("sequences", "samples", "frames", "shards")},
+        "planned_sequences": len(plan.sequences),
+        "missing_sequences": missing,
+        "seed": plan.seed,
+        "config_digest": plan.config_digest,
+        "config": cfg.to_dict(),
+        "split_subjects": subjects,
+        "sources": [s.__dict__ for s in plan.sources],
+        "sequences": [{"id": s.id, "split": s.split, "seed": s.seed, "scene_seed": s.scene_seed,
+                       "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)],
+                       "outfit": s.outfit, "materials": s.materials} for s in plan.sequences],  # fmt: skip
+        "body_models": dict(body_models),
+        "garments": dict(garments),
+        "assets": assets_used(cfg, plan),
+        "code": code_version(),
+        "units": "metres, seconds, radians; annotations in the SMPL world (Y up) and OpenCV camera frames",
+    }
+
+
+def card_markdown(card: dict) -> str:
+    c = card["counts"]
+    lines = [
+        f"# Dataset card: {card['name']}",
+        "",
+        f"{card['format']}. Seed {card['seed']}, config `{card['config_digest']}`, "
+        f"code synth {card['code']['synth']} ({card['code']['commit'] or 'unknown commit'}"
+        f"{', uncommitted changes' if card['code']['dirty'] else ''}).",
+        "",
+        "| split | sequences | samples | frames | shards | source subjects |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in ("train", "val", "test"):
+        subj = ", ".join(card["split_subjects"][s]) or "-"
+        lines.append(f"| {s} | {c[s]['sequences']} | {c[s]['samples']} | {c[s]['frames']} | {c[s]['shards']} | {subj} |")
+    t = card["total"]
+    lines.append(f"| **total** | {t['sequences']} | {t['samples']} | {t['frames']} | {t['shards']} | |")
+    lines += ["", f"Planned sequences: {card['planned_sequences']}; missing (failed or unfinished): "
+              f"{', '.join(card['missing_sequences']) or 'none'}.", ""]  # fmt: skip
+    lines += ["Splits are by source subject: no subject's motion appears in two splits.", "",
+              "## Sequences", "", "| id | split | motion pair (source@frame) | max D | outfit |", "| --- | --- | --- | ---: | --- |"]  # fmt: skip
+    for s in card["sequences"]:
+        a, i, b, j, d = s["pair"]
+        outfit = ", ".join(f"{g} ({m})" for g, m in zip(s["outfit"], s["materials"])) or "none"
+        lines.append(f"| {s['id']} | {s['split']} | {a}@{i} -> {b}@{j} | {d:.2f} | {outfit} |")
+    lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
+    for a in card["assets"]:
+        lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")
+    lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
+    lines += ["", f"Units: {card['units']}.", "", "Full configuration: `dataset_card.json` (`config`) and `config.yaml`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_dataset_card(out: str | Path, plan, cfg, shards: list, missing: list[str]) -> dict:
+    out = Path(out)
+    card = build_card(out, plan, cfg, shards, missing)
+    save_json_atomic(out / "dataset_card.json", card)
+    with atomic_path(out / "dataset_card.md") as tmp:
+        tmp.write_text(card_markdown(card))
+    return card

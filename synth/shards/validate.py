@@ -1,0 +1,162 @@
+"""`synth validate DIR`: check every shard sample against the contract in docs/ARCHITECTURE.md.
+
+Checks files and shapes, then the numbers themselves: j3d_cam = R j3d_world + t, j2d = K j3d_cam
+(the 2D joints really come from these cameras), visible joints inside the image, boxes inside
+the image, poses_cam/trans_cam consistent with the camera, meta split = shard split, and the
+dataset card's counts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS
+from synth.shards.tario import group_samples, read_tar
+from synth.shards.writer import SHARD_RE, shard_paths
+
+
+@dataclass
+class ValidationReport:
+    shards: int = 0
+    samples: int = 0
+    frames: int = 0
+    errors: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.samples > 0
+
+
+def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 0.05) -> tuple[list[str], int]:
+    """Errors of one sample (empty when it meets the contract) and its frame count."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.annotate.project import project, to_camera
+    from synth.shards.encode import decode_image, load_npz_bytes
+
+    errs: list[str] = []
+    for r in REQUIRED:
+        if r not in files:
+            errs.append(f"missing {key}.{r}")
+    if errs:
+        return errs, 0
+    frames = sorted(e for e in files if e.split(".")[0].isdigit())
+    T = len(frames)
+    if T == 0:
+        return [f"{key}: no frames"], 0
+    if frames != [f"{t:04d}.{frames[0].split('.')[1]}" for t in range(T)]:
+        errs.append(f"{key}: frames are not numbered 0000..{T - 1:04d}")
+    meta = json.loads(files["meta.json"])
+    cam = json.loads(files["camera.json"])
+    smpl = load_npz_bytes(files["smpl.npz"])
+    joints = load_npz_bytes(files["joints.npz"])
+    W, H = cam["resolution"]
+    img = decode_image(files[frames[0]])
+    if img.shape[:2] != (H, W):
+        errs.append(f"{key}: frame size {img.shape[1]}x{img.shape[0]} != camera resolution {W}x{H}")
+    for k, v in {"sequence": str, "camera": int, "num_frames": int, "split": str, "fps": float, "lead_in": list,
+                 "world_frame": str}.items():  # fmt: skip
+        if not isinstance(meta.get(k), v) and not (v is float and isinstance(meta.get(k), int)):
+            errs.append(f"{key}.meta.json: '{k}' missing or not {v.__name__}")
+    if errs:
+        return errs, T
+    if meta["num_frames"] != T or len(meta["lead_in"]) != T:
+        errs.append(f"{key}: meta num_frames/lead_in disagree with {T} frames")
+    if key != f"{meta['sequence']}_c{meta['camera']}":
+        errs.append(f"{key}: key is not {{sequence}}_c{{camera}} of meta.json")
+    if meta["split"] != split:
+        errs.append(f"{key}: meta split {meta['split']!r} in a {split!r} shard")
+    if meta["world_frame"] != "smpl_y_up" or cam.get("world_frame") != "smpl_y_up" or cam.get("camera_frame") != "opencv":
+        errs.append(f"{key}: frames must be smpl_y_up world and opencv camera")
+    shapes = {"poses": (T, 72), "poses_cam": (T, 72), "betas": (T, 10), "trans": (T, 3), "trans_cam": (T, 3),
+              "j3d_world": (T, 24, 3), "j3d_cam": (T, 24, 3), "j2d": (T, 24, 2), "visibility": (T, 24), "bbox": (T, 4)}  # fmt: skip
+    for name, arrays in (("smpl", smpl), ("joints", joints)):
+        for k in SMPL_KEYS if name == "smpl" else JOINT_KEYS:
+            if k not in arrays:
+                errs.append(f"{key}.{name}.npz: missing {k}")
+            elif arrays[k].shape != shapes[k]:
+                errs.append(f"{key}.{name}.npz: {k} has shape {arrays[k].shape}, expected {shapes[k]}")
+    if errs:
+        return errs, T
+    K = np.asarray(cam["K"], np.float64)
+    R = np.asarray(cam["R"], np.float64)
+    t = np.asarray(cam["t"], np.float64)
+    if K.shape != (3, 3) or R.shape != (T, 3, 3) or t.shape != (T, 3):
+        return errs + [f"{key}.camera.json: K/R/t shapes {K.shape}/{R.shape}/{t.shape}"], T
+    if not np.allclose(np.einsum("tij,tkj->tik", R, R), np.eye(3), atol=1e-4):
+        errs.append(f"{key}: camera R is not a rotation")
+    j3d_cam = to_camera(joints["j3d_world"].astype(np.float64), R, t)
+    if np.abs(j3d_cam - joints["j3d_cam"]).max() > 1e-3:
+        errs.append(f"{key}: j3d_cam != R j3d_world + t (max {np.abs(j3d_cam - joints['j3d_cam']).max():.4f} m)")
+    j2d = project(j3d_cam, K)
+    front = np.isfinite(j2d).all(-1)
+    err = np.abs(j2d[front] - joints["j2d"][front]).max() if front.any() else 0.0
+    if err > tol_px + 1e-3 * np.abs(j2d[front]).max(initial=1.0):
+        errs.append(f"{key}: j2d differs from K(R j3d_world + t) by {err:.3f} px")
+    vis = joints["visibility"]
+    if vis.dtype != bool:
+        errs.append(f"{key}: visibility is {vis.dtype}, not bool")
+    inside = (joints["j2d"][..., 0] >= 0) & (joints["j2d"][..., 0] < W) & (joints["j2d"][..., 1] >= 0) & (joints["j2d"][..., 1] < H)
+    if (vis & ~inside).any():
+        errs.append(f"{key}: {(vis & ~inside).sum()} visible joints outside the image")
+    b = joints["bbox"]
+    if (b[:, 0] > b[:, 2]).any() or (b[:, 1] > b[:, 3]).any() or (b < 0).any() or (b[:, [0, 2]] > W).any() or (b[:, [1, 3]] > H).any():
+        errs.append(f"{key}: bbox not xyxy inside the {W}x{H} image")
+    root_w = Rotation.from_rotvec(smpl["poses"][:, :3].astype(np.float64)).as_matrix()
+    root_c = Rotation.from_rotvec(smpl["poses_cam"][:, :3].astype(np.float64)).as_matrix()
+    if np.abs(R @ root_w - root_c).max() > 1e-3:
+        errs.append(f"{key}: poses_cam root is not R @ poses root")
+    if np.abs(smpl["poses_cam"][:, 3:] - smpl["poses"][:, 3:]).max() > 1e-6:
+        errs.append(f"{key}: poses_cam body joints differ from poses")
+    j0 = joints["j3d_world"][:, 0] - smpl["trans"]
+    if np.abs(smpl["trans_cam"] + j0 - joints["j3d_cam"][:, 0]).max() > 1e-3:
+        errs.append(f"{key}: trans_cam + pelvis offset != j3d_cam pelvis")
+    if "verts.npz" in files:
+        v = load_npz_bytes(files["verts.npz"])
+        if "body" not in v or v["body"].ndim != 3 or len(v["body"]) != T:
+            errs.append(f"{key}.verts.npz: body must be (T,V,3)")
+    return errs, T
+
+
+def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
+    path = Path(path)
+    rep = ValidationReport()
+    shards = shard_paths(path) if path.is_dir() else [path]
+    if not shards:
+        rep.errors.append(f"{path}: no shards named {{split}}-NNNNNN.tar")
+        return rep
+    seen = set()
+    for p in shards:
+        m = SHARD_RE.match(p.name)
+        if not m:
+            rep.errors.append(f"{p.name}: not named {{train,val,test}}-NNNNNN.tar")
+            continue
+        rep.shards += 1
+        try:
+            for key, files in group_samples(read_tar(p)):
+                rep.samples += 1
+                rep.keys.append(key)
+                if key in seen:
+                    rep.errors.append(f"{p.name}: duplicate key {key}")
+                seen.add(key)
+                errs, T = check_sample(key, files, m.group(1))
+                rep.frames += T
+                rep.errors += [f"{p.name}: {e}" for e in errs]
+        except Exception as exc:  # noqa: BLE001 - a corrupt shard is a finding, not a crash
+            rep.errors.append(f"{p.name}: unreadable ({exc})")
+        if len(rep.errors) >= max_errors:
+            break
+    card = path / "dataset_card.json" if path.is_dir() else None
+    if card is not None:
+        if not card.is_file():
+            rep.errors.append("dataset_card.json missing")
+        else:
+            total = json.loads(card.read_text())["total"]
+            if total["samples"] != rep.samples or total["frames"] != rep.frames:
+                rep.errors.append(f"dataset card counts {total['samples']} samples/{total['frames']} frames, "
+                                  f"shards hold {rep.samples}/{rep.frames}")  # fmt: skip
+    return rep
