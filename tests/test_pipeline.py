@@ -135,3 +135,114 @@ def test_generate_stops_early_with_clear_messages(tmp_path, capsys):
         generate(tmp_path / "o3", PipelineConfig())
     with pytest.raises(SynthError, match="different settings"):
         generate(tmp_path / "o3", PipelineConfig(), resume=True)
+
+
+# ---------------------------------------------------------------- end to end (real stages, tiny config)
+
+
+def _synth(*args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "synth.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)  # fmt: skip
+
+
+def _run(*args: str, timeout: float = 600) -> tuple[int, str]:
+    p = _synth(*args)
+    out, _ = p.communicate(timeout=timeout)
+    return p.returncode, out
+
+
+def _dataset(out: Path) -> dict[str, bytes]:
+    """What must be identical between runs: every shard's bytes and the card's counts and plan."""
+    files = {p.name: p.read_bytes() for p in sorted(out.glob("*-*.tar"))}
+    card = json.loads((out / "dataset_card.json").read_text())
+    files["card"] = json.dumps({k: card[k] for k in ("counts", "sequences", "shards", "config_digest")}).encode()
+    files["plan"] = (out / "plan.json").read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """One uninterrupted `synth generate --config ci` (2 sequences x 4 cameras x 6 frames, 64 px)."""
+    import importlib
+
+    for mod, name in (("synth.body", "load_body_model"), ("synth.cloth", "simulate_sequence"), ("synth.scene", "run_render")):
+        if not hasattr(importlib.import_module(mod), name):
+            pytest.skip(f"{mod}.{name} is not there yet")
+    out = tmp_path_factory.mktemp("e2e") / "ref"
+    rc, log = _run("generate", "--config", "ci", "--out", str(out))
+    assert rc == 0, log
+    assert "render" in log and "sequences: 2 generated" in log
+    return out
+
+
+@pytest.mark.slow
+def test_generate_validate_inspect(reference_run, tmp_path):
+    from synth.shards.reader import iter_samples
+    from synth.shards.validate import validate_dir
+
+    out = reference_run
+    rep = validate_dir(out)
+    assert rep.ok, rep.errors
+    assert rep.samples == 8 and rep.frames == 8 * 6
+    card = json.loads((out / "dataset_card.json").read_text())
+    assert card["total"]["sequences"] == 2 and card["missing_sequences"] == []
+    assert sorted(p.name for p in out.glob("*-*.tar")) == ["train-000000.tar", "val-000000.tar"]
+    # The samples hold what the contract promises, with sensible values.
+    for key, s in iter_samples(out):
+        assert s["frames"].shape == (6, 64, 64, 3)
+        j = s["joints"]
+        assert 0.3 < j["visibility"].mean() <= 1.0  # most joints visible, some occluded is fine
+        inside = (j["bbox"][:, 2] - j["bbox"][:, 0]) > 3
+        assert inside.all(), "the person is in every frame of every camera"
+        assert s["meta"]["lead_in"] == [False] * 6 and s["meta"]["split"] in ("train", "val")
+        assert "faces_body" in s["verts"] and s["verts"]["body"].shape[0] == 6
+    assert main(["validate", str(out)]) == 0
+    pics = tmp_path / "pics"
+    assert main(["inspect", str(out), "--out", str(pics), "--format", "gif", "--frames", "3", "--tile", "96"]) == 0
+    sheet = pics / "seq000000_sheet.png"
+    assert sheet.is_file() and (pics / "seq000000.gif").is_file()
+    from PIL import Image
+
+    assert Image.open(sheet).size == (3 * 96, 4 * (96 + 14))
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_same_dataset(reference_run, tmp_path):
+    out = tmp_path / "killed"
+    p = _synth("generate", "--config", "ci", "--out", str(out))
+    deadline = time.time() + 600
+    while not list((out / "work" / "done").glob("*.json")) if (out / "work" / "done").is_dir() else True:
+        assert p.poll() is None, p.communicate()[0]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    assert p.returncode == -signal.SIGKILL
+    assert not list(out.glob("*-*.tar")), "killed before packing: no shards yet"
+    rc, log = _run("generate", "--config", "ci", "--out", str(out))
+    assert rc == 2 and "--resume" in log  # refuses to overwrite silently
+    rc, log = _run("generate", "--config", "ci", "--out", str(out), "--resume")
+    assert rc == 0, log
+    assert "1 already done" in log or "2 already done" in log
+    assert _dataset(out) == _dataset(reference_run)
+
+
+@pytest.mark.slow
+def test_failing_sequence_is_retried_recorded_and_resumable(reference_run, tmp_path):
+    cfg = tmp_path / "fail.yaml"
+    data = yaml.safe_load((CONFIG_DIR / "ci.yaml").read_text())
+    data["run"]["fail_sequences"] = ["seq000001"]
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "partial"
+    rc, log = _run("generate", "--config", str(cfg), "--out", str(out))
+    assert rc == 1, log  # the run went on and finished, but reports the failure
+    assert "seq000001 failed after 2 attempt(s)" in log and "1 failed" in log
+    failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    assert [(f["id"], f["attempts"]) for f in failures] == [("seq000001", 2)] and "deliberate" in failures[0]["error"]
+    card = json.loads((out / "dataset_card.json").read_text())
+    assert card["missing_sequences"] == ["seq000001"] and card["total"]["sequences"] == 1
+    # run settings are not part of the dataset: resuming with the plain config completes it
+    rc, log = _run("generate", "--config", "ci", "--out", str(out), "--resume")
+    assert rc == 0, log
+    assert _dataset(out) == _dataset(reference_run)

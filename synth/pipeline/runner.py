@@ -211,7 +211,7 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
     plan, t_mosh = load_or_make_plan(out, cfg, resume, base_dir)
     shutil.rmtree(work_dir(out) / "tmp", ignore_errors=True)  # jobs of killed attempts
     summary = RunSummary(str(out), planned=len(plan.sequences))
-    summary.times = {"mosh": t_mosh} | {s: 0.0 for s in STAGES}
+    summary.times = {"plan": t_mosh} | {s: 0.0 for s in STAGES}
     todo = [s for s in plan.sequences if not is_done(out, s.id)]
     summary.skipped = len(plan.sequences) - len(todo)
     bar = tqdm(total=len(todo), desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True)
@@ -285,7 +285,7 @@ def summary_table(summary: RunSummary) -> str:
     n = max(1, summary.done)
     work = sum(summary.times.values()) or 1.0
     for k, v in summary.times.items():
-        per = v if k in ("mosh", "pack") else v / n
+        per = v if k in ("plan", "pack") else v / n
         t.add_row(k, f"{v:.1f}", f"{per:.2f}", f"{100 * v / work:.0f}%")
     buf = StringIO()
     console = Console(file=buf, width=100, force_terminal=False)

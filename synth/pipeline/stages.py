@@ -85,7 +85,7 @@ def body_forward(body, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, 
         for s in range(0, len(poses), chunk):
             n = len(poses[s : s + chunk])
             out = body(
-                torch.as_tensor(np.broadcast_to(betas, (n, 10)), dtype=torch.float32),
+                torch.as_tensor(np.tile(np.asarray(betas, np.float32).reshape(1, 10), (n, 1))),
                 torch.as_tensor(poses[s : s + chunk], dtype=torch.float32),
                 torch.as_tensor(trans[s : s + chunk], dtype=torch.float32),
             )
