@@ -24,9 +24,10 @@ import torch
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
 from synth.mosh.joints import JointModel
+from synth.mosh.limits import JOINT_LIMIT_DEG, hinge_halfspaces
 from synth.mosh.sequence import MoshedSequence
 
-FIT_VERSION = 1  # bump when the fit changes results: invalidates the cache
+FIT_VERSION = 2  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class FitSettings:
     damping: float = 1e-4  # Levenberg-Marquardt
     w_smooth: float = 0.1  # temporal smoothness, relative to a joint of weight 1
     w_pose: float = 1e-4  # L2 pose prior on local axis-angles (body joints)
+    w_limit: float = 0.01  # soft joint limits (synth/mosh/limits.py): per squared radian beyond a limit
     offset_ridge: float = 0.05  # shrinks per-subject offsets towards zero
 
 
@@ -161,6 +163,65 @@ def _skew(v: torch.Tensor) -> torch.Tensor:
     return torch.stack([o, -z, y, z, o, -x, -y, x, o], -1).reshape(v.shape + (3,))
 
 
+def _inv_left_jacobian(theta: torch.Tensor) -> torch.Tensor:
+    """(...,3) -> (...,3,3): d log(exp(u) exp(theta)) / d u at u = 0 (SO(3))."""
+    a = theta.norm(dim=-1)[..., None, None]
+    K = _skew(theta)
+    small = a < 1e-4
+    a_ = torch.where(small, torch.ones_like(a), a)
+    c = torch.where(small, torch.full_like(a, 1 / 12), 1 / a_**2 - (1 + torch.cos(a_)) / (2 * a_ * torch.sin(a_)))
+    return torch.eye(3, dtype=theta.dtype, device=theta.device) - 0.5 * K + c * K @ K
+
+
+class LimitPenalty:
+    """Soft joint limits as least-squares residuals sqrt(w) * max(0, f(theta)) on the local
+    axis-angles of the fitted joints: f = |theta| - limit (total angle) and d . theta - bound
+    (hinge half-spaces), both from synth/mosh/limits.py. Gauss-Newton rows are exact in the
+    update u (theta' = log(exp(u) exp(theta))): d|theta|/du = theta^T / |theta|, d(d.theta)/du =
+    d^T J_l^-1(theta)."""
+
+    def __init__(self, active: np.ndarray, weight: float, dtype, device):
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+        limits = np.radians(JOINT_LIMIT_DEG[active])
+        limits[np.asarray(active) == 0] = np.inf  # the root is free
+        self.limit = t(limits)
+        joint, d, bound = hinge_halfspaces()
+        pos = {int(j): a for a, j in enumerate(active)}
+        keep = [h for h, j in enumerate(joint) if int(j) in pos]
+        self.h_joint = torch.as_tensor([pos[int(joint[h])] for h in keep], dtype=torch.long, device=device)
+        self.h_dir, self.h_bound = t(d[keep]).reshape(-1, 3), t(np.radians(bound[keep]))
+        self.sw = float(np.sqrt(weight))
+        A = len(active)
+        base = 3 * torch.arange(A, device=device)[:, None, None]
+        self.rows = (base + torch.arange(3, device=device)[None, :, None]).expand(A, 3, 3)
+        self.cols = (base + torch.arange(3, device=device)[None, None, :]).expand(A, 3, 3)
+
+    def residuals(self, theta: torch.Tensor):
+        """theta (T,A,3) -> residuals (T,A) norm and (T,H) hinge (zero inside the limits)."""
+        norm = torch.relu(theta.norm(dim=-1) - self.limit) * self.sw
+        hinge = torch.relu((theta[:, self.h_joint] * self.h_dir).sum(-1) - self.h_bound) * self.sw
+        return norm, hinge
+
+    def cost(self, theta: torch.Tensor) -> torch.Tensor:
+        norm, hinge = self.residuals(theta)
+        return (norm**2).sum(1) + (hinge**2).sum(1)
+
+    def add_normal_equations(self, H: torch.Tensor, g: torch.Tensor, theta: torch.Tensor, Gp: torch.Tensor):
+        """Add the penalty's Gauss-Newton blocks to H (T,N,N) and g (T,N) (w = Gp u per joint)."""
+        norm, hinge = self.residuals(theta)
+        A = theta.shape[1]
+        row_n = theta / theta.norm(dim=-1, keepdim=True).clamp_min(1e-9) * (norm > 0)[..., None] * self.sw
+        row_h = (self.h_dir[None, :, None, :] @ _inv_left_jacobian(theta[:, self.h_joint]))[..., 0, :]
+        row_h = row_h * (hinge > 0)[..., None] * self.sw
+        c_n = (Gp @ row_n[..., None])[..., 0]  # rows in w: row_u Gp^T, as columns Gp row_u
+        c_h = (Gp[:, self.h_joint] @ row_h[..., None])[..., 0]
+        Hb = c_n[..., :, None] * c_n[..., None, :]
+        Hb = Hb.index_add(1, self.h_joint, c_h[..., :, None] * c_h[..., None, :])
+        gb = (c_n * norm[..., None]).index_add(1, self.h_joint, c_h * hinge[..., None])
+        H[:, self.rows, self.cols] += Hb
+        g[:, : 3 * A] += gb.reshape(len(theta), 3 * A)
+
+
 def refine(
     model: JointModel,
     smpl_idx: np.ndarray,
@@ -182,7 +243,7 @@ def refine(
     equations per frame, solved for all frames in one batched call. Terms: weighted point
     positions (with offsets); temporal smoothness (each point is also pulled towards the mean
     of its neighbours in time); an L2 pose prior on the local axis-angles (it also keeps the
-    unobservable limb twists at zero). Damping adapts per frame (steps that raise a frame's
+    unobservable limb twists at zero); soft joint limits (LimitPenalty). Damping adapts per frame (steps that raise a frame's
     cost are undone). Offsets are re-estimated in closed form after every step.
     """
     import roma
@@ -217,8 +278,10 @@ def refine(
         P, G = fk(b, R_, tr_)
         return P, G, P[:, idx] + (G[:, seg] @ off[None, :, :, None])[..., 0]
 
+    limits = LimitPenalty(active, settings.w_limit, dt, device)
+
     def cost(q, tgt, theta):
-        return (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2))
+        return (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2)) + limits.cost(theta)
 
     P, G, q = points(R, tr)
     for _ in range(settings.iterations):
@@ -240,6 +303,7 @@ def refine(
         Gp = torch.where(torch.as_tensor(is_root, device=device)[None, :, None, None], eye3, G[:, par_act])
         pull = (Gp @ theta[..., None])[..., 0] * prior
         g = g + torch.cat([pull.reshape(T, 3 * A), torch.zeros(T, 3, dtype=dt, device=device)], 1)
+        limits.add_normal_equations(H, g, theta, Gp)
         H = H + torch.diag_embed(prior_diag) + mu * torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2) + 1e-6)
         delta = -torch.linalg.solve(H, g[..., None])[..., 0]
         u = (Gp.transpose(-1, -2) @ delta[:, : 3 * A].reshape(T, A, 3, 1))[..., 0]  # parent frame

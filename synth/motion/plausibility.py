@@ -3,10 +3,8 @@
 Linear blends between far-apart poses can pass through poses no body makes: a knee bent
 backwards, a forearm sweeping through the chest. Two cheap per-frame tests flag them:
 
-- joint limits: total rotation angle per joint (SMPL local frames, degrees in `JOINT_LIMIT_DEG`),
-  plus hinge rules: knees flex about +x (hyperextension beyond `hyperextension_deg` or a
-  sideways/twist component beyond `knee_off_axis_deg` is flagged), elbows flex about -y (left)
-  / +y (right) and may not hyperextend beyond `hyperextension_deg`;
+- joint limits (defined once in synth/mosh/limits.py, which the MoSh fit also uses as a soft
+  penalty): total rotation angle per joint, plus hinge rules for knees and elbows;
 - capsules: the torso is a capsule around pelvis -> spine3 -> neck; forearms, hands, shins and
   feet are capsules around their bones. A limb whose axis comes closer to the torso axis than
   torso_radius + limb_radius - margin passes through the torso; the two shins likewise may not
@@ -22,13 +20,8 @@ import numpy as np
 
 from synth.motion.rotations import canonical
 from synth.motion.skeleton import Skeleton
+from synth.mosh.limits import HYPEREXTENSION_DEG, JOINT_LIMIT_DEG, KNEE_OFF_AXIS_DEG, limit_flags
 
-# max total rotation angle per SMPL joint (degrees); 180 = unconstrained; the root is never limited
-JOINT_LIMIT_DEG = np.array([
-    180, 150, 150, 70, 160, 160, 70, 80, 80, 70, 60, 60,
-    80, 50, 50, 80, 180, 180, 160, 160, 110, 110, 80, 80,
-], float)  # fmt: skip
-_L_KNEE, _R_KNEE, _L_ELBOW, _R_ELBOW = 4, 5, 18, 19
 _TORSO = ((0, 9), (9, 12))  # pelvis -> spine3 -> neck
 # (parent joint, child joint, radius m)
 _LIMBS = ((18, 20, 0.035), (19, 21, 0.035), (20, 22, 0.03), (21, 23, 0.03),  # forearms, hands
@@ -39,8 +32,8 @@ _SHINS = ((4, 7), (5, 8))
 @dataclass
 class PlausibilityConfig:
     limits_deg: np.ndarray = field(default_factory=lambda: JOINT_LIMIT_DEG.copy())
-    hyperextension_deg: float = 20.0
-    knee_off_axis_deg: float = 45.0
+    hyperextension_deg: float = HYPEREXTENSION_DEG
+    knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG
     torso_radius: float = 0.09
     shin_radius: float = 0.045
     margin: float = 0.02  # allowed overlap of the capsules before it counts as interpenetration
@@ -65,19 +58,10 @@ class PlausibilityFlags:
 
 
 def joint_limit_flags(poses: np.ndarray, cfg: PlausibilityConfig | None = None) -> np.ndarray:
-    """(T,72) -> (T,24) bool: joints whose local rotation breaks a limit."""
+    """(T,72) -> (T,24) bool: joints whose local rotation breaks a limit (synth/mosh/limits.py)."""
     cfg = cfg or PlausibilityConfig()
-    p = canonical(np.asarray(poses, float).reshape(-1, 24, 3))  # angles in [0, 180] deg
-    angle = np.degrees(np.linalg.norm(p, axis=-1))
-    over = angle > cfg.limits_deg
-    over[:, 0] = False  # the root (global orientation) is free
-    deg = np.degrees(p)
-    hyper, off = cfg.hyperextension_deg, cfg.knee_off_axis_deg
-    for k in (_L_KNEE, _R_KNEE):
-        over[:, k] |= (deg[:, k, 0] < -hyper) | (np.abs(deg[:, k, 1:]) > off).any(-1)
-    over[:, _L_ELBOW] |= deg[:, _L_ELBOW, 1] > hyper
-    over[:, _R_ELBOW] |= deg[:, _R_ELBOW, 1] < -hyper
-    return over
+    theta = canonical(np.asarray(poses, float).reshape(-1, 24, 3))  # angles in [0, pi]
+    return limit_flags(theta, cfg.limits_deg, cfg.hyperextension_deg, cfg.knee_off_axis_deg)
 
 
 def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
