@@ -157,6 +157,39 @@ def estimate_offsets(smpl_idx: np.ndarray, segments: np.ndarray, targets: np.nda
     return local.mean(0) / (1 + ridge)
 
 
+def gauge_free_joints(parents: np.ndarray, segments: np.ndarray) -> list[int]:
+    """Joints carrying observed points while no point rides anywhere below them (ankles with the
+    toe point, wrists with the finger point, the neck with CMU's neck and head points). There
+    every point has a free per-subject offset, so any constant rotation of the segment is
+    absorbed by the offsets: the data cannot tell the segment's orientation."""
+    carried = set(int(s) for s in segments)
+    out = []
+    for j in sorted(carried):
+        below, stack = [], [c for c in range(len(parents)) if parents[c] == j]
+        while stack:
+            c = stack.pop()
+            below.append(c)
+            stack += [d for d in range(len(parents)) if parents[d] == c]
+        if parents[j] >= 0 and not carried.intersection(below):
+            out.append(j)
+    return out
+
+
+def fix_gauge(local: np.ndarray, offsets: np.ndarray, rest: np.ndarray, smpl_idx: np.ndarray,
+              segments: np.ndarray, joints: list[int]) -> None:
+    """In place: for each gauge-free joint, the constant rotation Q (absorbed by its points'
+    offsets) that makes its local rotations closest to identity on average (chordal mean), so the
+    data's blind spot is filled by "a segment rests near its rest pose" rather than by the drift
+    of the initialisation. Points keep their positions exactly."""
+    for j in joints:
+        U, _, Vt = np.linalg.svd(local[:, j].sum(0))
+        Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt  # nearest rotation to the sum
+        local[:, j] = local[:, j] @ Q.T
+        for k in np.flatnonzero(segments == j):
+            v = rest[smpl_idx[k]] - rest[j]
+            offsets[k] = Q @ (v + offsets[k]) - v
+
+
 def _skew(v: torch.Tensor) -> torch.Tensor:
     x, y, z = v.unbind(-1)
     o = torch.zeros_like(x)
@@ -344,6 +377,7 @@ def fit_joints(
         _, G, X, _ = init_pose(model, betas, smpl_idx, segments, targets, offsets)
         offsets = estimate_offsets(smpl_idx, segments, targets, G, X, settings.offset_ridge)
     local, _, _, trans = init_pose(model, betas, smpl_idx, segments, targets, offsets)
+    fix_gauge(local, offsets, model.rest_joints(betas), smpl_idx, segments, gauge_free_joints(model.parents, segments))
     theta, trans, offsets, err, raw = refine(
         model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device
     )
