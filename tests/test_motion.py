@@ -233,3 +233,21 @@ def test_cli_interpolate(tmp_path):
     assert seq.lead_in.sum() == 6 and seq.source.startswith("interp:builtin/wave@")
     np.testing.assert_array_equal(seq.poses[0, 3:], 0.0)
     assert synth_main(["interpolate", str(tmp_path / "a.npz"), str(tmp_path / "missing.npz"), "--out", str(out)]) == 2
+
+
+def test_guard_flags_saved_per_frame(tmp_path):
+    """interpolate_pair and add_lead_in store the guard's flags as `implausible` (T,), saved and loaded."""
+    X, Y = builtin_motion("walk"), builtin_motion("dance")
+    Xb = MoshedSequence(X.poses.copy(), X.betas, X.trans, X.fps, source="bent")
+    Xb.poses[:, 4 * 3] = np.deg2rad(-70)  # left knee bent backwards in every frame of X
+    seq = interpolate_pair(Xb, Y, most_contrasting_pair(Xb, Y))
+    expected = plausibility(seq.poses).implausible
+    np.testing.assert_array_equal(seq.implausible, expected)
+    assert seq.implausible[0] and not seq.implausible[-1]  # starts hyperextended, ends in Y's pose
+    out = add_lead_in(seq, 8)
+    assert not out.implausible[0]  # the T-pose is plausible
+    np.testing.assert_array_equal(out.implausible[8:], seq.implausible)
+    np.testing.assert_array_equal(out.implausible[:8], plausibility(out.poses[:8]).implausible)
+    out.save(tmp_path / "s.npz")
+    np.testing.assert_array_equal(MoshedSequence.load(tmp_path / "s.npz").implausible, out.implausible)
+    assert not builtin_motion("walk").implausible.any()  # default: all False

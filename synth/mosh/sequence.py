@@ -23,6 +23,7 @@ class MoshedSequence:
     fit_error_mm: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (T,)
     body_model: str = ""  # "<name>:<sha256 of the model file>"
     lead_in: np.ndarray | None = None  # (T,) bool: True for T-pose lead-in frames (motion stage)
+    implausible: np.ndarray | None = None  # (T,) bool: flagged by the motion stage's plausibility guard
 
     def __post_init__(self) -> None:
         self.poses = np.asarray(self.poses, np.float32).reshape(-1, 72)
@@ -37,6 +38,9 @@ class MoshedSequence:
         if self.lead_in is None:
             self.lead_in = np.zeros(n, bool)
         self.lead_in = np.asarray(self.lead_in, bool).reshape(n)
+        if self.implausible is None:
+            self.implausible = np.zeros(n, bool)
+        self.implausible = np.asarray(self.implausible, bool).reshape(n)
 
     @property
     def num_frames(self) -> int:
@@ -54,6 +58,7 @@ class MoshedSequence:
             fit_error_mm=self.fit_error_mm,
             body_model=np.str_(self.body_model),
             lead_in=self.lead_in,
+            implausible=self.implausible,
         )
 
     @classmethod
@@ -70,6 +75,7 @@ class MoshedSequence:
                     fit_error_mm=data["fit_error_mm"],
                     body_model=str(data["body_model"]),
                     lead_in=data["lead_in"] if "lead_in" in data else None,
+                    implausible=data["implausible"] if "implausible" in data else None,
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise SynthError(

@@ -55,19 +55,18 @@ def run(args: argparse.Namespace) -> int:
     seq = interpolate_pair(X, Y, choice, cfg, sk)
     flags = plausibility(seq.poses, sk, seq.betas)
     print(f"max D = {choice.distance:.3f} rad at X[{choice.i}] / Y[{choice.j}] -> {seq.num_frames} frames; "
-          f"implausible frames {flags.implausible.sum()} ({flags.joint_limit.sum()} joint limit, "
+          f"implausible frames {flags.implausible.sum()} ({flags.rate:.1%}: {flags.joint_limit.sum()} joint limit, "
           f"{flags.penetration.sum()} limb through torso)")  # fmt: skip
     if args.guard == "reject" and flags.implausible.any():
         print("rejected: implausible frames (--guard flag writes it anyway)")
         return 3
-    implausible = flags.implausible
     if args.lead_in > 0:
         seq = add_lead_in(seq, args.lead_in, args.start_pose, sk)
-        implausible = plausibility(seq.poses, sk, seq.betas).implausible
     seq.save(args.out)
-    print(f"{seq.num_frames} frames ({int(seq.lead_in.sum())} lead-in) -> {args.out}")
+    print(f"{seq.num_frames} frames ({int(seq.lead_in.sum())} lead-in, {int(seq.implausible.sum())} flagged "
+          f"implausible, saved as `implausible`) -> {args.out}")  # fmt: skip
     if args.preview:
         from synth.motion.preview import write_transition_strip
 
-        print(f"preview -> {write_transition_strip(args.preview, seq, sk, flags=implausible)}")
+        print(f"preview -> {write_transition_strip(args.preview, seq, sk, flags=seq.implausible)}")
     return 0

@@ -18,7 +18,9 @@
   "y" takes Y's, "mean" averages them. Morphing a body mid-sequence would break the cloth.
 - Frame count: clip(ceil(frames_per_unit * max D), min_frames, max_frames), at X's fps.
 - The result's `source` records both clips, frames and the distance; fit_error_mm is 0
-  (authored, not fitted) and `lead_in` all False.
+  (authored, not fitted), `lead_in` all False, and `implausible` holds the plausibility guard's
+  per-frame flags (joint limits, limbs through the torso; plausibility.py), so downstream stages
+  can drop or down-weight those frames.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.motion.pairs import PairChoice
+from synth.motion.plausibility import plausibility
 from synth.motion.rotations import canonical, heading, lerp, set_heading, slerp, yaw_matrix
 from synth.motion.skeleton import Skeleton
 from synth.mosh.sequence import MoshedSequence
@@ -134,6 +137,7 @@ def interpolate_pair(
     trans[0] = X.trans[i]
     gender = Y.gender if cfg.betas == "y" else X.gender
     return MoshedSequence(
+        implausible=plausibility(poses, sk, betas).implausible,
         poses=poses,
         betas=betas,
         trans=trans,
@@ -161,7 +165,8 @@ def add_lead_in(seq: MoshedSequence, n_frames: int, start_pose: str = "t", skele
     The lead-in's first frame is exactly the rest pose: body joints from `rest_pose(start_pose)`, the root
     upright with the first frame's heading, standing on the sequence's floor at the first frame's
     horizontal position. Frame k of n is the blend at alpha = k / n, so the original first frame
-    follows at alpha = 1. These frames get `lead_in = True` (training drops them).
+    follows at alpha = 1. These frames get `lead_in = True` (training drops them) and their own
+    plausibility flags in `implausible`.
     """
     if n_frames <= 0:
         return seq
@@ -186,4 +191,5 @@ def add_lead_in(seq: MoshedSequence, n_frames: int, start_pose: str = "t", skele
         fit_error_mm=np.concatenate([np.zeros(n_frames, np.float32), seq.fit_error_mm]),
         body_model=seq.body_model,
         lead_in=np.concatenate([np.ones(n_frames, bool), seq.lead_in]),
+        implausible=np.concatenate([plausibility(poses, sk, seq.betas).implausible, seq.implausible]),
     )
