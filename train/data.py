@@ -1,0 +1,240 @@
+"""Streaming training data: clip windows of T frames from `{split}-*.tar` shards, cropped to the person.
+
+Samples follow the shard contract in docs/ARCHITECTURE.md (one sample = one sequence seen by one
+camera). Every window is a dict of tensors; targets are in the camera frame (poses_cam), 2D joints are
+normalised to the crop ([-1, 1], x right, y down), 3D joints are pelvis-relative metres. Augmentation
+(scale/translate jitter, colour gains, horizontal flip with left/right swap) is drawn once per window,
+so a clip stays temporally consistent. A sample that fails to decode is logged with its shard and
+skipped; training never stops on one bad member.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from synth.errors import SynthError
+from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS, decode_sample
+from synth.shards.writer import shard_paths
+
+log = logging.getLogger("train.data")
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# SMPL joint order: left/right partners swapped by a horizontal flip.
+FLIP_PERM = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
+
+
+@dataclass
+class DataConfig:
+    window: int = 4  # T frames per training clip
+    stride: int = 0  # between window starts; 0 -> window (non-overlapping)
+    crop_size: int = 224
+    bbox_scale: float = 1.2  # square crop side = bbox_scale * max(bbox w, h)
+    scale_jitter: float = 0.2  # side *= U(1 - j, 1 + j)
+    trans_jitter: float = 0.1  # centre += U(-j, j) * side
+    color_jitter: float = 0.4  # per-channel gain U(1 - j, 1 + j)
+    flip_prob: float = 0.5
+    shuffle_buffer: int = 32  # windows held for shuffling while training
+
+
+def flip_pose(theta: np.ndarray) -> np.ndarray:
+    """(..., 72) axis-angle pose of the mirror image (x -> -x): swap left/right joints, negate y and z.
+
+    Mirroring M = diag(-1, 1, 1) maps a rotation R to M R M, whose rotation vector is (r_x, -r_y, -r_z).
+    """
+    aa = theta.reshape(*theta.shape[:-1], 24, 3)[..., FLIP_PERM, :] * np.array([1.0, -1.0, -1.0], theta.dtype)
+    return aa.reshape(theta.shape)
+
+
+def flip_joints3d(j3d: np.ndarray) -> np.ndarray:
+    return j3d[..., FLIP_PERM, :] * np.array([-1.0, 1.0, 1.0], j3d.dtype)
+
+
+def square_boxes(bbox: np.ndarray, scale: float) -> np.ndarray:
+    """(T,4) xyxy boxes -> (T,3) centre x, centre y, side; empty boxes take the nearest valid one."""
+    bbox = np.asarray(bbox, np.float64)
+    valid = (bbox[:, 2] > bbox[:, 0]) & (bbox[:, 3] > bbox[:, 1])
+    if not valid.any():
+        raise ValueError("no frame has a person bounding box")
+    idx = np.arange(len(bbox))
+    good = idx[valid]
+    nearest = good[np.abs(idx[:, None] - good[None, :]).argmin(1)]
+    b = bbox[nearest]
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) * scale
+    return np.stack([cx, cy, side], 1)
+
+
+def crop_frame(img: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """Square crop (pixel-edge coordinates, black outside the image) resized to size x size."""
+    box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    out = Image.fromarray(img).transform((size, size), Image.Transform.EXTENT, box, resample=Image.Resampling.BILINEAR)
+    return np.asarray(out)
+
+
+def normalise_image(crops: np.ndarray) -> np.ndarray:
+    """(T,H,W,3) uint8 -> (T,3,H,W) float32 ImageNet-normalised."""
+    x = crops.astype(np.float32) / 255.0
+    return ((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2).copy()
+
+
+def check_sample(s: dict[str, Any]) -> int:
+    """Raise ValueError unless the decoded sample follows the contract; return its frame count."""
+    missing = [f for f in REQUIRED if f.rsplit(".", 1)[0] not in s]
+    if missing or s.get("frames") is None:
+        raise ValueError(f"missing members: {missing or ['frames']}")
+    T = len(s["frames"])
+    for name, keys in (("smpl", SMPL_KEYS), ("joints", JOINT_KEYS)):
+        for k in keys:
+            if k not in s[name]:
+                raise ValueError(f"{name}.npz lacks {k!r}")
+            if len(s[name][k]) != T:
+                raise ValueError(f"{name}.npz {k} has {len(s[name][k])} frames, the sample {T}")
+    return T
+
+
+def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None) -> dict[str, Any]:
+    """Frames [start, start + T) of a decoded sample -> crops and targets. rng=None: no augmentation."""
+    sl = slice(start, start + T)
+    frames = s["frames"][sl]
+    smpl, joints = s["smpl"], s["joints"]
+    boxes = square_boxes(joints["bbox"], cfg.bbox_scale)[sl]
+    flip = False
+    gains = np.ones(3, np.float32)
+    if rng is not None:
+        boxes[:, 2] *= rng.uniform(1 - cfg.scale_jitter, 1 + cfg.scale_jitter)
+        boxes[:, :2] += rng.uniform(-cfg.trans_jitter, cfg.trans_jitter, 2) * boxes[:, 2:3]
+        gains = rng.uniform(1 - cfg.color_jitter, 1 + cfg.color_jitter, 3).astype(np.float32)
+        flip = bool(rng.random() < cfg.flip_prob)
+    S = cfg.crop_size
+    crops = np.stack([crop_frame(f, *b, S) for f, b in zip(frames, boxes)])
+    crops = np.clip(crops.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+    j2d = (joints["j2d"][sl] - boxes[:, None, :2]) / boxes[:, None, 2:3] * 2.0  # [-1, 1] over the crop
+    vis = joints["visibility"][sl].astype(bool) & (np.abs(j2d) <= 1).all(-1)
+    j3d = joints["j3d_cam"][sl].astype(np.float32)
+    j3d = j3d - j3d[:, :1]
+    theta = smpl["poses_cam"][sl].astype(np.float32)
+    if flip:
+        crops = crops[:, :, ::-1]
+        j2d = j2d[:, FLIP_PERM] * np.array([-1.0, 1.0])
+        vis = vis[:, FLIP_PERM]
+        j3d = flip_joints3d(j3d)
+        theta = flip_pose(theta)
+    has_3d = np.isfinite(j3d).all((1, 2))
+    half = boxes[:, 2] / 2
+    return {
+        "images": torch.from_numpy(normalise_image(crops)),
+        "theta": torch.from_numpy(theta),
+        "beta": torch.from_numpy(smpl["betas"][sl].astype(np.float32)),
+        "j2d": torch.from_numpy(j2d.astype(np.float32)),
+        "vis": torch.from_numpy(vis.astype(np.float32)),
+        "j3d": torch.from_numpy(np.nan_to_num(j3d).astype(np.float32)),
+        "has_3d": torch.from_numpy(has_3d.astype(np.float32)),
+        "crop": torch.from_numpy(np.stack([boxes[:, 0] - half, boxes[:, 1] - half, boxes[:, 0] + half, boxes[:, 1] + half], 1).astype(np.float32)),
+        "flip": flip,
+        "key": s["key"],
+        "start": start,
+    }
+
+
+def window_starts(n: int, T: int, stride: int) -> list[int]:
+    """Start indices of the windows of T frames in a clip of n frames (a short clip gives none)."""
+    return list(range(0, n - T + 1, stride or T)) if n >= T else []
+
+
+class ShardWindows(torch.utils.data.IterableDataset):
+    """Windows of every sample in `{split}-*.tar` under data_dir, streamed with webdataset.
+
+    train=True: shards shuffled per epoch, random windows with augmentation through a shuffle
+    buffer; train=False: every window in shard order, no augmentation. window=0 gives whole clips
+    (used by evaluation, so temporal metrics see full sequences). Splits shards across DDP ranks
+    and DataLoader workers; every random choice comes from (seed, epoch, rank, worker).
+    """
+
+    def __init__(self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None):
+        self.urls = [str(p) for p in shard_paths(data_dir, split)]
+        if not self.urls:
+            raise SynthError(f"no {split}-NNNNNN.tar shards", data_dir, "point --data at a `synth generate` output directory")
+        self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
+        self.window = cfg.window if window is None else window
+        self.skipped: list[str] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _skip(self, exc: Exception) -> bool:
+        """webdataset handler for unreadable tar data: log and go on with the next member."""
+        log.warning("skipping unreadable shard data: %s", exc)
+        self.skipped.append(str(exc))
+        return True
+
+    def samples(self) -> Iterator[dict[str, Any]]:
+        """Decoded, contract-checked samples (key, url, frames, smpl, joints, camera, meta)."""
+        import webdataset as wds
+
+        ds = wds.WebDataset(
+            self.urls,
+            handler=self._skip,
+            shardshuffle=len(self.urls) if self.train else False,
+            seed=self.seed + 1000 * self.epoch,
+            nodesplitter=wds.split_by_node,
+            workersplitter=wds.split_by_worker,
+            empty_check=False,
+        )
+        for raw in ds:
+            key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
+            try:
+                s = decode_sample({k: v for k, v in raw.items() if not k.startswith("__")})
+                check_sample(s)
+            except Exception as exc:  # a corrupt member must never stop training
+                log.warning("skipping corrupt sample %s in %s: %s", key, Path(url).name, exc)
+                self.skipped.append(f"{Path(url).name}:{key}")
+                continue
+            s["key"], s["url"] = key, url
+            yield s
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+        rng = np.random.default_rng([self.seed, self.epoch, rank, worker]) if self.train else None
+        buffer: list[dict[str, Any]] = []
+        for s in self.samples():
+            n = len(s["frames"])
+            T = self.window or n
+            for start in window_starts(n, T, self.cfg.stride if self.window else n):
+                try:
+                    item = make_window(s, start, T, self.cfg, rng)
+                except ValueError as exc:
+                    log.warning("skipping window %s@%d in %s: %s", s["key"], start, Path(s["url"]).name, exc)
+                    continue
+                if rng is None:
+                    yield item
+                    continue
+                buffer.append(item)
+                if len(buffer) >= self.cfg.shuffle_buffer:
+                    yield buffer.pop(int(rng.integers(len(buffer))))
+        while buffer:
+            yield buffer.pop(int(rng.integers(len(buffer))))
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors into (B, T, ...); keep keys/starts/flips as lists."""
+    out: dict[str, Any] = {}
+    for k, v in items[0].items():
+        out[k] = torch.stack([it[k] for it in items]) if isinstance(v, torch.Tensor) else [it[k] for it in items]
+    return out
+
+
+def make_loader(dataset: ShardWindows, batch_size: int, workers: int = 0) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+        persistent_workers=False, pin_memory=torch.cuda.is_available(),
+    )
