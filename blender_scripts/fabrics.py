@@ -1,0 +1,148 @@
+"""Garment and skin materials: image fabrics (random scale/rotation/tint over the cache's UVs) and
+procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours from the SceneSpec."""
+
+from __future__ import annotations
+
+import bpy
+from common import JobError, linear_rgba
+
+
+class Nodes:
+    """Tiny builder over a node tree: add(type, **inputs/attrs) and link(a, b)."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.tree.nodes.clear()
+
+    def add(self, kind: str, inputs: dict | None = None, **attrs):
+        node = self.tree.nodes.new(kind)
+        for key, value in attrs.items():
+            setattr(node, key, value)
+        for key, value in (inputs or {}).items():
+            node.inputs[key].default_value = value
+        return node
+
+    def link(self, out_socket, in_socket) -> None:
+        self.tree.links.new(out_socket, in_socket)
+
+
+def _principled(n: Nodes, roughness: float):
+    out = n.add("ShaderNodeOutputMaterial")
+    bsdf = n.add("ShaderNodeBsdfPrincipled", {"Roughness": roughness})
+    n.link(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return bsdf
+
+
+def _uv_mapping(n: Nodes, scale: float, rotation: float):
+    uv = n.add("ShaderNodeTexCoord")
+    mapping = n.add("ShaderNodeMapping", {"Scale": (scale, scale, 1.0), "Rotation": (0.0, 0.0, rotation)})
+    n.link(uv.outputs["UV"], mapping.inputs["Vector"])
+    return mapping.outputs["Vector"]
+
+
+def _mix(n: Nodes, factor, a, b):
+    """Colour mix (factor socket, two RGBA tuples or sockets) -> colour socket."""
+    mix = n.add("ShaderNodeMix", data_type="RGBA")
+    n.link(factor, mix.inputs["Factor"])
+    for sock, value in ((mix.inputs[6], a), (mix.inputs[7], b)):
+        if isinstance(value, tuple):
+            sock.default_value = value
+        else:
+            n.link(value, sock)
+    return mix.outputs[2]
+
+
+def _bands(n: Nodes, vec, axis: str, ratio: float):
+    """0/1 stripes along an axis of the mapped UV: wave bands thresholded at `ratio`."""
+    wave = n.add("ShaderNodeTexWave", {"Scale": 4.0}, wave_type="BANDS", bands_direction=axis, wave_profile="SAW")
+    n.link(vec, wave.inputs["Vector"])
+    thr = n.add("ShaderNodeMath", {1: ratio}, operation="LESS_THAN")
+    n.link(wave.outputs["Fac"], thr.inputs[0])
+    return thr.outputs[0], wave.outputs["Fac"]
+
+
+def _bump(n: Nodes, bsdf, height, strength: float) -> None:
+    bump = n.add("ShaderNodeBump", {"Strength": strength, "Distance": 0.002})
+    n.link(height, bump.inputs["Height"])
+    n.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
+
+
+def procedural_fabric(n: Nodes, spec: dict) -> None:
+    bsdf = _principled(n, spec["roughness"])
+    vec = _uv_mapping(n, spec["scale"], spec["rotation"])
+    c1, c2, c3 = (linear_rgba(c) for c in spec["colors"])
+    pattern, ratio = spec["pattern"], spec.get("stripe_ratio", 0.4)
+    if pattern == "plain":
+        noise = n.add("ShaderNodeTexNoise", {"Scale": 60.0, "Detail": 4.0})
+        n.link(vec, noise.inputs["Vector"])
+        color = _mix(n, noise.outputs["Fac"], c1, tuple(0.85 * v for v in c1))
+        _bump(n, bsdf, noise.outputs["Fac"], 0.05)
+    elif pattern == "stripes":
+        band, _ = _bands(n, vec, "X", ratio)
+        color = _mix(n, band, c1, c2)
+    elif pattern == "plaid":
+        bx, _ = _bands(n, vec, "X", ratio)
+        by, _ = _bands(n, vec, "Y", ratio)
+        color = _mix(n, by, _mix(n, bx, c1, c2), c3)
+    elif pattern == "knit":
+        fine = n.add("ShaderNodeMapping", {"Scale": (8.0, 8.0, 1.0)})
+        n.link(vec, fine.inputs["Vector"])
+        wave = n.add("ShaderNodeTexWave", {"Scale": 3.0, "Distortion": 2.0}, wave_type="BANDS", bands_direction="Y")
+        n.link(fine.outputs["Vector"], wave.inputs["Vector"])
+        color = _mix(n, wave.outputs["Fac"], tuple(0.6 * v for v in c1), c1)
+        _bump(n, bsdf, wave.outputs["Fac"], 0.4)
+    elif pattern == "denim":
+        twill = n.add("ShaderNodeTexWave", {"Scale": 40.0}, wave_type="BANDS", bands_direction="DIAGONAL")
+        noise = n.add("ShaderNodeTexNoise", {"Scale": 150.0, "Detail": 6.0})
+        n.link(vec, twill.inputs["Vector"])
+        n.link(vec, noise.inputs["Vector"])
+        base = _mix(n, noise.outputs["Fac"], c1, (0.8, 0.82, 0.9, 1.0))
+        color = _mix(n, twill.outputs["Fac"], base, tuple(0.7 * v for v in c1))
+        _bump(n, bsdf, twill.outputs["Fac"], 0.2)
+    elif pattern == "print":
+        dots = n.add("ShaderNodeTexVoronoi", {"Scale": 6.0, "Randomness": 0.8})
+        n.link(vec, dots.inputs["Vector"])
+        thr = n.add("ShaderNodeMath", {1: 0.25}, operation="LESS_THAN")
+        n.link(dots.outputs["Distance"], thr.inputs[0])
+        color = _mix(n, thr.outputs[0], c1, _mix(n, dots.outputs["Position"], c2, c3))
+    else:
+        raise JobError(f"unknown fabric pattern {pattern!r}", fix="use plain/stripes/plaid/knit/denim/print")
+    n.link(color, bsdf.inputs["Base Color"])
+
+
+def image_fabric(n: Nodes, spec: dict, path: str) -> None:
+    bsdf = _principled(n, spec["roughness"])
+    vec = _uv_mapping(n, spec["scale"], spec["rotation"])
+    try:
+        image = bpy.data.images.load(path, check_existing=True)
+    except RuntimeError as exc:
+        raise JobError(f"cannot read fabric texture ({exc})", path, "replace the image") from exc
+    tex = n.add("ShaderNodeTexImage", image=image, extension="REPEAT")
+    n.link(vec, tex.inputs["Vector"])
+    color = n.add("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY")
+    color.inputs["Factor"].default_value = 1.0
+    n.link(tex.outputs["Color"], color.inputs[6])
+    color.inputs[7].default_value = linear_rgba(spec.get("tint", [1.0, 1.0, 1.0]))
+    n.link(color.outputs[2], bsdf.inputs["Base Color"])
+
+
+def garment_material(name: str, spec: dict, resolve) -> "bpy.types.Material":
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    n = Nodes(mat.node_tree)
+    if spec["kind"] == "image":
+        image_fabric(n, spec, resolve(spec["path"], "fabric texture"))
+    else:
+        procedural_fabric(n, spec)
+    return mat
+
+
+def skin_material(spec: dict) -> "bpy.types.Material":
+    mat = bpy.data.materials.new("skin")
+    mat.use_nodes = True
+    n = Nodes(mat.node_tree)
+    bsdf = _principled(n, spec["roughness"])
+    bsdf.inputs["Base Color"].default_value = linear_rgba(spec["color"])
+    bsdf.inputs["Subsurface Weight"].default_value = spec.get("subsurface", 0.05)
+    bsdf.inputs["Subsurface Radius"].default_value = (0.01, 0.004, 0.002)
+    return mat

@@ -1,0 +1,162 @@
+"""Render a job directory (see docs/ARCHITECTURE.md, "Render job"):
+
+    blender -b -P blender_scripts/render.py -- --job DIR      (Blender 4.2+ binary)
+    python blender_scripts/render.py --job DIR                (bpy module from PyPI)
+
+The scene is built once; per frame the body and garment vertices are streamed into their meshes
+and each camera renders one image. Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
+seg/cam{c}/{t:04d}.png (when asked), cameras.json and render_info.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+from common import JobError  # noqa: E402
+from outputs import (  # noqa: E402
+    depth_from_pass,
+    intrinsics,
+    labels_from_pass,
+    opencv_extrinsics,
+    read_exr_passes,
+    save_npy,
+    write_gray_png,
+)
+from scene_build import (  # noqa: E402
+    build_subject,
+    place_camera,
+    set_verts,
+    setup_cameras,
+    setup_engine,
+    setup_lights,
+    setup_world,
+)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Arguments after '--' under the Blender binary, all of them under plain Python."""
+    args = argv[argv.index("--") + 1 :] if "--" in argv else argv[1:]
+    parser = argparse.ArgumentParser(prog="render.py", description="Render a synth render job.")
+    parser.add_argument("--job", required=True, help="render job directory (job.json, body.npz, garments/)")
+    return parser.parse_args(args)
+
+
+def load_spec(job_dir: str) -> dict:
+    path = os.path.join(job_dir, "job.json")
+    try:
+        with open(path) as fh:
+            spec = json.load(fh)
+        spec["job"]["cameras"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise JobError(f"not a render job ({exc!r})", path, "write it with synth.scene.write_render_job") from exc
+    if spec["engine"] == "eevee" and "seg" in spec["passes"]:
+        raise JobError("the seg pass (object index) needs engine 'cycles'", path, "drop 'seg' or use cycles")
+    return spec
+
+
+def save_image(scene, image, path: str, multilayer: bool) -> None:
+    settings = scene.render.image_settings
+    if multilayer:
+        settings.media_type, settings.file_format = "MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"
+        settings.color_depth, settings.exr_codec = "32", "ZIP"
+    else:
+        settings.media_type, settings.file_format = "IMAGE", "PNG"
+        settings.color_mode, settings.color_depth, settings.compression = "RGB", "8", 15
+    image.save_render(path, scene=scene)
+
+
+def camera_record(scene, cam) -> dict:
+    R, t = opencv_extrinsics(np.array(cam.matrix_world))
+    return {"R": R.tolist(), "t": t.tolist()}
+
+
+def render_job(job_dir: str) -> dict:
+    job_dir = os.path.abspath(job_dir)
+    spec = load_spec(job_dir)
+    T = int(spec["num_frames"])
+    want_depth, want_seg = "depth" in spec["passes"], "seg" in spec["passes"]
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    device = setup_engine(scene, spec)
+    layer = scene.view_layers[0]
+    layer.use_pass_z = want_depth
+    layer.use_pass_object_index = want_seg
+    setup_world(scene, spec["background"])
+    setup_lights(scene, spec["lights"], spec["job"]["lights"])
+    cams = setup_cameras(scene, spec)
+    subject = build_subject(scene, job_dir, spec)
+
+    W = H = int(spec["resolution"])
+    records = [[] for _ in cams]
+    tmp_exr = os.path.join(job_dir, ".passes.exr")
+    for c in range(len(cams)):
+        for sub in ["frames"] + (["depth"] if want_depth else []) + (["seg"] if want_seg else []):
+            os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
+    t0 = time.perf_counter()
+    for t in range(T):
+        for obj, verts in subject:
+            set_verts(obj, verts[t])
+        for c, cam in enumerate(cams):
+            place_camera(cam, spec["job"]["cameras"][c], t)
+            scene.camera = cam
+            bpy.ops.render.render()
+            result = bpy.data.images["Render Result"]
+            save_image(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), False)
+            if want_depth or want_seg:
+                save_image(scene, result, tmp_exr, True)
+                passes = read_exr_passes(tmp_exr)
+                if want_depth:
+                    save_npy(os.path.join(job_dir, "depth", f"cam{c}", f"{t:04d}.npy"), depth_from_pass(passes["Depth.Z"]))
+                if want_seg:
+                    write_gray_png(os.path.join(job_dir, "seg", f"cam{c}", f"{t:04d}.png"),
+                                   labels_from_pass(passes["Object Index.X"]))  # fmt: skip
+            records[c].append(camera_record(scene, cam))
+        print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    seconds = time.perf_counter() - t0
+    if os.path.exists(tmp_exr):
+        os.remove(tmp_exr)
+
+    cameras = {
+        "convention": "opencv",
+        "world_frame": "blender_z_up",
+        "resolution": [W, H],
+        "cameras": [
+            {"name": cam.name, "K": intrinsics(cam.data.lens, cam.data.sensor_width, W, H).tolist(), "frames": recs}
+            for cam, recs in zip(cams, records)
+        ],
+    }
+    info = {"engine": spec["engine"], "device": device, "samples": spec["samples"], "denoise": spec.get("denoise"),
+            "frames": T, "cameras": len(cams), "images": T * len(cams), "seconds": seconds,
+            "seconds_per_image": seconds / max(1, T * len(cams)), "blender": bpy.app.version_string}  # fmt: skip
+    for name, obj in (("cameras.json", cameras), ("render_info.json", info)):
+        tmp = os.path.join(job_dir, f".{name}.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(obj, fh, indent=1)
+        os.replace(tmp, os.path.join(job_dir, name))
+    return info
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        info = render_job(args.job)
+    except JobError as exc:
+        print(f"render.py: error: {exc.text}", file=sys.stderr, flush=True)
+        return 2
+    print(f"render.py: done {info['images']} images, {info['seconds_per_image']:.2f} s/image on {info['device']}")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    if code:
+        sys.exit(code)

@@ -1,0 +1,239 @@
+"""Build the Blender scene of a render job once: engine, world (HDRI or photo), area lights,
+tracking cameras, and the body/garment meshes whose vertices render.py streams per frame."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import bpy
+import numpy as np
+from common import JobError
+from fabrics import Nodes, garment_material, skin_material
+from mathutils import Matrix, Vector
+
+
+def resolve_asset(path: str, what: str) -> str:
+    """'builtin:NAME.exr' -> Blender's bundled studio-light HDRI; any path must exist."""
+    if path.startswith("builtin:"):
+        folder = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+        path = os.path.join(folder, path[len("builtin:") :])
+    if not os.path.isfile(path):
+        raise JobError(f"{what} not found", path, "restore the file or re-sample the scene")
+    return path
+
+
+def _load_image(path: str, what: str, colorspace: str | None = None):
+    try:
+        image = bpy.data.images.load(resolve_asset(path, what), check_existing=True)
+    except RuntimeError as exc:
+        raise JobError(f"cannot read {what} ({exc})", path, "replace the file") from exc
+    if colorspace:
+        image.colorspace_settings.name = colorspace
+    return image
+
+
+def setup_engine(scene, spec: dict) -> str:
+    """Configure Cycles (CPU, or GPU when asked/auto and present) or EEVEE. Returns the device used."""
+    r = scene.render
+    r.resolution_x = r.resolution_y = int(spec["resolution"])
+    r.resolution_percentage = 100
+    r.film_transparent = False
+    scene.view_settings.view_transform = "Standard"  # photos reproduce exactly; no filmic tone curve
+    threads = int(os.environ.get("SYNTH_RENDER_THREADS", "0") or 0)
+    if threads > 0:
+        r.threads_mode, r.threads = "FIXED", threads
+    if spec["engine"] == "eevee":
+        r.engine = "BLENDER_EEVEE"
+        scene.eevee.taa_render_samples = int(spec["samples"])
+        return "eevee"
+    r.engine = "CYCLES"
+    r.use_persistent_data = True  # keep kernels/textures between the per-frame renders
+    c = scene.cycles
+    c.samples = int(spec["samples"])
+    c.use_adaptive_sampling = False
+    c.use_denoising = bool(spec.get("denoise", True))
+    c.denoiser = "OPENIMAGEDENOISE"
+    c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
+    c.device = "CPU"
+    used = "cpu"
+    if spec["device"] in ("gpu", "auto"):
+        used = _enable_gpu(c) or "cpu"
+        if used == "cpu" and spec["device"] == "gpu":
+            print("render.py: warning: no GPU found, rendering on the CPU", flush=True)
+    return used
+
+
+def _enable_gpu(cycles_scene) -> str | None:
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for kind in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        try:
+            prefs.compute_device_type = kind
+        except TypeError:
+            continue
+        prefs.refresh_devices()
+        gpus = [d for d in prefs.devices if d.type == kind]
+        if gpus:
+            for d in prefs.devices:
+                d.use = d.type == kind
+            cycles_scene.device = "GPU"
+            return f"gpu:{kind.lower()}:{gpus[0].name}"
+    return None
+
+
+def _environment(n: Nodes, env: dict):
+    """Environment texture rotated about Z -> Background shader output socket."""
+    coord = n.add("ShaderNodeTexCoord")
+    mapping = n.add("ShaderNodeMapping", {"Rotation": (0.0, 0.0, env["rotation"])})
+    tex = n.add("ShaderNodeTexEnvironment", image=_load_image(env["path"], "HDRI"))
+    bg = n.add("ShaderNodeBackground", {"Strength": env["strength"]})
+    n.link(coord.outputs["Generated"], mapping.inputs["Vector"])
+    n.link(mapping.outputs["Vector"], tex.inputs["Vector"])
+    n.link(tex.outputs["Color"], bg.inputs["Color"])
+    return bg.outputs["Background"]
+
+
+def _photo(n: Nodes, bg: dict):
+    """The photo in screen space (window coordinates): zoomed, rotated, offset within the free margin."""
+    image = _load_image(bg["path"], "background photo")
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise JobError("background photo has no pixels", bg["path"], "replace the file")
+    unit = min(w, h)
+    wn, hn = w / unit, h / unit
+    theta = float(bg["rotation"])
+    scale = 1.0 / (bg["zoom"] * (abs(math.cos(theta)) + abs(math.sin(theta))))
+    half = 0.5 / bg["zoom"]
+    cx = wn / 2 + bg["offset"][0] * (wn / 2 - half)
+    cy = hn / 2 + bg["offset"][1] * (hn / 2 - half)
+    coord = n.add("ShaderNodeTexCoord")
+    centred = n.add("ShaderNodeVectorMath", operation="SUBTRACT")
+    centred.inputs[1].default_value = (0.5, 0.5, 0.0)
+    place = n.add("ShaderNodeMapping", {"Location": (cx, cy, 0.0), "Rotation": (0.0, 0.0, theta),
+                                        "Scale": (scale, scale, 1.0)})  # fmt: skip
+    to_uv = n.add("ShaderNodeMapping", {"Scale": (1.0 / wn, 1.0 / hn, 1.0)})
+    tex = n.add("ShaderNodeTexImage", image=image, extension="EXTEND")
+    shader = n.add("ShaderNodeBackground", {"Strength": 1.0})
+    n.link(coord.outputs["Window"], centred.inputs[0])
+    n.link(centred.outputs["Vector"], place.inputs["Vector"])
+    n.link(place.outputs["Vector"], to_uv.inputs["Vector"])
+    n.link(to_uv.outputs["Vector"], tex.inputs["Vector"])
+    n.link(tex.outputs["Color"], shader.inputs["Color"])
+    return shader.outputs["Background"]
+
+
+def setup_world(scene, bg: dict) -> None:
+    """HDRI environment, or a photo seen by camera rays only while an HDRI lights the subject."""
+    world = bpy.data.worlds.new("world")
+    world.use_nodes = True
+    scene.world = world
+    n = Nodes(world.node_tree)
+    out = n.add("ShaderNodeOutputWorld")
+    if bg["kind"] == "hdri":
+        n.link(_environment(n, bg), out.inputs["Surface"])
+        return
+    light = _environment(n, bg["light"])
+    photo = _photo(n, bg)
+    path = n.add("ShaderNodeLightPath")
+    mix = n.add("ShaderNodeMixShader")
+    n.link(path.outputs["Is Camera Ray"], mix.inputs["Fac"])
+    n.link(light, mix.inputs[1])
+    n.link(photo, mix.inputs[2])
+    n.link(mix.outputs["Shader"], out.inputs["Surface"])
+
+
+def _aim(obj, location, target) -> None:
+    loc = Vector(location)
+    rot = (Vector(target) - loc).to_track_quat("-Z", "Y").to_matrix().to_4x4()
+    obj.matrix_world = Matrix.Translation(loc) @ rot
+
+
+def setup_lights(scene, lights: list[dict], placed: list[dict]) -> None:
+    for k, (light, where) in enumerate(zip(lights, placed)):
+        data = bpy.data.lights.new(f"area{k}", type="AREA")
+        data.shape, data.size = "DISK", light["size"]
+        data.energy, data.color = light["power"], light["color"]
+        obj = bpy.data.objects.new(f"area{k}", data)
+        scene.collection.objects.link(obj)
+        _aim(obj, where["location"], where["target"])
+
+
+def setup_cameras(scene, spec: dict) -> list:
+    cams = []
+    for track in spec["job"]["cameras"]:
+        data = bpy.data.cameras.new(track["name"])
+        data.lens, data.sensor_width, data.sensor_fit = spec["focal_mm"], spec["sensor_mm"], "HORIZONTAL"
+        data.clip_start, data.clip_end = 0.1, 10.0 * track["distance"] + 100.0
+        obj = bpy.data.objects.new(track["name"], data)
+        scene.collection.objects.link(obj)
+        cams.append(obj)
+    return cams
+
+
+def place_camera(cam, track: dict, t: int) -> None:
+    _aim(cam, track["locations"][t], track["targets"][t])
+
+
+def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: int, material, uv=None):
+    """One mesh object, built once; render.py overwrites its vertex positions every frame."""
+    faces = np.asarray(faces, np.int32)
+    me = bpy.data.meshes.new(name)
+    me.vertices.add(len(verts0))
+    me.vertices.foreach_set("co", np.asarray(verts0, np.float32).ravel())
+    me.loops.add(faces.size)
+    me.loops.foreach_set("vertex_index", faces.ravel())
+    me.polygons.add(len(faces))
+    me.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    if uv is not None:
+        layer = me.uv_layers.new(name="UVMap")
+        layer.data.foreach_set("uv", np.asarray(uv, np.float32)[faces.ravel()].ravel())
+    me.update(calc_edges=True)
+    me.validate(verbose=False)
+    me.shade_smooth()
+    me.materials.append(material)
+    obj = bpy.data.objects.new(name, me)
+    obj.pass_index = label
+    scene.collection.objects.link(obj)
+    return obj
+
+
+def set_verts(obj, verts: np.ndarray) -> None:
+    me = obj.data
+    me.vertices.foreach_set("co", np.ascontiguousarray(verts, np.float32).ravel())
+    me.update()
+
+
+def build_subject(scene, job_dir: str, spec: dict) -> list[tuple]:
+    """Body + garments; returns [(object, verts (T,V,3))] in job order."""
+    job = spec["job"]
+    T = int(spec["num_frames"])
+    items = []
+    body_path = os.path.join(job_dir, job["body"]["file"])
+    body = _load_npz(body_path, ("faces", "verts"))
+    _check_verts(body["verts"], job["body"]["num_verts"], T, body_path)
+    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin_material(spec["skin"]))
+    items.append((obj, body["verts"]))
+    for g in job["garments"]:
+        path = os.path.join(job_dir, g["file"])
+        data = _load_npz(path, ("faces", "uv", "verts"))
+        _check_verts(data["verts"], g["num_verts"], T, path)
+        if len(data["uv"]) != g["num_verts"]:
+            raise JobError(f"uv has {len(data['uv'])} rows for {g['num_verts']} vertices", path, "re-run the cloth stage")
+        mat = garment_material(f"garment{g['label']}", g["material"], resolve_asset)
+        obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], mat, data["uv"])
+        items.append((obj, data["verts"]))
+    return items
+
+
+def _load_npz(path: str, keys: tuple[str, ...]) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in keys}
+    except (OSError, KeyError, ValueError) as exc:
+        raise JobError(f"unreadable cache ({exc})", path, "re-create the render job") from exc
+
+
+def _check_verts(verts: np.ndarray, num_verts: int, T: int, path: str) -> None:
+    if verts.ndim != 3 or verts.shape[1:] != (num_verts, 3) or len(verts) < T:
+        raise JobError(f"verts {verts.shape} do not match job.json ({T} frames x {num_verts} vertices)", path,
+                       "re-create the render job from matching caches")  # fmt: skip

@@ -1,0 +1,130 @@
+"""sample_scene: draw every random choice of a render (background, skin, fabrics, lights, camera
+elevations) from one seed. Same seed and settings -> identical SceneSpec."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from synth.errors import SynthError
+from synth.scene.assets import list_hdris, list_photos, list_textures
+from synth.scene.spec import BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, PASSES, SceneSpec
+
+# sRGB skin tones from light to dark (Fitzpatrick-like); a drawn tone is jittered around one.
+SKIN_TONES = np.array(
+    [[0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.47], [0.73, 0.52, 0.37],
+     [0.58, 0.39, 0.26], [0.42, 0.27, 0.18], [0.30, 0.19, 0.13]]
+)  # fmt: skip
+PATTERNS = ("plain", "stripes", "plaid", "knit", "denim", "print")
+GARMENT_SLOTS = 6  # materials drawn for up to this many garments (job order)
+# Settings that steer the sampler but are not SceneSpec fields.
+_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob"}
+
+
+def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.15, 0.9)):
+    """A random sRGB colour from HSV ranges (keeps fabrics away from neon and pure black)."""
+    import colorsys
+
+    h, s, v = rng.uniform(), rng.uniform(*sat), rng.uniform(*val)
+    return [round(float(c), 4) for c in colorsys.hsv_to_rgb(h, s, v)]
+
+
+def _garment_material(rng: np.random.Generator, textures: list[str], texture_prob: float) -> dict[str, Any]:
+    common = {"scale": float(rng.uniform(2.0, 6.0)), "rotation": float(rng.uniform(0, np.pi)),
+              "roughness": float(rng.uniform(0.55, 0.95))}  # fmt: skip
+    if textures and rng.uniform() < texture_prob:
+        tint = [round(float(c), 4) for c in rng.uniform(0.6, 1.0, 3)]
+        return {"kind": "image", "path": textures[int(rng.integers(len(textures)))], "tint": tint, **common}
+    pattern = PATTERNS[int(rng.integers(len(PATTERNS)))]
+    colors = [_color(rng) for _ in range(3)]
+    if pattern == "denim":
+        colors = [_color(rng, (0.5, 0.8), (0.25, 0.55)) for _ in range(3)]
+        colors = [[c[0] * 0.4, c[1] * 0.6, max(c)] for c in colors]  # blue-ish indigo family
+    return {"kind": "procedural", "pattern": pattern, "colors": colors,
+            "stripe_ratio": float(rng.uniform(0.2, 0.6)), **common}  # fmt: skip
+
+
+def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
+    if kind == "mixed":
+        kind = "photo" if photos and rng.uniform() < photo_prob else "hdri"
+    env = {"path": hdris[int(rng.integers(len(hdris)))], "rotation": float(rng.uniform(0, 2 * np.pi)),
+           "strength": float(rng.uniform(0.6, 1.4))}  # fmt: skip
+    if kind == "hdri":
+        return {"kind": "hdri", **env}
+    # A photo seen straight by the camera (screen-space), zoomed/rotated a little so no edge shows;
+    # the HDRI still lights the subject but is invisible to camera rays.
+    return {
+        "kind": "photo",
+        "path": photos[int(rng.integers(len(photos)))],
+        "zoom": float(rng.uniform(1.0, 1.8)),
+        "rotation": float(rng.uniform(-0.12, 0.12)),
+        "offset": [float(v) for v in rng.uniform(-1, 1, 2)],  # fraction of the free margin
+        "light": env,
+    }
+
+
+def _lights(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Four area lights, one per quadrant around the subject, random strength/size/tint."""
+    out = []
+    for k in range(4):
+        out.append({
+            "azimuth": float(np.pi / 4 + k * np.pi / 2 + rng.uniform(-0.4, 0.4)),
+            "elevation": float(rng.uniform(0.3, 1.0)),
+            "distance": float(rng.uniform(3.0, 5.0)),
+            "size": float(rng.uniform(1.0, 3.0)),
+            "power": float(rng.uniform(100.0, 900.0)),  # watts
+            "color": [round(float(c), 4) for c in 1.0 - rng.uniform(0.0, 0.15, 3)],
+        })  # fmt: skip
+    return out
+
+
+def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec:
+    """Draw a SceneSpec from `seed`; settings as in the pipeline's `render:` config (plus SceneSpec fields)."""
+    settings = dict(settings or {})
+    fields = {f.name for f in dataclasses.fields(SceneSpec)} - {"seed", "background"}
+    unknown = set(settings) - fields - _SAMPLER_KEYS
+    if unknown:
+        raise SynthError(f"unknown render settings {sorted(unknown)}", fix=f"use {sorted(fields | _SAMPLER_KEYS)}")
+    bg_kind = settings.get("background", "hdri")
+    if bg_kind not in BACKGROUNDS:
+        raise SynthError(f"render.background={bg_kind!r}", fix=f"use one of {BACKGROUNDS}")
+    if settings.get("engine", "cycles") not in ENGINES:
+        raise SynthError(f"render.engine={settings['engine']!r}", fix=f"use one of {ENGINES}")
+    if settings.get("device", "auto") not in DEVICES:
+        raise SynthError(f"render.device={settings['device']!r}", fix=f"use one of {DEVICES}")
+    bad = set(settings.get("passes", [])) - set(PASSES)
+    if bad:
+        raise SynthError(f"unknown render passes {sorted(bad)}", fix=f"use a subset of {PASSES}")
+    n_cam = int(settings.get("num_cameras", 4))
+    if not 1 <= n_cam <= len(CAMERA_NAMES):
+        raise SynthError(f"render.num_cameras={n_cam}", fix="use 1..4 (east, west, south, north)")
+
+    hdris = list_hdris(settings.get("hdri_dir", ""))
+    photo_dir = settings.get("photo_dir", "")
+    photos = list_photos(photo_dir) if photo_dir else []
+    if bg_kind == "photo" and not photos:
+        raise SynthError("render.background='photo' needs render.photo_dir", fix="set photo_dir to a folder of photos")
+    texture_dir = settings.get("texture_dir", "")
+    textures = list_textures(texture_dir) if texture_dir else []
+
+    # Independent streams per choice group: adding a light never changes the background drawn.
+    bg_rng, skin_rng, cloth_rng, light_rng, cam_rng = (
+        np.random.default_rng([int(seed), k]) for k in range(5)
+    )
+    tone = SKIN_TONES[int(skin_rng.integers(len(SKIN_TONES)))] * skin_rng.uniform(0.93, 1.07, 3)
+    kwargs = {k: settings[k] for k in fields if k in settings}
+    kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
+    return SceneSpec(
+        seed=int(seed),
+        **kwargs,
+        background=_background(bg_rng, bg_kind, hdris, photos, float(settings.get("photo_prob", 0.5))),
+        skin={"color": [round(float(c), 4) for c in np.clip(tone, 0, 1)],
+              "roughness": float(skin_rng.uniform(0.4, 0.7)), "subsurface": float(skin_rng.uniform(0.02, 0.1))},
+        garment_materials=[_garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5)))
+                           for _ in range(GARMENT_SLOTS)],
+        lights=_lights(light_rng),
+        cameras=[{"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
+                 for c, c_az in enumerate((0.0, np.pi, -np.pi / 2, np.pi / 2)[:n_cam])],
+    )  # fmt: skip
