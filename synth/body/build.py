@@ -34,7 +34,7 @@ from synth.body.joints import JOINT_FROM_BONES, JOINT_NAMES, PARENTS, smpl_joint
 from synth.io import save_json_atomic, save_npz_atomic
 from synth.paths import cache_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NUM_BETAS = 10
 NUM_SAMPLES = 400
 SEED = 20240611
@@ -78,7 +78,7 @@ def sample_phenotypes(n: int, gender: str, rng: np.random.Generator) -> np.ndarr
             rng.uniform(0.62, 0.9, n),  # age: young adult .. ~60 y
             rng.uniform(0.15, 0.85, n),  # muscle
             rng.uniform(0.1, 0.9, n),  # weight
-            rng.uniform(0.15, 0.75, n),  # height: ~1.5 .. 1.95 m (the full range is 1.35 .. 2.35)
+            np.clip(rng.normal(0.38, 0.08, n), 0.0, 1.0),  # height: adults ~1.72 +- 0.09 m
             rng.uniform(0.0, 1.0, n),  # proportions
         ],
         axis=1,
@@ -255,12 +255,13 @@ def build_default_arrays(gender: str = "neutral", num_samples: int = NUM_SAMPLES
         "gender": gender,
         "num_samples": num_samples,
         "seed": seed,
-        "phenotype_ranges": "gender by model, age 0.62-0.9, muscle 0.15-0.85, weight 0.1-0.9, height 0-1, proportions 0-1",
+        "phenotype_ranges": "gender by model, age U(0.62,0.9), muscle U(0.15,0.85), weight U(0.1,0.9), height N(0.38,0.08), proportions U(0,1)",
         "pca_explained_variance": [round(float(r), 5) for r in ratio],
         "pca_explained_total": round(float(ratio.sum()), 5),
         "joint_regressor_error_mm": {
             "mean": round(float(joint_err.mean() * 1000), 3),
             "max": round(float(joint_err.max() * 1000), 3),
+            "max_per_joint": {n: round(float(e), 1) for n, e in zip(JOINT_NAMES, joint_err.max(0) * 1000)},
         },
         "posedirs": "zeros: no pose-corrective blend shapes",
         "frame": "SMPL: Y up, facing +Z, metres; pelvis joint at the origin for every shape",
