@@ -5,8 +5,9 @@
    frame pairs; packing the corpus into one tensor is timed apart), and "topk" on the smaller corpora (exact, coreset-pruned: how many of the
    N(N-1)/2 pairs had to be scored), with the process's peak resident memory.
 2. Guard: transitions between random pairs of the synthetic corpus and all ordered pairs of the
-   built-in motions, flagged by the plausibility guard (joint limits, limb-through-torso capsules),
-   for the paper's linear rule and for slerp.
+   built-in motions, flagged by the plausibility guard (joint limits, limb-through-torso capsules)
+   on the real body model's joints (ground contact on its mesh), for the paper's linear rule and
+   for slerp: the rate of flagged frames that `interpolate_pair` saves as `implausible`.
 Usage: python benchmarks/variation.py [--threads 1] [--device cpu] [--sizes 100,500,2500] [--frames 1000]
 """
 
@@ -57,7 +58,7 @@ def selection(sizes: list[int], frames: int, n_random: int, topk_max: int, devic
                   f"{peak_mib():>10.0f}  exact; coreset bounds pruned {1 - stats['scored_exactly'] / total:.0%}")  # fmt: skip
 
 
-def guard(n_pairs: int, frames: int) -> None:
+def guard(n_pairs: int, frames: int, skeleton) -> None:
     print("\n## plausibility guard on interpolated transitions")
     corpora = {
         "synthetic": random_sequences(60, frames, seed=3),
@@ -74,13 +75,14 @@ def guard(n_pairs: int, frames: int) -> None:
     print(f"{'pairs':<11}{'method':>8}{'n':>5}{'frames':>8}{'flagged seq':>13}{'flagged frames':>16}"
           f"{'joint-limit':>13}{'penetration':>13}{'source frames':>15}")  # fmt: skip
     for name, pairs in sets.items():
-        sources = np.mean([plausibility(s.poses).rate for s in corpora[name]])
+        sources = np.mean([plausibility(s.poses, skeleton, s.betas).rate for s in corpora[name]])
         for method in ("linear", "slerp"):
             cfg = InterpolationConfig(method=method)
             n_frames = n_seq = n_jl = n_pen = n_flag = 0
             for X, Y, p in pairs:
-                seq = interpolate_pair(X, Y, p, cfg)
-                f = plausibility(seq.poses)
+                seq = interpolate_pair(X, Y, p, cfg, skeleton)
+                f = plausibility(seq.poses, skeleton, seq.betas)
+                assert (f.implausible == seq.implausible).all()
                 n_frames += seq.num_frames
                 n_flag += int(f.implausible.sum())
                 n_jl += int(f.joint_limit.sum())
@@ -102,7 +104,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, torch {torch.__version__}, peak memory after imports {peak_mib():.0f} MiB")
     selection([int(s) for s in args.sizes.split(",")], args.frames, args.random_pairs, args.topk_max, args.device)
-    guard(200, 300)
+    from synth.body import load_body_model
+    from synth.motion.skeleton import Skeleton
+
+    guard(200, 300, Skeleton.resolve(load_body_model()))
     print(f"\npeak resident memory {peak_mib():.0f} MiB")
 
 

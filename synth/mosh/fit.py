@@ -32,13 +32,14 @@ FIT_VERSION = 2  # bump when the fit changes results: invalidates the cache
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 @dataclass(frozen=True)
 class FitSettings:
-    iterations: int = 2  # Levenberg-Marquardt steps over the whole clip
+    iterations: int = 3  # Levenberg-Marquardt steps over the whole clip
     init_rounds: int = 3  # alternations of analytic pose / closed-form offsets
     damping: float = 1e-4  # Levenberg-Marquardt
     w_smooth: float = 0.1  # temporal smoothness, relative to a joint of weight 1
     w_pose: float = 1e-4  # L2 pose prior on local axis-angles (body joints)
     w_limit: float = 0.01  # soft joint limits (synth/mosh/limits.py): per squared radian beyond a limit
     offset_ridge: float = 0.05  # shrinks per-subject offsets towards zero
+    beta_ridge: float = 1e-4  # limb-length fit of beta: m^2 of squared length error per unit beta^2
 
 
 @dataclass
@@ -85,7 +86,7 @@ def _kabsch(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
     return (Vt.transpose(0, 2, 1) * D[:, None, :]) @ U.transpose(0, 2, 1)
 
 
-def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, ridge: float = 0.05) -> np.ndarray:
+def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
     """Beta matching the clip's median limb lengths (Gauss-Newton, ridge towards 0)."""
     col = {int(j): k for k, j in enumerate(smpl_idx)}
     pairs = [(_NAME[a], _NAME[b]) for a, b in LENGTH_PAIRS if _NAME[a] in col and _NAME[b] in col]
@@ -371,7 +372,7 @@ def fit_joints(
     settings = settings or FitSettings()
     targets = np.asarray(targets, np.float64)
     T = len(targets)
-    betas = init_betas(model, smpl_idx, targets)
+    betas = init_betas(model, smpl_idx, targets, settings.beta_ridge)
     offsets = np.zeros((len(smpl_idx), 3))
     for _ in range(settings.init_rounds):
         _, G, X, _ = init_pose(model, betas, smpl_idx, segments, targets, offsets)

@@ -33,16 +33,6 @@ class JointModel:
         Jdirs = np.moveaxis(joints[1:] - J0, 0, -1)
         return cls(np.asarray(body.parents, int).copy(), J0, Jdirs, getattr(body, "identifier", ""))
 
-    @classmethod
-    def stand_in(cls) -> "JointModel":
-        """Approximate SMPL neutral skeleton with a synthetic linear shape space (seeded): for
-        tests and benchmarks where no body model is installed. Not a real body model."""
-        from synth.mocap.builtin import _PARENTS, _REST
-
-        Jdirs = np.random.default_rng(0).normal(0, 0.004, (24, 3, 10))
-        Jdirs[:, :, 0] = (_REST - _REST[0]) * 0.06  # overall size
-        return cls(_PARENTS.copy(), _REST.copy(), Jdirs, "stand-in:approximate-smpl-joints")
-
     def rest_joints(self, betas: np.ndarray) -> np.ndarray:
         return self.J0 + self.Jdirs @ np.asarray(betas, float)
 

@@ -38,14 +38,22 @@ def hinge_halfspaces(hyperextension_deg: float = HYPEREXTENSION_DEG,
     return (np.array([r[0] for r in rows]), np.stack([r[1] for r in rows]), np.array([r[2] for r in rows], float))
 
 
+def limit_excess_deg(theta: np.ndarray, limits_deg: np.ndarray = JOINT_LIMIT_DEG,
+                     hyperextension_deg: float = HYPEREXTENSION_DEG,
+                     knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG) -> np.ndarray:  # fmt: skip
+    """Canonical local axis-angles (T,24,3) -> (T,24) degrees beyond the limits, summed over a
+    joint's rules (0 inside every limit; the root is free)."""
+    deg = np.degrees(np.asarray(theta, float))
+    excess = np.maximum(np.linalg.norm(deg, axis=-1) - limits_deg, 0.0)
+    joint, d, bound = hinge_halfspaces(hyperextension_deg, knee_off_axis_deg)
+    hinge = np.maximum(np.einsum("thc,hc->th", deg[:, joint], d) - bound, 0.0)
+    np.add.at(excess.T, joint, hinge.T)
+    excess[:, 0] = 0.0
+    return excess
+
+
 def limit_flags(theta: np.ndarray, limits_deg: np.ndarray = JOINT_LIMIT_DEG,
                 hyperextension_deg: float = HYPEREXTENSION_DEG,
                 knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG) -> np.ndarray:  # fmt: skip
     """Canonical local axis-angles (T,24,3) -> (T,24) bool: joints beyond a limit (root free)."""
-    deg = np.degrees(np.asarray(theta, float))
-    over = np.linalg.norm(deg, axis=-1) > limits_deg
-    joint, d, bound = hinge_halfspaces(hyperextension_deg, knee_off_axis_deg)
-    viol = np.einsum("thc,hc->th", deg[:, joint], d) > bound
-    np.logical_or.at(over.T, joint, viol.T)
-    over[:, 0] = False
-    return over
+    return limit_excess_deg(theta, limits_deg, hyperextension_deg, knee_off_axis_deg) > 0

@@ -22,17 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="implausible frames: report them (flag) or write nothing and exit 3 (reject)")  # fmt: skip
     p.add_argument("--preview", type=Path, default=None, help="PNG strip of bodies from A to B")
     p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
-    p.add_argument("--no-body", action="store_true", help="use the stand-in skeleton (no body model)")
     p.set_defaults(func=run)
 
 
 def _body(args: argparse.Namespace):
-    if args.no_body:
-        return None
-    try:
-        from synth.body import load_body_model
-    except ImportError:  # body stage not installed: stand-in joints (ground contact, guard)
-        return None
+    from synth.body import load_body_model
+
     return load_body_model(model_path=args.model)
 
 

@@ -106,7 +106,8 @@ def interpolate_pair(
 ) -> MoshedSequence:
     """The transition from X.poses[choice.i] to Y.poses[choice.j] (see the module docstring).
 
-    `skeleton`: a body model, a JointModel or None (stand-in joints), for the ground contact.
+    `skeleton`: a body model, a JointModel or None (the default body model), for the ground
+    contact and the plausibility flags.
     """
     cfg = cfg or InterpolationConfig()
     sk = Skeleton.resolve(skeleton)

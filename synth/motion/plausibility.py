@@ -103,7 +103,7 @@ def plausibility(poses: np.ndarray, body_or_joints=None, betas: np.ndarray | Non
     """Per-frame flags for poses (T,72).
 
     `body_or_joints`: joints (T,24,3) already computed, or a body model / JointModel / None
-    (stand-in skeleton) to compute them with `betas` (default zeros). Translation does not matter.
+    (the default body model) to compute them with `betas` (default zeros). Translation does not matter.
     """
     cfg = cfg or PlausibilityConfig()
     poses = np.asarray(poses, float).reshape(-1, 72)

@@ -1,13 +1,15 @@
 """Joints and ground contact for the motion stage, from whatever body is at hand.
 
 `Skeleton.resolve(x)` accepts a body model (synth.body API: callable, `.faces`), a
-`synth.mosh.joints.JointModel`, or None (the approximate stand-in skeleton, so the numerics run
-without a body model). With a body model the lowest point is the lowest mesh vertex (the sole);
-with joints only it is the lowest joint (ankle/toe), which is consistent within one skeleton,
-and consistency is all grounding needs (heights are measured against the same skeleton's floor).
+`synth.mosh.joints.JointModel`, or None (the default body model, loaded once per process).
+With a body model the lowest point is the lowest mesh vertex (the sole); with joints only it is
+the lowest joint (ankle/toe), which is consistent within one skeleton, and consistency is all
+grounding needs (heights are measured against the same skeleton's floor).
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import numpy as np
 
@@ -17,15 +19,26 @@ from synth.mosh.joints import JointModel
 _CHUNK = 256  # frames per body-model forward pass
 
 
+@cache
+def _default_skeleton() -> "Skeleton":
+    from synth.body import load_body_model
+
+    return Skeleton(body=load_body_model())
+
+
 class Skeleton:
     def __init__(self, body=None, joint_model: JointModel | None = None):
+        if body is None and joint_model is None:
+            raise ValueError("a Skeleton needs a body model or a JointModel")
         self.body = body
-        self.model = joint_model or (JointModel.from_body(body) if body is not None else JointModel.stand_in())
+        self.model = joint_model or JointModel.from_body(body)
 
     @classmethod
     def resolve(cls, x) -> "Skeleton":
         if isinstance(x, Skeleton):
             return x
+        if x is None:
+            return _default_skeleton()
         if isinstance(x, JointModel):
             return cls(joint_model=x)
         return cls(body=x)
