@@ -21,9 +21,8 @@ def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals."""
     n = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
-    out = np.zeros_like(verts)
-    for c in range(3):
-        np.add.at(out, faces[:, c], n)
+    idx = faces.ravel()
+    out = np.stack([np.bincount(idx, weights=np.repeat(n[:, c], 3), minlength=len(verts)) for c in range(3)], 1)
     return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-12)
 
 
@@ -110,11 +109,12 @@ class MeshCollider:
 
 
 def respond(x: np.ndarray, v: np.ndarray, prox: Proximity, faces: np.ndarray, body_vel: np.ndarray,
-            thickness: np.ndarray, friction: np.ndarray, free: np.ndarray) -> int:  # fmt: skip
+            thickness: np.ndarray, friction: np.ndarray, free: np.ndarray, max_depth: float = 0.02) -> int:  # fmt: skip
     """Push vertices closer than `thickness` out along the normal, cancel the approaching normal
     velocity relative to the body, and apply Coulomb friction to the tangential part. In place;
-    returns the number of contacts."""
-    hit = (prox.signed < thickness) & free
+    returns the number of contacts. Points deeper than max_depth are left alone: within one substep
+    the body moves far less than that, so they found the wrong side (two body parts in contact)."""
+    hit = (prox.signed < thickness) & (prox.signed > -max_depth) & free
     if not hit.any():
         return 0
     n = prox.normal[hit]

@@ -51,6 +51,7 @@ class ImplicitCloth:
         self.k, self.c = spring_coefficients(self.springs, self.mass, materials, self.vertex_garment)
         self.x = self.rest.copy()
         self.v = np.zeros_like(self.x)
+        self._dv_prev = np.zeros_like(self.x)
         self.cg_iterations = 0
         self.steps = 0
         self._pattern(V)
@@ -111,14 +112,15 @@ class ImplicitCloth:
         A = sp.bsr_matrix((data, self._indices, self._indptr), shape=(3 * V, 3 * V))
         pinv = 1.0 / diag[:, [0, 1, 2], [0, 1, 2]].ravel()
 
-        z = np.zeros((V, 3))
+        z = self._dv_prev.copy()  # warm start: velocity changes are coherent between steps
         if self.pinned.any():
             if pin_targets is None:
                 pin_targets = x[self.pinned]
             z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
         free = np.repeat(~self.pinned, 3).astype(np.float64)
         dv, iters = filtered_pcg(A, b, z.ravel(), free, pinv, self.settings.cg_tol, self.settings.cg_max_iter)
-        self.v = v + dv.reshape(V, 3)
+        self._dv_prev = dv.reshape(V, 3)
+        self.v = v + self._dv_prev
         self.x = x + h * self.v
         if self.pinned.any():
             self.x[self.pinned] = pin_targets
