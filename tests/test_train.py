@@ -1,0 +1,271 @@
+"""train/: metrics on hand-computed cases, loss terms, model shapes, the shard loader, the CLI round trip."""
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synth.shards.tario import group_samples, read_tar, write_tar
+from train import metrics as M
+from train.data import DataConfig, ShardWindows, collate, flip_pose, make_window, window_starts
+from train.losses import LossWeights, model_joints, projection_loss, shape_smoothness, total_loss
+from train.models import HMR, MVIPER, PHI_DIM, ModelConfig, decode_phi, mean_phi
+
+TINY = ModelConfig(backbone="resnet18", hidden=32, regressor_width=64, init_width=32, attention_dim=16, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory, body):
+    from train.toydata import write_toy_shards
+
+    out = tmp_path_factory.mktemp("toy")
+    write_toy_shards(out, body, sequences=3, cameras=2, frames=6, size=64, seed=1, test_sequences=1, samples_per_shard=2)
+    return out
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def test_mpjpe_and_pa_mpjpe_hand_computed():
+    gt = np.array([[[0, 0, 0], [0, 1, 0]]], float)
+    pred = np.array([[[5, 5, 5], [5, 6.003, 5]]], float)  # pelvis-aligned: joint 1 off by 3 mm
+    assert M.mpjpe(pred, gt) == pytest.approx(1.5)
+    d = 0.003  # middle of three collinear points lifted by d: residuals d/3, 2d/3, d/3 after alignment
+    gt = np.array([[[0, 0, 0], [1, 0, 0], [2, 0, 0]]], float)
+    pred = np.array([[[0, 0, 0], [1, d, 0], [2, 0, 0]]], float)
+    assert M.pa_mpjpe(pred, gt) == pytest.approx(4 * d / 9 * 1000, rel=1e-3)
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(4, 24, 3))
+    from scipy.spatial.transform import Rotation
+
+    R = Rotation.random(4, random_state=2).as_matrix()
+    p = 1.7 * np.einsum("tij,tnj->tni", R, g) + rng.normal(size=(4, 1, 3))
+    assert M.pa_mpjpe(p, g) < 1e-6 and M.mpjpe(p, g) > 100
+
+
+def test_temporal_metrics_hand_computed():
+    root = np.array([[0, 0, 0], [1, 2, 3], [-1, 0, 4]], float)  # shared root motion cancels
+    pred_v = np.array([[[0, 0, 0]], [[0.001, 0, 0]], [[0.004, 0, 0]]]) + root[:, None]
+    gt_v = np.zeros((3, 1, 3)) + root[:, None]
+    assert M.mrvpv(pred_v, gt_v, root, root, 1) == pytest.approx(2.0)  # |1 mm| and |3 mm|
+    assert M.mrvpv(pred_v, gt_v, root, root, 2) == pytest.approx(2.0)  # 4 - 2*1 + 0
+    assert M.mpvpe(pred_v, gt_v, root, root) == pytest.approx(5 / 3)
+    assert M.mrsv(pred_v, gt_v, root, root, 1) == pytest.approx(2.0)
+    joints = np.zeros((3, 2, 3))
+    pj = joints.copy()
+    pj[2, 1, 0] = 0.003
+    assert M.accel_error(pj, joints) == pytest.approx(1.5)  # joint 1: 3 mm, joint 0: 0
+    assert math.isnan(M.variation_error(pj[:2], joints[:2], 2))
+    rows = [{k: 1.0 for k in M.METRICS}, {k: (4.0 if k != "Accel" else float("nan")) for k in M.METRICS}]
+    avg = M.average(rows, [1, 3])
+    assert avg["MPJPE"] == pytest.approx(3.25) and avg["Accel"] == pytest.approx(1.0)
+
+
+def test_sequence_metrics_with_the_body_model(body):
+    rng = np.random.default_rng(0)
+    T = 4
+    theta = rng.normal(0, 0.2, (T, 72)).astype(np.float32)
+    beta = np.tile(rng.normal(0, 1, 10), (T, 1)).astype(np.float32)
+    same = M.sequence_metrics(body, theta, beta, theta, beta)
+    assert all(abs(v) < 1e-3 for v in same.values())
+    jitter = beta + rng.normal(0, 0.5, beta.shape).astype(np.float32)
+    r = M.sequence_metrics(body, theta, jitter, theta, beta)
+    assert r["MRSV_1"] > 1 and r["MRSV_2"] > 1 and r["MPVPE"] > 1
+    shifted = M.sequence_metrics(body, theta, beta + 0.5, theta, beta)  # constant shape error: no variation
+    assert shifted["MRSV_1"] < 1e-3 and shifted["MPVPE"] > 1
+
+
+# ------------------------------------------------------------------ losses
+
+
+def test_projection_loss_masks_invisible_joints():
+    gt = torch.zeros(1, 1, 24, 2)
+    pred = gt.clone()
+    pred[0, 0, 5] = torch.tensor([0.3, -0.1])
+    vis = torch.ones(1, 1, 24)
+    assert projection_loss(pred, gt, vis).item() == pytest.approx(0.4 / 24)
+    vis[0, 0, 5] = 0
+    assert projection_loss(pred, gt, vis).item() == 0.0
+    assert projection_loss(pred, gt, torch.zeros(1, 1, 24)).item() == 0.0
+
+
+def test_shape_smoothness_hand_computed():
+    beta = torch.zeros(2, 3, 10)
+    beta[0, :, 0] = torch.tensor([0.0, 1.0, 3.0])
+    assert shape_smoothness(beta).tolist() == [5.0, 0.0]
+
+
+def test_total_loss_delta_mask_and_shape_term(body):
+    torch.manual_seed(0)
+    B, T = 2, 3
+    theta = torch.randn(B, T, 72) * 0.2
+    beta = torch.randn(B, T, 10)
+    j3d = model_joints(body, theta, beta)
+    batch = {"theta": theta, "beta": beta, "j3d": j3d, "j2d": j3d[..., :2] * 0.9, "vis": torch.ones(B, T, 24), "has_3d": torch.ones(B, T)}
+    phi = mean_phi().repeat(B, T, 1) + 0.05 * torch.randn(B, T, PHI_DIM)
+    pred = decode_phi(phi)
+    w = LossWeights()
+    full, parts = total_loss(pred, batch, body, w, use_shape=False)
+    assert parts["joints3d"] > 0 and parts["smpl"] > 0
+    no3d = dict(batch, has_3d=torch.zeros(B, T))
+    garbage = dict(no3d, theta=torch.randn(B, T, 72), j3d=torch.randn(B, T, 24, 3))
+    a, _ = total_loss(pred, no3d, body, w, use_shape=False)
+    b, _ = total_loss(pred, garbage, body, w, use_shape=False)
+    assert a.item() == pytest.approx(b.item()) and a.item() < full.item()
+    with_shape, parts = total_loss(pred, batch, body, w, use_shape=True)
+    assert with_shape.item() == pytest.approx(full.item() + shape_smoothness(pred["beta"]).mean().item(), rel=1e-5)
+    # perfect 3D prediction: the 3D and SMPL terms vanish
+    from train.models import rotmat_to_6d
+    import roma
+
+    R = roma.rotvec_to_rotmat(theta.reshape(B, T, 24, 3))
+    perfect = decode_phi(torch.cat([rotmat_to_6d(R).reshape(B, T, -1), beta, torch.tensor([0.9, 0, 0]).repeat(B, T, 1)], -1))
+    _, parts = total_loss(perfect, batch, body, w, use_shape=False)
+    assert parts["joints3d"] < 1e-8 and parts["smpl"] < 1e-6 and parts["proj"] < 1e-5
+
+
+# ------------------------------------------------------------------ models
+
+
+def test_model_output_shapes_and_mviper_starts_at_hmr():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 3, 64, 64)
+    hmr, mv = HMR(TINY).eval(), MVIPER(TINY).eval()
+    with torch.no_grad():
+        out = hmr(x)
+        assert out["phi"].shape == (2, 3, PHI_DIM) and out["theta"].shape == (2, 3, 72)
+        assert out["rotmat"].shape == (2, 3, 24, 3, 3) and out["beta"].shape == (2, 3, 10) and out["cam"].shape == (2, 3, 3)
+        o2 = mv(x)
+        assert o2["theta"].shape == (2, 3, 72) and o2["attention"].shape == (2, 3, 8, 8)
+        assert torch.allclose(o2["attention"].sum((-1, -2)), torch.ones(2, 3))
+        missing, unexpected = mv.load_state_dict(hmr.state_dict(), strict=False)
+        assert not unexpected and missing
+        assert torch.allclose(mv(x)["phi"], hmr(x)["phi"], atol=1e-5)
+    R = out["rotmat"]
+    assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3).expand_as(R), atol=1e-5)
+
+
+def test_encoder_weights_only_from_a_path(tmp_path):
+    from synth.errors import SynthError
+    from train.models import Encoder
+
+    import torchvision
+
+    ref = torchvision.models.resnet18(weights=None)
+    torch.save(ref.state_dict(), tmp_path / "r18.pth")
+    enc = Encoder("resnet18", str(tmp_path / "r18.pth"))
+    assert torch.equal(enc.stem[0].weight, ref.conv1.weight)
+    with pytest.raises(SynthError, match="weights do not fit"):
+        Encoder("resnet34", str(tmp_path / "r18.pth"))
+    with pytest.raises(SynthError):
+        Encoder("resnet18", str(tmp_path / "missing.pth"))
+
+
+# ------------------------------------------------------------------ data
+
+
+def test_loader_windows_crops_and_flip(toy, body):
+    cfg = DataConfig(window=4, stride=2, crop_size=32)
+    assert window_starts(6, 4, 2) == [0, 2] and window_starts(3, 4, 2) == []
+    items = list(ShardWindows(toy, "train", cfg, train=False))
+    assert len(items) == 4 * 2  # 2 train sequences x 2 cameras x windows at 0 and 2
+    assert [(it["key"], it["start"]) for it in items[:2]] == [("seq000000_c0", 0), ("seq000000_c0", 2)]
+    it = items[0]
+    assert it["images"].shape == (4, 3, 32, 32) and it["j2d"].shape == (4, 24, 2) and it["j3d"].shape == (4, 24, 3)
+    assert it["vis"].sum() > 0 and (it["j2d"][it["vis"] > 0].abs() <= 1).all() and it["has_3d"].all()
+    assert torch.allclose(it["j3d"][:, 0], torch.zeros(4, 3))
+    # Targets agree with the body model: joints of (theta, beta) are the 3D joints.
+    J = model_joints(body, it["theta"][None], it["beta"][None])[0]
+    assert torch.allclose(J - J[:, :1], it["j3d"], atol=1e-4)
+    whole = list(ShardWindows(toy, "train", cfg, train=False, window=0))
+    assert len(whole) == 4 and whole[0]["images"].shape[0] == 6
+    # Flip: mirrored image, mirrored + swapped joints, flipped pose that the body model agrees with.
+    from synth.shards.reader import find_sample
+
+    key, s = find_sample(toy, "seq000000_c0")
+    s["key"] = key
+    plain = make_window(s, 0, 4, cfg, None)
+    flip_cfg = DataConfig(window=4, crop_size=32, scale_jitter=0, trans_jitter=0, color_jitter=0, flip_prob=1.0)
+    flipped = make_window(s, 0, 4, flip_cfg, np.random.default_rng(0))
+    assert flipped["flip"] and torch.allclose(flipped["images"], plain["images"].flip(-1))
+    assert torch.allclose(flipped["j2d"][:, 1, 0], -plain["j2d"][:, 2, 0]) and torch.allclose(flipped["j2d"][:, 1, 1], plain["j2d"][:, 2, 1])
+    np.testing.assert_allclose(flip_pose(flip_pose(plain["theta"].numpy())), plain["theta"].numpy())
+    J = model_joints(body, flipped["theta"][None], flipped["beta"][None])[0]
+    assert torch.allclose(J - J[:, :1], flipped["j3d"], atol=2e-3)  # the body is left/right symmetric to ~mm
+    # Augmented training stream: same windows, shuffled, deterministic per seed.
+    a = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
+    b = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
+    assert a == b and sorted(a) == sorted((x["key"], x["start"]) for x in items)
+    assert collate(items[:3])["images"].shape == (3, 4, 3, 32, 32)
+
+
+def test_corrupt_sample_is_logged_and_skipped(toy, tmp_path, caplog):
+    import shutil
+
+    for p in toy.glob("*.tar"):
+        shutil.copy(p, tmp_path / p.name)
+    shard = tmp_path / "train-000000.tar"
+    members = list(read_tar(shard))
+    members = [(n, b"not an npz" if n == "seq000000_c1.smpl.npz" else d) for n, d in members]
+    write_tar(shard, members)
+    truncated = tmp_path / "train-000001.tar"
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    ds = ShardWindows(tmp_path, "train", DataConfig(window=4, stride=2, crop_size=32), train=False)
+    with caplog.at_level(logging.WARNING, logger="train.data"):
+        keys = {it["key"] for it in ds}
+    assert "seq000000_c0" in keys and "seq000000_c1" not in keys
+    assert "train-000000.tar:seq000000_c1" in ds.skipped
+    assert "seq000000_c1" in caplog.text and "train-000000.tar" in caplog.text
+    assert len(keys) >= 1 and len(ds.skipped) >= 2  # the truncated shard was reported too, nothing raised
+    assert [k for k, _ in group_samples(members)][:2] == ["seq000000_c0", "seq000000_c1"]
+
+
+# ------------------------------------------------------------------ CLI round trip
+
+
+@pytest.mark.slow
+def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
+    from train.mviper import main
+
+    common = ["--data", str(toy), "--config", "tiny", "--device", "cpu"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *common, "--out", str(straight), "--stage", "hmr", "--hmr-steps", "4"]) == 0
+    assert main(["train", *common, "--out", str(resumed), "--stage", "hmr", "--hmr-steps", "2"]) == 0
+    assert main(["train", *common, "--out", str(resumed), "--stage", "hmr", "--hmr-steps", "4", "--resume"]) == 0
+    a = torch.load(straight / "hmr" / "final.pt", weights_only=False)["model"]
+    b = torch.load(resumed / "hmr" / "final.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a), "resume must continue exactly where training stopped"
+    assert main(["train", *common, "--out", str(resumed), "--stage", "mviper", "--mviper-steps", "3"]) == 0
+    log = (resumed / "mviper" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("stage,step") and len(log) >= 2
+    assert list((resumed / "hmr" / "tb").glob("events.*"))
+    capsys.readouterr()
+    assert main(["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu"]) == 0
+    table = capsys.readouterr().out
+    assert "MRVPV_1" in table and "mviper" in table and "hmr" in table
+    res = json.loads((resumed / "eval_test.json").read_text())
+    assert res["hmr"]["sequences"] == 2 and all(math.isfinite(res[m]["MPJPE"]) for m in ("hmr", "mviper"))
+    # predict: a folder of frames and an MP4
+    import imageio.v3 as iio
+    from synth.shards.reader import find_sample
+
+    _, s = find_sample(toy, "seq000002_c0")
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    for t, f in enumerate(s["frames"]):
+        iio.imwrite(frames_dir / f"{t:04d}.png", f)
+    out = tmp_path / "pred"
+    assert main(["predict", "--run", str(resumed), "--input", str(frames_dir), "--out", str(out), "--device", "cpu",
+                 "--bbox", *map(str, s["joints"]["bbox"][0])]) == 0
+    z = np.load(out / "smpl.npz")
+    assert z["poses_cam"].shape == (6, 72) and z["betas"].shape == (6, 10) and len(list((out / "meshes").glob("*.obj"))) == 6
+    mp4 = tmp_path / "clip.mp4"
+    iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
+    out2 = tmp_path / "pred_mp4"
+    assert main(["predict", "--run", str(resumed), "--input", str(mp4), "--out", str(out2), "--model", "hmr", "--device", "cpu"]) == 0
+    assert np.load(out2 / "smpl.npz")["poses_cam"].shape[0] == 6
+    assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(mp4), "--out", str(out2)]) == 2
