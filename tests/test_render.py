@@ -1,0 +1,226 @@
+"""Scene sampling, render jobs and the Blender renderer (blender_scripts/render.py via bpy)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synth.annotate.cameras import load_render_cameras
+from synth.errors import SynthError
+from synth.frames import blender_to_smpl
+from synth.paths import shared_assets_dir
+from synth.scene import load_job, run_render, sample_scene, write_render_job
+from synth.scene.assets import BUILTIN_HDRIS, builtin_hdri_dir
+from synth.scene.placement import camera_direction, fit_distance, view_axes
+
+RES = 128
+SETTINGS = {"resolution": RES, "samples": 2, "background": "hdri"}
+
+
+def test_sample_scene_is_deterministic_and_varied():
+    a, b = sample_scene(7, SETTINGS), sample_scene(7, SETTINGS)
+    assert a.to_json() == b.to_json()
+    assert sample_scene(8, SETTINGS).to_json() != a.to_json()
+    specs = [sample_scene(s, {"background": "hdri"}) for s in range(40)]
+    assert len({s.background["path"] for s in specs}) >= 6
+    assert len({m["pattern"] for s in specs for m in s.garment_materials}) == 6  # every fabric appears
+    assert [c["name"] for c in a.cameras] == ["east", "west", "south", "north"]
+    assert a.resolution == RES and a.focal_mm == 180.0 and a.sensor_mm == 32.0 and len(a.lights) == 4
+    json.dumps(a.to_json())  # plain JSON (goes into every sample's meta.json)
+
+
+def test_builtin_hdris_match_the_bpy_wheel():
+    folder = builtin_hdri_dir()
+    assert folder is not None
+    assert sorted(p.stem for p in folder.glob("*.exr")) == sorted(BUILTIN_HDRIS)
+
+
+def test_bad_settings_and_folders_raise(tmp_path):
+    with pytest.raises(SynthError, match="engine"):
+        sample_scene(0, {"engine": "luxcore"})
+    with pytest.raises(SynthError, match="unknown render settings"):
+        sample_scene(0, {"resolutoin": 64})
+    with pytest.raises(SynthError) as err:
+        sample_scene(0, {"texture_dir": str(tmp_path / "nope")})
+    assert "nope" in str(err.value)
+    with pytest.raises(SynthError, match="photo_dir"):
+        sample_scene(0, {"background": "photo"})
+
+
+def test_camera_distance_fits_points_exactly():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(0, 0.5, (3, 200, 3))
+    targets = pts.mean(axis=1)
+    d = camera_direction(0.3, 0.1)
+    dist = fit_distance(pts, targets, d, tan_half=16 / 180, fill=0.9)
+    right, up = view_axes(d)
+    rel = pts - targets[:, None]
+    depth = dist - rel @ d
+    extent = np.maximum(np.abs(rel @ right), np.abs(rel @ up)) / depth
+    assert np.isclose(extent.max(), 0.9 * 16 / 180)
+
+
+@pytest.fixture(scope="module")
+def subject(body):
+    from synth.scene.demo import demo_subject
+
+    return demo_subject(body, "walk", [0, 12, 24])
+
+
+def _spec(seed, **extra):
+    return sample_scene(seed, {**SETTINGS, **extra})
+
+
+def test_write_job_rejects_bad_input(tmp_path, subject):
+    verts, joints, faces, garments = subject
+    g = garments[0]
+    from synth.cloth.cache import GarmentCache
+
+    short = GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[:2])
+    with pytest.raises(SynthError, match="2 frames"):
+        write_render_job(tmp_path / "a", _spec(0), verts, faces, [short])
+    with pytest.raises(SynthError, match="faces"):
+        write_render_job(tmp_path / "b", _spec(0), verts[:, :100], faces, [])
+    spec = _spec(0)
+    spec.background["path"] = str(tmp_path / "missing.exr")
+    with pytest.raises(SynthError) as err:
+        write_render_job(tmp_path / "c", spec, verts, faces, [])
+    assert "missing.exr" in str(err.value)
+    spec = _spec(0)
+    spec.garment_materials[0] = {"kind": "image", "path": str(tmp_path / "fabric.jpg"), "scale": 2.0,
+                                 "rotation": 0.0, "roughness": 0.8}  # fmt: skip
+    with pytest.raises(SynthError, match="fabric.jpg"):
+        write_render_job(tmp_path / "d", spec, verts, faces, garments)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, subject):
+    verts, joints, faces, garments = subject
+    job = tmp_path_factory.mktemp("render") / "job"
+    write_render_job(job, _spec(3), verts, faces, garments)
+    run_render(job)
+    return job
+
+
+def _rasterize(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, W: int, H: int) -> np.ndarray:
+    """Reference z-buffer at pixel centres (camera-z depth, inf where nothing is hit)."""
+    z = np.full((H, W), np.inf)
+    uv = verts_cam[:, :2] / verts_cam[:, 2:] @ K[:2, :2].T + K[:2, 2]
+    for f in faces:
+        p = uv[f]
+        x0, y0 = np.maximum(np.floor(p.min(0) - 0.5).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(p.max(0) - 0.5).astype(int), [W - 1, H - 1])
+        if x1 < x0 or y1 < y0:
+            continue
+        xs, ys = np.meshgrid(np.arange(x0, x1 + 1) + 0.5, np.arange(y0, y1 + 1) + 0.5)
+        q = np.stack([xs.ravel(), ys.ravel()], 1)
+        m = np.array([p[1] - p[0], p[2] - p[0]]).T
+        if abs(np.linalg.det(m)) < 1e-12:
+            continue
+        ab = np.linalg.solve(m, (q - p[0]).T).T
+        w = np.c_[1 - ab.sum(1), ab]
+        ok = (w >= -1e-9).all(1)
+        if not ok.any():
+            continue
+        # perspective-correct depth: 1/z interpolates linearly in the image
+        zz = 1.0 / (w[ok] @ (1.0 / verts_cam[f, 2]))
+        iy, ix = (q[ok, 1] - 0.5).astype(int), (q[ok, 0] - 0.5).astype(int)
+        np.minimum.at(z, (iy, ix), zz)
+    return z
+
+
+@pytest.mark.slow
+def test_render_outputs_follow_the_contract(rendered):
+    cams = json.loads((rendered / "cameras.json").read_text())
+    assert cams["convention"] == "opencv" and cams["world_frame"] == "blender_z_up"
+    assert cams["resolution"] == [RES, RES]
+    assert [c["name"] for c in cams["cameras"]] == ["east", "west", "south", "north"]
+    f = 180.0 / 32.0 * RES
+    for c in range(4):
+        assert np.allclose(cams["cameras"][c]["K"], [[f, 0, RES / 2], [0, f, RES / 2], [0, 0, 1]])
+        assert len(cams["cameras"][c]["frames"]) == 3
+        for t in range(3):
+            img = np.asarray(Image.open(rendered / "frames" / f"cam{c}" / f"{t:04d}.png"))
+            assert img.shape == (RES, RES, 3) and img.std() > 5
+            seg = np.asarray(Image.open(rendered / "seg" / f"cam{c}" / f"{t:04d}.png"))
+            assert seg.dtype == np.uint8 and set(np.unique(seg)) == {0, 1, 2, 3}
+            depth = np.load(rendered / "depth" / f"cam{c}" / f"{t:04d}.npy")
+            assert depth.dtype == np.float32 and np.isinf(depth[seg == 0]).all()
+            assert np.isfinite(depth[seg > 0]).all()
+    job = load_job(rendered)
+    assert job["num_frames"] == 3 and len(job["job"]["garments"]) == 2
+
+
+@pytest.mark.slow
+def test_projected_joints_land_in_the_person_mask(rendered, subject):
+    joints = subject[1]
+    inside = []
+    for c, cam in enumerate(load_render_cameras(rendered / "cameras.json")):
+        for t in range(3):
+            seg = np.asarray(Image.open(rendered / "seg" / f"cam{c}" / f"{t:04d}.png"))
+            x = joints[t] @ cam.R[t].T + cam.t[t]
+            uv = x[:, :2] / x[:, 2:] @ cam.K[:2, :2].T + cam.K[:2, 2]
+            px = np.floor(uv).astype(int)
+            ok = ((px >= 0) & (px < RES)).all(1)
+            hit = np.zeros(len(px), bool)
+            hit[ok] = seg[px[ok, 1], px[ok, 0]] > 0
+            inside.append(hit)
+    assert np.mean(inside) >= 0.99, np.mean(inside)
+
+
+@pytest.mark.slow
+def test_depth_and_seg_agree_with_the_mesh(rendered, subject):
+    verts, _, faces, garments = subject
+    meshes = [(verts, faces)] + [(g.verts.astype(np.float64), g.faces) for g in garments]
+    cams = load_render_cameras(rendered / "cameras.json")
+    errs, agree = [], []
+    for c in (0, 2):
+        cam, t = cams[c], 1
+        depth = np.load(rendered / "depth" / f"cam{c}" / f"{t:04d}.npy")
+        seg = np.asarray(Image.open(rendered / "seg" / f"cam{c}" / f"{t:04d}.png"))
+        zs = [_rasterize(v[t] @ cam.R[t].T + cam.t[t], fc, cam.K, RES, RES) for v, fc in meshes]
+        ref = np.min(zs, axis=0)
+        label = np.where(np.isinf(ref), 0, np.argmin(zs, axis=0) + 1)
+        agree.append((label == seg).mean())
+        both = np.isfinite(ref) & np.isfinite(depth)
+        errs.append(np.abs(depth[both] - ref[both]))
+    err = np.concatenate(errs)
+    assert np.median(err) < 0.005 and np.percentile(err, 90) < 0.05, (np.median(err), np.percentile(err, 90))
+    assert min(agree) > 0.97, agree
+
+
+@pytest.mark.slow
+def test_photo_background_and_image_textures(tmp_path, subject):
+    assets = shared_assets_dir()
+    if assets is None:
+        pytest.skip("../shared/assets not present")
+    verts, _, faces, garments = subject
+    spec = sample_scene(5, {**SETTINGS, "background": "photo", "photo_dir": str(assets / "backgrounds"),
+                            "texture_dir": str(assets / "textures"), "texture_prob": 1.0, "num_cameras": 1,
+                            "passes": ["seg"]})  # fmt: skip
+    job = write_render_job(tmp_path / "job", spec, verts[:1], faces, [g.__class__(
+        g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments])  # fmt: skip
+    run_render(job)
+    img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float)
+    seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
+    assert not (job / "depth").exists()
+    photo = np.asarray(Image.open(spec.background["path"]).convert("RGB")).astype(float)
+    # the background is the photo itself (camera rays see it unlit): its colours, not a flat world
+    assert img[seg == 0].std() > 10
+    assert abs(img[seg == 0].mean() - photo.mean()) < 60
+
+
+@pytest.mark.slow
+def test_render_rejects_a_cache_with_the_wrong_vertex_count(tmp_path, subject):
+    verts, _, faces, garments = subject
+    job = write_render_job(tmp_path / "job", _spec(1, num_cameras=1), verts[:1], faces, [])
+    data = dict(np.load(job / "body.npz"))
+    np.savez(job / "body.npz", faces=data["faces"], verts=data["verts"][:, :-5])
+    with pytest.raises(SynthError) as err:
+        run_render(job)
+    assert "body.npz" in str(err.value) and "vertices" in str(err.value)
+    shutil.rmtree(job)
