@@ -1,5 +1,6 @@
-"""Side-by-side preview: the mocap skeleton and the fitted SMPL body (mesh + joints) for a
-few frames, as one PNG strip (matplotlib, orthographic, viewed from the subject's front)."""
+"""Side-by-side preview: the mocap skeleton and the fitted SMPL body (mesh rendered by
+synth.viz.render_mesh_image, with its joints and the mocap joints on top) for a few frames, as
+one PNG (matplotlib layout, orthographic, viewed from the subject's front)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,26 @@ from synth.mocap.kinematics import axis_rotation, rotvec_to_matrix
 from synth.mosh.sequence import MoshedSequence
 
 
+_XLIM, _YLIM = (-1.0, 1.0), (-1.1, 1.0)  # panel window, metres around the mocap centroid
+
+
 def _view_rotation(root_rotvec: np.ndarray) -> np.ndarray:
     """Yaw that turns the subject's forward (+Z of its pelvis) towards the viewer (+Z)."""
     fwd = rotvec_to_matrix(root_rotvec) @ np.array([0.0, 0.0, 1.0])
     return axis_rotation("y", np.array(-np.arctan2(fwd[0], fwd[2])))
 
 
-def _draw_mesh(ax, verts: np.ndarray, faces: np.ndarray) -> None:
-    from matplotlib.collections import PolyCollection
+def draw_mesh(ax, verts: np.ndarray, faces: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float],
+              pixels_per_metre: float = 110.0) -> None:  # fmt: skip
+    """Render a mesh, already in panel coordinates (x right, y up, viewer at +Z), with
+    synth.viz.render_mesh_image and place it on a matplotlib axis spanning xlim x ylim."""
+    from synth.viz import render_mesh_image
 
-    tri = verts[faces]
-    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    front = n[:, 2] > 0
-    shade = np.clip(n[front] @ np.array([0.3, 0.5, 0.8]) / np.linalg.norm([0.3, 0.5, 0.8]), 0, 1)
-    order = np.argsort(tri[front][:, :, 2].mean(1))
-    colors = np.stack([0.35 + 0.55 * shade] * 3, 1) * np.array([0.85, 0.9, 1.0])
-    ax.add_collection(PolyCollection(tri[front][order][:, :, :2], facecolors=colors[order], edgecolors="none"))
+    (x0, x1), (y0, y1) = xlim, ylim
+    w, h = max(8, round((x1 - x0) * pixels_per_metre)), max(8, round((y1 - y0) * pixels_per_metre))
+    img = render_mesh_image(verts, faces, size=(h, w), view="front", centre=((x0 + x1) / 2, (y0 + y1) / 2, 0.0),
+                            extent=(y1 - y0) / 2)  # fmt: skip
+    ax.imshow(img, extent=(x0, x1, y0, y1), interpolation="bilinear", zorder=0)
 
 
 def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=None, frames: int = 4) -> Path:
@@ -64,17 +68,19 @@ def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=N
         ax.set_title(f"mocap t={t / seq.fps:.2f}s", fontsize=8)
         ax = axes[1, c]
         if V is not None:
-            _draw_mesh(ax, (V[c] - centre) @ Rv.T, faces)
+            draw_mesh(ax, (V[c] - centre) @ Rv.T, faces, _XLIM, _YLIM)
             Jc = (J[c] - centre) @ Rv.T
-            ax.plot(Jc[:, 0], Jc[:, 1], "o", color="tab:orange", ms=3)
+            ax.plot(P[:, 0], P[:, 1], ".", color="k", ms=3, label="mocap joints")
+            ax.plot(Jc[:, 0], Jc[:, 1], "o", color="tab:orange", ms=3, label="SMPL joints")
         ax.set_title(f"SMPL fit, err {seq.fit_error_mm[t]:.1f} mm", fontsize=8)
         for a in axes[:, c]:
-            a.set_xlim(-1.0, 1.0)
-            a.set_ylim(-1.1, 1.0)
+            a.set_xlim(*_XLIM)
+            a.set_ylim(*_YLIM)
             a.set_aspect("equal")
             a.set_xticks([])
             a.set_yticks([])
-    fig.suptitle(f"{clip.name}: mocap skeleton (top) vs fitted SMPL (bottom), front view", fontsize=9)
+    fig.suptitle(f"{clip.name}: mocap skeleton (top) vs fitted SMPL mesh (bottom; orange SMPL joints, "
+                 f"black mocap joints), front view", fontsize=8)  # fmt: skip
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

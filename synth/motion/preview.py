@@ -1,7 +1,7 @@
 """Picture of a transition: a strip of bodies from pose A to pose B (like the paper's Figure 2).
 
-Rendered bodies when a body model is given (synth.viz's mesh renderer when it exists, else a
-flat-shaded matplotlib mesh), a stick skeleton otherwise. Every panel uses the same view:
+Bodies rendered with synth.viz.render_mesh_image when the skeleton has a body model (the
+default), a stick skeleton for a bare JointModel. Every panel uses the same view:
 the subject's heading at the first frame turned towards the viewer, floor at the bottom.
 """
 
@@ -15,7 +15,7 @@ from synth.io import atomic_path
 from synth.mocap.kinematics import axis_rotation
 from synth.motion.rotations import heading
 from synth.motion.skeleton import Skeleton
-from synth.mosh.preview import _draw_mesh  # the mosh preview's flat-shaded matplotlib mesh
+from synth.mosh.preview import draw_mesh
 from synth.mosh.sequence import MoshedSequence
 
 _SIDE = (
@@ -53,7 +53,7 @@ def write_transition_strip(path: str | Path, seq: MoshedSequence, body=None, pan
         centre = np.array([joints[c, 0, 0], floor, joints[c, 0, 2]])
         J = (joints[c] - centre) @ Rv.T
         if verts is not None:
-            _draw_mesh(ax, (verts[c] - centre) @ Rv.T, np.asarray(sk.body.faces))
+            draw_mesh(ax, (verts[c] - centre) @ Rv.T, np.asarray(sk.body.faces), (-1.0, 1.0), (-0.05, 2.1))
         else:
             _draw_skeleton(ax, J)
         ax.axhline(0.0, color="0.6", lw=1)
