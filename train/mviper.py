@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -372,10 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _body(args, device: torch.device):
+def _body(args, device: torch.device, data: Path | None = None):
+    """The body model; warns when the shards were annotated with a different one (targets would not match)."""
     from synth.body import load_body_model
+    from synth.shards.reader import iter_samples
 
-    return load_body_model(args.body_model, device=device)
+    body = load_body_model(args.body_model, device=device)
+    if data is not None:
+        _, files = next(iter_samples(data, decode=False))
+        used = json.loads(files.get("meta.json", b"{}")).get("body_model", "")
+        if used and used != body.identifier:
+            print(f"warning: shards in {data} were annotated with {used}, training uses {body.identifier}", file=sys.stderr)
+    return body
 
 
 def cmd_train(args) -> int:
@@ -386,7 +395,7 @@ def cmd_train(args) -> int:
     if args.weights is not None:
         cfg.model.weights = args.weights
     rt = setup_runtime(args.device)
-    body = _body(args, rt.device)
+    body = _body(args, rt.device, args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     if rt.main:
         save_json_atomic(args.out / "config.json", cfg.to_dict())
@@ -399,7 +408,7 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     rt = setup_runtime(args.device)
-    results = evaluate(args.run, args.data, args.split, _body(args, rt.device), rt.device, tuple(args.models.split(",")))
+    results = evaluate(args.run, args.data, args.split, _body(args, rt.device, args.data), rt.device, tuple(args.models.split(",")))
     print(format_table(results))
     save_json_atomic(args.run / f"eval_{args.split}.json", results)
     return 0
