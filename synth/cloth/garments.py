@@ -105,6 +105,7 @@ def _envelope(body: np.ndarray, centre: np.ndarray, y_lo: float, y_hi: float, an
     rmax = np.zeros(nb)
     np.maximum.at(rmax, b, r)
     rmax = np.maximum(rmax, 0.5 * rmax.max())  # empty bins (between the legs) take a floor
+    rmax = np.max([np.roll(rmax, -1), rmax, np.roll(rmax, 1)], axis=0)  # a bin's points reach its neighbours
     for _ in range(2):  # smooth while keeping the envelope outside
         rmax = np.maximum(rmax, 0.5 * rmax + 0.25 * (np.roll(rmax, 1) + np.roll(rmax, -1)))
     q = ((angles + np.pi) / (2 * np.pi) * nb).astype(int) % nb

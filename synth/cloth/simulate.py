@@ -107,6 +107,8 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     stretch_springs = cloth.springs.kind == 0
     t0 = time.perf_counter()
     for f in tqdm(range(1, T), desc=f"cloth {name}", disable=not progress, unit="frame"):
+        if not np.isfinite(body_frames[f]).all():
+            _diverged(name, f, T, "the body mesh has NaN/inf vertices (bad pose or translation)")
         prev = body_frames[f - 1]
         for s in range(substeps):
             a = (s + 1) / substeps
@@ -117,10 +119,7 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
             prev = cur
         reason = cloth.blow_up()
         if reason:
-            raise SynthError(
-                f"cloth simulation diverged on sequence {name!r} at frame {f} of {T}: {reason}", None,
-                "raise the substeps (e.g. --substeps 8), use a softer material, or check the motion for jumps",
-            )
+            _diverged(name, f, T, reason)
         out[f] = cloth.x
         pen[f] = np.maximum(0.0, -collider.query(cloth.x, body_frames[f]).signed)
         energy.append(cloth.energy())
@@ -146,6 +145,13 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
             "seconds_per_frame": elapsed / max(T - 1, 1),
         })  # fmt: skip
     return SimResult(out, stats, elapsed / max(T - 1, 1))
+
+
+def _diverged(name: str, frame: int, T: int, reason: str) -> None:
+    raise SynthError(
+        f"cloth simulation diverged on sequence {name!r} at frame {frame} of {T}: {reason}", None,
+        "raise the substeps (e.g. --substeps 8), use a softer material, or check the motion for jumps",
+    )
 
 
 _SETTINGS = {f.name for f in fields(SolverSettings)}

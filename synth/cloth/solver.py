@@ -25,7 +25,9 @@ class SolverSettings:
     cg_tol: float = 1e-3  # relative residual (preconditioned norm) that ends CG
     cg_max_iter: int = 60
     max_speed: float = 30.0  # m/s: faster than this counts as a blow-up
-    max_stretch: float = 2.5  # edge length / rest length above this counts as a blow-up
+    max_stretch: float = 4.0  # edge length / rest length above this counts as a blow-up
+    strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
+    strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
 
 
 _EYE = np.eye(3)
@@ -124,9 +126,37 @@ class ImplicitCloth:
         self.x = x + h * self.v
         if self.pinned.any():
             self.x[self.pinned] = pin_targets
+        self.limit_strain(h)
         self.cg_iterations += iters
         self.steps += 1
         return iters
+
+    def limit_strain(self, h: float) -> None:
+        """Provot's inverse-dynamics step: pull over-stretched edges back to the limit (Jacobi
+        averaged, pinned vertices fixed) and give the moved vertices the matching velocity."""
+        st = self.settings
+        m = self.springs.kind == 0
+        si, sj, L = self.springs.i[m], self.springs.j[m], self.springs.rest[m] * (1 + st.strain_limit)
+        w = (~self.pinned).astype(np.float64)
+        V = len(self.x)
+        x0 = self.x.copy()
+        for _ in range(st.strain_iterations):
+            d = self.x[sj] - self.x[si]
+            length = np.linalg.norm(d, axis=1)
+            over = length > L
+            if not over.any():
+                break
+            a, b, d, length, Lo = si[over], sj[over], d[over], length[over], L[over]
+            wa, wb = w[a], w[b]
+            tot = np.maximum(wa + wb, 1e-12)
+            corr = ((length - Lo) / length / tot)[:, None] * d
+            delta = np.zeros((V, 3))
+            cnt = np.bincount(a, weights=wa, minlength=V) + np.bincount(b, weights=wb, minlength=V)
+            for c in range(3):
+                delta[:, c] = np.bincount(a, weights=wa * corr[:, c], minlength=V) - np.bincount(
+                    b, weights=wb * corr[:, c], minlength=V)  # fmt: skip
+            self.x += delta / np.maximum(cnt, 1.0)[:, None]
+        self.v += (self.x - x0) / h
 
     def blow_up(self) -> str | None:
         """A reason when the state is not finite or has exploded, else None."""

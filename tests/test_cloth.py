@@ -1,0 +1,154 @@
+"""Cloth: the implicit solver on analytic cases, garments on the body, a T-shirt on a walking body."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from synth.cloth.cache import GarmentCache
+from synth.cloth.collision import MeshCollider, respond
+from synth.cloth.garments import GARMENT_TYPES, Garment, build_garment
+from synth.cloth.materials import get_material
+from synth.cloth.simulate import simulate_garments
+from synth.cloth.solver import ImplicitCloth, SolverSettings
+from synth.errors import SynthError
+
+
+def sheet(n: int, size: float, y: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Square n x n grid in the xz plane at height y, centred on the y axis."""
+    g = np.linspace(-size / 2, size / 2, n)
+    X, Z = np.meshgrid(g, g, indexing="ij")
+    verts = np.stack([X.ravel(), np.full(n * n, y), Z.ravel()], 1)
+    idx = np.arange(n * n).reshape(n, n)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel(), idx[:-1, 1:].ravel()
+    return verts, np.concatenate([np.stack([a, c, b], 1), np.stack([a, d, c], 1)])
+
+
+def test_pinned_hanging_sheet_settles_to_static_sag():
+    verts, faces = sheet(11, 0.5)
+    pinned = np.zeros(len(verts), bool)
+    pinned[[0, 10]] = True  # two corners of one edge
+    cloth = ImplicitCloth(verts, faces, [get_material("cotton")], pinned=pinned)
+    h = 1 / 120
+    lows = []
+    for _ in range(240):  # 2 s
+        cloth.step(h)
+        lows.append(cloth.x[:, 1].min())
+    assert np.allclose(cloth.x[pinned], verts[pinned])
+    assert lows[-1] < -0.3  # it hangs (the sheet is 0.5 m long)
+    assert abs(lows[-1] - lows[-30]) < 1e-3  # and has stopped moving down
+    assert np.abs(cloth.v).max() < 0.02
+    _, length = cloth.spring_state(cloth.x)
+    stretch = (length / cloth.springs.rest - 1)[cloth.springs.kind == 0]
+    assert 0 < stretch.max() < 0.1
+
+
+def test_energy_does_not_grow_without_forcing():
+    verts, faces = sheet(9, 0.4)
+    s = SolverSettings(gravity=(0.0, 0.0, 0.0), cg_tol=1e-6, cg_max_iter=200)
+    cloth = ImplicitCloth(verts, faces, [get_material("silk")], settings=s)
+    rng = np.random.default_rng(0)
+    cloth.x = verts * 1.15 + rng.normal(0, 0.01, verts.shape)  # stretched, crumpled, at rest
+    energies = [cloth.energy()["total"]]
+    for _ in range(120):
+        cloth.step(1 / 120)
+        energies.append(cloth.energy()["total"])
+    e = np.array(energies)
+    assert e[0] > 0.1
+    assert np.all(np.diff(e) <= 1e-9 * e[0])
+    assert e[-1] < 0.05 * e[0]
+
+
+def test_no_vertex_ends_inside_a_collision_sphere():
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.2)
+    sv, sf = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    tri = sv[sf]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    inscribed = np.abs(np.einsum("fi,fi->f", normals, tri[:, 0])).min()
+    verts, faces = sheet(15, 0.7, y=0.25)
+    mat = get_material("cotton")
+    cloth = ImplicitCloth(verts, faces, [mat])
+    collider = MeshCollider(sf, len(sv))
+    n = len(verts)
+    th, fr, free = np.full(n, mat.thickness), np.full(n, mat.friction), np.ones(n, bool)
+    h = 1 / 120
+    for _ in range(180):  # 1.5 s
+        cloth.step(h)
+        respond(cloth.x, cloth.v, collider.query(cloth.x, sv), sf, np.zeros_like(sv), th, fr, free)
+        assert np.linalg.norm(cloth.x, axis=1).min() >= inscribed
+    r = np.linalg.norm(cloth.x, axis=1)
+    assert r.min() >= inscribed
+    top = cloth.x[np.argmin(np.linalg.norm(verts[:, [0, 2]], axis=1))]
+    assert 0.2 < top[1] < 0.2 + 0.02  # the centre rests on top of the sphere
+    assert cloth.x[:, 1].min() < 0.0  # the corners drape down past the equator
+
+
+def _sphere_garment() -> tuple[Garment, np.ndarray, np.ndarray]:
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.15)
+    verts, faces = sheet(8, 0.4, y=0.2)
+    pinned = np.zeros(len(verts), bool)
+    g = Garment("skirt", verts, faces, np.zeros((len(verts), 2)), pinned, 0.01)
+    return g, np.asarray(sphere.vertices), np.asarray(sphere.faces)
+
+
+def test_divergence_is_reported_with_sequence_and_frame():
+    g, sv, sf = _sphere_garment()
+    frames = np.repeat(sv[None], 6, 0)
+    frames[3:] = np.nan  # a broken body frame
+    with pytest.raises(SynthError, match=r"'clip42' at frame 3 of 6.*NaN"):
+        simulate_garments([g], [get_material("cotton")], sv, frames, sf, 30.0, 2, name="clip42")
+
+
+def test_blow_up_is_detected_and_names_the_frame():
+    g, sv, sf = _sphere_garment()
+    g.verts[:, 1] = 0.155  # just above the sphere's top
+    frames = sv[None] + np.arange(6)[:, None, None] * np.array([0.0, 0.04, 0.0])  # rises at 1.2 m/s
+    settings = SolverSettings(max_speed=0.5)  # a low limit, so the push counts as a blow-up
+    with pytest.raises(SynthError, match=r"'push' at frame 1 of 6: a vertex moves at 1\.\d m/s"):
+        simulate_garments([g], [get_material("cotton")], sv, frames, sf, 30.0, 2, settings, name="push")
+
+
+def test_garments_on_the_body_at_rest(body):
+    betas = np.zeros(10)
+    rest, joints = body.rest_vertices(betas), body.rest_joints(betas)
+    collider = MeshCollider(np.asarray(body.faces), len(rest))
+    for kind in GARMENT_TYPES:
+        g = build_garment(kind, rest, body.faces, body.part_labels, joints)
+        assert 1500 <= len(g.verts) <= 8000, kind
+        assert g.uv.min() >= 0 and g.uv.max() <= 1
+        assert g.pinned.sum() >= 10, kind
+        d = collider.query(g.verts, rest).signed
+        assert np.percentile(d, 5) > 0.3 * g.ease, kind  # outside the body by about the ease
+        n = np.cross(g.verts[g.faces[:, 1]] - g.verts[g.faces[:, 0]], g.verts[g.faces[:, 2]] - g.verts[g.faces[:, 0]])
+        out = g.verts[g.faces].mean(1) - joints[0]
+        out[:, 1] = 0
+        assert np.einsum("fi,fi->", n, out) > 0, kind  # normals point outward
+
+
+@pytest.mark.slow
+def test_tshirt_stays_on_a_walking_body(body, tmp_path):
+    from synth.cloth import simulate_sequence
+    from synth.cloth.simulate import body_vertices
+    from synth.mocap.builtin import builtin_motion
+    from synth.motion.interpolate import add_lead_in
+
+    seq = add_lead_in(builtin_motion("walk", fps=30, seconds=0.5), 8, "t", skeleton=body)
+    (shirt,) = simulate_sequence(seq, body, ["tshirt"], ["cotton"], seed=3)
+    T = seq.num_frames
+    assert shirt.verts.shape[0] == T and np.isfinite(shirt.verts).all()
+    B = body_vertices(body, seq)
+    collider = MeshCollider(np.asarray(body.faces), B.shape[1])
+    torso = np.isin(body.part_labels, (3, 6, 9))
+    for t in range(T):
+        d = collider.query(shirt.verts[t].astype(np.float64), B[t]).signed
+        assert np.mean(np.abs(d) < 0.10) > 0.97, t  # on the body, not blown away or fallen off
+        assert np.percentile(d, 5) > -0.002, t
+        # still around the torso: centroid within 12 cm of the torso's centroid
+        assert np.linalg.norm(shirt.verts[t].mean(0) - B[t][torso].mean(0)) < 0.12, t
+    st = shirt.stats
+    assert st["steps"] == (T - 1) * 4 and st["mean_edge_stretch"] < 0.08
+    shirt.save(tmp_path / "tshirt.npz")
+    back = GarmentCache.load(tmp_path / "tshirt.npz")
+    assert back.verts.shape == shirt.verts.shape and back.stats["seed"] == 3
