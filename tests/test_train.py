@@ -244,9 +244,12 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     assert log[0].startswith("stage,step") and len(log) >= 2
     assert list((resumed / "hmr" / "tb").glob("events.*"))
     capsys.readouterr()
-    assert main(["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu"]) == 0
+    assert main(["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu", "--preview", str(tmp_path / "p.png")]) == 0
     table = capsys.readouterr().out
     assert "MRVPV_1" in table and "mviper" in table and "hmr" in table
+    from PIL import Image
+
+    assert Image.open(tmp_path / "p.png").size[0] > 4 * 160  # crop + truth + two models per row
     res = json.loads((resumed / "eval_test.json").read_text())
     assert res["hmr"]["sequences"] == 2 and all(math.isfinite(res[m]["MPJPE"]) for m in ("hmr", "mviper"))
     # predict: a folder of frames and an MP4

@@ -248,8 +248,9 @@ def _finish(out: Path, model: torch.nn.Module, cfg: TrainConfig, stage: str, ste
 
 
 @torch.no_grad()
-def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kinds=STAGES) -> dict[str, dict[str, float]]:
-    """Metrics of each trained model over every whole clip of `split` (frame-weighted means)."""
+def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kinds=STAGES, firsts: dict | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of each trained model over every whole clip of `split` (frame-weighted means).
+    `firsts`, when given, receives {kind: (first clip item, predicted theta, predicted beta)} for previews."""
     results = {}
     for kind in kinds:
         model, cfg = load_trained(run, kind, device)
@@ -258,11 +259,42 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
             pred = model(item["images"][None].to(device))
             rows.append(sequence_metrics(body, pred["theta"][0].cpu().numpy(), pred["beta"][0].cpu().numpy(),
                                          item["theta"].numpy(), item["beta"].numpy()))
+            if firsts is not None and kind not in firsts:
+                firsts[kind] = (item, pred["theta"][0].cpu(), pred["beta"][0].cpu())
             weights.append(len(item["theta"]))
         if not rows:
             raise SynthError(f"no {split} samples to evaluate", data, "write held-out shards ({split}-NNNNNN.tar)")
         results[kind] = {**average(rows, weights), "sequences": len(rows), "frames": int(sum(weights))}
     return results
+
+
+@torch.no_grad()
+def save_preview(path: Path, firsts: dict, body, frames: int = 4, size: int = 160) -> Path:
+    """Rows = frames of the first clip: the input crop, the ground-truth mesh and each model's mesh, seen from
+    the camera (camera-frame meshes, pelvis at the centre, one scale for all)."""
+    from synth.viz.render import render_mesh_image, save_png, tile_images
+    from train.data import IMAGENET_MEAN, IMAGENET_STD
+
+    item = next(iter(firsts.values()))[0]
+    T = min(frames, len(item["theta"]))
+    to_view = torch.tensor([1.0, -1.0, -1.0])  # OpenCV camera (y down, z forward) -> viewer's Y up, looking at -Z
+
+    def meshes(theta, beta):
+        out = body(beta[:T].to(body_device(body)), theta[:T].to(body_device(body)), torch.zeros(T, 3, device=body_device(body)))
+        return ((out.vertices - out.joints[:, :1]).cpu() * to_view).numpy()
+
+    rows = [("ground truth", meshes(item["theta"], item["beta"]))] + [(k, meshes(th, be)) for k, (_, th, be) in firsts.items()]
+    tiles, titles = [], []
+    for t in range(T):
+        crop = item["images"][t].numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN
+        from PIL import Image
+
+        tiles.append(np.asarray(Image.fromarray((np.clip(crop, 0, 1) * 255).astype(np.uint8)).resize((size, size))))
+        titles.append(f"{item['key']} t={t}")
+        for name, verts in rows:
+            tiles.append(render_mesh_image(verts[t], body.faces, size, "front", centre=(0, 0, 0), extent=1.1))
+            titles.append(name)
+    return save_png(path, tile_images(tiles, cols=1 + len(rows), titles=titles))
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
@@ -362,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--run", required=True, type=Path)
     e.add_argument("--split", default="test")
     e.add_argument("--models", default="hmr,mviper")
+    e.add_argument("--preview", type=Path, help="PNG: input crops, ground truth and predicted meshes of the first clip")
     e.set_defaults(func=cmd_eval)
     pr = sub.add_parser("predict", parents=[common], help="frames folder or MP4 -> per-frame SMPL .npz and .obj meshes")
     pr.add_argument("--run", required=True, type=Path)
@@ -408,8 +441,12 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     rt = setup_runtime(args.device)
-    results = evaluate(args.run, args.data, args.split, _body(args, rt.device, args.data), rt.device, tuple(args.models.split(",")))
+    body = _body(args, rt.device, args.data)
+    firsts: dict = {}
+    results = evaluate(args.run, args.data, args.split, body, rt.device, tuple(args.models.split(",")), firsts)
     print(format_table(results))
+    if args.preview:
+        print(save_preview(args.preview, firsts, body))
     save_json_atomic(args.run / f"eval_{args.split}.json", results)
     return 0
 
