@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,10 +32,10 @@ import numpy as np
 from scipy.optimize import nnls
 
 from synth.body.joints import JOINT_FROM_BONES, JOINT_NAMES, PARENTS, smpl_joint_of_bone
-from synth.io import save_json_atomic, save_npz_atomic
+from synth.io import atomic_path, save_json_atomic
 from synth.paths import cache_dir
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 NUM_BETAS = 10
 NUM_SAMPLES = 400
 SEED = 20240611
@@ -207,8 +208,10 @@ def _pca(verts: np.ndarray, num: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return mean.reshape(-1, 3), dirs.reshape(num, -1, 3).transpose(1, 2, 0), ratio
 
 
-def build_default_arrays(gender: str = "neutral", num_samples: int = NUM_SAMPLES, seed: int = SEED) -> dict:
-    """All arrays of the SMPL-format file (plus provenance), built from anny."""
+def build_default_arrays(
+    gender: str = "neutral", num_samples: int = NUM_SAMPLES, seed: int = SEED
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """All arrays of the SMPL-format file (plus provenance) built from anny, and build timings."""
     import anny
     import torch
 
@@ -265,9 +268,8 @@ def build_default_arrays(gender: str = "neutral", num_samples: int = NUM_SAMPLES
         },
         "posedirs": "zeros: no pose-corrective blend shapes",
         "frame": "SMPL: Y up, facing +Z, metres; pelvis joint at the origin for every shape",
-        "anny_load_s": round(t_anny, 1),
-        "build_s": round(time.time() - t0, 1),
     }
+    timings = {"anny_load_s": round(t_anny, 1), "build_s": round(time.time() - t0, 1)}
     return {
         "v_template": v_template.astype(np.float64),
         "shapedirs": shapedirs.astype(np.float64),
@@ -279,7 +281,18 @@ def build_default_arrays(gender: str = "neutral", num_samples: int = NUM_SAMPLES
         "joint_names": np.array(JOINT_NAMES),
         "provenance": np.str_(json.dumps(provenance, sort_keys=True)),
         "licence": np.str_(LICENCE),
-    }
+    }, timings
+
+
+def save_npz_reproducible(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like np.savez_compressed but byte-identical for identical arrays (fixed zip timestamps),
+    so the model's identifier (sha256 of the file) is the same for every build."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
 
 
 @contextmanager
@@ -302,7 +315,7 @@ def build_default(gender: str = "neutral", force: bool = False) -> Path:
     with _file_lock(path.with_suffix(".lock")):
         if path.exists() and not force:  # another process built it while we waited
             return path
-        arrays = build_default_arrays(gender)
-        save_npz_atomic(path, **arrays)
-        save_json_atomic(path.with_suffix(".json"), json.loads(str(arrays["provenance"])))
+        arrays, timings = build_default_arrays(gender)
+        save_npz_reproducible(path, arrays)
+        save_json_atomic(path.with_suffix(".json"), {**json.loads(str(arrays["provenance"])), **timings})
     return path
