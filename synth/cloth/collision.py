@@ -155,3 +155,32 @@ def _frames(tri: np.ndarray) -> np.ndarray:
     n = np.cross(e1, e2)
     n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
     return np.stack([e1, e2, n], -1)
+
+
+class PartCollider:
+    """Collide each cloth point only with the body parts around its home part (the part under it
+    at rest, with its parent and children). A point pinched between two limbs then never flips to
+    the far limb's surface (which would tear the cloth across the gap)."""
+
+    def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray):
+        self.faces = np.asarray(faces, np.int64)
+        self.groups = []
+        face_labels = labels[self.faces]
+        for part in np.unique(home):
+            allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
+            fmask = np.isin(face_labels, list(allowed)).any(1)
+            fidx = np.nonzero(fmask)[0]
+            used = np.unique(self.faces[fidx])
+            remap = np.full(len(labels), -1)
+            remap[used] = np.arange(len(used))
+            self.groups.append((np.nonzero(home == part)[0], fidx, used, MeshCollider(remap[self.faces[fidx]], len(used))))
+
+    def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
+        N = len(points)
+        out = Proximity(np.zeros(N), np.zeros((N, 3)), np.zeros((N, 3)), np.zeros(N, np.int64), np.zeros((N, 3)),
+                        np.zeros(N, np.int64))  # fmt: skip
+        for pts, fidx, used, col in self.groups:
+            p = col.query(points[pts], verts[used])
+            out.signed[pts], out.normal[pts], out.point[pts] = p.signed, p.normal, p.point
+            out.face[pts], out.bary[pts], out.vertex[pts] = fidx[p.face], p.bary, used[p.vertex]
+        return out

@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import Embedding, MeshCollider, respond
+from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import ImplicitCloth, SolverSettings
@@ -70,9 +70,11 @@ def _layer_thickness(garments: list[Garment], materials: list[Material], rest_bo
 def simulate_garments(garments: list[Garment], materials: list[Material], rest_body: np.ndarray,
                       body_frames: np.ndarray, body_faces: np.ndarray, fps: float, substeps: int = 4,
                       settings: SolverSettings | None = None, name: str = "sequence",
-                      progress: bool = False) -> SimResult:  # fmt: skip
+                      progress: bool = False, body_labels: np.ndarray | None = None,
+                      body_parents: np.ndarray | None = None) -> SimResult:  # fmt: skip
     """Simulate garments (dressed on `rest_body`) over body_frames (T, Vb, 3); frame 0 is the
-    garment carried onto the first body frame by its triangle-frame embedding."""
+    garment carried onto the first body frame by its triangle-frame embedding. With body_labels
+    (Vb,) and body_parents (24,), each cloth vertex collides only with the parts around its own."""
     sizes = [len(g.verts) for g in garments]
     offs = np.concatenate([[0], np.cumsum(sizes)])
     rest = np.concatenate([g.verts for g in garments])
@@ -93,6 +95,10 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     rest_body_sub = rest_body[used]
     emb = Embedding.build(rest, rest_body_sub, sub_faces, collider.query(rest, rest_body_sub))
     pin_emb = Embedding(emb.face[pinned], emb.coords[pinned])
+    dynamics = collider
+    if body_labels is not None:
+        home = np.asarray(body_labels)[used][cKDTree(rest_body_sub).query(rest)[1]]
+        dynamics = PartCollider(sub_faces, np.asarray(body_labels)[used], np.asarray(body_parents), home)
     thickness = _layer_thickness(garments, materials, rest_body_sub)
     friction = np.array([m.friction for m in materials])[owner]
     free = ~pinned
@@ -114,7 +120,7 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
             a = (s + 1) / substeps
             cur = (1 - a) * body_frames[f - 1] + a * body_frames[f]
             cloth.step(h, pin_emb.evaluate(cur, sub_faces))
-            prox = collider.query(cloth.x, cur)
+            prox = dynamics.query(cloth.x, cur)
             respond(cloth.x, cloth.v, prox, sub_faces, (cur - prev) / h, thickness, friction, free)
             prev = cur
         reason = cloth.blow_up()
@@ -190,7 +196,7 @@ def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: 
         garments.append(build_garment(kind, rest_body, body.faces, body.part_labels, joints, base * jitter))
     frames = body_vertices(body, seq)
     res = simulate_garments(garments, mats, rest_body, frames, body.faces, seq.fps, substeps, settings,
-                            seq.source or "sequence", progress)  # fmt: skip
+                            seq.source or "sequence", progress, body.part_labels, body.parents)  # fmt: skip
     caches, o = [], 0
     for g, name, m, st in zip(garments, materials, mats, res.stats):
         st.update(seed=int(seed), ease_m=g.ease, body_model=getattr(body, "identifier", ""))
