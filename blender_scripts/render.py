@@ -101,6 +101,7 @@ def render_job(job_dir: str) -> dict:
     for c in range(len(cams)):
         for sub in ["frames"] + (["depth"] if want_depth else []) + (["seg"] if want_seg else []):
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
+    image_seconds: list[float] = []
     t0 = time.perf_counter()
     for t in range(T):
         for obj, verts in subject:
@@ -108,6 +109,7 @@ def render_job(job_dir: str) -> dict:
         for c, cam in enumerate(cams):
             place_camera(cam, spec["job"]["cameras"][c], t)
             scene.camera = cam
+            t_img = time.perf_counter()
             bpy.ops.render.render()
             result = bpy.data.images["Render Result"]
             save_image(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), False)
@@ -120,6 +122,7 @@ def render_job(job_dir: str) -> dict:
                     write_gray_png(os.path.join(job_dir, "seg", f"cam{c}", f"{t:04d}.png"),
                                    labels_from_pass(passes["Object Index.X"]))  # fmt: skip
             records[c].append(camera_record(scene, cam))
+            image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     seconds = time.perf_counter() - t0
     if os.path.exists(tmp_exr):
@@ -136,7 +139,9 @@ def render_job(job_dir: str) -> dict:
     }
     info = {"engine": spec["engine"], "device": device, "samples": spec["samples"], "denoise": spec.get("denoise"),
             "frames": T, "cameras": len(cams), "images": T * len(cams), "seconds": seconds,
-            "seconds_per_image": seconds / max(1, T * len(cams)), "blender": bpy.app.version_string}  # fmt: skip
+            "seconds_per_image": seconds / max(1, T * len(cams)), "first_image_seconds": image_seconds[0],
+            "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
+            "blender": bpy.app.version_string}  # fmt: skip
     for name, obj in (("cameras.json", cameras), ("render_info.json", info)):
         tmp = os.path.join(job_dir, f".{name}.tmp")
         with open(tmp, "w") as fh:

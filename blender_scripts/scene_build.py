@@ -54,6 +54,8 @@ def setup_engine(scene, spec: dict) -> str:
     c.use_adaptive_sampling = False
     c.use_denoising = bool(spec.get("denoise", True))
     c.denoiser = "OPENIMAGEDENOISE"
+    # OIDN's FAST quality/prefilter: ~0.3 s per 250x250 image on 2 cores instead of ~3 s for HIGH.
+    c.denoising_quality = c.denoising_prefilter = "FAST"
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
     c.device = "CPU"
     used = "cpu"

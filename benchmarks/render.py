@@ -1,0 +1,62 @@
+"""Seconds per rendered image (one camera, one frame) for each engine and sample setting.
+
+A dressed walking body (synth.scene.demo), 4 cameras x --frames frames, the scene built once per
+setting. `s/image` is the steady state (median over images after the first, which pays for
+kernel and denoiser start-up: `first s`); `setup s` is Blender's start-up plus the scene build. Passes (depth, seg) are on, as in the pipeline. HDRI backgrounds from the bpy wheel.
+Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2]
+       [--settings cycles:1,cycles:4,cycles:8,cycles:8:nodenoise,cycles:16,eevee:16] [--device cpu|gpu|auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from synth.errors import SynthError
+from synth.scene import run_render, sample_scene, write_render_job
+from synth.scene.demo import demo_subject
+from synth.scene.spec import DEFAULT_SAMPLES
+
+DEFAULT_SETTINGS = f"cycles:1,cycles:4,cycles:{DEFAULT_SAMPLES},cycles:{DEFAULT_SAMPLES}:nodenoise,cycles:16,cycles:32,eevee:16"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resolution", type=int, default=250)
+    ap.add_argument("--frames", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS)
+    args = ap.parse_args()
+    os.environ["SYNTH_RENDER_THREADS"] = str(args.threads)
+    from synth.body import load_body_model
+
+    verts, _, faces, garments = demo_subject(load_body_model(), "walk", list(range(0, 10 * args.frames, 10)))
+    print(f"{args.resolution}x{args.resolution}, {args.frames} frames x 4 cameras, {args.threads} threads, "
+          f"device {args.device}, body {verts.shape[1]} verts + garments {[g.verts.shape[1] for g in garments]}")  # fmt: skip
+    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'device':>26}{'s/image':>9}{'first s':>9}{'setup s':>9}{'wall s':>8}")
+    for item in args.settings.split(","):
+        engine, samples, *flags = item.split(":")
+        settings = {"resolution": args.resolution, "samples": int(samples), "engine": engine, "device": args.device,
+                    "background": "hdri", "denoise": "nodenoise" not in flags,
+                    "passes": ["depth", "seg"] if engine == "cycles" else ["depth"]}  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            job = write_render_job(Path(tmp) / "job", sample_scene(0, settings), verts, faces, garments)
+            t0 = time.perf_counter()
+            try:
+                run_render(job)
+            except SynthError as exc:
+                print(f"{engine:<8}{samples:>8}{'':>8}  failed: {str(exc).splitlines()[0][:80]}")
+                continue
+            wall = time.perf_counter() - t0
+            info = json.loads((job / "render_info.json").read_text())
+        print(f"{engine:<8}{samples:>8}{str(settings['denoise']):>8}{info['device'][:25]:>26}"
+              f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
