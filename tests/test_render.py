@@ -224,3 +224,23 @@ def test_render_rejects_a_cache_with_the_wrong_vertex_count(tmp_path, subject):
         run_render(job)
     assert "body.npz" in str(err.value) and "vertices" in str(err.value)
     shutil.rmtree(job)
+
+
+@pytest.mark.slow
+def test_cli_and_blender_style_argv(tmp_path, subject):
+    """`synth render --job` works, and render.py takes its arguments after '--' as under `blender -b -P`."""
+    import subprocess
+    import sys
+
+    from synth.cli import main
+    from synth.scene.runner import RENDER_SCRIPT
+
+    verts, _, faces, _ = subject
+    job = write_render_job(tmp_path / "job", _spec(2, num_cameras=1, resolution=48, samples=1), verts[:1], faces, [])
+    assert main(["render", "--job", str(job)]) == 0
+    first = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png"))
+    proc = subprocess.run([sys.executable, str(RENDER_SCRIPT), "-b", "-P", str(RENDER_SCRIPT), "--", "--job", str(job)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert np.array_equal(np.asarray(Image.open(job / "frames" / "cam0" / "0000.png")), first)  # deterministic
+    assert main(["render", "--job", str(tmp_path / "nowhere")]) == 2
