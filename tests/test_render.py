@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synth.annotate.cameras import load_render_cameras
 from synth.errors import SynthError
-from synth.frames import blender_to_smpl
 from synth.paths import shared_assets_dir
 from synth.scene import load_job, run_render, sample_scene, write_render_job
 from synth.scene.assets import BUILTIN_HDRIS, builtin_hdri_dir
 from synth.scene.placement import camera_direction, fit_distance, view_axes
+from synth.scene.reference import joints_in_mask, pass_errors
 
 RES = 128
 SETTINGS = {"resolution": RES, "samples": 2, "background": "hdri"}
@@ -106,33 +105,6 @@ def rendered(tmp_path_factory, subject):
     return job
 
 
-def _rasterize(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, W: int, H: int) -> np.ndarray:
-    """Reference z-buffer at pixel centres (camera-z depth, inf where nothing is hit)."""
-    z = np.full((H, W), np.inf)
-    uv = verts_cam[:, :2] / verts_cam[:, 2:] @ K[:2, :2].T + K[:2, 2]
-    for f in faces:
-        p = uv[f]
-        x0, y0 = np.maximum(np.floor(p.min(0) - 0.5).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(p.max(0) - 0.5).astype(int), [W - 1, H - 1])
-        if x1 < x0 or y1 < y0:
-            continue
-        xs, ys = np.meshgrid(np.arange(x0, x1 + 1) + 0.5, np.arange(y0, y1 + 1) + 0.5)
-        q = np.stack([xs.ravel(), ys.ravel()], 1)
-        m = np.array([p[1] - p[0], p[2] - p[0]]).T
-        if abs(np.linalg.det(m)) < 1e-12:
-            continue
-        ab = np.linalg.solve(m, (q - p[0]).T).T
-        w = np.c_[1 - ab.sum(1), ab]
-        ok = (w >= -1e-9).all(1)
-        if not ok.any():
-            continue
-        # perspective-correct depth: 1/z interpolates linearly in the image
-        zz = 1.0 / (w[ok] @ (1.0 / verts_cam[f, 2]))
-        iy, ix = (q[ok, 1] - 0.5).astype(int), (q[ok, 0] - 0.5).astype(int)
-        np.minimum.at(z, (iy, ix), zz)
-    return z
-
-
 @pytest.mark.slow
 def test_render_outputs_follow_the_contract(rendered):
     cams = json.loads((rendered / "cameras.json").read_text())
@@ -157,38 +129,15 @@ def test_render_outputs_follow_the_contract(rendered):
 
 @pytest.mark.slow
 def test_projected_joints_land_in_the_person_mask(rendered, subject):
-    joints = subject[1]
-    inside = []
-    for c, cam in enumerate(load_render_cameras(rendered / "cameras.json")):
-        for t in range(3):
-            seg = np.asarray(Image.open(rendered / "seg" / f"cam{c}" / f"{t:04d}.png"))
-            x = joints[t] @ cam.R[t].T + cam.t[t]
-            uv = x[:, :2] / x[:, 2:] @ cam.K[:2, :2].T + cam.K[:2, 2]
-            px = np.floor(uv).astype(int)
-            ok = ((px >= 0) & (px < RES)).all(1)
-            hit = np.zeros(len(px), bool)
-            hit[ok] = seg[px[ok, 1], px[ok, 0]] > 0
-            inside.append(hit)
-    assert np.mean(inside) >= 0.99, np.mean(inside)
+    share = joints_in_mask(rendered, subject[1])
+    assert share >= 0.99, share
 
 
 @pytest.mark.slow
 def test_depth_and_seg_agree_with_the_mesh(rendered, subject):
     verts, _, faces, garments = subject
     meshes = [(verts, faces)] + [(g.verts.astype(np.float64), g.faces) for g in garments]
-    cams = load_render_cameras(rendered / "cameras.json")
-    errs, agree = [], []
-    for c in (0, 2):
-        cam, t = cams[c], 1
-        depth = np.load(rendered / "depth" / f"cam{c}" / f"{t:04d}.npy")
-        seg = np.asarray(Image.open(rendered / "seg" / f"cam{c}" / f"{t:04d}.png"))
-        zs = [_rasterize(v[t] @ cam.R[t].T + cam.t[t], fc, cam.K, RES, RES) for v, fc in meshes]
-        ref = np.min(zs, axis=0)
-        label = np.where(np.isinf(ref), 0, np.argmin(zs, axis=0) + 1)
-        agree.append((label == seg).mean())
-        both = np.isfinite(ref) & np.isfinite(depth)
-        errs.append(np.abs(depth[both] - ref[both]))
-    err = np.concatenate(errs)
+    err, agree = pass_errors(rendered, meshes, cameras=[0, 2], t=1)
     assert np.median(err) < 0.005 and np.percentile(err, 90) < 0.05, (np.median(err), np.percentile(err, 90))
     assert min(agree) > 0.97, agree
 

@@ -1,0 +1,74 @@
+"""Reference checks of a finished render against its geometry (tests and benchmarks/render.py):
+projected joints vs the person mask, and the depth/seg passes vs a numpy z-buffer of the meshes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synth.annotate.cameras import load_render_cameras
+
+
+def zbuffer(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, W: int, H: int) -> np.ndarray:
+    """Camera-z depth at pixel centres (inf where no triangle covers the centre); perspective-correct."""
+    z = np.full((H, W), np.inf)
+    uv = verts_cam[:, :2] / verts_cam[:, 2:] @ K[:2, :2].T + K[:2, 2]
+    for f in faces:
+        p = uv[f]
+        x0, y0 = np.maximum(np.floor(p.min(0) - 0.5).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(p.max(0) - 0.5).astype(int), [W - 1, H - 1])
+        m = np.array([p[1] - p[0], p[2] - p[0]]).T
+        if x1 < x0 or y1 < y0 or abs(np.linalg.det(m)) < 1e-12:
+            continue
+        xs, ys = np.meshgrid(np.arange(x0, x1 + 1) + 0.5, np.arange(y0, y1 + 1) + 0.5)
+        q = np.stack([xs.ravel(), ys.ravel()], 1)
+        ab = np.linalg.solve(m, (q - p[0]).T).T
+        w = np.c_[1 - ab.sum(1), ab]
+        ok = (w >= -1e-9).all(1)
+        if ok.any():
+            zz = 1.0 / (w[ok] @ (1.0 / verts_cam[f, 2]))  # 1/z is linear in the image
+            np.minimum.at(z, ((q[ok, 1] - 0.5).astype(int), (q[ok, 0] - 0.5).astype(int)), zz)
+    return z
+
+
+def _seg(job: Path, c: int, t: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(job / "seg" / f"cam{c}" / f"{t:04d}.png"))
+
+
+def joints_in_mask(job: str | Path, joints: np.ndarray) -> float:
+    """Share of SMPL-world joints (T,24,3), projected with cameras.json, that fall on person pixels."""
+    job = Path(job)
+    hits = []
+    for c, cam in enumerate(load_render_cameras(job / "cameras.json")):
+        W, H = cam.resolution
+        for t in range(len(joints)):
+            x = joints[t] @ cam.R[t].T + cam.t[t]
+            px = np.floor(x[:, :2] / x[:, 2:] @ cam.K[:2, :2].T + cam.K[:2, 2]).astype(int)
+            ok = (px >= 0).all(1) & (px[:, 0] < W) & (px[:, 1] < H)
+            hit = np.zeros(len(px), bool)
+            hit[ok] = _seg(job, c, t)[px[ok, 1], px[ok, 0]] > 0
+            hits.append(hit)
+    return float(np.mean(hits))
+
+
+def pass_errors(job: str | Path, meshes: list[tuple[np.ndarray, np.ndarray]], cameras: list[int], t: int):
+    """(|depth - z-buffer| metres over pixels both see, per camera share of seg labels = z-buffer labels).
+
+    meshes: [(verts (T,V,3) SMPL world, faces)] in label order (body first)."""
+    job = Path(job)
+    cams = load_render_cameras(job / "cameras.json")
+    errs, agree = [], []
+    for c in cameras:
+        cam = cams[c]
+        W, H = cam.resolution
+        depth = np.load(job / "depth" / f"cam{c}" / f"{t:04d}.npy")
+        zs = [zbuffer(v[t] @ cam.R[t].T + cam.t[t], f, cam.K, W, H) for v, f in meshes]
+        ref = np.min(zs, axis=0)
+        label = np.where(np.isinf(ref), 0, np.argmin(zs, axis=0) + 1)
+        agree.append(float((label == _seg(job, c, t)).mean()))
+        both = np.isfinite(ref) & np.isfinite(depth)
+        errs.append(np.abs(depth[both] - ref[both]))
+    return np.concatenate(errs), agree
