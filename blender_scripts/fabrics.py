@@ -54,7 +54,7 @@ def _mix(n: Nodes, factor, a, b):
 
 def _bands(n: Nodes, vec, axis: str, ratio: float):
     """0/1 stripes along an axis of the mapped UV: wave bands thresholded at `ratio`."""
-    wave = n.add("ShaderNodeTexWave", {"Scale": 4.0}, wave_type="BANDS", bands_direction=axis, wave_profile="SAW")
+    wave = n.add("ShaderNodeTexWave", {"Scale": 1.5}, wave_type="BANDS", bands_direction=axis, wave_profile="SAW")
     n.link(vec, wave.inputs["Vector"])
     thr = n.add("ShaderNodeMath", {1: ratio}, operation="LESS_THAN")
     n.link(wave.outputs["Fac"], thr.inputs[0])
@@ -100,7 +100,7 @@ def procedural_fabric(n: Nodes, spec: dict) -> None:
         color = _mix(n, twill.outputs["Fac"], base, tuple(0.7 * v for v in c1))
         _bump(n, bsdf, twill.outputs["Fac"], 0.2)
     elif pattern == "print":
-        dots = n.add("ShaderNodeTexVoronoi", {"Scale": 6.0, "Randomness": 0.8})
+        dots = n.add("ShaderNodeTexVoronoi", {"Scale": 3.0, "Randomness": 0.8})
         n.link(vec, dots.inputs["Vector"])
         thr = n.add("ShaderNodeMath", {1: 0.25}, operation="LESS_THAN")
         n.link(dots.outputs["Distance"], thr.inputs[0])

@@ -14,7 +14,7 @@ import numpy as np
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 
 
-def _oiio():
+def oiio():
     """OpenImageIO ships inside Blender; the bpy wheel keeps it in its own bundled site-packages."""
     try:
         import OpenImageIO
@@ -29,10 +29,10 @@ def _oiio():
 
 def read_exr_passes(path: str) -> dict[str, np.ndarray]:
     """{'Depth.Z': (H,W) float32, 'Object Index.X': ...} from a multilayer EXR (every part/channel)."""
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(path)
+    lib = oiio()
+    inp = lib.ImageInput.open(path)
     if inp is None:
-        raise RuntimeError(f"cannot open {path}: {oiio.geterror()}")
+        raise RuntimeError(f"cannot open {path}: {lib.geterror()}")
     out: dict[str, np.ndarray] = {}
     sub = 0
     try:

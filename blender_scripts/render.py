@@ -30,9 +30,11 @@ from outputs import (  # noqa: E402
     save_npy,
     write_gray_png,
 )
+from backdrop import Backdrop  # noqa: E402
 from scene_build import (  # noqa: E402
     build_subject,
     place_camera,
+    resolve_asset,
     set_verts,
     setup_cameras,
     setup_engine,
@@ -62,14 +64,14 @@ def load_spec(job_dir: str) -> dict:
     return spec
 
 
-def save_image(scene, image, path: str, multilayer: bool) -> None:
+def save_image(scene, image, path: str, multilayer: bool, alpha: bool = False) -> None:
     settings = scene.render.image_settings
     if multilayer:
         settings.media_type, settings.file_format = "MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"
         settings.color_depth, settings.exr_codec = "32", "ZIP"
     else:
         settings.media_type, settings.file_format = "IMAGE", "PNG"
-        settings.color_mode, settings.color_depth, settings.compression = "RGB", "8", 15
+        settings.color_mode, settings.color_depth, settings.compression = "RGBA" if alpha else "RGB", "8", 15
     image.save_render(path, scene=scene)
 
 
@@ -96,8 +98,10 @@ def render_job(job_dir: str) -> dict:
     subject = build_subject(scene, job_dir, spec)
 
     W = H = int(spec["resolution"])
+    bg = spec["background"]
+    backdrop = Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], W, H) if bg["kind"] == "photo" else None
     records = [[] for _ in cams]
-    tmp_exr = os.path.join(job_dir, ".passes.exr")
+    tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
     for c in range(len(cams)):
         for sub in ["frames"] + (["depth"] if want_depth else []) + (["seg"] if want_seg else []):
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
@@ -112,7 +116,12 @@ def render_job(job_dir: str) -> dict:
             t_img = time.perf_counter()
             bpy.ops.render.render()
             result = bpy.data.images["Render Result"]
-            save_image(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), False)
+            frame_png = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
+            if backdrop is None:
+                save_image(scene, result, frame_png, False)
+            else:
+                save_image(scene, result, tmp_png, False, alpha=True)
+                backdrop.composite(tmp_png, frame_png, c)
             if want_depth or want_seg:
                 save_image(scene, result, tmp_exr, True)
                 passes = read_exr_passes(tmp_exr)
@@ -125,8 +134,9 @@ def render_job(job_dir: str) -> dict:
             image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     seconds = time.perf_counter() - t0
-    if os.path.exists(tmp_exr):
-        os.remove(tmp_exr)
+    for tmp in (tmp_exr, tmp_png):
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
     cameras = {
         "convention": "opencv",

@@ -3,7 +3,6 @@ tracking cameras, and the body/garment meshes whose vertices render.py streams p
 
 from __future__ import annotations
 
-import math
 import os
 
 import bpy
@@ -95,53 +94,16 @@ def _environment(n: Nodes, env: dict):
     return bg.outputs["Background"]
 
 
-def _photo(n: Nodes, bg: dict):
-    """The photo in screen space (window coordinates): zoomed, rotated, offset within the free margin."""
-    image = _load_image(bg["path"], "background photo")
-    w, h = image.size
-    if w == 0 or h == 0:
-        raise JobError("background photo has no pixels", bg["path"], "replace the file")
-    unit = min(w, h)
-    wn, hn = w / unit, h / unit
-    theta = float(bg["rotation"])
-    scale = 1.0 / (bg["zoom"] * (abs(math.cos(theta)) + abs(math.sin(theta))))
-    half = 0.5 / bg["zoom"]
-    cx = wn / 2 + bg["offset"][0] * (wn / 2 - half)
-    cy = hn / 2 + bg["offset"][1] * (hn / 2 - half)
-    coord = n.add("ShaderNodeTexCoord")
-    centred = n.add("ShaderNodeVectorMath", operation="SUBTRACT")
-    centred.inputs[1].default_value = (0.5, 0.5, 0.0)
-    place = n.add("ShaderNodeMapping", {"Location": (cx, cy, 0.0), "Rotation": (0.0, 0.0, theta),
-                                        "Scale": (scale, scale, 1.0)})  # fmt: skip
-    to_uv = n.add("ShaderNodeMapping", {"Scale": (1.0 / wn, 1.0 / hn, 1.0)})
-    tex = n.add("ShaderNodeTexImage", image=image, extension="EXTEND")
-    shader = n.add("ShaderNodeBackground", {"Strength": 1.0})
-    n.link(coord.outputs["Window"], centred.inputs[0])
-    n.link(centred.outputs["Vector"], place.inputs["Vector"])
-    n.link(place.outputs["Vector"], to_uv.inputs["Vector"])
-    n.link(to_uv.outputs["Vector"], tex.inputs["Vector"])
-    n.link(tex.outputs["Color"], shader.inputs["Color"])
-    return shader.outputs["Background"]
-
-
 def setup_world(scene, bg: dict) -> None:
-    """HDRI environment, or a photo seen by camera rays only while an HDRI lights the subject."""
+    """The HDRI environment; behind a photo background (composited by render.py) the HDRI only
+    lights the subject and the film is transparent."""
     world = bpy.data.worlds.new("world")
     world.use_nodes = True
     scene.world = world
     n = Nodes(world.node_tree)
     out = n.add("ShaderNodeOutputWorld")
-    if bg["kind"] == "hdri":
-        n.link(_environment(n, bg), out.inputs["Surface"])
-        return
-    light = _environment(n, bg["light"])
-    photo = _photo(n, bg)
-    path = n.add("ShaderNodeLightPath")
-    mix = n.add("ShaderNodeMixShader")
-    n.link(path.outputs["Is Camera Ray"], mix.inputs["Fac"])
-    n.link(light, mix.inputs[1])
-    n.link(photo, mix.inputs[2])
-    n.link(mix.outputs["Shader"], out.inputs["Surface"])
+    n.link(_environment(n, bg if bg["kind"] == "hdri" else bg["light"]), out.inputs["Surface"])
+    scene.render.film_transparent = bg["kind"] == "photo"
 
 
 def _aim(obj, location, target) -> None:

@@ -32,7 +32,7 @@ def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val:
 
 
 def _garment_material(rng: np.random.Generator, textures: list[str], texture_prob: float) -> dict[str, Any]:
-    common = {"scale": float(rng.uniform(2.0, 6.0)), "rotation": float(rng.uniform(0, np.pi)),
+    common = {"scale": float(rng.uniform(1.5, 4.0)), "rotation": float(rng.uniform(0, np.pi)),
               "roughness": float(rng.uniform(0.55, 0.95))}  # fmt: skip
     if textures and rng.uniform() < texture_prob:
         tint = [round(float(c), 4) for c in rng.uniform(0.6, 1.0, 3)]
@@ -53,14 +53,15 @@ def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: l
            "strength": float(rng.uniform(0.6, 1.4))}  # fmt: skip
     if kind == "hdri":
         return {"kind": "hdri", **env}
-    # A photo seen straight by the camera (screen-space), zoomed/rotated a little so no edge shows;
-    # the HDRI still lights the subject but is invisible to camera rays.
+    # A photo seen straight by the camera (screen-space), each camera its own crop: zoomed/rotated a
+    # little so no edge shows; the HDRI still lights the subject but is invisible to camera rays.
+    views = [{"zoom": float(rng.uniform(1.2, 2.5)), "rotation": float(rng.uniform(-0.12, 0.12)),
+              "offset": [float(v) for v in rng.uniform(-1, 1, 2)]}  # offset: fraction of the free margin
+             for _ in CAMERA_NAMES]  # fmt: skip
     return {
         "kind": "photo",
         "path": photos[int(rng.integers(len(photos)))],
-        "zoom": float(rng.uniform(1.0, 1.8)),
-        "rotation": float(rng.uniform(-0.12, 0.12)),
-        "offset": [float(v) for v in rng.uniform(-1, 1, 2)],  # fraction of the free margin
+        "views": views,
         "light": env,
     }
 

@@ -1,0 +1,85 @@
+"""Photo backgrounds: each camera sees its own crop of one photo (zoom, small rotation, offset in
+the free margin), composited behind the transparent-film render with its alpha."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from common import JobError
+from outputs import oiio
+
+
+def read_image(path: str) -> np.ndarray:
+    """(H, W, C) float32 in [0, 1] (8-bit images) via the OpenImageIO bundled with Blender."""
+    lib = oiio()
+    inp = lib.ImageInput.open(path)
+    if inp is None:
+        raise JobError(f"cannot read image ({lib.geterror()})", path, "replace the file")
+    try:
+        spec = inp.spec()
+        pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32)
+    finally:
+        inp.close()
+    return pixels.reshape(spec.height, spec.width, spec.nchannels)
+
+
+def write_rgb_png(path: str, rgb: np.ndarray) -> None:
+    lib = oiio()
+    img = np.ascontiguousarray(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
+    out = lib.ImageOutput.create(path)
+    out.open(path, lib.ImageSpec(img.shape[1], img.shape[0], 3, "uint8"))
+    out.write_image(img)
+    out.close()
+
+
+def crop_coordinates(photo_hw: tuple[int, int], view: dict, width: int, height: int) -> np.ndarray:
+    """(H, W, 2) photo pixel coordinates (x, y) seen by each output pixel centre.
+
+    Units of the photo's shorter side; the output square, rotated by `rotation` and shrunk by
+    zoom * (|cos| + |sin|), stays inside the photo, and `offset` in [-1, 1]^2 moves it within the margin.
+    """
+    ph, pw = photo_hw
+    unit = min(ph, pw)
+    theta = float(view["rotation"])
+    scale = 1.0 / (view["zoom"] * (abs(math.cos(theta)) + abs(math.sin(theta))))
+    half = 0.5 / view["zoom"]
+    cx = pw / unit / 2 + view["offset"][0] * (pw / unit / 2 - half)
+    cy = ph / unit / 2 + view["offset"][1] * (ph / unit / 2 - half)
+    side = max(width, height)
+    xs = (np.arange(width) + 0.5 - width / 2) / side
+    ys = (np.arange(height) + 0.5 - height / 2) / side
+    qx, qy = np.meshgrid(xs, ys)
+    c, s = math.cos(theta), math.sin(theta)
+    px = cx + scale * (c * qx - s * qy)
+    py = cy + scale * (s * qx + c * qy)
+    return np.stack([px * unit - 0.5, py * unit - 0.5], axis=-1)
+
+
+def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    x = np.clip(xy[..., 0], 0, w - 1)
+    y = np.clip(xy[..., 1], 0, h - 1)
+    x0, y0 = np.minimum(x.astype(int), w - 2), np.minimum(y.astype(int), h - 2)
+    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
+    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+class Backdrop:
+    """One photo, one crop per camera (computed once), composited under RGBA renders."""
+
+    def __init__(self, path: str, views: list[dict], width: int, height: int):
+        photo = read_image(path)[..., :3]
+        if photo.shape[0] < 2 or photo.shape[1] < 2:
+            raise JobError("background photo is too small", path, "replace the file")
+        if photo.shape[2] == 1:
+            photo = np.repeat(photo, 3, axis=2)
+        self.crops = [bilinear(photo, crop_coordinates(photo.shape[:2], v, width, height)) for v in views]
+
+    def composite(self, rgba_png: str, out_png: str, camera: int) -> None:
+        """Straight-alpha 'over' in display space: out = a * subject + (1 - a) * photo."""
+        fg = read_image(rgba_png)
+        alpha = fg[..., 3:4]
+        write_rgb_png(out_png, alpha * fg[..., :3] + (1 - alpha) * self.crops[camera % len(self.crops)])
