@@ -47,10 +47,10 @@ def read_exr_passes(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def depth_from_pass(z: np.ndarray) -> np.ndarray:
-    """Camera-z depth in metres, inf for background."""
+def depth_from_pass(z: np.ndarray, clip_end: float) -> np.ndarray:
+    """Camera-z depth in metres, inf for background (Cycles writes 1e10 there, EEVEE the clip end)."""
     z = z.astype(np.float32)
-    z[z >= BACKGROUND_DEPTH] = np.inf
+    z[z >= min(BACKGROUND_DEPTH, 0.999 * clip_end)] = np.inf
     return z
 
 

@@ -126,7 +126,8 @@ def render_job(job_dir: str) -> dict:
                 save_image(scene, result, tmp_exr, True)
                 passes = read_exr_passes(tmp_exr)
                 if want_depth:
-                    save_npy(os.path.join(job_dir, "depth", f"cam{c}", f"{t:04d}.npy"), depth_from_pass(passes["Depth.Z"]))
+                    depth = depth_from_pass(passes["Depth.Z"], cam.data.clip_end)
+                    save_npy(os.path.join(job_dir, "depth", f"cam{c}", f"{t:04d}.npy"), depth)
                 if want_seg:
                     write_gray_png(os.path.join(job_dir, "seg", f"cam{c}", f"{t:04d}.png"),
                                    labels_from_pass(passes["Object Index.X"]))  # fmt: skip

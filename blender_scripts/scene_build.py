@@ -90,7 +90,10 @@ def _environment(n: Nodes, env: dict):
     bg = n.add("ShaderNodeBackground", {"Strength": env["strength"]})
     n.link(coord.outputs["Generated"], mapping.inputs["Vector"])
     n.link(mapping.outputs["Vector"], tex.inputs["Vector"])
-    n.link(tex.outputs["Color"], bg.inputs["Color"])
+    positive = n.add("ShaderNodeVectorMath", operation="MAXIMUM")  # DWAB-compressed EXRs dip below 0
+    positive.inputs[1].default_value = (0.0, 0.0, 0.0)
+    n.link(tex.outputs["Color"], positive.inputs[0])
+    n.link(positive.outputs["Vector"], bg.inputs["Color"])
     return bg.outputs["Background"]
 
 
