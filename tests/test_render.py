@@ -13,7 +13,7 @@ from scipy.ndimage import binary_dilation
 
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
-from synth.scene import load_job, run_render, sample_scene, write_render_job
+from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
 from synth.scene.assets import BUILTIN_HDRIS, builtin_hdri_dir
 from synth.scene.placement import camera_direction, fit_distance, view_axes
 from synth.scene.reference import joints_in_mask, pass_errors
@@ -128,6 +128,7 @@ def test_render_outputs_follow_the_contract(rendered):
             assert np.isfinite(depth[seg > 0]).all()
     job = load_job(rendered)
     assert job["num_frames"] == 3 and len(job["job"]["garments"]) == 2
+    assert SceneSpec.from_json(job).to_json() == {**_spec(3).to_json(), "num_frames": 3}  # choices recorded
 
 
 @pytest.mark.slow
