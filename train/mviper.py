@@ -272,6 +272,8 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
 def save_preview(path: Path, firsts: dict, body, frames: int = 4, size: int = 160) -> Path:
     """Rows = frames of the first clip: the input crop, the ground-truth mesh and each model's mesh, seen from
     the camera (camera-frame meshes, pelvis at the centre, one scale for all)."""
+    from PIL import Image
+
     from synth.viz.render import render_mesh_image, save_png, tile_images
     from train.data import IMAGENET_MEAN, IMAGENET_STD
 
@@ -287,8 +289,6 @@ def save_preview(path: Path, firsts: dict, body, frames: int = 4, size: int = 16
     tiles, titles = [], []
     for t in range(T):
         crop = item["images"][t].numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN
-        from PIL import Image
-
         tiles.append(np.asarray(Image.fromarray((np.clip(crop, 0, 1) * 255).astype(np.uint8)).resize((size, size))))
         titles.append(f"{item['key']} t={t}")
         for name, verts in rows:
