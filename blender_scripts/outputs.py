@@ -12,6 +12,9 @@ import zlib
 import numpy as np
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
+# pass name -> the view layer switch that produces it (also the output folder's name)
+PASS_DIRS = {"depth": "use_pass_z", "seg": "use_pass_object_index", "parts": "use_pass_material_index",
+             "normals": "use_pass_normal"}  # fmt: skip
 
 
 def oiio():
@@ -57,6 +60,24 @@ def depth_from_pass(z: np.ndarray, clip_end: float) -> np.ndarray:
 def labels_from_pass(index: np.ndarray) -> np.ndarray:
     """Object pass_index (0 background, 1 body, 2.. garments) as uint8."""
     return np.clip(np.rint(index), 0, 255).astype(np.uint8)
+
+
+def write_passes(job_dir: str, wanted: list[str], passes: dict[str, np.ndarray], c: int, t: int,
+                 clip_end: float, R: np.ndarray) -> None:  # fmt: skip
+    """depth/seg/parts/normals of camera c, frame t, from the render's passes (R: world->OpenCV camera)."""
+
+    def path(name: str, ext: str) -> str:
+        return os.path.join(job_dir, name, f"cam{c}", f"{t:04d}.{ext}")
+
+    if "depth" in wanted:
+        save_npy(path("depth", "npy"), depth_from_pass(passes["Depth.Z"], clip_end))
+    if "seg" in wanted:
+        write_gray_png(path("seg", "png"), labels_from_pass(passes["Object Index.X"]))
+    if "parts" in wanted:
+        write_gray_png(path("parts", "png"), labels_from_pass(passes["Material Index.X"]))
+    if "normals" in wanted:
+        world = np.stack([passes[f"Normal.{a}"] for a in "XYZ"], axis=-1).astype(np.float64)
+        save_npy(path("normals", "npy"), (world @ R.T).astype(np.float16))
 
 
 def write_gray_png(path: str, image: np.ndarray) -> None:

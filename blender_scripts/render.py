@@ -21,15 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from common import JobError  # noqa: E402
-from outputs import (  # noqa: E402
-    depth_from_pass,
-    intrinsics,
-    labels_from_pass,
-    opencv_extrinsics,
-    read_exr_passes,
-    save_npy,
-    write_gray_png,
-)
+from outputs import PASS_DIRS, intrinsics, opencv_extrinsics, read_exr_passes, write_passes  # noqa: E402
 from backdrop import Backdrop  # noqa: E402
 from scene_build import (  # noqa: E402
     build_subject,
@@ -59,8 +51,10 @@ def load_spec(job_dir: str) -> dict:
         spec["job"]["cameras"]
     except (OSError, ValueError, KeyError) as exc:
         raise JobError(f"not a render job ({exc!r})", path, "write it with synth.scene.write_render_job") from exc
-    if spec["engine"] == "eevee" and "seg" in spec["passes"]:
-        raise JobError("the seg pass (object index) needs engine 'cycles'", path, "drop 'seg' or use cycles")
+    index_passes = sorted({"seg", "parts"} & set(spec["passes"]))
+    if spec["engine"] == "eevee" and index_passes:
+        raise JobError(f"passes {index_passes} (object/material index) need engine 'cycles'", path,
+                       "drop them or use cycles")  # fmt: skip
     return spec
 
 
@@ -75,7 +69,7 @@ def save_image(scene, image, path: str, multilayer: bool, alpha: bool = False) -
     image.save_render(path, scene=scene)
 
 
-def camera_record(scene, cam) -> dict:
+def camera_record(cam) -> dict:
     R, t = opencv_extrinsics(np.array(cam.matrix_world))
     return {"R": R.tolist(), "t": t.tolist()}
 
@@ -84,14 +78,14 @@ def render_job(job_dir: str) -> dict:
     job_dir = os.path.abspath(job_dir)
     spec = load_spec(job_dir)
     T = int(spec["num_frames"])
-    want_depth, want_seg = "depth" in spec["passes"], "seg" in spec["passes"]
+    wanted = list(spec["passes"])
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     device = setup_engine(scene, spec)
     layer = scene.view_layers[0]
-    layer.use_pass_z = want_depth
-    layer.use_pass_object_index = want_seg
+    for name in wanted:
+        setattr(layer, PASS_DIRS[name], True)
     setup_world(scene, spec["background"])
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
@@ -103,7 +97,7 @@ def render_job(job_dir: str) -> dict:
     records = [[] for _ in cams]
     tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
     for c in range(len(cams)):
-        for sub in ["frames"] + (["depth"] if want_depth else []) + (["seg"] if want_seg else []):
+        for sub in ["frames"] + wanted:
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
     image_seconds: list[float] = []
     t0 = time.perf_counter()
@@ -122,16 +116,11 @@ def render_job(job_dir: str) -> dict:
             else:
                 save_image(scene, result, tmp_png, False, alpha=True)
                 backdrop.composite(tmp_png, frame_png, c)
-            if want_depth or want_seg:
+            record = camera_record(cam)
+            if wanted:
                 save_image(scene, result, tmp_exr, True)
-                passes = read_exr_passes(tmp_exr)
-                if want_depth:
-                    depth = depth_from_pass(passes["Depth.Z"], cam.data.clip_end)
-                    save_npy(os.path.join(job_dir, "depth", f"cam{c}", f"{t:04d}.npy"), depth)
-                if want_seg:
-                    write_gray_png(os.path.join(job_dir, "seg", f"cam{c}", f"{t:04d}.png"),
-                                   labels_from_pass(passes["Object Index.X"]))  # fmt: skip
-            records[c].append(camera_record(scene, cam))
+                write_passes(job_dir, wanted, read_exr_passes(tmp_exr), c, t, cam.data.clip_end, np.array(record["R"]))
+            records[c].append(record)
             image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     seconds = time.perf_counter() - t0

@@ -141,7 +141,8 @@ def place_camera(cam, track: dict, t: int) -> None:
     _aim(cam, track["locations"][t], track["targets"][t])
 
 
-def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: int, material, uv=None):
+def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: int, materials: list,
+               face_material=None, uv=None):  # fmt: skip
     """One mesh object, built once; render.py overwrites its vertex positions every frame."""
     faces = np.asarray(faces, np.int32)
     me = bpy.data.meshes.new(name)
@@ -157,11 +158,27 @@ def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: i
     me.update(calc_edges=True)
     me.validate(verbose=False)
     me.shade_smooth()
-    me.materials.append(material)
+    for mat in materials:
+        me.materials.append(mat)
+    if face_material is not None:
+        me.polygons.foreach_set("material_index", np.asarray(face_material, np.int32))
     obj = bpy.data.objects.new(name, me)
     obj.pass_index = label
     scene.collection.objects.link(obj)
     return obj
+
+
+def part_materials(skin, faces: np.ndarray, part_labels: np.ndarray) -> tuple[list, np.ndarray]:
+    """One skin copy per SMPL part with pass_index = part + 1 (the material index pass), and each
+    face's part: the label two of its vertices share, else its first vertex's."""
+    lab = np.asarray(part_labels, np.int64)[np.asarray(faces)]
+    face_part = np.where(lab[:, 1] == lab[:, 2], lab[:, 1], lab[:, 0])
+    mats = []
+    for k in range(int(part_labels.max()) + 1):
+        mat = skin.copy()
+        mat.pass_index = k + 1
+        mats.append(mat)
+    return mats, face_part
 
 
 def set_verts(obj, verts: np.ndarray) -> None:
@@ -176,9 +193,16 @@ def build_subject(scene, job_dir: str, spec: dict) -> list[tuple]:
     T = int(spec["num_frames"])
     items = []
     body_path = os.path.join(job_dir, job["body"]["file"])
-    body = _load_npz(body_path, ("faces", "verts"))
+    body = _load_npz(body_path, ("faces", "verts"), optional=("part_labels",))
     _check_verts(body["verts"], job["body"]["num_verts"], T, body_path)
-    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin_material(spec["skin"]))
+    skin, face_part = [skin_material(spec["skin"])], None
+    if "parts" in spec["passes"]:
+        labels = body.get("part_labels")
+        if labels is None or len(labels) != job["body"]["num_verts"]:
+            raise JobError("the parts pass needs part_labels (V,) in body.npz", body_path,
+                           "pass part_labels to write_render_job")  # fmt: skip
+        skin, face_part = part_materials(skin[0], body["faces"], labels)
+    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part)
     items.append((obj, body["verts"]))
     for g in job["garments"]:
         path = os.path.join(job_dir, g["file"])
@@ -187,15 +211,16 @@ def build_subject(scene, job_dir: str, spec: dict) -> list[tuple]:
         if len(data["uv"]) != g["num_verts"]:
             raise JobError(f"uv has {len(data['uv'])} rows for {g['num_verts']} vertices", path, "re-run the cloth stage")
         mat = garment_material(f"garment{g['label']}", g["material"], resolve_asset)
-        obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], mat, data["uv"])
+        obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], [mat],
+                         uv=data["uv"])  # fmt: skip
         items.append((obj, data["verts"]))
     return items
 
 
-def _load_npz(path: str, keys: tuple[str, ...]) -> dict:
+def _load_npz(path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in keys}
+            return {k: f[k] for k in keys} | {k: f[k] for k in optional if k in f.files}
     except (OSError, KeyError, ValueError) as exc:
         raise JobError(f"unreadable cache ({exc})", path, "re-create the render job") from exc
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_dilation
 
+from synth.annotate.cameras import load_render_cameras
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
 from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
@@ -100,10 +101,11 @@ def test_write_job_rejects_bad_input(tmp_path, subject):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, subject):
+def rendered(tmp_path_factory, subject, body):
     verts, joints, faces, garments = subject
     job = tmp_path_factory.mktemp("render") / "job"
-    write_render_job(job, _spec(3), verts, faces, garments)
+    write_render_job(job, _spec(3, passes=["depth", "seg", "parts", "normals"]), verts, faces, garments,
+                     part_labels=body.part_labels)  # fmt: skip
     run_render(job)
     return job
 
@@ -128,7 +130,8 @@ def test_render_outputs_follow_the_contract(rendered):
             assert np.isfinite(depth[seg > 0]).all()
     job = load_job(rendered)
     assert job["num_frames"] == 3 and len(job["job"]["garments"]) == 2
-    assert SceneSpec.from_json(job).to_json() == {**_spec(3).to_json(), "num_frames": 3}  # choices recorded
+    expected = _spec(3, passes=["depth", "seg", "parts", "normals"]).to_json()
+    assert SceneSpec.from_json(job).to_json() == {**expected, "num_frames": 3}  # choices recorded
 
 
 @pytest.mark.slow
@@ -144,6 +147,29 @@ def test_depth_and_seg_agree_with_the_mesh(rendered, subject):
     err, agree = pass_errors(rendered, meshes, cameras=[0, 2], t=1)
     assert np.median(err) < 0.005 and np.percentile(err, 90) < 0.05, (np.median(err), np.percentile(err, 90))
     assert min(agree) > 0.97, agree
+
+
+@pytest.mark.slow
+def test_parts_and_normals_passes(rendered, subject):
+    """parts: 1 + SMPL part on visible skin only; normals: unit, OpenCV camera frame, facing the camera."""
+    joints = subject[1]
+    head_hits = []
+    for c, cam in enumerate(load_render_cameras(rendered / "cameras.json")):
+        for t in range(3):
+            stem = f"cam{c}/{t:04d}"
+            seg = np.asarray(Image.open(rendered / "seg" / f"{stem}.png"))
+            parts = np.asarray(Image.open(rendered / "parts" / f"{stem}.png"))
+            assert np.array_equal(parts > 0, seg == 1)
+            x = joints[t, 15] @ cam.R[t].T + cam.t[t]  # head joint: never covered by the garments
+            u, v = np.floor(x[:2] / x[2] * cam.K[0, 0] + cam.K[:2, 2]).astype(int)
+            head_hits.append(parts[v, u] - 1)
+            normals = np.load(rendered / "normals" / f"{stem}.npy").astype(np.float32)
+            assert normals.shape == (RES, RES, 3)
+            # anti-aliased (all samples) while seg is the pixel centre's: only thin edges may differ
+            assert (np.abs(normals).max(axis=2)[seg == 0] > 0).sum() < 0.01 * RES * RES
+            length = np.linalg.norm(normals[seg > 0], axis=1)
+            assert np.median(length) > 0.95 and normals[seg > 0, 2].mean() < -0.5
+    assert set(head_hits) <= {12, 15} and head_hits.count(15) >= len(head_hits) / 2  # head, or the nape
 
 
 @pytest.mark.slow

@@ -56,9 +56,11 @@ def _check_assets(spec: SceneSpec, n_garments: int) -> None:
 
 
 def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, faces: np.ndarray,
-                     garments: list[GarmentCache], track: np.ndarray | None = None) -> Path:  # fmt: skip
+                     garments: list[GarmentCache], track: np.ndarray | None = None,
+                     part_labels: np.ndarray | None = None) -> Path:  # fmt: skip
     """Write job.json, body.npz and garments/*.npz (Blender world). `verts` (T,V,3) and the garment
-    caches are in the SMPL world; `track` (T,3) SMPL-world pelvis (default: body vertex centroid)."""
+    caches are in the SMPL world; `track` (T,3) SMPL-world pelvis (default: body vertex centroid);
+    `part_labels` (V,) SMPL part per body vertex (body.part_labels), needed by the 'parts' pass."""
     job_dir = Path(job_dir)
     verts = np.asarray(verts, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -67,7 +69,15 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
     spec.num_frames = len(verts)
 
     body_b = smpl_to_blender(verts)
-    save_npz_atomic(job_dir / "body.npz", faces=faces.astype(np.int32), verts=body_b.astype(np.float32))
+    body = {"faces": faces.astype(np.int32), "verts": body_b.astype(np.float32)}
+    if part_labels is not None:
+        body["part_labels"] = np.asarray(part_labels, np.int32).reshape(-1)
+        if len(body["part_labels"]) != verts.shape[1] or body["part_labels"].min() < 0:
+            raise SynthError(f"part_labels has {len(body['part_labels'])} entries for {verts.shape[1]} vertices",
+                             fix="pass the body model's part_labels")  # fmt: skip
+    elif "parts" in spec.passes:
+        raise SynthError("the 'parts' pass needs part_labels", fix="pass part_labels=body.part_labels")
+    save_npz_atomic(job_dir / "body.npz", **body)
     garment_entries = []
     all_points = [body_b]
     for k, g in enumerate(garments):
