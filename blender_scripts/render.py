@@ -60,11 +60,12 @@ def load_spec(job_dir: str) -> dict:
 
 def save_image(scene, image, path: str, multilayer: bool, alpha: bool = False) -> None:
     settings = scene.render.image_settings
+    if hasattr(settings, "media_type"):  # Blender 5.0+; 4.x has the multilayer EXR as a file format
+        settings.media_type = "MULTI_LAYER_IMAGE" if multilayer else "IMAGE"
     if multilayer:
-        settings.media_type, settings.file_format = "MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"
-        settings.color_depth, settings.exr_codec = "32", "ZIP"
+        settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "ZIP"
     else:
-        settings.media_type, settings.file_format = "IMAGE", "PNG"
+        settings.file_format = "PNG"
         settings.color_mode, settings.color_depth, settings.compression = "RGBA" if alpha else "RGB", "8", 15
     image.save_render(path, scene=scene)
 

@@ -43,7 +43,8 @@ def setup_engine(scene, spec: dict) -> str:
     if threads > 0:
         r.threads_mode, r.threads = "FIXED", threads
     if spec["engine"] == "eevee":
-        r.engine = "BLENDER_EEVEE"
+        engines = {e.identifier for e in r.bl_rna.properties["engine"].enum_items}
+        r.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"  # 4.2-4.5 / 5.x
         scene.eevee.taa_render_samples = int(spec["samples"])
         return "eevee"
     r.engine = "CYCLES"
@@ -54,7 +55,9 @@ def setup_engine(scene, spec: dict) -> str:
     c.use_denoising = bool(spec.get("denoise", True))
     c.denoiser = "OPENIMAGEDENOISE"
     # OIDN's FAST quality/prefilter: ~0.3 s per 250x250 image on 2 cores instead of ~3 s for HIGH.
-    c.denoising_quality = c.denoising_prefilter = "FAST"
+    c.denoising_prefilter = "FAST"
+    if hasattr(c, "denoising_quality"):  # Blender 4.1+
+        c.denoising_quality = "FAST"
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
     c.device = "CPU"
     used = "cpu"
@@ -157,7 +160,7 @@ def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: i
         layer.data.foreach_set("uv", np.asarray(uv, np.float32)[faces.ravel()].ravel())
     me.update(calc_edges=True)
     me.validate(verbose=False)
-    me.shade_smooth()
+    me.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
     for mat in materials:
         me.materials.append(mat)
     if face_material is not None:
