@@ -14,7 +14,7 @@ import numpy as np
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 # pass name -> the view layer switch that produces it (also the output folder's name)
 PASS_DIRS = {"depth": "use_pass_z", "seg": "use_pass_object_index", "parts": "use_pass_material_index",
-             "normals": "use_pass_normal"}  # fmt: skip
+             "normals": "use_pass_normal", "flow": "use_pass_vector"}  # fmt: skip
 
 
 def oiio():
@@ -63,8 +63,8 @@ def labels_from_pass(index: np.ndarray) -> np.ndarray:
 
 
 def write_passes(job_dir: str, wanted: list[str], passes: dict[str, np.ndarray], c: int, t: int,
-                 clip_end: float, R: np.ndarray) -> None:  # fmt: skip
-    """depth/seg/parts/normals of camera c, frame t, from the render's passes (R: world->OpenCV camera)."""
+                 last_frame: int, clip_end: float, R: np.ndarray) -> None:  # fmt: skip
+    """depth/seg/parts/normals/flow of camera c, frame t, from the render's passes (R: world->OpenCV camera)."""
 
     def path(name: str, ext: str) -> str:
         return os.path.join(job_dir, name, f"cam{c}", f"{t:04d}.{ext}")
@@ -78,6 +78,10 @@ def write_passes(job_dir: str, wanted: list[str], passes: dict[str, np.ndarray],
     if "normals" in wanted:
         world = np.stack([passes[f"Normal.{a}"] for a in "XYZ"], axis=-1).astype(np.float64)
         save_npy(path("normals", "npy"), (world @ R.T).astype(np.float16))
+    if "flow" in wanted and t < last_frame:
+        # Blender's vector pass: (X, Y) motion to the previous frame, (Z, W) to the next, y up;
+        # forward flow in image pixels (x right, y down) is (-Z, W).
+        save_npy(path("flow", "npy"), np.stack([-passes["Vector.Z"], passes["Vector.W"]], axis=-1).astype(np.float16))
 
 
 def write_gray_png(path: str, image: np.ndarray) -> None:

@@ -24,6 +24,7 @@ from common import JobError  # noqa: E402
 from outputs import PASS_DIRS, intrinsics, opencv_extrinsics, read_exr_passes, write_passes  # noqa: E402
 from backdrop import Backdrop  # noqa: E402
 from scene_build import (  # noqa: E402
+    animate,
     build_subject,
     place_camera,
     resolve_asset,
@@ -91,6 +92,8 @@ def render_job(job_dir: str) -> dict:
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
     subject = build_subject(scene, job_dir, spec)
+    if "flow" in wanted:
+        animate(scene, subject, cams, spec["job"]["cameras"], T)
 
     W = H = int(spec["resolution"])
     bg = spec["background"]
@@ -103,10 +106,14 @@ def render_job(job_dir: str) -> dict:
     image_seconds: list[float] = []
     t0 = time.perf_counter()
     for t in range(T):
-        for obj, verts in subject:
-            set_verts(obj, verts[t])
+        if "flow" in wanted:
+            scene.frame_set(t)  # shape keys and camera keys of frame t (and motion to t + 1)
+        else:
+            for obj, verts in subject:
+                set_verts(obj, verts[t])
         for c, cam in enumerate(cams):
-            place_camera(cam, spec["job"]["cameras"][c], t)
+            if "flow" not in wanted:  # keyframed otherwise
+                place_camera(cam, spec["job"]["cameras"][c], t)
             scene.camera = cam
             t_img = time.perf_counter()
             bpy.ops.render.render()
@@ -120,7 +127,8 @@ def render_job(job_dir: str) -> dict:
             record = camera_record(cam)
             if wanted:
                 save_image(scene, result, tmp_exr, True)
-                write_passes(job_dir, wanted, read_exr_passes(tmp_exr), c, t, cam.data.clip_end, np.array(record["R"]))
+                passes = read_exr_passes(tmp_exr)
+                write_passes(job_dir, wanted, passes, c, t, T - 1, cam.data.clip_end, np.array(record["R"]))
             records[c].append(record)
             image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)

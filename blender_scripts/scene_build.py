@@ -184,6 +184,45 @@ def part_materials(skin, faces: np.ndarray, part_labels: np.ndarray) -> tuple[li
     return mats, face_part
 
 
+def animate(scene, subject: list[tuple], cams: list, tracks: list[dict], T: int) -> None:
+    """Keyframe everything per frame (one shape key per frame, camera poses) so Cycles knows the motion
+    between frames: the vector (flow) pass needs it. Frame t of the job is scene frame t."""
+    for obj, verts in subject:
+        obj.shape_key_add(name="basis", from_mix=False)
+        for t in range(1, T):
+            key = obj.shape_key_add(name=f"f{t}", from_mix=False)
+            key.data.foreach_set("co", np.ascontiguousarray(verts[t], np.float32).ravel())
+            for frame, value in ((t - 1, 0.0), (t, 1.0), (t + 1, 0.0)):
+                key.value = value
+                key.keyframe_insert("value", frame=frame)
+    for cam, track in zip(cams, tracks):
+        for t in range(T):
+            place_camera(cam, track, t)
+            cam.keyframe_insert("location", frame=t)
+            cam.keyframe_insert("rotation_euler", frame=t)
+    for obj in [o for o, _ in subject] + cams:
+        data = obj.data.shape_keys if obj.type == "MESH" else obj
+        for fc in _fcurves(data):
+            for kp in fc.keyframe_points:
+                kp.interpolation = "LINEAR"
+    scene.frame_start, scene.frame_end = 0, max(T - 1, 0)
+
+
+def _fcurves(data):
+    """F-curves of an ID's action (Blender 4.4+ slotted actions keep them in layers/strips/channelbags)."""
+    action = data.animation_data.action if data and data.animation_data else None
+    if action is None:
+        return []
+    if hasattr(action, "fcurves") and len(getattr(action, "fcurves", [])):
+        return list(action.fcurves)
+    curves = []
+    for layer in getattr(action, "layers", []):
+        for strip in layer.strips:
+            for bag in strip.channelbags:
+                curves += list(bag.fcurves)
+    return curves
+
+
 def set_verts(obj, verts: np.ndarray) -> None:
     me = obj.data
     me.vertices.foreach_set("co", np.ascontiguousarray(verts, np.float32).ravel())

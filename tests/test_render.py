@@ -17,7 +17,7 @@ from synth.paths import shared_assets_dir
 from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
 from synth.scene.assets import BUILTIN_HDRIS, builtin_hdri_dir
 from synth.scene.placement import camera_direction, fit_distance, view_axes
-from synth.scene.reference import joints_in_mask, pass_errors
+from synth.scene.reference import flow_errors, joints_in_mask, pass_errors
 from synth.scene.runner import RENDER_SCRIPT
 
 RES = 128
@@ -170,6 +170,25 @@ def test_parts_and_normals_passes(rendered, subject):
             length = np.linalg.norm(normals[seg > 0], axis=1)
             assert np.median(length) > 0.95 and normals[seg > 0, 2].mean() < -0.5
     assert set(head_hits) <= {12, 15} and head_hits.count(15) >= len(head_hits) / 2  # head, or the nape
+
+
+@pytest.mark.slow
+def test_flow_pass_matches_projected_motion(tmp_path, subject):
+    """With 'flow' the scene is keyframed (shape keys, camera keys); joints, depth and flow still agree."""
+    verts, joints, faces, garments = subject
+    spec = _spec(6, num_cameras=2, passes=["depth", "seg", "flow"])
+    job = write_render_job(tmp_path / "job", spec, verts[:2], faces, [g.__class__(
+        g.garment_type, g.faces, g.uv, g.rest, g.verts[:2]) for g in garments])  # fmt: skip
+    run_render(job)
+    assert sorted(p.name for p in (job / "flow" / "cam0").iterdir()) == ["0000.npy"]  # t < T - 1
+    assert joints_in_mask(job, joints[:2]) >= 0.99
+    meshes = [(verts[:2], faces)] + [(g.verts[:2].astype(np.float64), g.faces) for g in garments]
+    for c in range(2):
+        err = flow_errors(job, meshes, c, 0)
+        flow = np.load(job / "flow" / f"cam{c}" / "0000.npy").astype(np.float64)
+        seg = np.asarray(Image.open(job / "seg" / f"cam{c}" / "0000.png"))
+        assert np.median(np.linalg.norm(flow[seg > 0], axis=1)) > 1.0  # the body moves: zero flow would fail
+        assert len(err) > 300 and np.median(err) < 0.25 and np.percentile(err, 90) < 1.0, (np.median(err), len(err))
 
 
 @pytest.mark.slow

@@ -72,3 +72,27 @@ def pass_errors(job: str | Path, meshes: list[tuple[np.ndarray, np.ndarray]], ca
         both = np.isfinite(ref) & np.isfinite(depth)
         errs.append(np.abs(depth[both] - ref[both]))
     return np.concatenate(errs), agree
+
+
+def flow_errors(job: str | Path, meshes: list[tuple[np.ndarray, np.ndarray]], camera: int, t: int) -> np.ndarray:
+    """|flow pass - projected displacement t -> t+1| in pixels at every vertex visible at t (its depth
+    matches the depth pass within 5 mm). meshes: [(verts (T,V,3) SMPL world, faces)]."""
+    job = Path(job)
+    cam = load_render_cameras(job / "cameras.json")[camera]
+    W, H = cam.resolution
+    flow = np.load(job / "flow" / f"cam{camera}" / f"{t:04d}.npy").astype(np.float64)
+    depth = np.load(job / "depth" / f"cam{camera}" / f"{t:04d}.npy")
+
+    def project(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        xc = x @ cam.R[k].T + cam.t[k]
+        return xc[:, :2] / xc[:, 2:] @ cam.K[:2, :2].T + cam.K[:2, 2], xc[:, 2]
+
+    errs = []
+    for verts, _ in meshes:
+        uv0, z0 = project(verts[t], t)
+        uv1, _ = project(verts[t + 1], t + 1)
+        px = np.floor(uv0).astype(int)
+        vis = (px >= 0).all(1) & (px[:, 0] < W) & (px[:, 1] < H)
+        vis[vis] = np.abs(depth[px[vis, 1], px[vis, 0]] - z0[vis]) < 0.005
+        errs.append(np.linalg.norm(flow[px[vis, 1], px[vis, 0]] - (uv1 - uv0)[vis], axis=1))
+    return np.concatenate(errs)

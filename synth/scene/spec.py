@@ -13,7 +13,7 @@ CAMERA_NAMES = ("east", "west", "south", "north")
 ENGINES = ("cycles", "eevee")
 DEVICES = ("cpu", "gpu", "auto")
 BACKGROUNDS = ("hdri", "photo", "mixed")
-PASSES = ("depth", "seg", "parts", "normals")
+PASSES = ("depth", "seg", "parts", "normals", "flow")
 
 
 @dataclass
