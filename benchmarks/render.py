@@ -5,7 +5,7 @@ setting. `s/image` is the steady state (median over images after the first, whic
 kernel and denoiser start-up: `first s`); `setup s` is Blender's start-up plus the scene build. Passes (depth, seg) are on, as in the pipeline. HDRI backgrounds from the bpy wheel.
 For the default setting it also prints how well joints, depth and seg agree with the geometry.
 Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2]
-       [--settings cycles:1,cycles:8,cycles:8:nodenoise,eevee:1] [--device cpu|gpu|auto]
+       [--settings cycles:1,cycles:8,cycles:8:nodenoise,cycles:8:flow,eevee:1] [--device cpu|gpu|auto]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from synth.scene.demo import demo_subject
 from synth.scene.reference import joints_in_mask, pass_errors
 from synth.scene.spec import DEFAULT_SAMPLES
 
-DEFAULT_SETTINGS = f"cycles:1,cycles:4,cycles:{DEFAULT_SAMPLES},cycles:{DEFAULT_SAMPLES}:nodenoise,cycles:16,cycles:32,eevee:1"
+DEFAULT_SETTINGS = f"cycles:1,cycles:4,cycles:{DEFAULT_SAMPLES},cycles:{DEFAULT_SAMPLES}:nodenoise,cycles:{DEFAULT_SAMPLES}:flow,cycles:16,cycles:32,eevee:1"
 
 
 def main() -> None:
@@ -43,12 +43,12 @@ def main() -> None:
     print(f"{args.resolution}x{args.resolution}, {args.frames} frames x 4 cameras, {args.threads} threads, "
           f"device {args.device}, body {verts.shape[1]} verts + garments {[g.verts.shape[1] for g in garments]}")  # fmt: skip
     accuracy = ""
-    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'device':>26}{'s/image':>9}{'first s':>9}{'setup s':>9}{'wall s':>8}")
+    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'device':>26}{'s/image':>9}{'first s':>9}{'setup s':>9}{'wall s':>8}")
     for item in args.settings.split(","):
         engine, samples, *flags = item.split(":")
         settings = {"resolution": args.resolution, "samples": int(samples), "engine": engine, "device": args.device,
                     "background": "hdri", "denoise": "nodenoise" not in flags,
-                    "passes": ["depth", "seg"] if engine == "cycles" else ["depth"]}  # fmt: skip
+                    "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags)}  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             job = write_render_job(Path(tmp) / "job", sample_scene(0, settings), verts, faces, garments)
             t0 = time.perf_counter()
@@ -59,14 +59,14 @@ def main() -> None:
                 continue
             wall = time.perf_counter() - t0
             info = json.loads((job / "render_info.json").read_text())
-            if engine == "cycles" and int(samples) == DEFAULT_SAMPLES and "nodenoise" not in flags:
+            if engine == "cycles" and int(samples) == DEFAULT_SAMPLES and not flags:
                 meshes = [(verts, faces)] + [(g.verts.astype(float), g.faces) for g in garments]
                 err, agree = pass_errors(job, meshes, [0, 1, 2, 3], 0)
                 accuracy = (f"default setting: {100 * joints_in_mask(job, joints):.2f}% of projected joints in the "
                             f"person mask; depth vs z-buffer of the meshes: median {1000 * np.median(err):.2f} mm, "
                             f"p90 {1000 * np.percentile(err, 90):.1f} mm; seg = z-buffer labels on "
                             f"{100 * min(agree):.1f}% of pixels (worst camera)")  # fmt: skip
-        print(f"{engine:<8}{samples:>8}{str(settings['denoise']):>8}{info['device'][:25]:>26}"
+        print(f"{engine:<8}{samples:>8}{str(settings['denoise']):>8}{str('flow' in flags):>6}{info['device'][:25]:>26}"
               f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}")  # fmt: skip
     if accuracy:
         print(accuracy)
