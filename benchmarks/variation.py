@@ -5,7 +5,7 @@
    frame pairs; packing the corpus into one tensor is timed apart), and "topk" on the smaller corpora (exact, coreset-pruned: how many of the
    N(N-1)/2 pairs had to be scored), with the process's peak resident memory.
 2. Guard: transitions between random pairs of the synthetic corpus and all ordered pairs of the
-   built-in motions, flagged by the plausibility guard (joint limits, limb-through-torso capsules)
+   built-in motions and of the shared CMU clips (MoSh-fitted), flagged by the plausibility guard (joint limits, limb-through-torso capsules)
    on the real body model's joints (ground contact on its mesh), for the paper's linear rule and
    for slerp: the rate of flagged frames that `interpolate_pair` saves as `implausible`.
 Usage: python benchmarks/variation.py [--threads 1] [--device cpu] [--sizes 100,500,2500] [--frames 1000]
@@ -64,14 +64,16 @@ def guard(n_pairs: int, frames: int, skeleton) -> None:
         "synthetic": random_sequences(60, frames, seed=3),
         "synth x1.7": random_sequences(60, frames, seed=5, scale=1.7),  # extreme motions
         "built-in": [builtin_motion(n) for n in BUILTIN_MOTIONS],
+        "CMU mosh": _cmu_sequences(skeleton.body),
     }
     sets = {
         name: [(c[p.a], c[p.b], p) for p in select_pairs(c, n_pairs, seed=4)]
         for name, c in corpora.items()
-        if name != "built-in"
+        if name.startswith("synth")
     }
-    b = corpora["built-in"]
-    sets["built-in"] = [(X, Y, most_contrasting_pair(X, Y)) for X in b for Y in b if X is not Y]
+    for name in ("built-in", "CMU mosh"):  # every ordered pair
+        c = corpora[name]
+        sets[name] = [(X, Y, most_contrasting_pair(X, Y)) for X in c for Y in c if X is not Y]
     print(f"{'pairs':<11}{'method':>8}{'n':>5}{'frames':>8}{'flagged seq':>13}{'flagged frames':>16}"
           f"{'joint-limit':>13}{'penetration':>13}{'source frames':>15}")  # fmt: skip
     for name, pairs in sets.items():
@@ -92,6 +94,17 @@ def guard(n_pairs: int, frames: int, skeleton) -> None:
                   f"{n_jl / n_frames:>13.1%}{n_pen / n_frames:>13.1%}{sources:>15.1%}")  # fmt: skip
 
 
+def _cmu_sequences(body) -> list:
+    """Every shared CMU BVH clip MoSh-fitted to the body (cached after the first run)."""
+    from synth.mocap import load_clip
+    from synth.mosh.fit import mosh_clip
+    from synth.paths import shared_assets_dir
+
+    root = shared_assets_dir()
+    clips = sorted((root / "motion" / "cmu_bvh").glob("*.bvh")) if root else []
+    return [mosh_clip(load_clip(p), body) for p in clips]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -100,14 +113,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1000)
     ap.add_argument("--random-pairs", type=int, default=500)
     ap.add_argument("--topk-max", type=int, default=100, help="run top-k only up to this corpus size")
+    ap.add_argument("--guard-pairs", type=int, default=60, help="random pairs per synthetic corpus in the guard table")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, torch {torch.__version__}, peak memory after imports {peak_mib():.0f} MiB")
-    selection([int(s) for s in args.sizes.split(",")], args.frames, args.random_pairs, args.topk_max, args.device)
+    if args.sizes:
+        selection([int(s) for s in args.sizes.split(",")], args.frames, args.random_pairs, args.topk_max, args.device)
     from synth.body import load_body_model
     from synth.motion.skeleton import Skeleton
 
-    guard(200, 300, Skeleton.resolve(load_body_model()))
+    guard(args.guard_pairs, 300, Skeleton.resolve(load_body_model()))
     print(f"\npeak resident memory {peak_mib():.0f} MiB")
 
 
