@@ -55,7 +55,7 @@ class ClothConfig:
         [["tshirt", "trousers"], ["longsleeve", "shorts"], ["tshirt", "skirt"], ["dress"]],
         "garment sets; each sequence wears one, drawn from the plan's seed",
     )
-    materials: list = _f(["cotton", "denim", "silk", "wool"], "material presets drawn per garment")
+    materials: list = _f(["cotton", "denim", "silk", "jersey", "wool"], "material presets drawn per garment (synth.cloth.MATERIALS)")
     substeps: int = _f(4, "solver substeps per output frame")
     options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged")
 
@@ -67,7 +67,7 @@ class RenderConfig:
     focal_mm: float = _f(180.0, "lens focal length, mm")
     sensor_mm: float = _f(32.0, "sensor width, mm")
     engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'")
-    samples: int = _f(16, "render samples per pixel")
+    samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)")
     device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)")
     background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds")
     hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones)")
