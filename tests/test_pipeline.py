@@ -209,7 +209,7 @@ def test_generate_validate_inspect(reference_run, tmp_path):
     assert sheet.is_file() and (pics / "seq000000.gif").is_file()
     from PIL import Image
 
-    assert Image.open(sheet).size == (3 * 96, 4 * (96 + 14))
+    assert Image.open(sheet).size == ((1 + 3) * 96, 4 * (96 + 14))  # raw column + 3 overlaid frames
 
 
 @pytest.mark.slow

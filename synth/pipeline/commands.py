@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--format", choices=("mp4", "gif"), default="mp4")
     i.add_argument("--frames", type=int, default=6, help="frames per camera on the contact sheet")
     i.add_argument("--tile", type=int, default=200, help="tile size in pixels")
+    i.add_argument("--fps", type=float, default=None, help="video frame rate (default: the sequence's; lower = slow motion)")
     i.set_defaults(func=run_inspect)
 
     v = sub.add_parser("validate", help="check shards against the sample contract (exit 1 on any violation)")
@@ -98,7 +99,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from synth.shards.inspect import inspect
 
     base = args.dir if args.dir.is_dir() else args.dir.parent
-    paths = inspect(args.dir, args.out or base / "inspect", args.key, args.format, args.frames, args.tile)
+    paths = inspect(args.dir, args.out or base / "inspect", args.key, args.format, args.frames, args.tile, args.fps)
     for p in paths:
         print(p)
     return 0

@@ -81,13 +81,16 @@ def draw_joints(img: Image.Image, j2d: np.ndarray, vis: np.ndarray, scale: float
     return img
 
 
-def render_tile(sample: dict, t: int, size: int, mesh: bool = True) -> Image.Image:
+def render_tile(sample: dict, t: int, size: int, overlay: bool = True) -> Image.Image:
+    """Frame t scaled to `size` px wide with the mesh, joints and box drawn (or as rendered)."""
     frame = sample["frames"][t]
     H, W = frame.shape[:2]
     scale = size / W
     img = Image.fromarray(frame).resize((size, int(round(H * scale))), Image.NEAREST if scale > 1 else Image.BILINEAR)
+    if not overlay:
+        return img
     K = np.asarray(sample["camera"]["K"], np.float64)
-    if mesh and "verts" in sample:
+    if "verts" in sample:
         img = draw_mesh(img, _mesh_layers(sample["verts"]), t, K, scale)
     j = sample["joints"]
     img = draw_joints(img, j["j2d"][t], j["visibility"][t], scale)
@@ -120,19 +123,21 @@ def sequence_samples(path: str | Path, key: str | None) -> list[tuple[str, dict]
 
 
 def contact_sheet(samples: list[tuple[str, dict]], out_png: str | Path, n_frames: int = 6, tile: int = 200) -> Path:
-    """Rows: cameras; columns: evenly spaced frames; each tile shows the mesh and joints overlaid."""
+    """Rows: cameras; columns: the first frame as rendered (no overlay, to judge the picture itself),
+    then evenly spaced frames with the mesh, 2D joints and box overlaid."""
     T = len(samples[0][1]["frames"])
     ts = np.unique(np.linspace(0, T - 1, min(n_frames, T)).round().astype(int))
     label_h = 14
-    sheet = Image.new("RGB", (tile * len(ts), (tile + label_h) * len(samples)), (30, 30, 30))
+    sheet = Image.new("RGB", (tile * (len(ts) + 1), (tile + label_h) * len(samples)), (30, 30, 30))
     d = ImageDraw.Draw(sheet)
     for r, (key, s) in enumerate(samples):
-        for c, t in enumerate(ts):
-            img = render_tile(s, int(t), tile)
-            y = r * (tile + label_h)
-            sheet.paste(img, (c * tile, y + label_h))
-            name = s["meta"].get("camera_name", "")
-            d.text((c * tile + 3, y + 1), f"{key} {name} t={t}", fill=(230, 230, 230))
+        y = r * (tile + label_h)
+        name = s["meta"].get("camera_name", "")
+        sheet.paste(render_tile(s, int(ts[0]), tile, overlay=False), (0, y + label_h))
+        d.text((3, y + 1), f"{key} {name} raw", fill=(230, 230, 230))
+        for c, t in enumerate(ts, start=1):
+            sheet.paste(render_tile(s, int(t), tile), (c * tile, y + label_h))
+            d.text((c * tile + 3, y + 1), f"t={t}", fill=(230, 230, 230))
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out_png)
@@ -166,10 +171,11 @@ def video(samples: list[tuple[str, dict]], out_path: str | Path, tile: int = 200
 
 
 def inspect(path: str | Path, out_dir: str | Path, key: str | None = None, fmt: str = "mp4",
-            n_frames: int = 6, tile: int = 200) -> list[Path]:  # fmt: skip
+            n_frames: int = 6, tile: int = 200, fps: float | None = None) -> list[Path]:  # fmt: skip
+    """Contact sheet PNG and video of one sequence (all its cameras); returns their paths."""
     samples = sequence_samples(path, key)
     seq = samples[0][0].rsplit("_c", 1)[0]
     out_dir = Path(out_dir)
     sheet = contact_sheet(samples, out_dir / f"{seq}_sheet.png", n_frames, tile)
-    vid = video(samples, out_dir / f"{seq}.{fmt}", tile)
+    vid = video(samples, out_dir / f"{seq}.{fmt}", tile, fps)
     return [sheet, vid]
