@@ -44,6 +44,13 @@ def test_config_defaults_are_the_stages_own():
     assert cfg.render.samples == DEFAULT_SAMPLES
 
 
+def test_retries_double_the_cloth_substeps():
+    from synth.pipeline.stages import cloth_substeps
+
+    cfg = load_config("ci")
+    assert [cloth_substeps(cfg, a) for a in (1, 2, 3)] == [4, 8, 16]
+
+
 def test_config_overrides_and_errors(tmp_path):
     cfg = load_config("ci")
     assert cfg.n_seq == 2 and cfg.render.resolution == 64 and cfg.render.num_cameras == 4
@@ -134,6 +141,14 @@ def test_generate_stops_early_with_clear_messages(tmp_path, capsys):
     assert main(["generate", "--out", str(tmp_path / "o1"), "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "no_hdris" in err and "hdri_polyhaven.yaml" in err
+    (tmp_path / "empty").mkdir()
+    cfg.write_text(f"render:\n  hdri_dir: {tmp_path / 'empty'}\n")
+    assert main(["generate", "--out", str(tmp_path / "o1"), "--config", str(cfg)]) == 2
+    assert "no HDRI environment maps" in capsys.readouterr().err
+    cfg.write_text("cloth:\n  materials: [cotton, tweed]\n")
+    assert main(["generate", "--out", str(tmp_path / "o1"), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "tweed" in err and "jersey" in err
     cfg.write_text("run:\n  min_free_gb: 1000000000.0\n")
     assert main(["generate", "--out", str(tmp_path / "o2"), "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
@@ -201,6 +216,7 @@ def test_generate_validate_inspect(reference_run, tmp_path):
         inside = (j["bbox"][:, 2] - j["bbox"][:, 0]) > 3
         assert inside.all(), "the person is in every frame of every camera"
         assert s["meta"]["lead_in"] == [False] * 6 and s["meta"]["split"] in ("train", "val")
+        assert s["meta"]["cloth_substeps"] == 4  # first attempt succeeded
         assert "faces_body" in s["verts"] and s["verts"]["body"].shape[0] == 6
     assert main(["validate", str(out)]) == 0
     pics = tmp_path / "pics"

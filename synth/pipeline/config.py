@@ -98,7 +98,7 @@ class ShardConfig:
 @dataclass
 class RunConfig:
     workers: int = _f(1, "parallel sequence tasks on this machine (1 = in process)")
-    retries: int = _f(1, "extra attempts for a failing sequence before it goes to failures.jsonl")
+    retries: int = _f(1, "extra attempts for a failing sequence (each doubles the cloth substeps) before it goes to failures.jsonl")
     min_free_gb: float = _f(1.0, "stop with a clear message when the output disk has less free space")
     threads_per_worker: int = _f(0, "torch/OpenMP/Blender threads per task (0 = cores / workers)")
     keep_work: bool = _f(False, "keep per-sequence render jobs (body, garment caches, passes) under work/tmp")

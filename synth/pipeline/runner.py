@@ -5,8 +5,8 @@ Reliability rules:
   (written after its sample tar), so `--resume` after any crash (even SIGKILL) redoes only
   unfinished sequences, and because every sequence depends only on the plan, the result is the
   same dataset as an uninterrupted run;
-- a failing sequence is retried `run.retries` times, then recorded in `failures.jsonl` and the run
-  goes on; a full disk stops the run with a clear message;
+- a failing sequence is retried `run.retries` times (cloth substeps doubled each time), then
+  recorded in `failures.jsonl` and the run goes on; a full disk stops the run with a clear message;
 - shards are packed from the finished sequences in plan order at the end (`synth shard` re-packs).
 """
 
@@ -26,7 +26,8 @@ from synth.io import atomic_path, save_json_atomic
 from synth.pipeline.config import PipelineConfig, config_from_dict, config_to_yaml
 from synth.pipeline.plan import Plan, Source, make_plan, resolve_sources
 from synth.pipeline.stages import (
-    STAGES, SequenceResult, done_path, get_body, run_sequence, sample_tar_path, set_threads, source_path, work_dir,
+    STAGES, SequenceResult, done_path, get_body, run_sequence, sample_tar_path, scene_settings, set_threads,
+    source_path, work_dir,
 )  # fmt: skip
 
 
@@ -54,8 +55,13 @@ def check_disk(out: Path, min_free_gb: float) -> None:
         )
 
 
-def check_asset_dirs(cfg: PipelineConfig) -> None:
-    """Folders named in the config must exist before hours of work start."""
+def check_assets_and_settings(cfg: PipelineConfig) -> None:
+    """Everything every sequence would trip over, checked before hours of work start: asset folders
+    (present and not empty), garment and material names, and the scene settings (one scene is sampled)."""
+    from synth.cloth import GARMENT_TYPES, MATERIALS
+    from synth.scene import sample_scene
+    from synth.scene.assets import check_asset
+
     for key, manifest in (("hdri_dir", "hdri_polyhaven"), ("photo_dir", "places365"), ("texture_dir", "dtd")):
         value = getattr(cfg.render, key)
         if value and not Path(value).expanduser().is_dir():
@@ -64,6 +70,14 @@ def check_asset_dirs(cfg: PipelineConfig) -> None:
                 value,
                 f"download it as described in assets_manifest/{manifest}.yaml, or set render.{key}: '' for the default",
             )
+    bad = sorted({g for o in cfg.cloth.outfits for g in o} - set(GARMENT_TYPES))
+    if bad:
+        raise SynthError(f"unknown garment(s) {bad} in cloth.outfits", None, f"use {', '.join(GARMENT_TYPES)}")
+    bad = sorted(set(cfg.cloth.materials) - set(MATERIALS))
+    if bad:
+        raise SynthError(f"unknown material(s) {bad} in cloth.materials", None, f"use {', '.join(MATERIALS)}")
+    spec = sample_scene(cfg.seed, scene_settings(cfg))
+    check_asset(spec.background.get("path", ""), "background")
 
 
 def prepare_sources(out: Path, sources: list[Source], cfg: PipelineConfig) -> dict:
@@ -101,7 +115,7 @@ def attempt_sequence(out: str, entry: dict, cfg_dict: dict, retries: int, thread
     result = SequenceResult(entry["id"], False)
     for attempt in range(1, retries + 2):
         try:
-            result = run_sequence(out, entry, cfg_dict)
+            result = run_sequence(out, entry, cfg_dict, attempt)
             result.attempts = attempt
             return result
         except Exception as exc:  # noqa: BLE001 - any failure of one sequence is recorded, not fatal
@@ -207,7 +221,7 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     check_disk(out, cfg.run.min_free_gb)
-    check_asset_dirs(cfg)
+    check_assets_and_settings(cfg)
     plan, t_mosh = load_or_make_plan(out, cfg, resume, base_dir)
     shutil.rmtree(work_dir(out) / "tmp", ignore_errors=True)  # jobs of killed attempts
     summary = RunSummary(str(out), planned=len(plan.sequences))

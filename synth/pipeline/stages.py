@@ -109,13 +109,19 @@ def make_motion(out: Path, sp: SequencePlan, cfg: PipelineConfig, body):
     return add_lead_in(seq, m.lead_in_frames, m.lead_in_pose, skeleton=body)
 
 
-def simulate(seq, body, sp: SequencePlan, cfg: PipelineConfig) -> list:
+def cloth_substeps(cfg: PipelineConfig, attempt: int) -> int:
+    """Solver substeps of an attempt: doubled on every retry, since a deterministic run that
+    diverged once (fast motion, stiff fabric) would diverge again with the same settings."""
+    return int(cfg.cloth.substeps) * 2 ** max(0, attempt - 1)
+
+
+def simulate(seq, body, sp: SequencePlan, cfg: PipelineConfig, substeps: int) -> list:
     if not cfg.cloth.enabled or not sp.outfit:
         return []
     from synth.cloth import simulate_sequence
 
     return simulate_sequence(seq, body, list(sp.outfit), list(sp.materials), sp.seed,
-                             substeps=cfg.cloth.substeps, **cfg.cloth.options)  # fmt: skip
+                             substeps=substeps, **cfg.cloth.options)  # fmt: skip
 
 
 def scene_settings(cfg: PipelineConfig) -> dict:
@@ -159,7 +165,7 @@ def _read_passes(job: Path, c: int, T: int):
 
 def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, frames_sel: np.ndarray,
                         verts: np.ndarray, joints: np.ndarray, garments: list, faces: np.ndarray,
-                        scene: dict, body_id: str, timer: _Timer) -> list:  # fmt: skip
+                        scene: dict, body_id: str, substeps: int, timer: _Timer) -> list:  # fmt: skip
     """Shard members of all cameras of this sequence."""
     from synth.annotate import annotate_camera, load_render_cameras
     from synth.shards.sample import encode_sample, sample_key
@@ -186,6 +192,7 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
                 "sources": [sp.source_a, sp.source_b], "motion": seq.source,
                 "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance},
                 "garments": [{"type": t, "material": m} for t, m in zip(sp.outfit, sp.materials)],
+                "cloth_substeps": substeps,
                 "scene": scene, "seed": sp.seed, "scene_seed": sp.scene_seed, "body_model": body_id,
                 "world_frame": "smpl_y_up", "config_digest": cfg.digest(),
             }  # fmt: skip
@@ -200,8 +207,9 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
     return members
 
 
-def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict) -> SequenceResult:
-    """Generate one sequence (one attempt). Raises on failure; the caller retries and records."""
+def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int = 1) -> SequenceResult:
+    """Generate one sequence (one attempt, numbered from 1). Raises on failure; the caller retries
+    and records."""
     from synth.io import save_json_atomic
     from synth.shards.tario import write_tar
 
@@ -220,7 +228,8 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict) -> SequenceR
         with timer("body"):
             verts_all, joints_all = body_forward(body, seq.betas, seq.poses, seq.trans)
         with timer("cloth"):
-            garments = simulate(seq, body, sp, cfg)
+            substeps = cloth_substeps(cfg, attempt)
+            garments = simulate(seq, body, sp, cfg, substeps)
         sel = np.ones(seq.num_frames, bool) if cfg.motion.render_lead_in else ~seq.lead_in
         with timer("render"):
             from synth.cloth.cache import GarmentCache
@@ -229,7 +238,7 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict) -> SequenceR
                      for g in garments]  # fmt: skip
             scene = render(job, sp, cfg, verts_all[sel], np.asarray(body.faces), shown, seq.fps)
         members = annotate_and_encode(job, sp, cfg, seq, sel, verts_all[sel], joints_all[sel], garments,
-                                      np.asarray(body.faces), scene, getattr(body, "identifier", ""), timer)  # fmt: skip
+                                      np.asarray(body.faces), scene, getattr(body, "identifier", ""), substeps, timer)  # fmt: skip
         with timer("shard"):
             write_tar(sample_tar_path(out, sp.id), members)
         result = SequenceResult(sp.id, True, timer.times, frames=int(sel.sum()), samples=len({m[0].split(".")[0] for m in members}))
