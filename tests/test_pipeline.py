@@ -259,6 +259,7 @@ def test_failing_sequence_is_retried_recorded_and_resumable(reference_run, tmp_p
     rc, log = _run("generate", "--config", str(cfg), "--out", str(out))
     assert rc == 1, log  # the run went on and finished, but reports the failure
     assert "seq000001 failed after 2 attempt(s)" in log and "1 failed" in log
+    assert "failed attempts" in log  # their time has its own row in the summary table
     failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
     assert [(f["id"], f["attempts"]) for f in failures] == [("seq000001", 2)] and "deliberate" in failures[0]["error"]
     card = json.loads((out / "dataset_card.json").read_text())

@@ -113,14 +113,19 @@ def attempt_sequence(out: str, entry: dict, cfg_dict: dict, retries: int, thread
     if threads:
         set_threads(threads)
     result = SequenceResult(entry["id"], False)
+    lost = 0.0  # wall seconds of failed attempts (shown as their own row of the summary)
     for attempt in range(1, retries + 2):
+        t0 = time.perf_counter()
         try:
             result = run_sequence(out, entry, cfg_dict, attempt)
             result.attempts = attempt
+            if lost:
+                result.times["failed attempts"] = lost
             return result
         except Exception as exc:  # noqa: BLE001 - any failure of one sequence is recorded, not fatal
-            result = SequenceResult(entry["id"], False, attempts=attempt, error=f"{type(exc).__name__}: {exc}",
-                                    traceback=traceback.format_exc())  # fmt: skip
+            lost += time.perf_counter() - t0
+            result = SequenceResult(entry["id"], False, {"failed attempts": lost}, attempts=attempt,
+                                    error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())  # fmt: skip
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 result.fatal = True
                 return result
@@ -233,11 +238,11 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
     def on_result(r: SequenceResult) -> None:
         if r.fatal:
             raise SynthError(f"stopped: {r.error}", out, "free disk space, then re-run with --resume")
+        for k, v in r.times.items():
+            summary.times[k] = summary.times.get(k, 0.0) + v
         if r.ok:
             summary.done += 1
             summary.frames += r.frames
-            for k, v in r.times.items():
-                summary.times[k] = summary.times.get(k, 0.0) + v
         else:
             summary.failed.append({"id": r.id, "error": r.error})
             record_failure(out, r)
@@ -299,8 +304,8 @@ def summary_table(summary: RunSummary) -> str:
     n = max(1, summary.done)
     work = sum(summary.times.values()) or 1.0
     for k, v in summary.times.items():
-        per = v if k in ("plan", "pack") else v / n
-        t.add_row(k, f"{v:.1f}", f"{per:.2f}", f"{100 * v / work:.0f}%")
+        per = "-" if k in ("plan", "pack", "failed attempts") else f"{v / n:.2f}"  # once per run, or not per output
+        t.add_row(k, f"{v:.1f}", per, f"{100 * v / work:.0f}%")
     buf = StringIO()
     console = Console(file=buf, width=100, force_terminal=False)
     console.print(t)
