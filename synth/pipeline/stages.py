@@ -132,19 +132,19 @@ def scene_settings(cfg: PipelineConfig) -> dict:
     return d
 
 
-def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, faces: np.ndarray,
-           garments: list, fps: float) -> dict:  # fmt: skip
-    """Write the render job and run Blender; returns the SceneSpec as a dict (for meta.json)."""
+def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, body, pelvis: np.ndarray,
+           garments: list) -> dict:  # fmt: skip
+    """Write the render job (cameras track the SMPL pelvis joint) and run Blender; returns the
+    SceneSpec as a dict (for meta.json)."""
     import dataclasses
 
     from synth.scene import run_render, sample_scene, write_render_job
 
     spec = sample_scene(sp.scene_seed, scene_settings(cfg))
-    if hasattr(spec, "num_frames"):
-        spec.num_frames = len(verts)
-    write_render_job(job, spec, verts, faces, garments)
+    write_render_job(job, spec, verts, np.asarray(body.faces), garments, track=pelvis,
+                     part_labels=np.asarray(body.part_labels))  # fmt: skip
     run_render(job)
-    return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)
+    return dataclasses.asdict(spec)
 
 
 def _read_passes(job: Path, c: int, T: int):
@@ -192,7 +192,8 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
                 "sources": [sp.source_a, sp.source_b], "motion": seq.source,
                 "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance},
                 "garments": [{"type": t, "material": m} for t, m in zip(sp.outfit, sp.materials)],
-                "cloth_substeps": substeps,
+                "cloth_substeps": substeps, "cloth_stats": {g.garment_type: _deterministic(g.stats) for g in garments},
+                "implausible": seq.implausible[frames_sel].tolist(),
                 "scene": scene, "seed": sp.seed, "scene_seed": sp.scene_seed, "body_model": body_id,
                 "world_frame": "smpl_y_up", "config_digest": cfg.digest(),
             }  # fmt: skip
@@ -205,6 +206,11 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
             members += encode_sample(sample_key(sp.id, c), images, ann.smpl, ann.joints, ann.camera, meta,
                                      verts_npz, cfg.shards.image_format, cfg.shards.jpeg_quality)  # fmt: skip
     return members
+
+
+def _deterministic(stats: dict) -> dict:
+    """Solver stats without wall-clock timings, so a resumed run writes the same bytes."""
+    return {k: v for k, v in stats.items() if "seconds" not in k}
 
 
 def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int = 1) -> SequenceResult:
@@ -236,7 +242,7 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int
 
             shown = [GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[sel], g.material, g.stats)
                      for g in garments]  # fmt: skip
-            scene = render(job, sp, cfg, verts_all[sel], np.asarray(body.faces), shown, seq.fps)
+            scene = render(job, sp, cfg, verts_all[sel], body, joints_all[sel, 0], shown)
         members = annotate_and_encode(job, sp, cfg, seq, sel, verts_all[sel], joints_all[sel], garments,
                                       np.asarray(body.faces), scene, getattr(body, "identifier", ""), substeps, timer)  # fmt: skip
         with timer("shard"):
