@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from synth import __version__
-from synth.errors import SynthError
+from synth.errors import run_command
 
 STAGE_COMMAND_MODULES = (
     "synth.body.commands",
@@ -34,14 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except SynthError as exc:
-        print(f"synth {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.func, args, f"synth {args.command}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any, Callable
 
 
 class SynthError(Exception):
@@ -18,3 +20,15 @@ class SynthError(Exception):
         if fix:
             text += f"\n  fix: {fix}"
         super().__init__(text)
+
+
+def run_command(func: Callable[[Any], int | None], args: Any, prog: str) -> int:
+    """Run a CLI command: a SynthError becomes one message on stderr (exit 2), Ctrl-C exits 130."""
+    try:
+        return int(func(args) or 0)
+    except SynthError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

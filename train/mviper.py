@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synth.errors import SynthError
+from synth.errors import SynthError, run_command
 from synth.io import atomic_path, save_json_atomic
 from train.data import DataConfig, ShardWindows, crop_frame, make_loader, normalise_image
 from train.losses import LossWeights, total_loss
@@ -460,11 +460,7 @@ def cmd_predict(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except SynthError as exc:
-        print(f"train.mviper {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args, f"train.mviper {args.command}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.io import atomic_path
+from synth.viz.render import save_figure
 from synth.mocap.clip import MocapClip
 from synth.mocap.kinematics import axis_rotation, rotvec_to_matrix
 from synth.mosh.sequence import MoshedSequence
@@ -81,9 +81,4 @@ def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=N
             a.set_yticks([])
     fig.suptitle(f"{clip.name}: mocap skeleton (top) vs fitted SMPL mesh (bottom; orange SMPL joints, "
                  f"black mocap joints), front view", fontsize=8)  # fmt: skip
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

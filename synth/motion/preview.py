@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.io import atomic_path
+from synth.viz.render import save_figure
 from synth.mocap.kinematics import axis_rotation
 from synth.motion.rotations import heading
 from synth.motion.skeleton import Skeleton
@@ -68,9 +68,4 @@ def write_transition_strip(path: str | Path, seq: MoshedSequence, body=None, pan
         ax.set_yticks([])
     kind = "SMPL mesh" if verts is not None else "skeleton"
     fig.suptitle(title or f"{seq.source} ({seq.num_frames} frames, {kind}, front view)", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -14,6 +14,8 @@ from synth.shards.writer import shard_paths
 def iter_samples(path: str | Path, decode: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
     """(key, sample) for every sample of a shard file or of every shard in a directory."""
     path = Path(path)
+    if not path.exists():
+        raise SynthError("no such shard or directory", path, "give a shard or the output directory of `synth generate`")
     paths = shard_paths(path) if path.is_dir() else [path]
     if not paths:
         raise SynthError("no shards found ({split}-NNNNNN.tar)", path, "run `synth generate --out DIR` first")

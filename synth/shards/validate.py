@@ -125,6 +125,9 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
 def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
     path = Path(path)
     rep = ValidationReport()
+    if not path.exists():
+        rep.errors.append(f"{path}: no such shard or directory")
+        return rep
     shards = shard_paths(path) if path.is_dir() else [path]
     if not shards:
         rep.errors.append(f"{path}: no shards named {{split}}-NNNNNN.tar")
