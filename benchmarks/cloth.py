@@ -197,7 +197,7 @@ def measure(run: Run, garment: Garment, frames: np.ndarray, body_faces: np.ndarr
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--garments", default="tshirt", help="comma list; each garment is a separate comparison")
+    ap.add_argument("--garments", default="tshirt,trousers", help="comma list; each garment is a separate comparison")
     ap.add_argument("--material", default="cotton")
     ap.add_argument("--motion", default="builtin:walk", help="builtin:NAME or a BVH file (MoShed)")
     ap.add_argument("--frames", type=int, default=40, help="frames simulated, lead-in included")

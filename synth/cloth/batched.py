@@ -248,14 +248,14 @@ class TorchCollider:
         self.vf = torch.as_tensor(vertex_face_table(np.asarray(faces, np.int64), num_verts), device=device)
         self.chunk = chunk
 
-    def nearest(self, x: torch.Tensor, verts: torch.Tensor, allowed=None) -> torch.Tensor:
-        """Index of the nearest allowed vertex of `verts` (Vb, 3) for each point of x (N, 3);
-        allowed(start, stop) -> (n, Vb) bool mask or None."""
+    def nearest(self, x: torch.Tensor, verts: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
+        """Index of the nearest vertex of `verts` (Vb, 3) for each point of x (N, 3); penalty (N, Vb)
+        is added to the distances (inf = not allowed)."""
         out = torch.empty(len(x), dtype=torch.int64, device=x.device)
         for s in range(0, len(x), self.chunk):
             d = torch.cdist(x[s : s + self.chunk], verts)
-            if allowed is not None:
-                d = d.masked_fill(~allowed(s, min(s + self.chunk, len(x))), torch.inf)
+            if penalty is not None:
+                d += penalty[s : s + self.chunk]
             out[s : s + self.chunk] = d.argmin(1)
         return out
 
@@ -356,18 +356,25 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
             if body_labels is not None:
                 home[sl] = np.asarray(body_labels)[cKDTree(rest_body[b]).query(g.verts)[1]]
     tens = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
-    reach_t, point_body = tens(reach, torch.bool), tens(point_body_np, torch.int64)
-    vgarment = cloth.vg
-    part_ok = None
+    point_body = tens(point_body_np, torch.int64)
+    # per garment: the body vertices in reach, and (with part labels) an inf penalty on those outside
+    # the parts around each cloth vertex's home part (PartCollider's rule)
+    cols, penalty = [], []
+    ok = None
     if body_labels is not None:
         par = np.asarray(body_parents)
-        P = len(par)
-        ok = np.eye(P, dtype=bool)
-        for p in range(P):
+        ok = np.eye(len(par), dtype=bool)
+        for p in range(len(par)):
             if par[p] >= 0:
                 ok[p, par[p]] = ok[par[p], p] = True
-        part_ok = tens(ok, torch.bool)[tens(home, torch.int64)][:, tens(body_labels, torch.int64)]
-        part_ok = None if part_ok.numel() > 2e8 else part_ok  # huge batches: reach mask only
+    for i in range(G):
+        c = np.nonzero(reach[i])[0]
+        cols.append(tens(c, torch.int64))
+        if ok is not None:
+            allowed = ok[home[cloth.offsets[i] : cloth.offsets[i + 1]]][:, np.asarray(body_labels)[c]]
+            penalty.append(tens(np.where(allowed, 0.0, np.inf)))
+        else:
+            penalty.append(None)
 
     collider = TorchCollider(faces, rest_body.shape[1], device, dtype)
     frames_t = tens(body_frames)  # (NB, T, Vb, 3)
@@ -375,24 +382,15 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
     pin_face, pin_coords, pin_body = tens(emb_face, torch.int64)[pinned], tens(emb_coords)[pinned], point_body[pinned]
     thick_t, free = tens(thickness), ~pinned
     friction = tens(np.repeat([m.friction for m in materials], sizes))
-    bodies_np = np.arange(NB)
     cloth.x = embed_t(tens(emb_face, torch.int64), tens(emb_coords), frames_t[:, 0], collider.faces, point_body)
 
     def nearest_on(cur: torch.Tensor, parts: bool) -> torch.Tensor:
         near = torch.empty(len(cloth.x), dtype=torch.int64, device=device)
-        for b in bodies_np:
-            idx = torch.nonzero(point_body == b)[:, 0]
-            if len(idx):
-                # contiguous garments per body are not guaranteed: map chunk rows back through idx
-                near[idx] = collider.nearest(cloth.x[idx], cur[b], lambda s, e: allowed_rows(idx[s:e], parts))
+        for i in range(G):
+            sl = slice(int(cloth.offsets[i]), int(cloth.offsets[i + 1]))
+            k = collider.nearest(cloth.x[sl], cur[int(bidx[i])][cols[i]], penalty[i] if parts else None)
+            near[sl] = cols[i][k]
         return near
-
-    def allowed_rows(rows: torch.Tensor, parts: bool):
-        m = reach_t[vgarment[rows]]
-        if parts and body_labels is not None:
-            m = m & (part_ok[rows] if part_ok is not None else
-                     tens(ok, torch.bool)[tens(home, torch.int64)[rows]][:, tens(body_labels, torch.int64)])  # fmt: skip
-        return m
 
     out = np.empty((T, len(cloth.x), 3), np.float32)
     out[0] = cloth.x.cpu().numpy()
