@@ -159,9 +159,16 @@ def render_job(job_dir: str) -> dict:
     return info
 
 
+MIN_BLENDER = (4, 2)  # node sockets, EEVEE ids and mesh attribute APIs used here; older builds render no subject
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
+        if tuple(bpy.app.version[:2]) < MIN_BLENDER:
+            raise JobError(f"Blender {bpy.app.version_string} is too old (this script needs "
+                           f"{'.'.join(map(str, MIN_BLENDER))} or newer)", bpy.app.binary_path,
+                           "install Blender 4.2 LTS or newer, or unset SYNTH_BLENDER to use the bpy==5.0.1 module")  # fmt: skip
         info = render_job(args.job)
     except JobError as exc:
         print(f"render.py: error: {exc.text}", file=sys.stderr, flush=True)

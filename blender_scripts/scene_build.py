@@ -53,7 +53,12 @@ def setup_engine(scene, spec: dict) -> str:
     c.samples = int(spec["samples"])
     c.use_adaptive_sampling = False
     c.use_denoising = bool(spec.get("denoise", True))
-    c.denoiser = "OPENIMAGEDENOISE"
+    denoisers = {e.identifier for e in c.bl_rna.properties["denoiser"].enum_items}
+    if "OPENIMAGEDENOISE" in denoisers:
+        c.denoiser = "OPENIMAGEDENOISE"
+    elif c.use_denoising:  # e.g. distribution builds of Blender compiled without OIDN
+        print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
+        c.use_denoising = False
     # OIDN's FAST quality/prefilter: ~0.3 s per 250x250 image on 2 cores instead of ~3 s for HIGH.
     c.denoising_prefilter = "FAST"
     if hasattr(c, "denoising_quality"):  # Blender 4.1+
