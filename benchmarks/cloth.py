@@ -37,6 +37,7 @@ from synth.cloth.materials import Material, get_material
 from synth.cloth.simulate import body_vertices, simulate_garments
 from synth.cloth.solver import ImplicitCloth
 from synth.cloth.springs import mesh_edges
+from synth.errors import SynthError
 
 BLENDER_DISTANCE_MIN = 0.001  # m, the cloth's own share of Blender's collision distance
 
@@ -68,8 +69,12 @@ def load_motion(spec: str, body, frames: int | None, lead_in: int = 8):
 
 
 def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: float, substeps: int) -> Run:
-    res = simulate_garments([garment], [mat], rest_body, frames, body.faces, fps, substeps, None, "bench",
-                            False, body.part_labels, body.parents)  # fmt: skip
+    try:
+        res = simulate_garments([garment], [mat], rest_body, frames, body.faces, fps, substeps, None, "bench",
+                                False, body.part_labels, body.parents)  # fmt: skip
+    except SynthError as exc:  # a divergence is a result: report it in the table
+        print(f"ours: {exc}")
+        return Run("ours (diverged)", np.full((len(frames), len(garment.verts), 3), np.nan), np.nan)
     return Run("ours (scipy)", res.verts.astype(np.float64), res.seconds_per_frame)
 
 
@@ -180,17 +185,18 @@ def run_blender(garment: Garment, mat: Material, rest_body, frames, body_faces, 
 
 def measure(run: Run, garment: Garment, frames: np.ndarray, body_faces: np.ndarray) -> dict[str, float]:
     """Penetration (mm) against the full body and edge stretch, the same way for every solver."""
+    if not np.isfinite(run.verts).all():
+        return dict.fromkeys(("max_pen_mm", "p95_pen_mm", "pen_frac", "stretch_mean", "stretch_max"), np.nan)
     col = MeshCollider(body_faces, frames.shape[1])
     pen = np.stack([np.maximum(0.0, -col.query(run.verts[f], frames[f]).signed) for f in range(len(frames))])
     e = mesh_edges(garment.faces)
     rest = np.linalg.norm(garment.verts[e[:, 1]] - garment.verts[e[:, 0]], axis=1)
     length = np.linalg.norm(run.verts[:, e[:, 1]] - run.verts[:, e[:, 0]], axis=2)
     strain = np.abs(length / rest - 1.0)
-    ok = np.isfinite(run.verts).all()
     return {
-        "max_pen_mm": 1000 * float(pen.max()) if ok else np.nan,
-        "p95_pen_mm": 1000 * float(np.percentile(pen, 95)) if ok else np.nan,
-        "pen_frac": float((pen > 0).mean()) if ok else np.nan,
+        "max_pen_mm": 1000 * float(pen.max()),
+        "p95_pen_mm": 1000 * float(np.percentile(pen, 95)),
+        "pen_frac": float((pen > 0).mean()),
         "stretch_mean": 100 * float(strain.mean()), "stretch_max": 100 * float(strain.max()),
     }
 
