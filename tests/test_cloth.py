@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import MeshCollider, respond
+from synth.cloth.collision import MeshCollider, respond, surface_at, vertex_normals
 from synth.cloth.garments import GARMENT_TYPES, Garment, build_garment
 from synth.cloth.materials import get_material
 from synth.cloth.simulate import simulate_garments
@@ -74,9 +74,13 @@ def test_no_vertex_ends_inside_a_collision_sphere():
     n = len(verts)
     th, fr, free = np.full(n, mat.thickness), np.full(n, mat.friction), np.ones(n, bool)
     h = 1 / 120
+    sn = vertex_normals(sv, sf)
+    idx = np.arange(n)
     for _ in range(180):  # 1.5 s
+        prox = collider.query(cloth.x, sv)  # the tracked surface point, from before the step
         cloth.step(h)
-        respond(cloth.x, cloth.v, collider.query(cloth.x, sv), sf, np.zeros_like(sv), th, fr, free)
+        point, normal = surface_at(sv, sn, sf, prox.face, prox.bary)
+        respond(cloth.x, cloth.v, idx, point, normal, np.zeros_like(point), th, fr)
         assert np.linalg.norm(cloth.x, axis=1).min() >= inscribed
     r = np.linalg.norm(cloth.x, axis=1)
     assert r.min() >= inscribed

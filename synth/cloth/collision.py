@@ -108,25 +108,38 @@ class MeshCollider:
         return Proximity(sign * dist, n, point, face, bary, near)
 
 
-def respond(x: np.ndarray, v: np.ndarray, prox: Proximity, faces: np.ndarray, body_vel: np.ndarray,
-            thickness: np.ndarray, friction: np.ndarray, free: np.ndarray, max_depth: float = 0.02) -> int:  # fmt: skip
-    """Push vertices closer than `thickness` out along the normal, cancel the approaching normal
-    velocity relative to the body, and apply Coulomb friction to the tangential part. In place;
-    returns the number of contacts. Points deeper than max_depth are left alone: within one substep
-    the body moves far less than that, so they found the wrong side (two body parts in contact)."""
-    hit = (prox.signed < thickness) & (prox.signed > -max_depth) & free
+def surface_at(verts: np.ndarray, normals: np.ndarray, faces: np.ndarray, face: np.ndarray,
+               bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The point with barycentrics `bary` on triangle `face` of a posed mesh, and its unit
+    Phong-interpolated normal: where a tracked surface point is after the body moved."""
+    tri = faces[face]
+    point = np.einsum("nk,nki->ni", bary, verts[tri])
+    n = np.einsum("nk,nki->ni", bary, normals[tri])
+    return point, n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
+
+
+def respond(x: np.ndarray, v: np.ndarray, idx: np.ndarray, point: np.ndarray, normal: np.ndarray,
+            body_vel: np.ndarray, thickness: np.ndarray, friction: np.ndarray) -> int:  # fmt: skip
+    """Keep vertices idx at least `thickness` in front of their body surface point (point, unit
+    normal): push the closer ones out along the normal, cancel their approaching normal velocity
+    relative to the body's velocity there, and apply Coulomb friction to the tangential part.
+    There is no depth cut-off: the caller tracks each vertex's triangle from the start of the
+    substep (where it was outside), so a deep point is one the body ran into, never the far side.
+    In place; returns the number of contacts."""
+    s = np.einsum("ni,ni->n", x[idx] - point, normal)
+    hit = s < thickness[idx]
     if not hit.any():
         return 0
-    n = prox.normal[hit]
-    x[hit] += (thickness[hit] - prox.signed[hit])[:, None] * n
-    vb = np.einsum("nk,nki->ni", prox.bary[hit], body_vel[faces[prox.face[hit]]])
-    vr = v[hit] - vb
+    i, n = idx[hit], normal[hit]
+    x[i] += (thickness[i] - s[hit])[:, None] * n
+    vb = body_vel[hit]
+    vr = v[i] - vb
     vn = np.einsum("ni,ni->n", vr, n)
     dvn = np.maximum(-vn, 0.0)
     vt = vr - vn[:, None] * n
     speed = np.linalg.norm(vt, axis=1)
-    scale = np.maximum(0.0, 1.0 - friction[hit] * dvn / (speed + 1e-12))
-    v[hit] = vb + vt * scale[:, None] + np.maximum(vn, 0.0)[:, None] * n
+    scale = np.maximum(0.0, 1.0 - friction[i] * dvn / (speed + 1e-12))
+    v[i] = vb + vt * scale[:, None] + np.maximum(vn, 0.0)[:, None] * n
     return int(hit.sum())
 
 

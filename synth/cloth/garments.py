@@ -23,6 +23,8 @@ LOWER = ("shorts", "trousers", "skirt")  # worn underneath (inner layer) when co
 DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers": 0.012, "skirt": 0.015,
                 "dress": 0.02}  # fmt: skip
 MIN_VERTS, MAX_VERTS = 1500, 8000
+MAX_EDGE = 0.025  # m: longer template edges are split
+MIN_EDGE_FRACTION = 0.4  # edges shorter than this x the garment's median edge are collapsed
 
 # SMPL joints: bone of joint j runs to CHILD[j]; limb parts are cut at a fraction along it.
 CHILD = {1: 4, 2: 5, 4: 7, 5: 8, 16: 18, 17: 19, 18: 20, 19: 21}
@@ -133,6 +135,42 @@ def _skirt_rings(top: np.ndarray, body: np.ndarray, centre: np.ndarray, y_bottom
     return np.concatenate(verts), faces
 
 
+def _collapse_short_edges(verts: np.ndarray, faces: np.ndarray, fraction: float,
+                          rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Merge the ends of edges shorter than `fraction` x the median edge (the body mesh is dense at
+    the groin, navel and chest: 1 mm edges beside 20 mm ones). A spring's stiffness does not shrink
+    with its length, so such edges make the implicit system stiff, and a 1 mm contact push is a 100%
+    stretch there. Each round collapses an independent set of edges (no two touching the same 1-ring)
+    that pass the link condition (exactly two common neighbours, so the surface stays manifold)."""
+    verts = verts.copy()
+    for _ in range(rounds):
+        e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+        length = np.linalg.norm(verts[e[:, 1]] - verts[e[:, 0]], axis=1)
+        short = e[length < fraction * np.median(length)]
+        if not len(short):
+            break
+        nbrs = [set() for _ in range(len(verts))]  # only the few vertices of short edges are looked at
+        ends = np.unique(short)
+        touch = np.isin(e, ends).any(1)
+        for a, b in e[touch]:
+            nbrs[a].add(b)
+            nbrs[b].add(a)
+        used = np.zeros(len(verts), bool)
+        remap = np.arange(len(verts))
+        for a, b in short[np.argsort(np.linalg.norm(verts[short[:, 1]] - verts[short[:, 0]], axis=1))]:
+            if used[a] or used[b] or len(nbrs[a] & nbrs[b]) != 2:
+                continue
+            used[list(nbrs[a] | nbrs[b] | {a, b})] = True
+            verts[a] = 0.5 * (verts[a] + verts[b])
+            remap[b] = a
+        faces = remap[faces]
+        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 2] != faces[:, 0])]
+    used_v = np.unique(faces)
+    index = np.full(len(verts), -1)
+    index[used_v] = np.arange(len(used_v))
+    return verts[used_v], index[faces]
+
+
 def _orient_outward(verts: np.ndarray, faces: np.ndarray, centre: np.ndarray) -> np.ndarray:
     n = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
     radial = verts[faces].mean(1) - centre
@@ -174,8 +212,11 @@ def build_garment(kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.nda
         verts, gfaces = _clean(rest + ease * normals, sub)
         if kind == "dress":
             verts, gfaces = _add_skirt(verts, gfaces, rest[labels < 12], centre, waist, knee - 0.06, ease)
+    # near-uniform triangles: the body mesh's 50 mm torso edges fold into spikes, its 1 mm ones are stiff
+    verts, gfaces = trimesh.remesh.subdivide_to_size(verts, gfaces, max_edge=MAX_EDGE)
     while len(verts) < MIN_VERTS:
         verts, gfaces = trimesh.remesh.subdivide(verts, gfaces)
+    verts, gfaces = _collapse_short_edges(verts, gfaces, MIN_EDGE_FRACTION)
     if len(verts) > MAX_VERTS:
         raise SynthError(f"{kind} has {len(verts)} vertices (> {MAX_VERTS})", None, "use a coarser body mesh")
     pinned = _attachments(kind, verts, rest, labels, joints, waist)

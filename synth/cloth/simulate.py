@@ -14,13 +14,15 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond
+from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond, surface_at, vertex_normals
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
-from synth.cloth.solver import ImplicitCloth, SolverSettings
+from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 from synth.errors import SynthError
 
 LAYER_GAP = 0.004  # m kept between an outer garment and the inner garment beneath it
+CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's motion in a substep are tracked
+CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 
 
@@ -119,9 +121,7 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
         for s in range(substeps):
             a = (s + 1) / substeps
             cur = (1 - a) * body_frames[f - 1] + a * body_frames[f]
-            cloth.step(h, pin_emb.evaluate(cur, sub_faces))
-            prox = dynamics.query(cloth.x, cur)
-            respond(cloth.x, cloth.v, prox, sub_faces, (cur - prev) / h, thickness, friction, free)
+            substep(cloth, dynamics, pin_emb, sub_faces, prev, cur, h, thickness, friction, free)
             prev = cur
         reason = cloth.blow_up()
         if reason:
@@ -151,6 +151,47 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
             "seconds_per_frame": elapsed / max(T - 1, 1),
         })  # fmt: skip
     return SimResult(out, stats, elapsed / max(T - 1, 1))
+
+
+def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarray, start: np.ndarray,
+            end: np.ndarray, h: float, thickness: np.ndarray, friction: np.ndarray, free: np.ndarray) -> int:  # fmt: skip
+    """One implicit step against the body moving from `start` to `end`, with history-based contacts.
+
+    Every free vertex within reach of the body at the start of the substep (where it is outside, or
+    was resolved the substep before) keeps that triangle and barycentric point. A vertex that would
+    end closer than `thickness` to the same point of the moved body gets its normal velocity
+    prescribed inside the implicit solve (Baraff-Witkin filter), so the springs share out the push
+    instead of a later position fix tearing the mesh; a limb moving 10 cm in a substep cannot tunnel,
+    since the point's own triangle pushes it, whatever the depth. Then Coulomb friction against the
+    body's velocity there, strain limiting (contacts move 10x less) and a last position fix against
+    the same points. Returns the number of contacts."""
+    body_disp = np.linalg.norm(end - start, axis=1)
+    prox = dynamics.query(cloth.x, start)
+    disp = np.einsum("nk,nk->n", prox.bary, body_disp[faces[prox.face]])
+    reach = thickness + CONTACT_MARGIN + disp + h * np.linalg.norm(cloth.v, axis=1)
+    idx = np.nonzero(free & (prox.signed < reach))[0]
+    point, normal = surface_at(end, vertex_normals(end, faces), faces, prox.face[idx], prox.bary[idx])
+    body_vel = (point - prox.point[idx]) / h
+    gap = np.einsum("ni,ni->n", cloth.x[idx] - point, normal)  # at the end of the step if it stood still
+    need = (thickness[idx] - gap) / h  # normal speed that ends the step exactly at the thickness
+    coming = np.einsum("ni,ni->n", cloth.v[idx] + h * np.asarray(cloth.settings.gravity), normal)
+    act = coming < need
+    i, n = idx[act], normal[act]
+    cloth.step(h, pin_emb.evaluate(end, faces), limit_strain=False, contacts=Contacts(i, n, need[act]))
+    # the catch-up part of the prescribed speed is a position fix, not momentum: leave the body's speed
+    vb = body_vel[act]
+    rel = cloth.v[i] - vb
+    rn = np.einsum("ni,ni->n", rel, n)
+    tang = rel - rn[:, None] * n
+    speed = np.linalg.norm(tang, axis=1)
+    push = np.maximum(need[act] - coming[act], 0.0)  # normal velocity change the contact applied
+    scale = np.maximum(0.0, 1.0 - friction[i] * push / (speed + 1e-12))
+    cloth.v[i] = vb + tang * scale[:, None]
+    weights = np.ones(len(cloth.x))
+    weights[i] = CONTACT_WEIGHT
+    cloth.limit_strain(h, weights)
+    respond(cloth.x, cloth.v, idx, point, normal, body_vel, thickness, friction)
+    return len(i)
 
 
 def _diverged(name: str, frame: int, T: int, reason: str) -> None:

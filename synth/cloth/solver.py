@@ -28,6 +28,7 @@ class SolverSettings:
     max_stretch: float = 4.0  # edge length / rest length above this counts as a blow-up
     strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
     strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
+    min_mass_fraction: float = 0.5  # vertex mass floor, as a fraction of its garment's median vertex mass
 
 
 _EYE = np.eye(3)
@@ -45,7 +46,7 @@ class ImplicitCloth:
         self.settings = settings or SolverSettings()
         self.vertex_garment = np.zeros(V, np.int64) if vertex_garment is None else np.asarray(vertex_garment)
         self.pinned = np.zeros(V, bool) if pinned is None else np.asarray(pinned, bool).copy()
-        area = vertex_areas(self.rest, self.faces)
+        area = lumped_areas(self.rest, self.faces, self.vertex_garment, self.settings.min_mass_fraction)
         dens = np.array([m.density for m in materials])[self.vertex_garment]
         self.mass = np.maximum(area * dens, 1e-7)
         self.drag = area * np.array([m.drag for m in materials])[self.vertex_garment]
@@ -53,7 +54,6 @@ class ImplicitCloth:
         self.k, self.c = spring_coefficients(self.springs, self.mass, materials, self.vertex_garment)
         self.x = self.rest.copy()
         self.v = np.zeros_like(self.x)
-        self._dv_prev = np.zeros_like(self.x)
         self.cg_iterations = 0
         self.steps = 0
         self._pattern(V)
@@ -90,8 +90,12 @@ class ImplicitCloth:
         grav = -float(np.sum(self.mass * (self.x @ np.asarray(self.settings.gravity))))
         return {"kinetic": kin, "spring": spring, "gravity": grav, "total": kin + spring + grav}
 
-    def step(self, h: float, pin_targets: np.ndarray | None = None) -> int:
-        """Advance by h seconds. pin_targets (P, 3): where the pinned vertices must be at t + h."""
+    def step(self, h: float, pin_targets: np.ndarray | None = None, limit_strain: bool = True,
+             contacts: "Contacts | None" = None) -> int:  # fmt: skip
+        """Advance by h seconds. pin_targets (P, 3): where the pinned vertices must be at t + h.
+        contacts: vertices whose new velocity along a unit normal is prescribed (the body's
+        surface), solved as Baraff-Witkin constraints so the springs, not a later push, share out
+        the contact. limit_strain=False leaves strain limiting to the caller."""
         x, v, L = self.x, self.v, self.springs.rest
         si, sj = self.springs.i, self.springs.j
         V = len(x)
@@ -114,30 +118,41 @@ class ImplicitCloth:
         A = sp.bsr_matrix((data, self._indices, self._indptr), shape=(3 * V, 3 * V))
         pinv = 1.0 / diag[:, [0, 1, 2], [0, 1, 2]].ravel()
 
-        z = self._dv_prev.copy()  # warm start: velocity changes are coherent between steps
+        # CG starts from zero, never from the last step's dv: truncated CG (stiff fabric, small
+        # triangles) leaves part of a warm start unresolved, which re-applies the previous step's
+        # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
+        # instead of settling at 0.04). From zero, a truncated solve only under-shoots: dissipative.
+        z = np.zeros_like(x)
         if self.pinned.any():
             if pin_targets is None:
                 pin_targets = x[self.pinned]
             z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
         free = np.repeat(~self.pinned, 3).astype(np.float64)
-        dv, iters = filtered_pcg(A, b, z.ravel(), free, pinv, self.settings.cg_tol, self.settings.cg_max_iter)
-        self._dv_prev = dv.reshape(V, 3)
-        self.v = v + self._dv_prev
+        if contacts is not None and len(contacts.idx):
+            c_idx, n = contacts.idx, contacts.normal
+            z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
+        else:
+            contacts = None
+        dv, iters = filtered_pcg(A, b, z.ravel(), free, pinv, self.settings.cg_tol, self.settings.cg_max_iter,
+                                 contacts)  # fmt: skip
+        self.v = v + dv.reshape(V, 3)
         self.x = x + h * self.v
         if self.pinned.any():
             self.x[self.pinned] = pin_targets
-        self.limit_strain(h)
+        if limit_strain:
+            self.limit_strain(h)
         self.cg_iterations += iters
         self.steps += 1
         return iters
 
-    def limit_strain(self, h: float) -> None:
+    def limit_strain(self, h: float, weights: np.ndarray | None = None) -> None:
         """Provot's inverse-dynamics step: pull over-stretched edges back to the limit (Jacobi
-        averaged, pinned vertices fixed) and give the moved vertices the matching velocity."""
+        averaged, pinned vertices fixed) and give the moved vertices the matching velocity.
+        weights (V,): how much each vertex moves (inverse-mass like; default 1, pinned 0)."""
         st = self.settings
         m = self.springs.kind == 0
         si, sj, L = self.springs.i[m], self.springs.j[m], self.springs.rest[m] * (1 + st.strain_limit)
-        w = (~self.pinned).astype(np.float64)
+        w = (~self.pinned).astype(np.float64) if weights is None else np.where(self.pinned, 0.0, weights)
         V = len(self.x)
         x0 = self.x.copy()
         for _ in range(st.strain_iterations):
@@ -151,7 +166,7 @@ class ImplicitCloth:
             tot = np.maximum(wa + wb, 1e-12)
             corr = ((length - Lo) / length / tot)[:, None] * d
             delta = np.zeros((V, 3))
-            cnt = np.bincount(a, weights=wa, minlength=V) + np.bincount(b, weights=wb, minlength=V)
+            cnt = np.bincount(a, weights=wa > 0, minlength=V) + np.bincount(b, weights=wb > 0, minlength=V)
             for c in range(3):
                 delta[:, c] = np.bincount(a, weights=wa * corr[:, c], minlength=V) - np.bincount(
                     b, weights=wb * corr[:, c], minlength=V)  # fmt: skip
@@ -174,25 +189,54 @@ class ImplicitCloth:
         return None
 
 
+def lumped_areas(rest: np.ndarray, faces: np.ndarray, vertex_garment: np.ndarray, floor: float) -> np.ndarray:
+    """Per-vertex area with a floor of `floor` x the garment's median. Garments cut from the body mesh
+    have 1-50 mm edges; a spring's k is the same on any edge, so k/m (and the CG condition number) is set
+    by the smallest vertex: the floor bounds it for a few percent of added mass."""
+    area = vertex_areas(rest, faces)
+    med = np.array([np.median(area[vertex_garment == g]) if (vertex_garment == g).any() else 0.0
+                    for g in range(int(vertex_garment.max(initial=0)) + 1)])  # fmt: skip
+    return np.maximum(area, floor * med[vertex_garment])
+
+
+@dataclass
+class Contacts:
+    """Vertices held against a surface for one step: new velocity . normal = normal_velocity."""
+
+    idx: np.ndarray  # (C,) vertex indices, unique, none pinned
+    normal: np.ndarray  # (C, 3) unit normals
+    normal_velocity: np.ndarray  # (C,) m/s along the normal
+
+
 def filtered_pcg(A, b: np.ndarray, z: np.ndarray, free: np.ndarray, pinv: np.ndarray, tol: float,
-                 max_iter: int) -> tuple[np.ndarray, int]:  # fmt: skip
+                 max_iter: int, contacts: Contacts | None = None) -> tuple[np.ndarray, int]:  # fmt: skip
     """Baraff-Witkin modified PCG: solves A x = b on the free components with x = z on the
-    constrained ones (free is 1 for free, 0 for constrained components)."""
+    constrained ones (free is 1 for free, 0 for constrained components; a contact vertex is
+    constrained along its normal only: its filter is I - n n^T)."""
+
+    def filt(y: np.ndarray) -> np.ndarray:
+        y = y * free
+        if contacts is not None:
+            yv = y.reshape(-1, 3)
+            yc = yv[contacts.idx]
+            yv[contacts.idx] = yc - np.einsum("ni,ni->n", yc, contacts.normal)[:, None] * contacts.normal
+        return y
+
     x = z.copy()
-    bf = b * free
+    bf = filt(b)
     target = tol * tol * float(bf @ (pinv * bf))
-    r = (b - A @ x) * free
-    c = pinv * r * free
+    r = filt(b - A @ x)
+    c = filt(pinv * r)
     delta = float(r @ c)
     it = 0
     while it < max_iter and delta > target:
-        q = (A @ c) * free
+        q = filt(A @ c)
         alpha = delta / float(c @ q)
         x += alpha * c
         r -= alpha * q
         s = pinv * r
         new = float(r @ s)
-        c = (s + (new / delta) * c) * free
+        c = filt(s + (new / delta) * c)
         delta = new
         it += 1
     return x, it
