@@ -22,7 +22,8 @@ from synth.errors import SynthError
 
 LAYER_GAP = 0.004  # m kept between an outer garment and the inner garment beneath it
 CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's motion in a substep are tracked
-CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
+CONTACT_WEIGHT = 0.1
+CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there  # how far strain limiting moves a vertex in contact, relative to a free one
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 
 
@@ -163,8 +164,8 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     prescribed inside the implicit solve (Baraff-Witkin filter), so the springs share out the push
     instead of a later position fix tearing the mesh; a limb moving 10 cm in a substep cannot tunnel,
     since the point's own triangle pushes it, whatever the depth. Then Coulomb friction against the
-    body's velocity there, strain limiting (contacts move 10x less) and a last position fix against
-    the same points. Returns the number of contacts."""
+    body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
+    tracked vertices against their points. Returns the number of contacts."""
     body_disp = np.linalg.norm(end - start, axis=1)
     prox = dynamics.query(cloth.x, start)
     disp = np.einsum("nk,nk->n", prox.bary, body_disp[faces[prox.face]])
@@ -175,7 +176,9 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     gap = np.einsum("ni,ni->n", cloth.x[idx] - point, normal)  # at the end of the step if it stood still
     need = (thickness[idx] - gap) / h  # normal speed that ends the step exactly at the thickness
     coming = np.einsum("ni,ni->n", cloth.v[idx] + h * np.asarray(cloth.settings.gravity), normal)
-    act = coming < need
+    # in contact: about to come closer than the thickness, or resting within it, unless the last step's
+    # constraint held the vertex on (negative force: cloth under an arm must be free to fall away)
+    act = (coming < need) | ((gap < CONTACT_PROXIMITY * thickness[idx]) & (cloth.contact_force[idx] >= 0))
     i, n = idx[act], normal[act]
     cloth.step(h, pin_emb.evaluate(end, faces), limit_strain=False, contacts=Contacts(i, n, need[act]))
     # the catch-up part of the prescribed speed is a position fix, not momentum: leave the body's speed
@@ -190,7 +193,9 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     weights = np.ones(len(cloth.x))
     weights[i] = CONTACT_WEIGHT
     cloth.limit_strain(h, weights)
-    respond(cloth.x, cloth.v, idx, point, normal, body_vel, thickness, friction)
+    free_now = ~act  # the constrained ones were placed by the solve; pushing them again after strain
+    respond(cloth.x, cloth.v, idx[free_now], point[free_now], normal[free_now], body_vel[free_now], thickness,
+            friction)  # limiting would tear cloth pinched between two body parts (thigh and belly)  # fmt: skip
     return len(i)
 
 
