@@ -23,6 +23,8 @@ LOWER = ("shorts", "trousers", "skirt")  # worn underneath (inner layer) when co
 DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers": 0.012, "skirt": 0.015,
                 "dress": 0.02}  # fmt: skip
 MIN_VERTS, MAX_VERTS = 1500, 8000
+NECK_PIN_RADIUS = 0.09  # m from the neck axis: tops are pinned on this collar; wider reached the trapezius,
+# whose skin a lowered arm stretches by half, and pinned cloth cannot slide to follow it
 MAX_EDGE = 0.025  # m: longer template edges are split
 MIN_EDGE_FRACTION = 0.4  # edges shorter than this x the garment's median edge are collapsed
 
@@ -243,5 +245,5 @@ def _attachments(kind: str, verts: np.ndarray, rest: np.ndarray, labels: np.ndar
     if kind in LOWER:
         return verts[:, 1] >= verts[:, 1].max() - 0.02
     near = labels[cKDTree(rest).query(verts)[1]]
-    around_neck = np.linalg.norm((verts - joints[12])[:, [0, 2]], axis=1) < 0.13
+    around_neck = np.linalg.norm((verts - joints[12])[:, [0, 2]], axis=1) < NECK_PIN_RADIUS
     return around_neck & (verts[:, 1] >= joints[12, 1] - 0.12) & np.isin(near, (9, 12, 13, 14))
