@@ -1,5 +1,6 @@
-"""Proximity to a moving triangle mesh (the body): signed distance, contact response, and a
-triangle-frame embedding that makes garment points follow the body (attachments, initial drape).
+"""Proximity to a moving triangle mesh (the body): signed distance, a tracked surface point carried
+to the moved body (`surface_at`), contact response, and a triangle-frame embedding that makes garment
+points follow the body (attachments, initial drape).
 
 Closest points are exact point-triangle distances over the triangles around the nearest mesh vertex
 (found with a k-d tree); the sign comes from the Phong-interpolated vertex normal at that point.

@@ -1,6 +1,6 @@
 """Drive the implicit solver over a MoshedSequence: an outfit is simulated as one system against
-the moving body (collisions every substep, body linearly interpolated within the frame so there is
-no tunnelling), attachments follow the body, divergence raises a SynthError naming sequence and frame.
+the moving body (linearly interpolated within the frame; history-based contacts every substep, see
+`substep`), attachments follow the body, divergence raises a SynthError naming sequence and frame.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ class SolverSettings:
     max_stretch: float = 3.0  # any stretch spring longer than this x its rest length is a blow-up
     strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
     strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
-    min_mass_fraction: float = 0.5  # vertex mass floor, as a fraction of its garment's median vertex mass
 
 
 _EYE = np.eye(3)
@@ -46,7 +45,7 @@ class ImplicitCloth:
         self.settings = settings or SolverSettings()
         self.vertex_garment = np.zeros(V, np.int64) if vertex_garment is None else np.asarray(vertex_garment)
         self.pinned = np.zeros(V, bool) if pinned is None else np.asarray(pinned, bool).copy()
-        area = lumped_areas(self.rest, self.faces, self.vertex_garment, self.settings.min_mass_fraction)
+        area = vertex_areas(self.rest, self.faces)
         dens = np.array([m.density for m in materials])[self.vertex_garment]
         self.mass = np.maximum(area * dens, 1e-7)
         self.drag = area * np.array([m.drag for m in materials])[self.vertex_garment]
@@ -190,16 +189,6 @@ class ImplicitCloth:
         if stretch > self.settings.max_stretch:
             return f"an edge is stretched {stretch:.1f}x its rest length (limit {self.settings.max_stretch})"
         return None
-
-
-def lumped_areas(rest: np.ndarray, faces: np.ndarray, vertex_garment: np.ndarray, floor: float) -> np.ndarray:
-    """Per-vertex area with a floor of `floor` x the garment's median. Garments cut from the body mesh
-    have 1-50 mm edges; a spring's k is the same on any edge, so k/m (and the CG condition number) is set
-    by the smallest vertex: the floor bounds it for a few percent of added mass."""
-    area = vertex_areas(rest, faces)
-    med = np.array([np.median(area[vertex_garment == g]) if (vertex_garment == g).any() else 0.0
-                    for g in range(int(vertex_garment.max(initial=0)) + 1)])  # fmt: skip
-    return np.maximum(area, floor * med[vertex_garment])
 
 
 @dataclass
