@@ -5,31 +5,40 @@ and bodies) stored as one concatenated vertex array.
 The system matrix is never assembled: A @ p is computed from the per-spring 3x3 blocks with
 index_add_ (matrix-free), and the filtered Jacobi-PCG keeps one set of CG scalars per garment
 (segment sums over the garment's vertices), so a garment stops iterating when it converges and the
-batch gives the same numbers as separate runs. Collisions port synth.cloth.collision's rule: nearest
-allowed body vertex (chunked torch.cdist), exact distance to its incident triangles, Phong normal
-sign, then `respond` (push out to the thickness, cancel approach velocity, Coulomb friction).
-Topology and coefficients (ImplicitCloth's own construction, vertex-face tables, embeddings) are built
-once with the numpy code.
+batch gives the same numbers as separate runs. Contacts are simulate.substep's history-based rule
+(tracked body point from the start of the substep, normal velocity prescribed inside the solve,
+friction, contact-weighted strain limiting, position fix of the other tracked vertices), with
+collision.PartCollider's allowed parts and simulate_garments' collision reach, per garment.
+Everything that is set up once (masses, springs, coefficients, embeddings, part groups) comes from
+the numpy code; only the per-step math is ported, and all per-step tensors are dense over the
+vertices (masks, no data-dependent shapes).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from synth.cloth.collision import Embedding, MeshCollider, vertex_face_table
+from synth.cloth.collision import Embedding, MeshCollider, PartCollider, vertex_face_table
 from synth.cloth.garments import Garment
 from synth.cloth.materials import Material
-from synth.cloth.simulate import COLLISION_REACH, SimResult, _diverged, _layer_thickness
-from synth.cloth.solver import ImplicitCloth, SolverSettings
+from synth.cloth.simulate import (
+    COLLISION_REACH, CONTACT_MARGIN, CONTACT_PROXIMITY, CONTACT_WEIGHT, SimResult, _diverged, _layer_thickness,
+)  # fmt: skip
+from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 
 
 def _seg_sum(values: torch.Tensor, seg: torch.Tensor, n: int) -> torch.Tensor:
     return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, seg, values)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1)
 
 
 class BatchedImplicitCloth:
@@ -66,7 +75,7 @@ class BatchedImplicitCloth:
         self.gravity = tens(self.settings.gravity)
         self.x = tens(cat([np.asarray(r, np.float64) for r in rests]))
         self.v = torch.zeros_like(self.x)
-        self._dv_prev = torch.zeros_like(self.x)
+        self.contact_force = torch.zeros(V, dtype=dtype, device=self.device)  # as ImplicitCloth.contact_force
         self.cg_iterations = torch.zeros(self.B, dtype=torch.int64, device=self.device)
         self.steps = 0
 
@@ -83,9 +92,25 @@ class BatchedImplicitCloth:
         grav = _seg_sum(-self.mass * (self.x @ self.gravity), self.vg, self.B)
         return torch.stack([kin, spring, grav, kin + spring + grav], 1)
 
-    def step(self, h: float, pin_targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Advance every garment by h seconds; pin_targets (P, 3) in pinned-vertex order. Returns the
-        CG iterations per garment."""
+    def step(self, h: float, pin_targets: torch.Tensor | None = None, limit_strain: bool = True,
+             contacts: Contacts | None = None) -> torch.Tensor:  # fmt: skip
+        """ImplicitCloth.step for every garment: pin_targets (P, 3) in pinned-vertex order, contacts
+        (indices into the concatenated vertices; numpy or torch fields). Returns CG iterations per garment."""
+        V = len(self.x)
+        mask = torch.zeros(V, dtype=torch.bool, device=self.device)
+        normal = torch.zeros_like(self.x)
+        speed = torch.zeros(V, dtype=self.dtype, device=self.device)
+        if contacts is not None and len(contacts.idx):
+            idx = torch.as_tensor(contacts.idx, dtype=torch.int64, device=self.device)
+            mask[idx] = True
+            normal[idx] = torch.as_tensor(contacts.normal, dtype=self.dtype, device=self.device)
+            speed[idx] = torch.as_tensor(contacts.normal_velocity, dtype=self.dtype, device=self.device)
+        return self.step_dense(h, pin_targets, limit_strain, mask, normal, speed)
+
+    def step_dense(self, h: float, pin_targets: torch.Tensor | None, limit_strain: bool, contact: torch.Tensor,
+                   normal: torch.Tensor, normal_velocity: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """step with contacts given densely: contact (V,) bool, normal (V, 3) unit where contact,
+        normal_velocity (V,) m/s (read where contact only)."""
         x, v, L, si, sj = self.x, self.v, self.L, self.si, self.sj
         u, length = self.spring_state(x)
         uu = u[:, :, None] * u[:, None, :]
@@ -108,56 +133,67 @@ class BatchedImplicitCloth:
             out.index_add_(0, si, -torch.einsum("sij,sj->si", Bs, p[sj]))
             return out.index_add_(0, sj, -torch.einsum("sij,sj->si", Bs, p[si]))
 
-        z = self._dv_prev.clone()
+        # CG from zero (see ImplicitCloth.step); pinned and contact components prescribed
+        z = torch.zeros_like(x)
         if bool(self.pinned.any()):
             if pin_targets is None:
                 pin_targets = x[self.pinned]
             z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
-        dv, iters = self.pcg(matvec, b, z, pinv)
-        self._dv_prev = dv
+        n = torch.where(contact[:, None], normal, 0.0)
+        z = torch.where(contact[:, None], (normal_velocity - _dot(v, n))[:, None] * n, z)
+        dv, iters = self.pcg(matvec, b, z, pinv, n)
         self.v = v + dv
+        self.contact_force = torch.where(contact, _dot(matvec(dv) - b, n) / h, 0.0)
         self.x = x + h * self.v
         if pin_targets is not None:
             self.x[self.pinned] = pin_targets
-        self.limit_strain(h)
+        if limit_strain:
+            self.limit_strain(h)
         self.cg_iterations += iters
         self.steps += 1
         return iters
 
-    def pcg(self, matvec, b: torch.Tensor, z: torch.Tensor, pinv: torch.Tensor):
-        """filtered_pcg with one (alpha, beta, delta) per garment; converged garments freeze."""
+    def pcg(self, matvec, b: torch.Tensor, z: torch.Tensor, pinv: torch.Tensor, n: torch.Tensor):
+        """filtered_pcg with one (alpha, beta, delta) per garment; converged garments freeze.
+        n (V, 3): contact normals, zero elsewhere (filter I - n n^T)."""
         st, vg, B, free = self.settings, self.vg, self.B, self.free
+
+        def filt(y: torch.Tensor) -> torch.Tensor:
+            y = y * free
+            return y - _dot(y, n)[:, None] * n
+
         seg = lambda a, c: _seg_sum((a * c).sum(1), vg, B)  # noqa: E731
         x = z.clone()
-        bf = b * free
+        bf = filt(b)
         target = st.cg_tol**2 * seg(bf, pinv * bf)
-        r = (b - matvec(x)) * free
-        c = pinv * r * free
+        r = filt(b - matvec(x))
+        c = filt(pinv * r)
         delta = seg(r, c)
         iters = torch.zeros(B, dtype=torch.int64, device=self.device)
         active = delta > target
         for _ in range(st.cg_max_iter):
             if not bool(active.any()):
                 break
-            q = matvec(c) * free
+            q = filt(matvec(c))
             alpha = torch.where(active, delta / torch.where(active, seg(c, q), 1.0), 0.0)[vg, None]
             x += alpha * c
             r -= alpha * q
             s = pinv * r
             new = seg(r, s)
             beta = torch.where(active, new / torch.where(active, delta, 1.0), 0.0)
-            c = torch.where(active[vg, None], (s + beta[vg, None] * c) * free, c)
+            c = torch.where(active[vg, None], filt(s + beta[vg, None] * c), c)
             delta = torch.where(active, new, delta)
             iters += active.long()
             active = active & (delta > target)
         return x, iters
 
-    def limit_strain(self, h: float) -> None:
-        """ImplicitCloth.limit_strain (Provot, Jacobi averaged, pinned fixed) on every garment."""
+    def limit_strain(self, h: float, weights: torch.Tensor | None = None) -> None:
+        """ImplicitCloth.limit_strain (Provot, Jacobi averaged, pinned fixed) on every garment;
+        weights (V,): how much each vertex moves (default 1, pinned 0)."""
         st = self.settings
         m = self.kind == 0
         si, sj, L = self.si[m], self.sj[m], self.L[m] * (1 + st.strain_limit)
-        w = self.free[:, 0]
+        w = self.free[:, 0] if weights is None else torch.where(self.pinned, 0.0, weights.to(self.dtype))
         x0 = self.x.clone()
         V = len(self.x)
         for _ in range(st.strain_iterations):
@@ -170,19 +206,19 @@ class BatchedImplicitCloth:
             tot = (wa + wb).clamp_min(1e-12)
             corr = torch.where(over, (length - L) / length / tot, 0.0)[:, None] * d
             delta = torch.zeros_like(self.x).index_add_(0, si, wa[:, None] * corr).index_add_(0, sj, -wb[:, None] * corr)
-            cnt = torch.zeros(V, dtype=self.dtype, device=self.device).index_add_(0, si, wa).index_add_(0, sj, wb)
+            cnt = torch.zeros(V, dtype=self.dtype, device=self.device)
+            cnt.index_add_(0, si, (wa > 0).to(self.dtype)).index_add_(0, sj, (wb > 0).to(self.dtype))
             self.x = self.x + delta / cnt.clamp_min(1.0)[:, None]
         self.v = self.v + (self.x - x0) / h
 
     def blow_up(self) -> list[str | None]:
-        """Per garment: a reason when its state is not finite or has exploded, else None."""
+        """Per garment: ImplicitCloth.blow_up's reason when its state is not finite or has exploded, else None."""
         st = self.settings
         finite = _seg_sum((~torch.isfinite(torch.cat([self.x, self.v], 1)).all(1)).to(self.dtype), self.vg, self.B)
         speed2 = torch.zeros(self.B, dtype=self.dtype, device=self.device).scatter_reduce(
             0, self.vg, (self.v * self.v).sum(1), "amax")  # fmt: skip
         _, length = self.spring_state(self.x)
-        big = (self.kind == 0) & (length - self.L > 0.03)
-        ratio = torch.where(big, length / self.L, 1.0)
+        ratio = torch.where(self.kind == 0, length / self.L, 1.0)
         stretch = torch.ones(self.B, dtype=self.dtype, device=self.device).scatter_reduce(0, self.sg, ratio, "amax")
         out: list[str | None] = []
         for nf, sp, sr in zip(finite.tolist(), speed2.sqrt().tolist(), stretch.tolist()):
@@ -239,59 +275,134 @@ def closest_on_triangles_t(p, a, b, c):
     return point, best_bary
 
 
-class TorchCollider:
-    """Proximity of cloth points to one of several bodies (same topology, e.g. SMPL): each point
-    looks only at body vertices allowed for it (reach of its garment, parts around its home part)."""
+@dataclass
+class ProximityT:
+    """collision.Proximity in torch (no nearest vertex)."""
 
-    def __init__(self, faces: np.ndarray, num_verts: int, device, dtype, chunk: int = 2048):
+    signed: torch.Tensor  # (N,)
+    normal: torch.Tensor  # (N, 3)
+    point: torch.Tensor  # (N, 3)
+    face: torch.Tensor  # (N,) into the full body faces
+    bary: torch.Tensor  # (N, 3)
+
+
+@dataclass
+class Segment:
+    """The cloth points [start, stop) and the body vertices they may be nearest to: cols (C,), and
+    (per point group) allow (Gs, C) bool with group (stop - start,) local group index, or None = all."""
+
+    start: int
+    stop: int
+    cols: torch.Tensor
+    allow: torch.Tensor | None = None
+    group: torch.Tensor | None = None
+
+
+class TorchCollider:
+    """MeshCollider / PartCollider for cloth points against one of several bodies (same topology, e.g.
+    SMPL). Each point may be restricted to some body vertices (its segment's) and to some faces
+    (face_allow[point_group]): with them it finds exactly what the numpy colliders on the sub-meshes find."""
+
+    def __init__(self, faces: np.ndarray, num_verts: int, device, dtype, chunk: int = 2048,
+                 point_body: torch.Tensor | None = None, segments: list[Segment] | None = None,
+                 face_allow: torch.Tensor | None = None, point_group: torch.Tensor | None = None):  # fmt: skip
         self.faces = torch.as_tensor(np.asarray(faces, np.int64), device=device)
         self.vf = torch.as_tensor(vertex_face_table(np.asarray(faces, np.int64), num_verts), device=device)
-        self.chunk = chunk
+        self.chunk, self.device = chunk, torch.device(device)
+        self.point_body, self.segments = point_body, segments
+        self.face_allow, self.point_group = face_allow, point_group
 
-    def nearest(self, x: torch.Tensor, verts: torch.Tensor, penalty: torch.Tensor | None = None) -> torch.Tensor:
-        """Index of the nearest vertex of `verts` (Vb, 3) for each point of x (N, 3); penalty (N, Vb)
-        is added to the distances (inf = not allowed)."""
+    def nearest(self, x: torch.Tensor, bodies: torch.Tensor, point_body: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest allowed body vertex for each point of x (N, 3) (chunked cdist)."""
+        segs = self.segments or [Segment(0, len(x), torch.arange(bodies.shape[1], device=x.device))]
         out = torch.empty(len(x), dtype=torch.int64, device=x.device)
-        for s in range(0, len(x), self.chunk):
-            d = torch.cdist(x[s : s + self.chunk], verts)
-            if penalty is not None:
-                d += penalty[s : s + self.chunk]
-            out[s : s + self.chunk] = d.argmin(1)
+        for sg in segs:
+            b = int(point_body[sg.start]) if sg.stop > sg.start else 0
+            verts = bodies[b][sg.cols]
+            for s in range(sg.start, sg.stop, self.chunk):
+                e = min(s + self.chunk, sg.stop)
+                d = torch.cdist(x[s:e], verts)
+                if sg.allow is not None:
+                    d = torch.where(sg.allow[sg.group[s - sg.start : e - sg.start]], d, torch.inf)
+                out[s:e] = sg.cols[d.argmin(1)]
         return out
 
-    def query(self, x: torch.Tensor, bodies: torch.Tensor, normals: torch.Tensor, point_body: torch.Tensor,
-              near: torch.Tensor):  # fmt: skip
-        """Signed distance, normal, face and barycentrics of x (N, 3) against bodies (NB, Vb, 3),
-        given each point's body and nearest allowed body vertex."""
-        cand = self.vf[near]  # (N, K)
+    def query(self, x: torch.Tensor, bodies: torch.Tensor, normals: torch.Tensor | None = None) -> ProximityT:
+        """Closest allowed point of x (N, 3) on its body among bodies (NB, Vb, 3)."""
+        if normals is None:
+            normals = vertex_normals_t(bodies, self.faces)
+        pb = self.point_body if self.point_body is not None else torch.zeros(len(x), dtype=torch.int64,
+                                                                              device=x.device)  # fmt: skip
+        cand = self.vf[self.nearest(x, bodies, pb)]  # (N, K)
         tri = self.faces[cand]  # (N, K, 3)
-        pb = point_body[:, None]
-        a, b, c = bodies[pb, tri[..., 0]], bodies[pb, tri[..., 1]], bodies[pb, tri[..., 2]]
+        pbk = pb[:, None]
         p = x[:, None, :]
-        q, bary = closest_on_triangles_t(p, a, b, c)
+        q, bary = closest_on_triangles_t(p, bodies[pbk, tri[..., 0]], bodies[pbk, tri[..., 1]], bodies[pbk, tri[..., 2]])
         d2 = ((p - q) ** 2).sum(-1)
+        if self.face_allow is not None:
+            d2 = torch.where(self.face_allow[self.point_group[:, None], cand], d2, torch.inf)
         k = d2.argmin(1)
         r = torch.arange(len(x), device=x.device)
         face, bary, point = cand[r, k], bary[r, k], q[r, k]
-        n = (bary[..., None] * normals[point_body[:, None], self.faces[face]]).sum(1)
+        n = (bary[..., None] * normals[pbk, self.faces[face]]).sum(1)
         n = n / (n.norm(dim=1, keepdim=True) + 1e-12)
-        sign = torch.where(((x - point) * n).sum(1) < 0, -1.0, 1.0)
-        return sign * d2[r, k].sqrt(), n, face, bary
+        sign = torch.where(_dot(x - point, n) < 0, -1.0, 1.0)
+        return ProximityT(sign * d2[r, k].sqrt(), n, point, face, bary)
 
 
-def respond_t(x, v, signed, normal, face, bary, faces, body_vel, point_body, thickness, friction, free,
-              max_depth: float = 0.02):  # fmt: skip
-    """collision.respond in torch, returning new (x, v)."""
-    hit = (signed < thickness) & (signed > -max_depth) & free
-    h = hit[:, None]
-    x = torch.where(h, x + (thickness - signed)[:, None] * normal, x)
-    vb = (bary[..., None] * body_vel[point_body[:, None], faces[face]]).sum(1)
-    vr = v - vb
-    vn = (vr * normal).sum(1)
+def surface_at_t(bodies: torch.Tensor, normals: torch.Tensor, faces: torch.Tensor, face: torch.Tensor,
+                 bary: torch.Tensor, point_body: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """collision.surface_at in torch, each point on its own body."""
+    tri = faces[face]
+    pb = point_body[:, None]
+    point = (bary[..., None] * bodies[pb, tri]).sum(1)
+    n = (bary[..., None] * normals[pb, tri]).sum(1)
+    return point, n / (n.norm(dim=1, keepdim=True) + 1e-12)
+
+
+def respond_t(x, v, mask, point, normal, body_vel, thickness, friction):
+    """collision.respond in torch for the points where mask (N,) is set; returns new (x, v)."""
+    s = _dot(x - point, normal)
+    hit = (mask & (s < thickness))[:, None]
+    x = torch.where(hit, x + (thickness - s)[:, None] * normal, x)
+    vr = v - body_vel
+    vn = _dot(vr, normal)
     dvn = (-vn).clamp_min(0.0)
     vt = vr - vn[:, None] * normal
     scale = (1.0 - friction * dvn / (vt.norm(dim=1) + 1e-12)).clamp_min(0.0)
-    return x, torch.where(h, vb + vt * scale[:, None] + vn.clamp_min(0.0)[:, None] * normal, v)
+    return x, torch.where(hit, body_vel + vt * scale[:, None] + vn.clamp_min(0.0)[:, None] * normal, v)
+
+
+def substep_t(cloth: BatchedImplicitCloth, dynamics: TorchCollider, start: torch.Tensor, end: torch.Tensor,
+              h: float, pin_targets: torch.Tensor | None, thickness: torch.Tensor, friction: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """simulate.substep for the batch (bodies (NB, Vb, 3) moving from start to end), dense over the
+    vertices. Returns the number of contacts per garment."""
+    faces, pb = dynamics.faces, dynamics.point_body
+    if pb is None:
+        pb = torch.zeros(len(cloth.x), dtype=torch.int64, device=cloth.device)
+    free = ~cloth.pinned
+    body_disp = (end - start).norm(dim=-1)
+    prox = dynamics.query(cloth.x, start)
+    disp = (prox.bary * body_disp[pb[:, None], faces[prox.face]]).sum(1)
+    reach = thickness + CONTACT_MARGIN + disp + h * cloth.v.norm(dim=1)
+    tracked = free & (prox.signed < reach)
+    point, normal = surface_at_t(end, vertex_normals_t(end, faces), faces, prox.face, prox.bary, pb)
+    body_vel = (point - prox.point) / h
+    gap = _dot(cloth.x - point, normal)
+    need = (thickness - gap) / h
+    coming = _dot(cloth.v + h * cloth.gravity, normal)
+    act = tracked & ((coming < need) | ((gap < CONTACT_PROXIMITY * thickness) & (cloth.contact_force >= 0)))
+    cloth.step_dense(h, pin_targets, False, act, normal, need)
+    # the catch-up part of the prescribed speed is a position fix, not momentum: leave the body's speed
+    rel = cloth.v - body_vel
+    tang = rel - _dot(rel, normal)[:, None] * normal
+    push = (need - coming).clamp_min(0.0)
+    scale = (1.0 - friction * push / (tang.norm(dim=1) + 1e-12)).clamp_min(0.0)
+    cloth.v = torch.where(act[:, None], body_vel + tang * scale[:, None], cloth.v)
+    one = torch.ones((), dtype=cloth.dtype, device=cloth.device)
+    cloth.limit_strain(h, torch.where(act, CONTACT_WEIGHT * one, one))
+    cloth.x, cloth.v = respond_t(cloth.x, cloth.v, tracked & ~act, point, normal, body_vel, thickness, friction)
+    return _seg_sum(act.long(), cloth.vg, cloth.B)
 
 
 def embed_t(emb_face: torch.Tensor, coords: torch.Tensor, bodies: torch.Tensor, faces: torch.Tensor,
@@ -305,6 +416,75 @@ def embed_t(emb_face: torch.Tensor, coords: torch.Tensor, bodies: torch.Tensor, 
 
 
 # ---------------------------------------------------------------- sequences
+
+
+@dataclass
+class _GarmentSetup:
+    """What simulate_garments builds for one garment on its body (numpy, full-body indices)."""
+
+    thickness: np.ndarray
+    emb_face: np.ndarray
+    emb_coords: np.ndarray
+    faces_in_reach: np.ndarray  # (F,) bool: the body sub-mesh it collides with
+    used: np.ndarray  # (U,) body vertices of that sub-mesh
+    part_groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (points, face mask (F,), allowed (U,) bool)
+
+
+def _garment_setup(g: Garment, rest_body: np.ndarray, faces: np.ndarray, thickness: np.ndarray,
+                   labels: np.ndarray | None, parents: np.ndarray | None) -> _GarmentSetup:  # fmt: skip
+    """simulate_garments' collision reach, embedding and PartCollider groups for one garment."""
+    near = np.isfinite(cKDTree(g.verts).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
+    in_reach = near[faces].any(1)
+    fidx = np.nonzero(in_reach)[0]
+    used = np.unique(faces[fidx])
+    remap = np.full(len(rest_body), -1)
+    remap[used] = np.arange(len(used))
+    sub_faces = remap[faces[fidx]]
+    sub_rest = rest_body[used]
+    emb = Embedding.build(g.verts, sub_rest, sub_faces, MeshCollider(sub_faces, len(used)).query(g.verts, sub_rest))
+    groups = []
+    if labels is not None:
+        home = labels[used][cKDTree(sub_rest).query(g.verts)[1]]
+        for pts, gf, gu, _ in PartCollider(sub_faces, labels[used], parents, home).groups:
+            fmask = np.zeros(len(faces), bool)
+            fmask[fidx[gf]] = True
+            allow = np.zeros(len(used), bool)
+            allow[gu] = True
+            groups.append((pts, fmask, allow))
+    return _GarmentSetup(thickness, fidx[emb.face], emb.coords, in_reach, used, groups)
+
+
+def _colliders(setups: list[_GarmentSetup], offsets: np.ndarray, faces: np.ndarray, num_verts: int,
+               point_body: torch.Tensor, device, dtype) -> tuple[TorchCollider, TorchCollider]:  # fmt: skip
+    """(dynamics, measure): the part-restricted collider of the substeps (PartCollider when there are
+    groups) and the whole-reach one penetration is measured with (simulate_garments' MeshCollider)."""
+    tens = lambda a, dt=torch.bool: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
+    V = int(offsets[-1])
+    whole_segs, part_segs, part_faces = [], [], []
+    whole_group, part_group = np.zeros(V, np.int64), np.zeros(V, np.int64)
+    for i, s in enumerate(setups):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        cols = tens(s.used, torch.int64)
+        whole_segs.append(Segment(a, b, cols))
+        whole_group[a:b] = i
+        if not s.part_groups:
+            part_segs.append(Segment(a, b, cols))
+            part_group[a:b] = len(part_faces)
+            part_faces.append(s.faces_in_reach)
+            continue
+        local = np.zeros(b - a, np.int64)
+        for k, (pts, fmask, _) in enumerate(s.part_groups):
+            local[pts] = k
+            part_group[a + pts] = len(part_faces) + k
+        part_faces += [fm for _, fm, _ in s.part_groups]
+        part_segs.append(Segment(a, b, cols, tens(np.stack([al for _, _, al in s.part_groups])), tens(local, torch.int64)))
+    whole_faces = np.stack([s.faces_in_reach for s in setups])
+    common = (faces, num_verts, device, dtype)
+    measure = TorchCollider(*common, point_body=point_body, segments=whole_segs, face_allow=tens(whole_faces),
+                            point_group=tens(whole_group, torch.int64))  # fmt: skip
+    dynamics = TorchCollider(*common, point_body=point_body, segments=part_segs, face_allow=tens(np.stack(part_faces)),
+                             point_group=tens(part_group, torch.int64))  # fmt: skip
+    return dynamics, measure
 
 
 def simulate_garments_batched(garments: list[Garment], materials: list[Material], rest_body: np.ndarray,
@@ -330,67 +510,31 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
     G, NB, T = len(garments), len(rest_body), body_frames.shape[1]
     bidx = np.zeros(G, np.int64) if body_index is None else np.asarray(body_index, np.int64)
     faces = np.asarray(body_faces, np.int64)
+    labels = None if body_labels is None else np.asarray(body_labels)
+    parents = None if body_parents is None else np.asarray(body_parents)
     cloth = BatchedImplicitCloth([g.verts for g in garments], [g.faces for g in garments], materials,
                                  [g.pinned for g in garments], settings, device, dtype)  # fmt: skip
     sizes = [len(g.verts) for g in garments]
-    point_body_np = np.repeat(bidx, sizes)
-    # per-vertex collision distance (layering per body), reach masks, home parts, embeddings
-    thickness = np.zeros(cloth.offsets[-1])
-    reach = np.zeros((G, rest_body.shape[1]), bool)
-    home = np.zeros(cloth.offsets[-1], np.int64)
-    emb_face, emb_coords = np.zeros(cloth.offsets[-1], np.int64), np.zeros((cloth.offsets[-1], 3))
-    full = MeshCollider(faces, rest_body.shape[1])
-    for b in range(NB):
+    setups: list[_GarmentSetup | None] = [None] * G
+    for b in range(NB):  # layering (an outer garment over an inner one) is per body
         mine = np.nonzero(bidx == b)[0]
         if not len(mine):
             continue
         th = _layer_thickness([garments[i] for i in mine], [materials[i] for i in mine], rest_body[b])
-        o = 0
-        for i in mine:
-            g, sl = garments[i], slice(cloth.offsets[i], cloth.offsets[i + 1])
-            thickness[sl] = th[o : o + len(g.verts)]
-            o += len(g.verts)
-            reach[i] = np.isfinite(cKDTree(g.verts).query(rest_body[b], distance_upper_bound=COLLISION_REACH)[0])
-            emb = Embedding.build(g.verts, rest_body[b], faces, full.query(g.verts, rest_body[b]))
-            emb_face[sl], emb_coords[sl] = emb.face, emb.coords
-            if body_labels is not None:
-                home[sl] = np.asarray(body_labels)[cKDTree(rest_body[b]).query(g.verts)[1]]
+        for i, o in zip(mine, np.cumsum([0] + [sizes[i] for i in mine])):
+            setups[i] = _garment_setup(garments[i], rest_body[b], faces, th[o : o + sizes[i]], labels, parents)
     tens = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
-    point_body = tens(point_body_np, torch.int64)
-    # per garment: the body vertices in reach, and (with part labels) an inf penalty on those outside
-    # the parts around each cloth vertex's home part (PartCollider's rule)
-    cols, penalty = [], []
-    ok = None
-    if body_labels is not None:
-        par = np.asarray(body_parents)
-        ok = np.eye(len(par), dtype=bool)
-        for p in range(len(par)):
-            if par[p] >= 0:
-                ok[p, par[p]] = ok[par[p], p] = True
-    for i in range(G):
-        c = np.nonzero(reach[i])[0]
-        cols.append(tens(c, torch.int64))
-        if ok is not None:
-            allowed = ok[home[cloth.offsets[i] : cloth.offsets[i + 1]]][:, np.asarray(body_labels)[c]]
-            penalty.append(tens(np.where(allowed, 0.0, np.inf)))
-        else:
-            penalty.append(None)
-
-    collider = TorchCollider(faces, rest_body.shape[1], device, dtype)
+    point_body = tens(np.repeat(bidx, sizes), torch.int64)
+    dynamics, measure = _colliders(setups, cloth.offsets, faces, rest_body.shape[1], point_body, device, dtype)
     frames_t = tens(body_frames)  # (NB, T, Vb, 3)
+    emb_face = tens(np.concatenate([s.emb_face for s in setups]), torch.int64)
+    emb_coords = tens(np.concatenate([s.emb_coords for s in setups]))
     pinned = cloth.pinned
-    pin_face, pin_coords, pin_body = tens(emb_face, torch.int64)[pinned], tens(emb_coords)[pinned], point_body[pinned]
-    thick_t, free = tens(thickness), ~pinned
+    pin_face, pin_coords, pin_body = emb_face[pinned], emb_coords[pinned], point_body[pinned]
+    thickness = tens(np.concatenate([s.thickness for s in setups]))
     friction = tens(np.repeat([m.friction for m in materials], sizes))
-    cloth.x = embed_t(tens(emb_face, torch.int64), tens(emb_coords), frames_t[:, 0], collider.faces, point_body)
-
-    def nearest_on(cur: torch.Tensor, parts: bool) -> torch.Tensor:
-        near = torch.empty(len(cloth.x), dtype=torch.int64, device=device)
-        for i in range(G):
-            sl = slice(int(cloth.offsets[i]), int(cloth.offsets[i + 1]))
-            k = collider.nearest(cloth.x[sl], cur[int(bidx[i])][cols[i]], penalty[i] if parts else None)
-            near[sl] = cols[i][k]
-        return near
+    bf = dynamics.faces
+    cloth.x = embed_t(emb_face, emb_coords, frames_t[:, 0], bf, point_body)
 
     out = np.empty((T, len(cloth.x), 3), np.float32)
     out[0] = cloth.x.cpu().numpy()
@@ -401,11 +545,8 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
     sync()
     t0 = time.perf_counter()
 
-    def penetration(f: int) -> np.ndarray:
-        cur = frames_t[:, f]
-        nrm = vertex_normals_t(cur, collider.faces)
-        sd = collider.query(cloth.x, cur, nrm, point_body, nearest_on(cur, False))[0]
-        return (-sd).clamp_min(0.0).cpu().numpy()
+    def penetration(x: torch.Tensor, f: int) -> np.ndarray:
+        return (-measure.query(x, frames_t[:, f]).signed).clamp_min(0.0).cpu().numpy()
 
     for f in tqdm(range(1, T), desc=f"cloth {name} (batched)", disable=not progress, unit="frame"):
         if not torch.isfinite(frames_t[:, f]).all():
@@ -414,22 +555,18 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
         for s in range(substeps):
             a = (s + 1) / substeps
             cur = (1 - a) * frames_t[:, f - 1] + a * frames_t[:, f]
-            cloth.step(h, embed_t(pin_face, pin_coords, cur, collider.faces, pin_body))
-            nrm = vertex_normals_t(cur, collider.faces)
-            sd, n, face, bary = collider.query(cloth.x, cur, nrm, point_body, nearest_on(cur, True))
-            cloth.x, cloth.v = respond_t(cloth.x, cloth.v, sd, n, face, bary, collider.faces, (cur - prev) / h,
-                                         point_body, thick_t, friction, free)  # fmt: skip
+            substep_t(cloth, dynamics, prev, cur, h, embed_t(pin_face, pin_coords, cur, bf, pin_body), thickness,
+                      friction)  # fmt: skip
             prev = cur
         for g, reason in enumerate(cloth.blow_up()):
             if reason:
                 _diverged(f"{name}[{g}:{garments[g].garment_type}]", f, T, reason)
         out[f] = cloth.x.cpu().numpy()
-        pen[f] = penetration(f)
+        pen[f] = penetration(cloth.x, f)
         energy.append(cloth.energy().cpu().numpy())
     sync()
     elapsed = time.perf_counter() - t0
-    cloth.x = torch.as_tensor(out[0], dtype=dtype, device=device)
-    pen[0] = penetration(0)
+    pen[0] = penetration(torch.as_tensor(out[0], dtype=dtype, device=device), 0)
     return SimResult(out, _stats(cloth, out, pen, energy, substeps, T, elapsed), elapsed / max(T - 1, 1))
 
 
@@ -439,7 +576,7 @@ def _stats(cloth: BatchedImplicitCloth, out: np.ndarray, pen: np.ndarray, energy
     si, sj, L = (t.cpu().numpy() for t in (cloth.si, cloth.sj, cloth.L))
     stretch_k = cloth.kind.cpu().numpy() == 0
     sg = cloth.sg.cpu().numpy()
-    length = np.linalg.norm(out[:, sj] - out[:, si], axis=2)
+    length = np.linalg.norm(out[:, sj].astype(np.float64) - out[:, si], axis=2)
     e = np.abs(length / L - 1.0)
     iters = cloth.cg_iterations.cpu().numpy()
     stats = []
