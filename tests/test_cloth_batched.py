@@ -176,7 +176,7 @@ def test_walk_matches_simulate_garments_float64(body):
     moved = np.linalg.norm(ref.verts[-1] - ref.verts[0], axis=1).max()
     assert moved > 0.01  # the cloth really moved
     err = np.linalg.norm(got.verts - ref.verts, axis=2)
-    assert err.max() < 1e-4, err.max(axis=1)  # 1.4e-7 m measured (float32 output): the same contacts
+    assert err.max() < 1e-4, err.max(axis=1)  # 2.5e-7 m measured (float32 output): the same contacts
     assert got.stats[0]["steps"] == ref.stats[0]["steps"] == 12
     assert abs(got.stats[0]["max_penetration_mm"] - ref.stats[0]["max_penetration_mm"]) < 3.0
 
