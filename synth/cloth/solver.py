@@ -25,7 +25,8 @@ class SolverSettings:
     cg_tol: float = 1e-3  # relative residual (preconditioned norm) that ends CG
     cg_max_iter: int = 60
     max_speed: float = 30.0  # m/s: faster than this counts as a blow-up
-    max_stretch: float = 3.0  # any stretch spring longer than this x its rest length is a blow-up
+    max_stretch: float = 4.0  # any stretch spring longer than this x its rest length is a blow-up (3x is
+    # reached by cloth pinched between belly and thigh in a deep squat: see docs, cloth section)
     strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
     strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
 
