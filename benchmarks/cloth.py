@@ -4,7 +4,7 @@
                                [--motion builtin:walk | PATH.bvh] [--threads 2]
 
 Both solvers get the same garment mesh (synth.cloth.garments.build_garment on the embedded body), the same
-body motion (a built-in walk, or a MoShed CMU BVH, with the pipeline's 8-frame T-pose lead-in), the same
+body motion (a built-in walk, or a MoShed CMU BVH, with the pipeline's default T-pose lead-in), the same
 frame rate, substeps (Blender: quality), attachment vertices (Blender: a pin group whose goal positions are
 keyed per frame as garment shape keys carried by our body embedding), collision distance and material.
 
@@ -49,8 +49,11 @@ class Run:
     seconds_per_frame: float
 
 
-def load_motion(spec: str, body, frames: int | None, lead_in: int = 8):
+def load_motion(spec: str, body, frames: int | None, lead_in: int | None = None):
     """builtin:NAME or a BVH path (MoShed), with the pipeline's T-pose lead-in, cut to `frames`."""
+    from synth.pipeline.config import PipelineConfig
+
+    lead_in = PipelineConfig().motion.lead_in_frames if lead_in is None else lead_in
     from synth.motion.interpolate import add_lead_in
 
     if spec.startswith("builtin:"):

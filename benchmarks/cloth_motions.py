@@ -1,7 +1,7 @@
 """Cloth robustness over motions: every default outfit on every built-in motion (and the shared CMU clips).
 
 Sequences are made as the pipeline makes them (synth/pipeline/stages.py make_motion): `pair` rows are the
-most contrasting pair of a built-in motion and the next one, interpolated (16-24 frames) after an 8-frame
+most contrasting pair of a built-in motion and the next one, interpolated (16-24 frames) after the pipeline's default
 T-pose lead-in; `clip` rows are the first `--clip-seconds` of the motion itself after the same lead-in (a
 real walk, run, kick...); `cmu` rows are the shared CMU BVH clips, MoSh-fitted (cached), likewise.
 Materials rotate through the presets. Per row: ok or the frame it diverged at, frames, seconds per frame,
@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OUTFITS = [["tshirt", "trousers"], ["longsleeve", "shorts"], ["tshirt", "skirt"], ["dress"]]
+from synth.pipeline.config import PipelineConfig
+
+OUTFITS = PipelineConfig().cloth.outfits  # the pipeline's default outfits
 LOWER = ("trousers", "shorts", "skirt", "dress")
-LEAD_IN = 8
+LEAD_IN = PipelineConfig().motion.lead_in_frames  # the pipeline's default lead-in
 
 
 @dataclass

@@ -43,7 +43,7 @@ class MotionConfig:
     min_frames: int = _f(16, "fewest interpolated frames per sequence")
     max_frames: int = _f(24, "most interpolated frames per sequence")
     method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'")
-    lead_in_frames: int = _f(8, "frames from a rest pose to the first frame, simulated so cloth starts relaxed")
+    lead_in_frames: int = _f(12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed")
     lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)")
     render_lead_in: bool = _f(False, "also render and annotate the lead-in frames (meta.lead_in marks them)")
 
