@@ -143,12 +143,16 @@ def _collapse_short_edges(verts: np.ndarray, faces: np.ndarray, fraction: float,
     the groin, navel and chest: 1 mm edges beside 20 mm ones). A spring's stiffness does not shrink
     with its length, so such edges make the implicit system stiff, and a 1 mm contact push is a 100%
     stretch there. Each round collapses an independent set of edges (no two touching the same 1-ring)
-    that pass the link condition (exactly two common neighbours, so the surface stays manifold)."""
+    that pass the link condition (as many common neighbours as faces on the edge: two inside, one on
+    the border, so the surface stays manifold). Border edges matter most: a 1.4 mm edge on a T-shirt's
+    collar joins two pins whose body triangles turn apart when the arms come down, 4x its length."""
     verts = verts.copy()
     for _ in range(rounds):
-        e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+        e, count = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1),
+                             axis=0, return_counts=True)  # fmt: skip
         length = np.linalg.norm(verts[e[:, 1]] - verts[e[:, 0]], axis=1)
-        short = e[length < fraction * np.median(length)]
+        is_short = length < fraction * np.median(length)
+        short, link = e[is_short], np.minimum(count[is_short], 2)
         if not len(short):
             break
         nbrs = [set() for _ in range(len(verts))]  # only the few vertices of short edges are looked at
@@ -159,8 +163,9 @@ def _collapse_short_edges(verts: np.ndarray, faces: np.ndarray, fraction: float,
             nbrs[b].add(a)
         used = np.zeros(len(verts), bool)
         remap = np.arange(len(verts))
-        for a, b in short[np.argsort(np.linalg.norm(verts[short[:, 1]] - verts[short[:, 0]], axis=1))]:
-            if used[a] or used[b] or len(nbrs[a] & nbrs[b]) != 2:
+        order = np.argsort(np.linalg.norm(verts[short[:, 1]] - verts[short[:, 0]], axis=1))
+        for (a, b), k in zip(short[order], link[order]):
+            if used[a] or used[b] or len(nbrs[a] & nbrs[b]) != k:
                 continue
             used[list(nbrs[a] | nbrs[b] | {a, b})] = True
             verts[a] = 0.5 * (verts[a] + verts[b])
