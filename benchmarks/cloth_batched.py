@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,4,16")
     ap.add_argument("--garment", default="tshirt")
     ap.add_argument("--substeps", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch and BLAS")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (numpy/scipy BLAS follow OMP_NUM_THREADS)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
