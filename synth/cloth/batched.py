@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
-from synth.cloth.collision import Embedding, MeshCollider, PartCollider, vertex_face_table
+from synth.cloth.collision import vertex_face_table
 from synth.cloth.garments import Garment
 from synth.cloth.materials import Material
 from synth.cloth.simulate import (
-    COLLISION_REACH, CONTACT_MARGIN, CONTACT_PROXIMITY, CONTACT_WEIGHT, SimResult, _diverged, _layer_thickness,
+    CONTACT_MARGIN, CONTACT_PROXIMITY, CONTACT_WEIGHT, SimResult, _diverged, _layer_thickness, body_reach,
 )  # fmt: skip
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 
@@ -433,25 +432,19 @@ class _GarmentSetup:
 def _garment_setup(g: Garment, rest_body: np.ndarray, faces: np.ndarray, thickness: np.ndarray,
                    labels: np.ndarray | None, parents: np.ndarray | None) -> _GarmentSetup:  # fmt: skip
     """simulate_garments' collision reach, embedding and PartCollider groups for one garment."""
-    near = np.isfinite(cKDTree(g.verts).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
-    in_reach = near[faces].any(1)
-    fidx = np.nonzero(in_reach)[0]
-    used = np.unique(faces[fidx])
-    remap = np.full(len(rest_body), -1)
-    remap[used] = np.arange(len(used))
-    sub_faces = remap[faces[fidx]]
-    sub_rest = rest_body[used]
-    emb = Embedding.build(g.verts, sub_rest, sub_faces, MeshCollider(sub_faces, len(used)).query(g.verts, sub_rest))
+    reach = body_reach(g.verts, rest_body, faces, labels, parents)
+    fidx = reach.face_index
     groups = []
     if labels is not None:
-        home = labels[used][cKDTree(sub_rest).query(g.verts)[1]]
-        for pts, gf, gu, _ in PartCollider(sub_faces, labels[used], parents, home).groups:
+        for pts, gf, gu, _ in reach.dynamics.groups:
             fmask = np.zeros(len(faces), bool)
             fmask[fidx[gf]] = True
-            allow = np.zeros(len(used), bool)
+            allow = np.zeros(len(reach.used), bool)
             allow[gu] = True
             groups.append((pts, fmask, allow))
-    return _GarmentSetup(thickness, fidx[emb.face], emb.coords, in_reach, used, groups)
+    in_reach = np.zeros(len(faces), bool)
+    in_reach[fidx] = True
+    return _GarmentSetup(thickness, fidx[reach.embedding.face], reach.embedding.coords, in_reach, reach.used, groups)
 
 
 def _colliders(setups: list[_GarmentSetup], offsets: np.ndarray, faces: np.ndarray, num_verts: int,

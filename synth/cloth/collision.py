@@ -138,10 +138,15 @@ def respond(x: np.ndarray, v: np.ndarray, idx: np.ndarray, point: np.ndarray, no
     vn = np.einsum("ni,ni->n", vr, n)
     dvn = np.maximum(-vn, 0.0)
     vt = vr - vn[:, None] * n
-    speed = np.linalg.norm(vt, axis=1)
-    scale = np.maximum(0.0, 1.0 - friction[i] * dvn / (speed + 1e-12))
-    v[i] = vb + vt * scale[:, None] + np.maximum(vn, 0.0)[:, None] * n
+    v[i] = vb + vt * coulomb_scale(vt, dvn, friction[i])[:, None] + np.maximum(vn, 0.0)[:, None] * n
     return int(hit.sum())
+
+
+def coulomb_scale(tangential: np.ndarray, normal_dv: np.ndarray, friction: np.ndarray) -> np.ndarray:
+    """(N,) factor on the tangential velocity relative to the body after a contact changed the normal
+    velocity by normal_dv >= 0: Coulomb friction removes at most friction x normal_dv of tangential speed."""
+    speed = np.linalg.norm(tangential, axis=1)
+    return np.maximum(0.0, 1.0 - friction * normal_dv / (speed + 1e-12))
 
 
 @dataclass

@@ -14,7 +14,9 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond, surface_at, vertex_normals
+from synth.cloth.collision import (
+    Embedding, MeshCollider, PartCollider, coulomb_scale, respond, surface_at, vertex_normals,
+)  # fmt: skip
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
@@ -22,8 +24,8 @@ from synth.errors import SynthError
 
 LAYER_GAP = 0.004  # m kept between an outer garment and the inner garment beneath it
 CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's motion in a substep are tracked
-CONTACT_WEIGHT = 0.1
-CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there  # how far strain limiting moves a vertex in contact, relative to a free one
+CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
+CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 
 
@@ -70,6 +72,41 @@ def _layer_thickness(garments: list[Garment], materials: list[Material], rest_bo
     return np.concatenate(th)
 
 
+@dataclass
+class BodyReach:
+    """The body sub-mesh that garment points collide with, and their embedding on it."""
+
+    face_index: np.ndarray  # (F,) body faces in reach
+    used: np.ndarray  # (U,) body vertices of those faces
+    faces: np.ndarray  # (F, 3) the faces, indexing `used`
+    collider: MeshCollider  # the whole sub-mesh (penetration is measured against it)
+    dynamics: MeshCollider | PartCollider  # what the substeps collide with
+    embedding: Embedding  # the points on the sub-mesh at rest (drape onto frame 0, attachments)
+
+
+def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray,
+               body_labels: np.ndarray | None = None, body_parents: np.ndarray | None = None) -> BodyReach:  # fmt: skip
+    """Collide only with the body near the garment points at rest (hands, feet and head rarely
+    matter); with body_labels (Vb,) and body_parents (24,), each point only with the parts around
+    its own (PartCollider)."""
+    body_faces = np.asarray(body_faces, np.int64)
+    near = np.isfinite(cKDTree(points).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
+    face_index = np.nonzero(near[body_faces].any(1))[0]
+    used = np.unique(body_faces[face_index])
+    remap = np.full(len(rest_body), -1)
+    remap[used] = np.arange(len(used))
+    sub_faces = remap[body_faces[face_index]]
+    sub_rest = rest_body[used]
+    collider = MeshCollider(sub_faces, len(used))
+    embedding = Embedding.build(points, sub_rest, sub_faces, collider.query(points, sub_rest))
+    dynamics = collider
+    if body_labels is not None:
+        labels = np.asarray(body_labels)[used]
+        home = labels[cKDTree(sub_rest).query(points)[1]]
+        dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home)
+    return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
+
+
 def simulate_garments(garments: list[Garment], materials: list[Material], rest_body: np.ndarray,
                       body_frames: np.ndarray, body_faces: np.ndarray, fps: float, substeps: int = 4,
                       settings: SolverSettings | None = None, name: str = "sequence",
@@ -85,24 +122,11 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     owner = np.repeat(np.arange(len(garments)), sizes)
     pinned = np.concatenate([g.pinned for g in garments])
     cloth = ImplicitCloth(rest, faces, materials, owner, pinned, settings)
-    body_faces = np.asarray(body_faces, np.int64)
-    # collide only with the body near the garments (at rest): hands, feet and head rarely matter
-    near = np.isfinite(cKDTree(rest).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
-    sub_faces = body_faces[near[body_faces].any(1)]
-    used = np.unique(sub_faces)
-    remap = np.full(len(rest_body), -1)
-    remap[used] = np.arange(len(used))
-    sub_faces = remap[sub_faces]
-    collider = MeshCollider(sub_faces, len(used))
+    reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents)
+    sub_faces, used, collider, dynamics, emb = reach.faces, reach.used, reach.collider, reach.dynamics, reach.embedding
     body_frames = body_frames[:, used]
-    rest_body_sub = rest_body[used]
-    emb = Embedding.build(rest, rest_body_sub, sub_faces, collider.query(rest, rest_body_sub))
     pin_emb = Embedding(emb.face[pinned], emb.coords[pinned])
-    dynamics = collider
-    if body_labels is not None:
-        home = np.asarray(body_labels)[used][cKDTree(rest_body_sub).query(rest)[1]]
-        dynamics = PartCollider(sub_faces, np.asarray(body_labels)[used], np.asarray(body_parents), home)
-    thickness = _layer_thickness(garments, materials, rest_body_sub)
+    thickness = _layer_thickness(garments, materials, rest_body[used])
     friction = np.array([m.friction for m in materials])[owner]
     free = ~pinned
     T = len(body_frames)
@@ -186,10 +210,8 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     rel = cloth.v[i] - vb
     rn = np.einsum("ni,ni->n", rel, n)
     tang = rel - rn[:, None] * n
-    speed = np.linalg.norm(tang, axis=1)
     push = np.maximum(need[act] - coming[act], 0.0)  # normal velocity change the contact applied
-    scale = np.maximum(0.0, 1.0 - friction[i] * push / (speed + 1e-12))
-    cloth.v[i] = vb + tang * scale[:, None]
+    cloth.v[i] = vb + tang * coulomb_scale(tang, push, friction[i])[:, None]
     weights = np.ones(len(cloth.x))
     weights[i] = CONTACT_WEIGHT
     cloth.limit_strain(h, weights)
