@@ -18,7 +18,8 @@ Collision distance: ours = material thickness; Blender = cloth distance_min + bo
 
 Penetration, stretch and the penetrating fraction are measured identically for both outputs: signed
 distance of every garment vertex to the full body mesh (synth.cloth.collision.MeshCollider) each frame.
-Timing is wall time per simulated frame (Blender: scene.frame_set including the body's shape keys).
+Timing is wall time per simulated frame (Blender: scene.frame_set including the body's shape keys; ours:
+the substeps, after an untimed 3-frame warm-up that compiles or loads the numba kernels).
 """
 
 from __future__ import annotations
@@ -72,9 +73,11 @@ def load_motion(spec: str, body, frames: int | None, lead_in: int | None = None)
 
 
 def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: float, substeps: int) -> Run:
+    args = (rest_body, frames, body.faces, fps, substeps, None, "bench", False, body.part_labels, body.parents)
     try:
-        res = simulate_garments([garment], [mat], rest_body, frames, body.faces, fps, substeps, None, "bench",
-                                False, body.part_labels, body.parents)  # fmt: skip
+        # warm-up on 3 frames, untimed: the first call in a process compiles (or loads) the numba kernels
+        simulate_garments([garment], [mat], rest_body, frames[:3], *args[2:])
+        res = simulate_garments([garment], [mat], *args)
     except SynthError as exc:  # a divergence is a result: report it in the table
         print(f"ours: {exc}")
         return Run("ours (diverged)", np.full((len(frames), len(garment.verts), 3), np.nan), np.nan)

@@ -47,6 +47,7 @@ def main() -> None:
     print(f"{args.garment}: {len(garment.verts)} verts, {len(frames)} frames, {args.substeps} substeps, "
           f"{args.threads} CPU thread(s)")  # fmt: skip
     print("\nsolver                 device  dtype    batch  s/frame(batch)  garment-frames/s  x scipy")
+    simulate_garments([garment], [get_material(names[0])], rest, frames[:3], *common[2:])  # untimed: numba compile
     t0 = time.perf_counter()
     res = simulate_garments([garment], [get_material(names[0])], *common)
     base = 1.0 / res.seconds_per_frame
