@@ -246,7 +246,7 @@ def vertex_normals_t(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def closest_on_triangles_t(p, a, b, c):
-    """Torch port of collision.closest_on_triangles: (closest point, barycentric)."""
+    """collision._closest_points' point-triangle step in torch: (closest point, barycentric)."""
     ab, ac = b - a, c - a
     n = torch.linalg.cross(ab, ac)
     nn = (n * n).sum(-1) + 1e-30
@@ -436,7 +436,7 @@ def _garment_setup(g: Garment, rest_body: np.ndarray, faces: np.ndarray, thickne
     fidx = reach.face_index
     groups = []
     if labels is not None:
-        for pts, gf, gu, _ in reach.dynamics.groups:
+        for pts, gf, gu in reach.dynamics.groups:
             fmask = np.zeros(len(faces), bool)
             fmask[fidx[gf]] = True
             allow = np.zeros(len(reach.used), bool)

@@ -3,7 +3,8 @@ to the moved body (`surface_at`), contact response, and a triangle-frame embeddi
 points follow the body (attachments, initial drape).
 
 Closest points are exact point-triangle distances over the triangles around the nearest mesh vertex
-(found with a k-d tree); the sign comes from the Phong-interpolated vertex normal at that point.
+(found with a k-d tree), in one numba kernel (compiled on first use, then loaded from numba's disk
+cache); the sign comes from the Phong-interpolated vertex normal at that point.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from scipy.spatial import cKDTree
 
 
@@ -43,34 +45,105 @@ def vertex_face_table(faces: np.ndarray, num_verts: int) -> np.ndarray:
     return table
 
 
-def closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray):
-    """Closest points of p (..., 3) on triangles (a, b, c) (..., 3): (point, barycentric (..., 3))."""
-    ab, ac = b - a, c - a
-    n = np.cross(ab, ac)
-    nn = np.einsum("...i,...i->...", n, n) + 1e-30
-    ap = p - a
-    # barycentrics of the projection onto the plane
-    w2 = np.einsum("...i,...i->...", np.cross(ab, ap), n) / nn
-    w1 = np.einsum("...i,...i->...", np.cross(ap, ac), n) / nn
-    w0 = 1.0 - w1 - w2
-    bary = np.stack([w0, w1, w2], -1)
-    inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
-    best_d = np.where(inside, 0.0, np.inf)
-    best_bary = np.where(inside[..., None], bary, 0.0)
-    corners = (a, b, c)
-    for e0, e1 in ((0, 1), (1, 2), (2, 0)):
-        s, t = corners[e0], corners[e1]
-        st = t - s
-        u = np.clip(np.einsum("...i,...i->...", p - s, st) / (np.einsum("...i,...i->...", st, st) + 1e-30), 0, 1)
-        q = s + u[..., None] * st
-        d = np.einsum("...i,...i->...", p - q, p - q)
-        better = ~inside & (d < best_d)
-        eb = np.zeros(bary.shape)
-        eb[..., e0], eb[..., e1] = 1 - u, u
-        best_d = np.where(better, d, best_d)
-        best_bary = np.where(better[..., None], eb, best_bary)
-    point = best_bary[..., :1] * a + best_bary[..., 1:2] * b + best_bary[..., 2:] * c
-    return point, best_bary
+@njit(cache=True, inline="always")
+def _dot(ax, ay, az, bx, by, bz):
+    """a . b summed in the order numpy's einsum("...i,...i") uses (x, z, then y): the kernel repeats
+    the numpy formulation it replaced bit for bit (tests/test_cloth_collision.py)."""
+    return (ax * bx + az * bz) + ay * by
+
+
+@njit(cache=True, inline="always")
+def _face_cross(verts, faces, f):
+    """(b - a) x (c - a) of triangle f, as np.cross computes it."""
+    a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+    abx, aby, abz = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
+    acx, acy, acz = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
+    return aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+
+
+@njit(cache=True, inline="always")
+def _vertex_normal(verts, faces, vf, valence, allowed, v):
+    """vertex_normals at vertex v of the sub-mesh of the faces `allowed` (F,) bool (same sums, same order)."""
+    sx, sy, sz = 0.0, 0.0, 0.0
+    for k in range(valence[v]):
+        f = vf[v, k]
+        if allowed[f]:
+            nx, ny, nz = _face_cross(verts, faces, f)
+            sx, sy, sz = sx + nx, sy + ny, sz + nz
+    m = np.sqrt(sx * sx + sy * sy + sz * sz) + 1e-12
+    return sx / m, sy / m, sz / m
+
+
+@njit(cache=True)
+def _closest_points(points, verts, faces, vf, valence, near, allow, group):
+    """For each point i: the exact closest point on the triangles around its nearest mesh vertex near[i]
+    that its group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and
+    the unit normal there interpolated from the vertex normals of those allowed faces' sub-mesh.
+    Plane barycentrics, else the nearest of the three edges: the formulation batched.TorchCollider
+    mirrors. Returns (signed, normal, point, face, bary); points are independent (no reductions)."""
+    N = points.shape[0]
+    signed = np.empty(N)
+    normal = np.empty((N, 3))
+    point = np.empty((N, 3))
+    face = np.empty(N, np.int64)
+    bary = np.empty((N, 3))
+    w = np.empty(3)
+    for i in range(N):
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        v, allowed = near[i], allow[group[i]]
+        best = np.inf
+        bf, b0, b1, b2, qx, qy, qz = -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for k in range(valence[v]):
+            f = vf[v, k]
+            if not allowed[f]:
+                continue
+            ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
+            ax, ay, az = verts[ia, 0], verts[ia, 1], verts[ia, 2]
+            bx, by, bz = verts[ib, 0], verts[ib, 1], verts[ib, 2]
+            cx, cy, cz = verts[ic, 0], verts[ic, 1], verts[ic, 2]
+            abx, aby, abz = bx - ax, by - ay, bz - az
+            acx, acy, acz = cx - ax, cy - ay, cz - az
+            nx, ny, nz = _face_cross(verts, faces, f)
+            nn = _dot(nx, ny, nz, nx, ny, nz) + 1e-30
+            apx, apy, apz = px - ax, py - ay, pz - az
+            # barycentrics of the projection onto the plane
+            w[2] = _dot(aby * apz - abz * apy, abz * apx - abx * apz, abx * apy - aby * apx, nx, ny, nz) / nn
+            w[1] = _dot(apy * acz - apz * acy, apz * acx - apx * acz, apx * acy - apy * acx, nx, ny, nz) / nn
+            w[0] = 1.0 - w[1] - w[2]
+            if not (w[0] >= 0 and w[1] >= 0 and w[2] >= 0):  # outside: the nearest point of the edges
+                edge_d, e0, eu = np.inf, -1, 0.0
+                for e in range(3):
+                    s, t = faces[f, e], faces[f, (e + 1) % 3]
+                    sx, sy, sz = verts[s, 0], verts[s, 1], verts[s, 2]
+                    stx, sty, stz = verts[t, 0] - sx, verts[t, 1] - sy, verts[t, 2] - sz
+                    u = _dot(px - sx, py - sy, pz - sz, stx, sty, stz) / (_dot(stx, sty, stz, stx, sty, stz) + 1e-30)
+                    u = min(max(u, 0.0), 1.0)
+                    dx, dy, dz = px - (sx + u * stx), py - (sy + u * sty), pz - (sz + u * stz)
+                    d = _dot(dx, dy, dz, dx, dy, dz)
+                    if d < edge_d:
+                        edge_d, e0, eu = d, e, u
+                w[0] = w[1] = w[2] = 0.0
+                if e0 >= 0:
+                    w[e0], w[(e0 + 1) % 3] = 1.0 - eu, eu
+            x = w[0] * ax + w[1] * bx + w[2] * cx
+            y = w[0] * ay + w[1] * by + w[2] * cy
+            z = w[0] * az + w[1] * bz + w[2] * cz
+            d2 = _dot(px - x, py - y, pz - z, px - x, py - y, pz - z)
+            if d2 < best or bf < 0:
+                best, bf, b0, b1, b2, qx, qy, qz = d2, f, w[0], w[1], w[2], x, y, z
+        mx, my, mz = 0.0, 0.0, 0.0
+        for j, wj in enumerate((b0, b1, b2)):
+            nx, ny, nz = _vertex_normal(verts, faces, vf, valence, allowed, faces[bf, j])
+            mx, my, mz = mx + wj * nx, my + wj * ny, mz + wj * nz
+        m = np.sqrt(mx * mx + my * my + mz * mz) + 1e-12
+        mx, my, mz = mx / m, my / m, mz / m
+        side = _dot(px - qx, py - qy, pz - qz, mx, my, mz)
+        signed[i] = -np.sqrt(best) if side < 0 else np.sqrt(best)
+        normal[i, 0], normal[i, 1], normal[i, 2] = mx, my, mz
+        point[i, 0], point[i, 1], point[i, 2] = qx, qy, qz
+        face[i] = bf
+        bary[i, 0], bary[i, 1], bary[i, 2] = b0, b1, b2
+    return signed, normal, point, face, bary
 
 
 @dataclass
@@ -89,24 +162,24 @@ class MeshCollider:
     def __init__(self, faces: np.ndarray, num_verts: int):
         self.faces = np.asarray(faces, np.int64)
         self.vf = vertex_face_table(self.faces, num_verts)
+        self.valence = np.bincount(self.faces.ravel(), minlength=num_verts)
+        self.all_faces = np.ones((1, len(self.faces)), bool)
 
-    def query(self, points: np.ndarray, verts: np.ndarray, normals: np.ndarray | None = None) -> Proximity:
-        if normals is None:
-            normals = vertex_normals(verts, self.faces)
+    def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
+        """Closest points of points (N, 3) on the mesh posed at verts (its normals are computed only
+        where needed, at the closest points' triangles)."""
         _, near = cKDTree(verts).query(points)
-        cand = self.vf[near]  # (N, K)
-        tri = self.faces[cand]  # (N, K, 3)
-        p = points[:, None, :]
-        q, bary = closest_on_triangles(p, verts[tri[..., 0]], verts[tri[..., 1]], verts[tri[..., 2]])
-        d2 = np.einsum("nki,nki->nk", p - q, p - q)
-        k = np.argmin(d2, axis=1)
-        r = np.arange(len(points))
-        face, bary, point = cand[r, k], bary[r, k], q[r, k]
-        n = np.einsum("nk,nki->ni", bary, normals[self.faces[face]])
-        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
-        dist = np.sqrt(d2[r, k])
-        sign = np.where(np.einsum("ni,ni->n", points - point, n) < 0, -1.0, 1.0)
-        return Proximity(sign * dist, n, point, face, bary, near)
+        return self.query_near(points, verts, near, self.all_faces, np.zeros(len(points), np.int64))
+
+    def query_near(self, points: np.ndarray, verts: np.ndarray, near: np.ndarray, allow: np.ndarray,
+                   group: np.ndarray) -> Proximity:  # fmt: skip
+        """query given each point's nearest vertex near (N,) and the faces allow[group] (G, F) bool
+        its group (N,) may touch (the sub-mesh whose normals give the sign)."""
+        points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
+        near = np.asarray(near, np.int64)
+        signed, normal, point, face, bary = _closest_points(points, verts, self.faces, self.vf, self.valence,
+                                                            near, allow, group)  # fmt: skip
+        return Proximity(signed, normal, point, face, bary, near)
 
 
 def surface_at(verts: np.ndarray, normals: np.ndarray, faces: np.ndarray, face: np.ndarray,
@@ -179,27 +252,29 @@ def _frames(tri: np.ndarray) -> np.ndarray:
 class PartCollider:
     """Collide each cloth point only with the body parts around its home part (the part under it
     at rest, with its parent and children). A point pinched between two limbs then never flips to
-    the far limb's surface (which would tear the cloth across the gap)."""
+    the far limb's surface (which would tear the cloth across the gap).
+
+    groups: per home part, (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray):
-        self.faces = np.asarray(faces, np.int64)
-        self.groups = []
+        self.mesh = MeshCollider(faces, len(labels))
+        self.faces = self.mesh.faces
         face_labels = labels[self.faces]
+        self.groups, allow = [], []
+        self.group = np.zeros(len(home), np.int64)
         for part in np.unique(home):
             allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
             fmask = np.isin(face_labels, list(allowed)).any(1)
-            fidx = np.nonzero(fmask)[0]
-            used = np.unique(self.faces[fidx])
-            remap = np.full(len(labels), -1)
-            remap[used] = np.arange(len(used))
-            self.groups.append((np.nonzero(home == part)[0], fidx, used, MeshCollider(remap[self.faces[fidx]], len(used))))
+            pts = np.nonzero(home == part)[0]
+            self.group[pts] = len(allow)
+            allow.append(fmask)
+            self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
+        self.allow = np.stack(allow)
 
     def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
-        N = len(points)
-        out = Proximity(np.zeros(N), np.zeros((N, 3)), np.zeros((N, 3)), np.zeros(N, np.int64), np.zeros((N, 3)),
-                        np.zeros(N, np.int64))  # fmt: skip
-        for pts, fidx, used, col in self.groups:
-            p = col.query(points[pts], verts[used])
-            out.signed[pts], out.normal[pts], out.point[pts] = p.signed, p.normal, p.point
-            out.face[pts], out.bary[pts], out.vertex[pts] = fidx[p.face], p.bary, used[p.vertex]
-        return out
+        """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
+        from the nearest of the group's vertices; the sign from the group sub-mesh's normals."""
+        near = np.empty(len(points), np.int64)
+        for pts, _, used in self.groups:
+            near[pts] = used[cKDTree(verts[used]).query(points[pts])[1]]
+        return self.mesh.query_near(points, verts, near, self.allow, self.group)

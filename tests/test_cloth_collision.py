@@ -1,0 +1,117 @@
+"""The compiled closest-point queries (synth/cloth/collision.py) against an independent brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from synth.cloth.collision import MeshCollider, PartCollider, vertex_normals
+
+
+def brute_force(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance (P, F), closest point (P, F, 3)) of every point to every triangle, by Voronoi regions
+    (Ericson, Real-Time Collision Detection 5.1.5): a different algorithm from the one under test."""
+    a, b, c = (verts[faces[:, k]][None] for k in range(3))
+    p = points[:, None]
+    dot = lambda x, y: np.einsum("...i,...i->...", x, y)  # noqa: E731
+    ab, ac, ap, bp, cp = b - a, c - a, p - a, p - b, p - c
+    d1, d2, d3, d4, d5, d6 = dot(ab, ap), dot(ac, ap), dot(ab, bp), dot(ac, bp), dot(ab, cp), dot(ac, cp)
+    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        on_ab = a + (d1 / (d1 - d3))[..., None] * ab
+        on_ac = a + (d2 / (d2 - d6))[..., None] * ac
+        on_bc = b + ((d4 - d3) / ((d4 - d3) + (d5 - d6)))[..., None] * (c - b)
+        inner = a + (vb / (va + vb + vc))[..., None] * ab + (vc / (va + vb + vc))[..., None] * ac
+    regions = [(d1 <= 0) & (d2 <= 0), (d3 >= 0) & (d4 <= d3), (vc <= 0) & (d1 >= 0) & (d3 <= 0),
+               (d6 >= 0) & (d5 <= d6), (vb <= 0) & (d2 >= 0) & (d6 <= 0),
+               (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)]  # fmt: skip
+    shape = np.broadcast_shapes(a.shape, p.shape)
+    choices = [np.broadcast_to(x, shape) for x in (a, b, on_ab, c, on_ac, on_bc)]
+    q = np.select([r[..., None] for r in regions], choices, np.broadcast_to(inner, shape))
+    return np.linalg.norm(p - q, axis=-1), q
+
+
+def fan_has(faces: np.ndarray, near: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """(P,) whether triangle face[i] has vertex near[i]: only then can the query see it."""
+    return (faces[face] == near[:, None]).any(1)
+
+
+@pytest.fixture(scope="module")
+def blob():
+    """A lumpy sphere (radius 0.2 +- 3 %, star-shaped) and directions to put points along."""
+    s = trimesh.creation.icosphere(subdivisions=2, radius=1.0)
+    rng = np.random.default_rng(7)
+    unit = np.asarray(s.vertices)
+    verts = unit * (0.2 * (1.0 + rng.uniform(-0.03, 0.03, len(unit))))[:, None]
+    dirs = rng.normal(size=(400, 3))
+    return verts, np.asarray(s.faces, np.int64), dirs / np.linalg.norm(dirs, axis=1, keepdims=True), rng
+
+
+def test_query_is_the_exact_closest_point_where_the_nearest_vertex_fan_holds_it(blob):
+    verts, faces, dirs, rng = blob
+    points = dirs * rng.uniform(0.12, 0.3, len(dirs))[:, None]
+    prox = MeshCollider(faces, len(verts)).query(points, verts)
+    dist, q = brute_force(points, verts, faces)
+    true_face = dist.argmin(1)
+    held = fan_has(faces, prox.vertex, true_face)
+    assert held.mean() > 0.9  # the test really compares: nearly every point's closest face is in the fan
+    r = np.arange(len(points))
+    np.testing.assert_allclose(np.abs(prox.signed[held]), dist[r, true_face][held], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(prox.point[held], q[r, true_face][held], rtol=0, atol=1e-12)
+    # everywhere: a point really on the returned triangle, never nearer than the true closest point
+    np.testing.assert_allclose(np.abs(prox.signed), np.linalg.norm(points - prox.point, axis=1), atol=1e-15)
+    assert (np.abs(prox.signed) >= dist.min(1) - 1e-12).all()
+    tri = verts[faces[prox.face]]
+    np.testing.assert_allclose(np.einsum("nk,nki->ni", prox.bary, tri), prox.point, atol=1e-15)
+    assert (prox.bary >= 0).all() and np.allclose(prox.bary.sum(1), 1.0)
+
+
+def test_sign_and_normal_inside_and_outside(blob):
+    verts, faces, dirs, rng = blob
+    col = MeshCollider(faces, len(verts))
+    inside = col.query(dirs * rng.uniform(0.08, 0.18, len(dirs))[:, None], verts)
+    outside = col.query(dirs * rng.uniform(0.215, 0.35, len(dirs))[:, None], verts)
+    assert (inside.signed < 0).all() and (outside.signed > 0).all()
+    for prox in (inside, outside):
+        np.testing.assert_allclose(np.linalg.norm(prox.normal, axis=1), 1.0, atol=1e-12)
+        assert (np.einsum("ni,ni->n", prox.normal, prox.point) > 0).all()  # outward on a star-shaped blob
+    # the normal is the Phong interpolation of the vertex normals at the closest point
+    n = np.einsum("nk,nki->ni", outside.bary, vertex_normals(verts, faces)[faces[outside.face]])
+    np.testing.assert_allclose(outside.normal, n / np.linalg.norm(n, axis=1, keepdims=True), atol=1e-12)
+
+
+def test_part_collider_keeps_each_point_on_its_allowed_parts(blob):
+    """Four parts (quarters around the z axis) in a chain 0-1-2-3: quarter 3 touches quarter 0 on the
+    blob but is not its relative. The points are homed at rest, then the blob turns half a turn
+    under them, so each now lies over a part it may not touch."""
+    verts, faces, dirs, rng = blob
+    angle = np.arctan2(verts[:, 1], verts[:, 0]) % (2 * np.pi)
+    labels = (angle // (np.pi / 2)).astype(np.int64)
+    parents = np.array([-1, 0, 1, 2])
+    points = dirs * rng.uniform(0.15, 0.3, len(dirs))[:, None]
+    home = labels[np.linalg.norm(points[:, None] - verts[None], axis=2).argmin(1)]
+    col = PartCollider(faces, labels, parents, home)
+    c, s = np.cos(np.pi), np.sin(np.pi)
+    moved = verts @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
+    prox = col.query(points, moved)
+    allowed = {0: {0, 1}, 1: {0, 1, 2}, 2: {1, 2, 3}, 3: {2, 3}}
+    ok = np.array([bool(set(labels[faces[f]]) & allowed[h]) for f, h in zip(prox.face, home)])
+    assert ok.all()
+    whole = MeshCollider(faces, len(verts)).query(points, moved)
+    assert (whole.face != prox.face).mean() > 0.5  # the restriction really acted
+    assert (np.abs(prox.signed) >= np.abs(whole.signed) - 1e-12).all()
+    # the exact closest point among each point's allowed faces (where its nearest allowed vertex's fan has it)
+    dist, _ = brute_force(points, moved, faces)
+    fok = np.array([[bool(set(labels[f]) & allowed[h]) for f in faces] for h in (0, 1, 2, 3)])
+    dist = np.where(fok[home], dist, np.inf)
+    true_face = dist.argmin(1)
+    held = fan_has(faces, prox.vertex, true_face)
+    assert held.mean() > 0.9
+    np.testing.assert_allclose(np.abs(prox.signed[held]), dist[np.arange(len(points)), true_face][held], atol=1e-12)
+    # the nearest vertex is the nearest one among the allowed faces' vertices
+    for h in range(4):
+        mine = home == h
+        used = np.unique(faces[fok[h]])
+        d = np.linalg.norm(points[mine][:, None] - moved[used][None], axis=2)
+        np.testing.assert_array_equal(prox.vertex[mine], used[d.argmin(1)])
