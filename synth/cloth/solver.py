@@ -1,11 +1,12 @@
-"""Baraff-Witkin implicit (backward Euler) mass-spring cloth on the CPU (scipy.sparse).
+"""Baraff-Witkin implicit (backward Euler) mass-spring cloth on the CPU (numba kernels in solver_kernels.py).
 
 One linearised backward-Euler step solves
     (M - h dF/dv - h^2 dF/dx) dv = h (F0 + h dF/dx v0)
 for the velocity change, with modified preconditioned CG (Jacobi) and constraint filtering:
 pinned (attached) vertices get their velocity change prescribed and are filtered out of the
 search directions, so the system needs no Lagrange multipliers. Spring Jacobians drop the
-compressive transverse term (Choi & Ko) so the matrix stays symmetric positive definite.
+compressive transverse term (Choi & Ko) so the matrix stays symmetric positive definite. The
+matrix is never stored: CG applies it spring by spring (matrix-free), all in float64.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from synth.cloth import solver_kernels as kernels
 from synth.cloth.materials import Material
 from synth.cloth.springs import Springs, build_springs, spring_coefficients, vertex_areas
 
@@ -29,9 +30,6 @@ class SolverSettings:
     # reached by cloth pinched between belly and thigh in a deep squat: see docs, cloth section)
     strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
     strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
-
-
-_EYE = np.eye(3)
 
 
 class ImplicitCloth:
@@ -57,26 +55,8 @@ class ImplicitCloth:
         self.contact_force = np.zeros(V)  # normal force of each contact constraint in the last step
         self.cg_iterations = 0
         self.steps = 0
-        self._pattern(V)
-
-    def _pattern(self, V: int) -> None:
-        """Fixed block-sparse (3x3 BSR) pattern; springs are unique pairs, so no duplicate blocks."""
-        si, sj = self.springs.i, self.springs.j
-        S = len(si)
-        rows = np.concatenate([np.arange(V), si, sj])
-        cols = np.concatenate([np.arange(V), sj, si])
-        order = np.lexsort((cols, rows))
-        self._indices = cols[order].astype(np.int32)
-        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=V))]).astype(np.int32)
-        pos = np.empty(len(rows), np.int64)
-        pos[order] = np.arange(len(rows))
-        self._pos_diag, self._pos_ij, self._pos_ji = pos[:V], pos[V : V + S], pos[V + S :]
-        s = np.arange(S)
-        self._D = sp.csr_matrix(  # +1 at the spring's first vertex, -1 at its second
-            (np.concatenate([np.ones(S), -np.ones(S)]), (np.concatenate([si, sj]), np.concatenate([s, s]))),
-            shape=(V, S),
-        )
-        self._inc = abs(self._D).tocsr()
+        self._adj = kernels.adjacency(self.springs.i, self.springs.j, V)
+        self._gravity = np.asarray(self.settings.gravity, np.float64)
 
     def spring_state(self, x: np.ndarray):
         d = x[self.springs.j] - x[self.springs.i]
@@ -97,50 +77,30 @@ class ImplicitCloth:
         contacts: vertices whose new velocity along a unit normal is prescribed (the body's
         surface), solved as Baraff-Witkin constraints so the springs, not a later push, share out
         the contact. limit_strain=False leaves strain limiting to the caller."""
-        x, v, L = self.x, self.v, self.springs.rest
-        si, sj = self.springs.i, self.springs.j
-        V = len(x)
-        u, length = self.spring_state(x)
-        uu = u[:, :, None] * u[:, None, :]
-        ratio = np.maximum(0.0, 1.0 - L / np.maximum(length, 1e-12))
-        Ks = self.k[:, None, None] * (uu + ratio[:, None, None] * (_EYE - uu))
-        dv_rel = v[sj] - v[si]
-        fs = (self.k * (length - L) + self.c * np.einsum("ni,ni->n", dv_rel, u))[:, None] * u
-        f = self._D @ fs + self.mass[:, None] * np.asarray(self.settings.gravity) - self.drag[:, None] * v
-        kv = self._D @ np.einsum("nij,nj->ni", Ks, dv_rel)
-        b = (h * (f + h * kv)).ravel()
-
-        B = h * h * Ks + h * self.c[:, None, None] * uu
-        data = np.empty((len(self._indices), 3, 3))
-        data[self._pos_ij] = -B
-        data[self._pos_ji] = -B
-        diag = (self._inc @ B.reshape(-1, 9)).reshape(V, 3, 3) + (self.mass + h * self.drag)[:, None, None] * _EYE
-        data[self._pos_diag] = diag
-        A = sp.bsr_matrix((data, self._indices, self._indptr), shape=(3 * V, 3 * V))
-        pinv = 1.0 / diag[:, [0, 1, 2], [0, 1, 2]].ravel()
-
+        x, v, sp, st = self.x, self.v, self.springs, self.settings
         # CG starts from zero, never from the last step's dv: truncated CG (stiff fabric, small
         # triangles) leaves part of a warm start unresolved, which re-applies the previous step's
         # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
         # instead of settling at 0.04). From zero, a truncated solve only under-shoots: dissipative.
         z = np.zeros_like(x)
+        kind = np.where(self.pinned, kernels.PINNED, kernels.FREE).astype(np.int8)
+        normal = np.zeros_like(x)
         if self.pinned.any():
             if pin_targets is None:
                 pin_targets = x[self.pinned]
             z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
-        free = np.repeat(~self.pinned, 3).astype(np.float64)
         if contacts is not None and len(contacts.idx):
             c_idx, n = contacts.idx, contacts.normal
             z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
-        else:
-            contacts = None
-        dv, iters = filtered_pcg(A, b, z.ravel(), free, pinv, self.settings.cg_tol, self.settings.cg_max_iter,
-                                 contacts)  # fmt: skip
-        self.v = v + dv.reshape(V, 3)
-        self.contact_force[:] = 0.0
-        if contacts is not None:  # what the constraint had to push with (N): negative = it held the cloth on
-            res = (A @ dv - b).reshape(V, 3)[contacts.idx]
-            self.contact_force[contacts.idx] = np.einsum("ni,ni->n", res, contacts.normal) / h
+            kind[c_idx] = kernels.CONTACT
+            normal[c_idx] = n
+        ptr, other, spring, sign = self._adj
+        dv, iters, push = kernels.implicit_step(x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag,
+                                                self._gravity, float(h), ptr, other, spring, sign, z, kind, normal,
+                                                float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
+        self.v = v + dv
+        # what each contact constraint had to push with (N): negative = it held the cloth on
+        self.contact_force[:] = push / h
         self.x = x + h * self.v
         if self.pinned.any():
             self.x[self.pinned] = pin_targets
@@ -158,24 +118,9 @@ class ImplicitCloth:
         m = self.springs.kind == 0
         si, sj, L = self.springs.i[m], self.springs.j[m], self.springs.rest[m] * (1 + st.strain_limit)
         w = (~self.pinned).astype(np.float64) if weights is None else np.where(self.pinned, 0.0, weights)
-        V = len(self.x)
+        self.x = np.ascontiguousarray(self.x, np.float64)
         x0 = self.x.copy()
-        for _ in range(st.strain_iterations):
-            d = self.x[sj] - self.x[si]
-            length = np.linalg.norm(d, axis=1)
-            over = length > L
-            if not over.any():
-                break
-            a, b, d, length, Lo = si[over], sj[over], d[over], length[over], L[over]
-            wa, wb = w[a], w[b]
-            tot = np.maximum(wa + wb, 1e-12)
-            corr = ((length - Lo) / length / tot)[:, None] * d
-            delta = np.zeros((V, 3))
-            cnt = np.bincount(a, weights=wa > 0, minlength=V) + np.bincount(b, weights=wb > 0, minlength=V)
-            for c in range(3):
-                delta[:, c] = np.bincount(a, weights=wa * corr[:, c], minlength=V) - np.bincount(
-                    b, weights=wb * corr[:, c], minlength=V)  # fmt: skip
-            self.x += delta / np.maximum(cnt, 1.0)[:, None]
+        kernels.limit_strain(self.x, si, sj, L, w, int(st.strain_iterations))
         self.v += (self.x - x0) / h
 
     def blow_up(self) -> str | None:
@@ -199,37 +144,3 @@ class Contacts:
     idx: np.ndarray  # (C,) vertex indices, unique, none pinned
     normal: np.ndarray  # (C, 3) unit normals
     normal_velocity: np.ndarray  # (C,) m/s along the normal
-
-
-def filtered_pcg(A, b: np.ndarray, z: np.ndarray, free: np.ndarray, pinv: np.ndarray, tol: float,
-                 max_iter: int, contacts: Contacts | None = None) -> tuple[np.ndarray, int]:  # fmt: skip
-    """Baraff-Witkin modified PCG: solves A x = b on the free components with x = z on the
-    constrained ones (free is 1 for free, 0 for constrained components; a contact vertex is
-    constrained along its normal only: its filter is I - n n^T)."""
-
-    def filt(y: np.ndarray) -> np.ndarray:
-        y = y * free
-        if contacts is not None:
-            yv = y.reshape(-1, 3)
-            yc = yv[contacts.idx]
-            yv[contacts.idx] = yc - np.einsum("ni,ni->n", yc, contacts.normal)[:, None] * contacts.normal
-        return y
-
-    x = z.copy()
-    bf = filt(b)
-    target = tol * tol * float(bf @ (pinv * bf))
-    r = filt(b - A @ x)
-    c = filt(pinv * r)
-    delta = float(r @ c)
-    it = 0
-    while it < max_iter and delta > target:
-        q = filt(A @ c)
-        alpha = delta / float(c @ q)
-        x += alpha * c
-        r -= alpha * q
-        s = pinv * r
-        new = float(r @ s)
-        c = filt(s + (new / delta) * c)
-        delta = new
-        it += 1
-    return x, it
