@@ -115,3 +115,20 @@ def test_part_collider_keeps_each_point_on_its_allowed_parts(blob):
         used = np.unique(faces[fok[h]])
         d = np.linalg.norm(points[mine][:, None] - moved[used][None], axis=2)
         np.testing.assert_array_equal(prox.vertex[mine], used[d.argmin(1)])
+
+
+def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):
+    verts, faces, dirs, rng = blob
+    col = MeshCollider(faces, len(verts))
+    points = dirs * rng.uniform(0.0, 3.0, len(dirs))[:, None] + [0.0, 0.0, 1.0] * (rng.uniform(size=(len(dirs), 1)) < 0.2)
+    d2 = ((points[:, None] - verts[None]) ** 2).sum(2)
+    np.testing.assert_array_equal(col.query(points, verts).vertex, d2.argmin(1))
+    # on the mirror plane x = 0 of the (symmetric) icosphere, mirrored vertices are exactly as near
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.2)
+    plane = np.c_[np.zeros(len(dirs)), dirs[:, 1:] * 0.25]
+    d2 = ((plane[:, None] - sphere.vertices[None]) ** 2).sum(2)
+    assert ((d2 == d2.min(1, keepdims=True)).sum(1) > 1).mean() > 0.1  # ties really occur
+    got = MeshCollider(sphere.faces, len(sphere.vertices)).query(plane, np.asarray(sphere.vertices)).vertex
+    np.testing.assert_array_equal(got, d2.argmin(1))
+    # a blown-up point gives a non-finite distance (the blow-up check reports it), not a hang
+    assert not np.isfinite(col.query(np.array([[np.nan, 0.0, 0.0], [np.inf, 0.0, 0.0]]), verts).signed).any()

@@ -3,7 +3,7 @@ to the moved body (`surface_at`), contact response, and a triangle-frame embeddi
 points follow the body (attachments, initial drape).
 
 Closest points are exact point-triangle distances over the triangles around the nearest mesh vertex
-(found with a k-d tree), in one numba kernel (compiled on first use, then loaded from numba's disk
+(found on a uniform grid), in numba kernels (compiled on first use, then loaded from numba's disk
 cache); the sign comes from the Phong-interpolated vertex normal at that point.
 """
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy.spatial import cKDTree
 
 
 def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -72,6 +71,72 @@ def _vertex_normal(verts, faces, vf, valence, allowed, v):
             sx, sy, sz = sx + nx, sy + ny, sz + nz
     m = np.sqrt(sx * sx + sy * sy + sz * sz) + 1e-12
     return sx / m, sy / m, sz / m
+
+
+@njit(cache=True)
+def _nearest_vertices(points, verts, faces, vallow, group):
+    """For each point i the nearest vertex v with vallow[group[i], v] (the lowest index of equals):
+    exact, from a uniform grid of cells twice the mean edge long, searched in growing shells of cells
+    around the point's cell until no unvisited cell can hold a nearer vertex."""
+    U, N = verts.shape[0], points.shape[0]
+    e = 0.0
+    for f in range(faces.shape[0]):
+        a, b = faces[f, 0], faces[f, 1]
+        e += np.sqrt((verts[a, 0] - verts[b, 0]) ** 2 + (verts[a, 1] - verts[b, 1]) ** 2 + (verts[a, 2] - verts[b, 2]) ** 2)
+    h = 2.0 * e / max(faces.shape[0], 1) + 1e-9
+    lo = np.empty(3)
+    n = np.empty(3, np.int64)
+    for d in range(3):
+        lo[d] = verts[:, d].min()
+        n[d] = int((verts[:, d].max() - lo[d]) / h) + 1
+    cell = np.empty(U, np.int64)
+    start = np.zeros(n[0] * n[1] * n[2] + 1, np.int64)
+    for v in range(U):
+        c = 0
+        for d in range(3):
+            c = c * n[d] + min(int((verts[v, d] - lo[d]) / h), n[d] - 1)
+        cell[v] = c
+        start[c + 1] += 1
+    for c in range(len(start) - 1):
+        start[c + 1] += start[c]
+    order = np.empty(U, np.int64)  # vertices by cell, ascending within each
+    fill = start[:-1].copy()
+    for v in range(U):
+        order[fill[cell[v]]] = v
+        fill[cell[v]] += 1
+    out = np.empty(N, np.int64)
+    c0 = np.empty(3, np.int64)
+    for i in range(N):
+        g = group[i]
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        best, bv = np.inf, -1
+        if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):  # a blown-up point: any vertex
+            bv = np.argmax(vallow[g])
+        last = 0
+        for d in range(3):  # the point's cell, or the nearest one when it is outside the grid
+            c0[d] = int(min(max((points[i, d] - lo[d]) / h, 0.0), n[d] - 1.0)) if bv < 0 else 0
+            last = max(last, c0[d], n[d] - 1 - c0[d])
+        for r in range(last + 1 if bv < 0 else 0):
+            if best < ((r - 1) * h) ** 2:  # every cell of shell r is at least (r - 1) h away
+                break
+            for x in range(max(c0[0] - r, 0), min(c0[0] + r, n[0] - 1) + 1):
+                for y in range(max(c0[1] - r, 0), min(c0[1] + r, n[1] - 1) + 1):
+                    if abs(x - c0[0]) == r or abs(y - c0[1]) == r:
+                        z0, z1, dz = max(c0[2] - r, 0), min(c0[2] + r, n[2] - 1), 1
+                    else:  # inside the shell's x-y square only its top and bottom cells are on it
+                        z0, z1, dz = c0[2] - r, c0[2] + r, 2 * r
+                    for z in range(z0, z1 + 1, dz):
+                        if z < 0 or z >= n[2]:
+                            continue
+                        c = (x * n[1] + y) * n[2] + z
+                        for k in range(start[c], start[c + 1]):
+                            v = order[k]
+                            if vallow[g, v]:
+                                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+                                if d2 < best or (d2 == best and v < bv):
+                                    best, bv = d2, v
+        out[i] = bv
+    return out
 
 
 @njit(cache=True)
@@ -163,20 +228,19 @@ class MeshCollider:
         self.faces = np.asarray(faces, np.int64)
         self.vf = vertex_face_table(self.faces, num_verts)
         self.valence = np.bincount(self.faces.ravel(), minlength=num_verts)
-        self.all_faces = np.ones((1, len(self.faces)), bool)
+        self.everything = (np.ones((1, len(self.faces)), bool), np.ones((1, num_verts), bool))
 
     def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
         """Closest points of points (N, 3) on the mesh posed at verts (its normals are computed only
         where needed, at the closest points' triangles)."""
-        _, near = cKDTree(verts).query(points)
-        return self.query_near(points, verts, near, self.all_faces, np.zeros(len(points), np.int64))
+        return self.query_groups(points, verts, *self.everything, np.zeros(len(points), np.int64))
 
-    def query_near(self, points: np.ndarray, verts: np.ndarray, near: np.ndarray, allow: np.ndarray,
-                   group: np.ndarray) -> Proximity:  # fmt: skip
-        """query given each point's nearest vertex near (N,) and the faces allow[group] (G, F) bool
-        its group (N,) may touch (the sub-mesh whose normals give the sign)."""
+    def query_groups(self, points: np.ndarray, verts: np.ndarray, allow: np.ndarray, vallow: np.ndarray,
+                     group: np.ndarray) -> Proximity:  # fmt: skip
+        """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
+        whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign)."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
-        near = np.asarray(near, np.int64)
+        near = _nearest_vertices(points, verts, self.faces, vallow, group)
         signed, normal, point, face, bary = _closest_points(points, verts, self.faces, self.vf, self.valence,
                                                             near, allow, group)  # fmt: skip
         return Proximity(signed, normal, point, face, bary, near)
@@ -270,11 +334,11 @@ class PartCollider:
             allow.append(fmask)
             self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
         self.allow = np.stack(allow)
+        self.vallow = np.zeros((len(allow), len(labels)), bool)
+        for g, (_, _, used) in enumerate(self.groups):
+            self.vallow[g, used] = True
 
     def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
         from the nearest of the group's vertices; the sign from the group sub-mesh's normals."""
-        near = np.empty(len(points), np.int64)
-        for pts, _, used in self.groups:
-            near[pts] = used[cKDTree(verts[used]).query(points[pts])[1]]
-        return self.mesh.query_near(points, verts, near, self.allow, self.group)
+        return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.group)
