@@ -83,7 +83,7 @@ class ImplicitCloth:
         # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
         # instead of settling at 0.04). From zero, a truncated solve only under-shoots: dissipative.
         z = np.zeros_like(x)
-        kind = np.where(self.pinned, kernels.PINNED, kernels.FREE).astype(np.int8)
+        free = (~self.pinned).astype(np.float64)  # the PCG filter: free (I - n n^T), n = 0 off contact
         normal = np.zeros_like(x)
         if self.pinned.any():
             if pin_targets is None:
@@ -92,11 +92,10 @@ class ImplicitCloth:
         if contacts is not None and len(contacts.idx):
             c_idx, n = contacts.idx, contacts.normal
             z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
-            kind[c_idx] = kernels.CONTACT
             normal[c_idx] = n
         ptr, other, spring, sign = self._adj
         dv, iters, push = kernels.implicit_step(x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag,
-                                                self._gravity, float(h), ptr, other, spring, sign, z, kind, normal,
+                                                self._gravity, float(h), ptr, other, spring, sign, z, free, normal,
                                                 float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on

@@ -14,9 +14,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-FREE, PINNED, CONTACT = 0, 1, 2  # per-vertex filter: I, 0, I - n n^T
-
-
 def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each vertex's springs as CSR: ptr (V+1,), and per entry the other vertex, the spring and the
     sign of its force at this vertex (+1 at the spring's first vertex i, -1 at j); neighbours sorted."""
@@ -30,19 +27,17 @@ def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.nd
     return ptr, other[order].astype(np.int64), spring, sign
 
 
-@njit(cache=True)
-def _filt(a, y0, y1, y2, kind, normal):
-    """The constraint filter of vertex a applied to (y0, y1, y2)."""
-    if kind[a] == PINNED:
-        return 0.0, 0.0, 0.0
-    if kind[a] == CONTACT:
-        n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
-        d = y0 * n0 + y1 * n1 + y2 * n2
-        return y0 - d * n0, y1 - d * n1, y2 - d * n2
-    return y0, y1, y2
+@njit(cache=True, inline="always")
+def _filt(a, y0, y1, y2, free, normal):
+    """The constraint filter of vertex a on (y0, y1, y2): free[a] (0 pinned, else 1) times I - n n^T,
+    n its contact normal or 0; branch-free, as the mix of kinds defeats branch prediction."""
+    n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
+    y0, y1, y2 = y0 * free[a], y1 * free[a], y2 * free[a]
+    d = y0 * n0 + y1 * n1 + y2 * n2
+    return y0 - d * n0, y1 - d * n1, y2 - d * n2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _row(a, p, diag, ptr, other, coef):
     """(A @ p)[a]: the diagonal block minus each spring's w w^T + beta I applied to the neighbour."""
     y0 = diag[a, 0, 0] * p[a, 0] + diag[a, 0, 1] * p[a, 1] + diag[a, 0, 2] * p[a, 2]
@@ -109,7 +104,7 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sig
 
 
 @njit(cache=True)
-def _pcg(b, z, diag, ptr, other, coef, kind, normal, tol, max_iter):
+def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
     """Baraff-Witkin modified PCG (Jacobi): A x = b on the free components, x = z on the constrained
     ones; ends when r.(P^-1 r) <= tol^2 bf.(P^-1 bf) or after max_iter iterations."""
     V = len(b)
@@ -121,12 +116,12 @@ def _pcg(b, z, diag, ptr, other, coef, kind, normal, tol, max_iter):
     r, c, q = np.empty((V, 3)), np.empty((V, 3)), np.empty((V, 3))
     target, delta = 0.0, 0.0
     for a in range(V):
-        f0, f1, f2 = _filt(a, b[a, 0], b[a, 1], b[a, 2], kind, normal)
+        f0, f1, f2 = _filt(a, b[a, 0], b[a, 1], b[a, 2], free, normal)
         target += f0 * pinv[a, 0] * f0 + f1 * pinv[a, 1] * f1 + f2 * pinv[a, 2] * f2
         y0, y1, y2 = _row(a, x, diag, ptr, other, coef)
-        r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, kind, normal)
+        r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
         c[a, 0], c[a, 1], c[a, 2] = _filt(a, pinv[a, 0] * r[a, 0], pinv[a, 1] * r[a, 1], pinv[a, 2] * r[a, 2],
-                                          kind, normal)  # fmt: skip
+                                          free, normal)  # fmt: skip
         delta += r[a, 0] * c[a, 0] + r[a, 1] * c[a, 1] + r[a, 2] * c[a, 2]
     target *= tol * tol
     it = 0
@@ -134,7 +129,7 @@ def _pcg(b, z, diag, ptr, other, coef, kind, normal, tol, max_iter):
         cq = 0.0
         for a in range(V):
             y0, y1, y2 = _row(a, c, diag, ptr, other, coef)
-            q[a, 0], q[a, 1], q[a, 2] = _filt(a, y0, y1, y2, kind, normal)
+            q[a, 0], q[a, 1], q[a, 2] = _filt(a, y0, y1, y2, free, normal)
             cq += c[a, 0] * q[a, 0] + c[a, 1] * q[a, 1] + c[a, 2] * q[a, 2]
         alpha = delta / cq
         new = 0.0
@@ -147,23 +142,23 @@ def _pcg(b, z, diag, ptr, other, coef, kind, normal, tol, max_iter):
         beta = new / delta
         for a in range(V):
             c[a, 0], c[a, 1], c[a, 2] = _filt(a, q[a, 0] + beta * c[a, 0], q[a, 1] + beta * c[a, 1],
-                                              q[a, 2] + beta * c[a, 2], kind, normal)  # fmt: skip
+                                              q[a, 2] + beta * c[a, 2], free, normal)  # fmt: skip
         delta = new
         it += 1
     return x, it
 
 
 @njit(cache=True)
-def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, kind, normal,
+def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal,
                   tol, max_iter):  # fmt: skip
     """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, and
     at contact vertices the normal component of the residual A dv - b (what the constraint pushed
     with, times h; 0 elsewhere)."""
     b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sign)
-    dv, it = _pcg(b, z, diag, ptr, other, coef, kind, normal, tol, max_iter)
+    dv, it = _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter)
     push = np.zeros(len(x))
     for a in range(len(x)):
-        if kind[a] == CONTACT:
+        if normal[a, 0] != 0.0 or normal[a, 1] != 0.0 or normal[a, 2] != 0.0:
             y0, y1, y2 = _row(a, dv, diag, ptr, other, coef)
             push[a] = (y0 - b[a, 0]) * normal[a, 0] + (y1 - b[a, 1]) * normal[a, 1] + (y2 - b[a, 2]) * normal[a, 2]
     return dv, it, push
