@@ -21,11 +21,8 @@ def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals."""
-    n = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
-    idx = faces.ravel()
-    out = np.stack([np.bincount(idx, weights=np.repeat(n[:, c], 3), minlength=len(verts)) for c in range(3)], 1)
-    return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-12)
+    """(V, 3) area-weighted unit vertex normals (float64)."""
+    return _vertex_normals(np.ascontiguousarray(verts, np.float64), np.ascontiguousarray(faces, np.int64))
 
 
 def vertex_face_table(faces: np.ndarray, num_verts: int) -> np.ndarray:
@@ -58,6 +55,21 @@ def _face_cross(verts, faces, f):
     abx, aby, abz = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
     acx, acy, acz = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
     return aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+
+
+@njit(cache=True)
+def _vertex_normals(verts, faces):
+    """vertex_normals: the face cross products summed onto their vertices in face order, normalised."""
+    out = np.zeros(verts.shape)
+    for f in range(faces.shape[0]):
+        nx, ny, nz = _face_cross(verts, faces, f)
+        for j in range(3):
+            v = faces[f, j]
+            out[v, 0], out[v, 1], out[v, 2] = out[v, 0] + nx, out[v, 1] + ny, out[v, 2] + nz
+    for v in range(verts.shape[0]):
+        m = np.sqrt(out[v, 0] * out[v, 0] + out[v, 1] * out[v, 1] + out[v, 2] * out[v, 2]) + 1e-12
+        out[v, 0], out[v, 1], out[v, 2] = out[v, 0] / m, out[v, 1] / m, out[v, 2] / m
+    return out
 
 
 @njit(cache=True, inline="always")
