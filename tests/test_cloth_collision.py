@@ -132,3 +132,14 @@ def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equal
     np.testing.assert_array_equal(got, d2.argmin(1))
     # a blown-up point gives a non-finite distance (the blow-up check reports it), not a hang
     assert not np.isfinite(col.query(np.array([[np.nan, 0.0, 0.0], [np.inf, 0.0, 0.0]]), verts).signed).any()
+
+
+def test_vertex_normals_are_the_normalised_sums_of_the_incident_face_cross_products(blob):
+    verts, faces, _, _ = blob
+    cross = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
+    ref = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(ref, faces[:, k], cross)
+    got = vertex_normals(verts, faces)
+    np.testing.assert_allclose(got, ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=1e-12)
+    assert (np.einsum("ni,ni->n", got, verts / np.linalg.norm(verts, axis=1, keepdims=True)) > 0.95).all()

@@ -28,6 +28,7 @@ from synth.cloth.garments import Garment
 from synth.cloth.materials import Material
 from synth.cloth.simulate import (
     CONTACT_MARGIN, CONTACT_PROXIMITY, CONTACT_WEIGHT, SimResult, _diverged, _layer_thickness, body_reach,
+    garment_stats,
 )  # fmt: skip
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 
@@ -565,7 +566,7 @@ def simulate_garments_batched(garments: list[Garment], materials: list[Material]
 
 def _stats(cloth: BatchedImplicitCloth, out: np.ndarray, pen: np.ndarray, energy: list, substeps: int, T: int,
            elapsed: float) -> list[dict[str, Any]]:  # fmt: skip
-    """The per-garment stats simulate_garments writes into each cache."""
+    """The per-garment stats simulate_garments writes into each cache (simulate.garment_stats)."""
     si, sj, L = (t.cpu().numpy() for t in (cloth.si, cloth.sj, cloth.L))
     stretch_k = cloth.kind.cpu().numpy() == 0
     sg = cloth.sg.cpu().numpy()
@@ -574,17 +575,9 @@ def _stats(cloth: BatchedImplicitCloth, out: np.ndarray, pen: np.ndarray, energy
     iters = cloth.cg_iterations.cpu().numpy()
     stats = []
     for g in range(cloth.B):
-        sl = slice(cloth.offsets[g], cloth.offsets[g + 1])
-        p = pen[:, sl] * 1000.0
-        m = stretch_k & (sg == g)
-        stats.append({
-            "steps": cloth.steps, "substeps": substeps, "frames": T,
-            "cg_iterations_per_step": float(iters[g]) / max(cloth.steps, 1),
-            "max_penetration_mm": float(p.max()), "p95_penetration_mm": float(np.percentile(p, 95)),
-            "penetrating_fraction": float((p > 0).mean()),
-            "mean_edge_stretch": float(e[:, m].mean()), "max_edge_stretch": float(e[:, m].max()),
-            "energy_final_J": float(energy[-1][g, 3]) if energy else 0.0,
-            "kinetic_max_J": float(max((en[g, 0] for en in energy), default=0.0)),
-            "seconds_per_frame": elapsed / max(T - 1, 1),
-        })  # fmt: skip
+        m = e[:, stretch_k & (sg == g)]
+        final = energy[-1][g, 3] if energy else 0.0
+        kinetic = max((en[g, 0] for en in energy), default=0.0)
+        stats.append(garment_stats(pen[:, cloth.offsets[g] : cloth.offsets[g + 1]], m.mean(1), m.max(1), cloth.steps,
+                                   substeps, iters[g], final, kinetic, elapsed / max(T - 1, 1)))  # fmt: skip
     return stats

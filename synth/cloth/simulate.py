@@ -163,20 +163,29 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
         for k in range(len(garments)):
             m = stretch_springs & (owner[cloth.springs.i] == k)
             stretch[f, :, k] = e[m].mean(), e[m].max()
-    stats = []
-    for k in range(len(garments)):
-        p = pen[:, owner == k] * 1000.0
-        stats.append({
-            "steps": cloth.steps, "substeps": substeps, "frames": T,
-            "cg_iterations_per_step": cloth.cg_iterations / max(cloth.steps, 1),
-            "max_penetration_mm": float(p.max()), "p95_penetration_mm": float(np.percentile(p, 95)),
-            "penetrating_fraction": float((p > 0).mean()),
-            "mean_edge_stretch": float(stretch[:, 0, k].mean()), "max_edge_stretch": float(stretch[:, 1, k].max()),
-            "energy_final_J": energy[-1]["total"] if energy else 0.0,
-            "kinetic_max_J": max((e["kinetic"] for e in energy), default=0.0),
-            "seconds_per_frame": elapsed / max(T - 1, 1),
-        })  # fmt: skip
-    return SimResult(out, stats, elapsed / max(T - 1, 1))
+    seconds = elapsed / max(T - 1, 1)
+    final, kinetic = (energy[-1]["total"] if energy else 0.0), max((e["kinetic"] for e in energy), default=0.0)
+    stats = [garment_stats(pen[:, owner == k], stretch[:, 0, k], stretch[:, 1, k], cloth.steps, substeps,
+                           cloth.cg_iterations, final, kinetic, seconds) for k in range(len(garments))]  # fmt: skip
+    return SimResult(out, stats, seconds)
+
+
+def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.ndarray, steps: int, substeps: int,
+                  cg_iterations: float, energy_final: float, kinetic_max: float,
+                  seconds_per_frame: float) -> dict[str, Any]:  # fmt: skip
+    """The stats one garment's cache records (simulate_garments and the batched simulator alike): pen
+    (T, V) penetration depth in m per frame and vertex, stretch_mean / stretch_max (T,) the mean and
+    largest |length / rest - 1| of its stretch springs per frame, energies of its last frame and peak."""
+    p = pen * 1000.0
+    return {
+        "steps": steps, "substeps": substeps, "frames": len(pen),
+        "cg_iterations_per_step": float(cg_iterations) / max(steps, 1),
+        "max_penetration_mm": float(p.max()), "p95_penetration_mm": float(np.percentile(p, 95)),
+        "penetrating_fraction": float((p > 0).mean()),
+        "mean_edge_stretch": float(stretch_mean.mean()), "max_edge_stretch": float(stretch_max.max()),
+        "energy_final_J": float(energy_final), "kinetic_max_J": float(kinetic_max),
+        "seconds_per_frame": seconds_per_frame,
+    }  # fmt: skip
 
 
 def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarray, start: np.ndarray,
