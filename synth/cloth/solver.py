@@ -77,7 +77,9 @@ class ImplicitCloth:
         contacts: vertices whose new velocity along a unit normal is prescribed (the body's
         surface), solved as Baraff-Witkin constraints so the springs, not a later push, share out
         the contact. limit_strain=False leaves strain limiting to the caller."""
-        x, v, sp, st = self.x, self.v, self.springs, self.settings
+        # float64, C order: what the kernels were compiled for (anything else would compile them again)
+        x, v = np.ascontiguousarray(self.x, np.float64), np.ascontiguousarray(self.v, np.float64)
+        sp, st = self.springs, self.settings
         # CG starts from zero, never from the last step's dv: truncated CG (stiff fabric, small
         # triangles) leaves part of a warm start unresolved, which re-applies the previous step's
         # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
