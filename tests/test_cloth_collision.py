@@ -143,3 +143,16 @@ def test_vertex_normals_are_the_normalised_sums_of_the_incident_face_cross_produ
     got = vertex_normals(verts, faces)
     np.testing.assert_allclose(got, ref / np.linalg.norm(ref, axis=1, keepdims=True), atol=1e-12)
     assert (np.einsum("ni,ni->n", got, verts / np.linalg.norm(verts, axis=1, keepdims=True)) > 0.95).all()
+
+
+def test_far_apart_small_triangles_and_non_finite_meshes():
+    """Two tiny triangles 1 km apart (the grid coarsens instead of allocating 1e15 cells), and a mesh
+    with a NaN vertex is refused."""
+    verts = np.array([[0, 0, 0], [1e-3, 0, 0], [0, 1e-3, 0], [1e3, 1e3, 1e3], [1e3 + 1e-3, 1e3, 1e3], [1e3, 1e3 + 1e-3, 1e3]])
+    faces = np.array([[0, 1, 2], [3, 4, 5]])
+    col = MeshCollider(faces, 6)
+    prox = col.query(np.array([[0.0, 0.0, 1.0], [1e3, 1e3, 999.0], [400.0, 400.0, 400.0]]), verts)
+    np.testing.assert_array_equal(prox.face, [0, 1, 0])
+    np.testing.assert_allclose(np.abs(prox.signed[:2]), [1.0, 1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        col.query(np.zeros((1, 3)), np.where(np.arange(6)[:, None] == 4, np.nan, verts))
