@@ -88,14 +88,15 @@ def _vertex_normal(verts, faces, vf, valence, allowed, v):
 @njit(cache=True)
 def _nearest_vertices(points, verts, faces, vallow, group):
     """For each point i the nearest vertex v with vallow[group[i], v] (the lowest index of equals):
-    exact, from a uniform grid of cells twice the mean edge long, searched in growing shells of cells
+    exact, from a uniform grid of cells three mean edges long, searched in growing shells of cells
     around the point's cell until no unvisited cell can hold a nearer vertex."""
     U, N = verts.shape[0], points.shape[0]
     e = 0.0
     for f in range(faces.shape[0]):
         a, b = faces[f, 0], faces[f, 1]
-        e += np.sqrt((verts[a, 0] - verts[b, 0]) ** 2 + (verts[a, 1] - verts[b, 1]) ** 2 + (verts[a, 2] - verts[b, 2]) ** 2)
-    h = 2.0 * e / max(faces.shape[0], 1) + 1e-9
+        e += np.sqrt((verts[a, 0] - verts[b, 0]) ** 2 + (verts[a, 1] - verts[b, 1]) ** 2
+                     + (verts[a, 2] - verts[b, 2]) ** 2)  # fmt: skip
+    h = 3.0 * e / max(faces.shape[0], 1) + 1e-9  # 3, not 2: fewer empty cells around points far off the body
     lo, hi = np.empty(3), np.empty(3)
     n = np.ones(3, np.int64)
     for d in range(3):
