@@ -15,11 +15,6 @@ import numpy as np
 from numba import njit
 
 
-def face_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    n = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])
-    return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
-
-
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) area-weighted unit vertex normals (float64)."""
     return _vertex_normals(np.ascontiguousarray(verts, np.float64), np.ascontiguousarray(faces, np.int64))
