@@ -81,7 +81,7 @@ def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: floa
     except SynthError as exc:  # a divergence is a result: report it in the table
         print(f"ours: {exc}")
         return Run("ours (diverged)", np.full((len(frames), len(garment.verts), 3), np.nan), np.nan)
-    return Run("ours (scipy)", res.verts.astype(np.float64), res.seconds_per_frame)
+    return Run("ours (numba)", res.verts.astype(np.float64), res.seconds_per_frame)
 
 
 def blender_parameters(garment: Garment, mat: Material, fps: float) -> dict[str, float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+
 def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each vertex's springs as CSR: ptr (V+1,), and per entry the other vertex, the spring and the
     sign of its force at this vertex (+1 at the spring's first vertex i, -1 at j); neighbours sorted."""
