@@ -1,5 +1,5 @@
 """Batched torch cloth throughput: garments x frames per second for batch 1, 4, 16 (torch, CPU and CUDA
-when present) against the scipy solver run one garment at a time.
+when present) against the numba solver (simulate_garments) run one garment at a time.
 
     python benchmarks/cloth_batched.py [--frames 4] [--batches 1,4,16] [--garment tshirt] [--threads 1]
 
@@ -46,12 +46,12 @@ def main() -> None:
     common = (rest, frames, faces, seq.fps, args.substeps, None, "bench", False, body.part_labels, body.parents)
     print(f"{args.garment}: {len(garment.verts)} verts, {len(frames)} frames, {args.substeps} substeps, "
           f"{args.threads} CPU thread(s)")  # fmt: skip
-    print("\nsolver                 device  dtype    batch  s/frame(batch)  garment-frames/s  x scipy")
+    print("\nsolver                 device  dtype    batch  s/frame(batch)  garment-frames/s  x numba")
     simulate_garments([garment], [get_material(names[0])], rest, frames[:3], *common[2:])  # untimed: numba compile
     t0 = time.perf_counter()
     res = simulate_garments([garment], [get_material(names[0])], *common)
     base = 1.0 / res.seconds_per_frame
-    print(f"{'scipy (one by one)':<23}{'cpu':<8}{'float64':<9}{1:>5}{res.seconds_per_frame:>16.3f}{base:>18.2f}"
+    print(f"{'numba (one by one)':<23}{'cpu':<8}{'float64':<9}{1:>5}{res.seconds_per_frame:>16.3f}{base:>18.2f}"
           f"{1.0:>9.2f}")  # fmt: skip
     devices = [("cpu", torch.float32), ("cpu", torch.float64)]
     if torch.cuda.is_available():
