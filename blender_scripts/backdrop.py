@@ -18,9 +18,13 @@ def read_image(path: str) -> np.ndarray:
         raise JobError(f"cannot read image ({lib.geterror()})", path, "replace the file")
     try:
         spec = inp.spec()
-        pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32)
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        err = inp.geterror()  # a truncated JPEG decodes with an error and grey rows
     finally:
         inp.close()
+    if pixels is None or err:
+        raise JobError(f"cannot decode image ({err.strip() or 'no pixels'})", path, "replace the file")
+    pixels = np.asarray(pixels, np.float32)
     return pixels.reshape(spec.height, spec.width, spec.nchannels)
 
 

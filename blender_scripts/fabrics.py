@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bpy
 from common import JobError, linear_rgba
+from images import load_image
 
 
 class Nodes:
@@ -113,10 +114,7 @@ def procedural_fabric(n: Nodes, spec: dict) -> None:
 def image_fabric(n: Nodes, spec: dict, path: str) -> None:
     bsdf = _principled(n, spec["roughness"])
     vec = _uv_mapping(n, spec["scale"], spec["rotation"])
-    try:
-        image = bpy.data.images.load(path, check_existing=True)
-    except RuntimeError as exc:
-        raise JobError(f"cannot read fabric texture ({exc})", path, "replace the image") from exc
+    image = load_image(path, "fabric texture")
     tex = n.add("ShaderNodeTexImage", image=image, extension="REPEAT")
     n.link(vec, tex.inputs["Vector"])
     color = n.add("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY")

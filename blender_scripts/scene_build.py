@@ -9,6 +9,7 @@ import bpy
 import numpy as np
 from common import JobError
 from fabrics import Nodes, garment_material, skin_material
+from images import load_image
 from mathutils import Matrix, Vector
 
 
@@ -23,10 +24,7 @@ def resolve_asset(path: str, what: str) -> str:
 
 
 def _load_image(path: str, what: str, colorspace: str | None = None):
-    try:
-        image = bpy.data.images.load(resolve_asset(path, what), check_existing=True)
-    except RuntimeError as exc:
-        raise JobError(f"cannot read {what} ({exc})", path, "replace the file") from exc
+    image = load_image(resolve_asset(path, what), what)
     if colorspace:
         image.colorspace_settings.name = colorspace
     return image

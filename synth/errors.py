@@ -10,10 +10,11 @@ from typing import Any, Callable
 class SynthError(Exception):
     """An error caused by input or setup that the user can fix.
 
-    The message names the offending file (when there is one) and says how to fix it.
+    The message names the offending file (when there is one) and says how to fix it; `path` and
+    `fix` are keyword-only so a call site always says which is which.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, fix: str | None = None):
+    def __init__(self, message: str, *, path: str | Path | None = None, fix: str | None = None):
         self.path = None if path is None else Path(path)
         self.fix = fix
         text = message if path is None else f"{path}: {message}"

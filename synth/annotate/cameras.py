@@ -74,5 +74,5 @@ def load_render_cameras(path: str | Path) -> list[CameraTrack]:
                 raise ValueError(f"unknown world_frame {frame!r}")
             tracks.append(CameraTrack(cam.get("name", f"cam{k}"), np.asarray(cam["K"], np.float64), R, t, res))
     except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise SynthError(f"not a valid render cameras.json ({exc})", path, "re-run the render stage") from exc
+        raise SynthError(f"not a valid render cameras.json ({exc})", path=path, fix="re-run the render stage") from exc
     return tracks

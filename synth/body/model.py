@@ -62,10 +62,10 @@ def _resolve_path(model_path: str | Path | None, gender: str) -> Path:
             if candidate.is_file():
                 return candidate
         raise SynthError(
-            f"no SMPL_{gender.upper()}.npz or .pkl in this directory", path, SMPL_SOURCE
+            f"no SMPL_{gender.upper()}.npz or .pkl in this directory", path=path, fix=SMPL_SOURCE
         )
     if not path.is_file():
-        raise SynthError("SMPL model file not found", path, SMPL_SOURCE)
+        raise SynthError("SMPL model file not found", path=path, fix=SMPL_SOURCE)
     return path
 
 
@@ -86,18 +86,18 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
     except ModuleNotFoundError as exc:  # original SMPL .pkl files pickle chumpy arrays
         raise SynthError(
             f"this .pkl needs the '{exc.name}' package to unpickle",
-            path,
-            "convert it once to .npz (np.savez with the arrays) or use the SMPL v1.1 npz files; "
+            path=path,
+            fix="convert it once to .npz (np.savez with the arrays) or use the SMPL v1.1 npz files; "
             + SMPL_SOURCE,
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any decoding failure means a corrupt file
-        raise SynthError(f"cannot read it as {expected} ({exc})", path, SMPL_SOURCE) from exc
+        raise SynthError(f"cannot read it as {expected} ({exc})", path=path, fix=SMPL_SOURCE) from exc
     missing = [k for k in SMPL_KEYS if k not in data]
     if missing:
         raise SynthError(
             f"not {expected}: missing {', '.join(missing)} (found {', '.join(sorted(data))})",
-            path,
-            SMPL_SOURCE,
+            path=path,
+            fix=SMPL_SOURCE,
         )
     arrays = {k: np.asarray(data[k].toarray() if hasattr(data[k], "toarray") else data[k]) for k in data}
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f"):
@@ -119,8 +119,8 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
         raise SynthError(
             f"not {expected}: wrong shapes {shapes} for {v} vertices (need shapedirs (V,3,>=10), "
             "posedirs (V,3,207), J_regressor (24,V), weights (V,24), kintree_table (2,24), f (F,3))",
-            path,
-            SMPL_SOURCE,
+            path=path,
+            fix=SMPL_SOURCE,
         )
     return arrays
 

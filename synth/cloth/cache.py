@@ -63,5 +63,5 @@ class GarmentCache:
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise SynthError(
-                f"not a readable garment cache .npz ({exc})", path, "re-run `synth simulate`"
+                f"not a readable garment cache .npz ({exc})", path=path, fix="re-run `synth simulate`"
             ) from exc

@@ -197,7 +197,7 @@ def build_garment(kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.nda
                   ease: float | None = None) -> Garment:  # fmt: skip
     """One garment for a body at rest: rest (Vb,3) vertices, faces, part labels (Vb,), joints (24,3)."""
     if kind not in GARMENT_TYPES:
-        raise SynthError(f"unknown garment type {kind!r}", None, f"choose from {', '.join(GARMENT_TYPES)}")
+        raise SynthError(f"unknown garment type {kind!r}", fix=f"choose from {', '.join(GARMENT_TYPES)}")
     ease = DEFAULT_EASE[kind] if ease is None else float(ease)
     rest = np.asarray(rest, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -225,7 +225,7 @@ def build_garment(kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.nda
         verts, gfaces = trimesh.remesh.subdivide(verts, gfaces)
     verts, gfaces = _collapse_short_edges(verts, gfaces, MIN_EDGE_FRACTION)
     if len(verts) > MAX_VERTS:
-        raise SynthError(f"{kind} has {len(verts)} vertices (> {MAX_VERTS})", None, "use a coarser body mesh")
+        raise SynthError(f"{kind} has {len(verts)} vertices (> {MAX_VERTS})", fix="use a coarser body mesh")
     pinned = _attachments(kind, verts, rest, labels, joints, waist)
     return Garment(kind, verts, gfaces.astype(np.int64), _uv(verts, centre), pinned, ease)
 

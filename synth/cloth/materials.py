@@ -43,9 +43,9 @@ def get_material(name: str | Material, **overrides: Any) -> Material:
     elif name in MATERIALS:
         mat = MATERIALS[name]
     else:
-        raise SynthError(f"unknown cloth material {name!r}", None, f"choose one of {', '.join(MATERIALS)}")
+        raise SynthError(f"unknown cloth material {name!r}", fix=f"choose one of {', '.join(MATERIALS)}")
     known = {f.name for f in fields(Material)}
     bad = set(overrides) - known
     if bad:
-        raise SynthError(f"unknown material setting(s) {sorted(bad)}", None, f"use some of {sorted(known)}")
+        raise SynthError(f"unknown material setting(s) {sorted(bad)}", fix=f"use some of {sorted(known)}")
     return replace(mat, **{k: float(v) for k, v in overrides.items()})

@@ -233,12 +233,14 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
 
 def _diverged(name: str, frame: int, T: int, reason: str) -> None:
     raise SynthError(
-        f"cloth simulation diverged on sequence {name!r} at frame {frame} of {T}: {reason}", None,
-        "raise the substeps (e.g. --substeps 8), use a softer material, or check the motion for jumps",
+        f"cloth simulation diverged on sequence {name!r} at frame {frame} of {T}: {reason}",
+        fix="raise the substeps (e.g. --substeps 8), use a softer material, or check the motion for jumps",
     )
 
 
 _SETTINGS = {f.name for f in fields(SolverSettings)}
+# Keyword options of simulate_sequence (the pipeline's cloth.options is checked against these).
+OPTION_KEYS = ("ease", "material", "progress", *sorted(_SETTINGS))
 
 
 def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: int, substeps: int = 4,
@@ -253,14 +255,13 @@ def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: 
     if len(materials) == 1 and len(outfit) > 1:
         materials = materials * len(outfit)
     if len(materials) != len(outfit):
-        raise SynthError(f"{len(outfit)} garments but {len(materials)} materials", None, "give one material per garment")
+        raise SynthError(f"{len(outfit)} garments but {len(materials)} materials", fix="give one material per garment")
     ease_opt = options.pop("ease", None)
     mat_over = options.pop("material", {}) or {}
     progress = bool(options.pop("progress", False))
     bad = set(options) - _SETTINGS
     if bad:
-        raise SynthError(f"unknown cloth option(s) {sorted(bad)}", None,
-                         f"use ease, material, progress or {sorted(_SETTINGS)}")  # fmt: skip
+        raise SynthError(f"unknown cloth option(s) {sorted(bad)}", fix=f"use some of {', '.join(OPTION_KEYS)}")
     settings = SolverSettings(**options)
     rng = np.random.default_rng(seed)
     rest_body = body.rest_vertices(seq.betas)

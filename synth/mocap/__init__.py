@@ -26,7 +26,7 @@ def _asf_partner(amc: Path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise SynthError("no .asf skeleton found beside the .amc motion", amc, "put SUBJECT.asf next to it")
+    raise SynthError("no .asf skeleton found beside the .amc motion", path=amc, fix="put SUBJECT.asf next to it")
 
 
 def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapClip:
@@ -37,7 +37,7 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
     """
     path = Path(path)
     if not path.exists():
-        raise SynthError("file not found", path, "check the path")
+        raise SynthError("file not found", path=path, fix="check the path")
     suffix = path.suffix.lower()
     if suffix == ".bvh":
         return load_bvh(path)
@@ -46,11 +46,11 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
     if suffix == ".asf":
         amcs = sorted(path.parent.glob(path.stem + "*.amc"))
         if len(amcs) != 1:
-            raise SynthError(f"found {len(amcs)} .amc files for this skeleton", path, "pass the .amc file itself")
+            raise SynthError(f"found {len(amcs)} .amc files for this skeleton", path=path, fix="pass the .amc file itself")
         return load_asf_amc(path, amcs[0], fps=fps or 120.0)
     if suffix == ".npz":
         return _smpl_clip(path, body)
-    raise SynthError(f"unsupported motion file type {suffix!r}", path, "use .bvh, .asf/.amc or an AMASS .npz")
+    raise SynthError(f"unsupported motion file type {suffix!r}", path=path, fix="use .bvh, .asf/.amc or an AMASS .npz")
 
 
 def _smpl_clip(path: Path, body) -> MocapClip:

@@ -32,20 +32,20 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
     try:
         data = dict(np.load(path, allow_pickle=False))
     except (OSError, ValueError) as exc:
-        raise SynthError(f"not a readable .npz ({exc})", path, _FIX) from exc
+        raise SynthError(f"not a readable .npz ({exc})", path=path, fix=_FIX) from exc
     missing = [k for k in ("poses", "trans") if k not in data]
     if missing:
-        raise SynthError(f"missing arrays {missing}", path, _FIX)
+        raise SynthError(f"missing arrays {missing}", path=path, fix=_FIX)
     poses = np.asarray(data["poses"], np.float64)
     trans = np.asarray(data["trans"], np.float64)
     if poses.ndim != 2 or poses.shape[1] < 66 or len(poses) == 0:
-        raise SynthError(f"poses has shape {poses.shape}; need (T>0, 72 or more)", path, _FIX)
+        raise SynthError(f"poses has shape {poses.shape}; need (T>0, 72 or more)", path=path, fix=_FIX)
     if trans.shape != (len(poses), 3):
-        raise SynthError(f"trans has shape {trans.shape}; need ({len(poses)}, 3)", path, _FIX)
+        raise SynthError(f"trans has shape {trans.shape}; need ({len(poses)}, 3)", path=path, fix=_FIX)
     for key, arr in (("poses", poses), ("trans", trans)):
         if not np.isfinite(arr).all():
             frame = int(np.argwhere(~np.isfinite(arr))[0, 0])
-            raise SynthError(f"non-finite value in {key} at frame {frame}", path, _FIX)
+            raise SynthError(f"non-finite value in {key} at frame {frame}", path=path, fix=_FIX)
     body_pose = np.zeros((len(poses), 72))
     body_pose[:, :66] = poses[:, :66]
     if poses.shape[1] == 72:
@@ -56,7 +56,7 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
         betas[: len(b)] = b
     fps = float(data.get("mocap_framerate", data.get("mocap_frame_rate", 0.0)))
     if not fps > 0:
-        raise SynthError("mocap_framerate is missing or not positive", path, _FIX)
+        raise SynthError("mocap_framerate is missing or not positive", path=path, fix=_FIX)
     if z_up:
         if body is not None:
             from synth.mosh.joints import JointModel

@@ -31,13 +31,13 @@ def _applied_first_to_matrix(angles: np.ndarray, order: str) -> np.ndarray:
 
 def _floats(path: Path, ln: int, parts: list[str], n: int | None = None) -> np.ndarray:
     if n is not None and len(parts) != n:
-        raise SynthError(f"line {ln}: expected {n} values, found {len(parts)}", path, _FIX)
+        raise SynthError(f"line {ln}: expected {n} values, found {len(parts)}", path=path, fix=_FIX)
     try:
         vals = np.array([float(p) for p in parts])
     except ValueError as exc:
-        raise SynthError(f"line {ln}: not a number ({exc})", path, _FIX) from exc
+        raise SynthError(f"line {ln}: not a number ({exc})", path=path, fix=_FIX) from exc
     if not np.all(np.isfinite(vals)):
-        raise SynthError(f"line {ln}: non-finite value (NaN or inf)", path, _FIX)
+        raise SynthError(f"line {ln}: non-finite value (NaN or inf)", path=path, fix=_FIX)
     return vals
 
 
@@ -77,7 +77,7 @@ def parse_asf(path: str | Path) -> dict:
                 bone, bone_line = {"dof": [], "axis": np.zeros(3), "order": "xyz", "line": ln}, ln
             elif key == "end":
                 if bone is None or "name" not in bone or "direction" not in bone or "length" not in bone:
-                    raise SynthError(f"line {bone_line}: bone without name/direction/length", path, _FIX)
+                    raise SynthError(f"line {bone_line}: bone without name/direction/length", path=path, fix=_FIX)
                 sk["bones"][bone["name"]] = bone
                 bone = None
             elif bone is not None:
@@ -96,7 +96,7 @@ def parse_asf(path: str | Path) -> dict:
         elif section == "hierarchy" and key not in ("begin", "end"):
             sk["children"].setdefault(parts[0], []).extend(parts[1:])
     if not sk["bones"]:
-        raise SynthError("no :bonedata bones found; not an ASF skeleton", path, _FIX)
+        raise SynthError("no :bonedata bones found; not an ASF skeleton", path=path, fix=_FIX)
     return sk
 
 
@@ -107,7 +107,7 @@ def _ordered_bones(sk: dict, path: Path) -> tuple[list[str], list[int]]:
         parent, pi = queue.pop(0)
         for child in sk["children"].get(parent, []):
             if child not in sk["bones"]:
-                raise SynthError(f":hierarchy names bone {child!r} that :bonedata lacks", path, _FIX)
+                raise SynthError(f":hierarchy names bone {child!r} that :bonedata lacks", path=path, fix=_FIX)
             names.append(child)
             parents.append(pi)
             queue.append((child, len(names) - 1))
@@ -138,13 +138,13 @@ def parse_amc(path: str | Path, sk: dict, asf_path: Path) -> dict[str, np.ndarra
             frame_lines.append(ln)
             continue
         if not frames:
-            raise SynthError(f"line {ln}: bone values before the first frame number", path, _FIX)
+            raise SynthError(f"line {ln}: bone values before the first frame number", path=path, fix=_FIX)
         name = parts[0]
         if name not in n_dof:
-            raise SynthError(f"line {ln}: bone {name!r} is not in {asf_path.name}", path, _FIX)
+            raise SynthError(f"line {ln}: bone {name!r} is not in {asf_path.name}", path=path, fix=_FIX)
         frames[-1][name] = _floats(path, ln, parts[1:], n_dof[name])
     if not frames:
-        raise SynthError("no frames (zero frame numbers found)", path, _FIX)
+        raise SynthError("no frames (zero frame numbers found)", path=path, fix=_FIX)
     moving = [b for b, n in n_dof.items() if n > 0]
     for k, (fr, ln) in enumerate(zip(frames, frame_lines)):
         missing = [b for b in moving if b not in fr]
@@ -152,7 +152,7 @@ def parse_amc(path: str | Path, sk: dict, asf_path: Path) -> dict[str, np.ndarra
             end = "the file ends" if k == len(frames) - 1 else "the next frame starts"
             raise SynthError(
                 f"line {ln}: frame {k + 1} lacks bones {missing[:4]} before {end} (truncated?)",
-                path, _FIX,
+                path=path, fix=_FIX,
             )
     scale = np.pi / 180 if deg else 1.0
     out = {}
@@ -171,7 +171,7 @@ def load_asf_amc(asf: str | Path, amc: str | Path, fps: float = 120.0, scale: fl
     asf, amc = Path(asf), Path(amc)
     for p in (asf, amc):
         if not p.is_file():
-            raise SynthError("file not found", p, "pass an existing .asf and .amc")
+            raise SynthError("file not found", path=p, fix="pass an existing .asf and .amc")
     sk = parse_asf(asf)
     values = parse_amc(amc, sk, asf)
     names, parents = _ordered_bones(sk, asf)

@@ -141,7 +141,7 @@ def _catmull_rom_periodic(phases: np.ndarray, values: np.ndarray, x: np.ndarray)
 def builtin_motion(name: str, fps: float = 30.0, seconds: float | None = None) -> MoshedSequence:
     """A synthetic keyframed action as a MoshedSequence (betas zero; source "builtin/<name>")."""
     if name not in _MOTIONS:
-        raise SynthError(f"unknown built-in motion {name!r}", None, f"choose one of {', '.join(BUILTIN_MOTIONS)}")
+        raise SynthError(f"unknown built-in motion {name!r}", fix=f"choose one of {', '.join(BUILTIN_MOTIONS)}")
     period, speed, turn, keys = _MOTIONS[name]
     seconds = 2 * period if seconds is None else float(seconds)
     T = max(2, int(round(seconds * fps)))

@@ -45,18 +45,18 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
         try:
             return next(tokens)
         except StopIteration:
-            raise SynthError(f"file ends inside the HIERARCHY while reading {what}", path, _FIX)
+            raise SynthError(f"file ends inside the HIERARCHY while reading {what}", path=path, fix=_FIX)
 
     def number(what: str) -> float:
         ln, tok = need(what)
         try:
             return float(tok)
         except ValueError:
-            raise SynthError(f"line {ln}: expected a number for {what}, found {tok!r}", path, _FIX)
+            raise SynthError(f"line {ln}: expected a number for {what}, found {tok!r}", path=path, fix=_FIX)
 
     ln, tok = need("HIERARCHY")
     if tok.upper() != "HIERARCHY":
-        raise SynthError(f"line {ln}: expected HIERARCHY, found {tok!r}; not a BVH file", path, _FIX)
+        raise SynthError(f"line {ln}: expected HIERARCHY, found {tok!r}; not a BVH file", path=path, fix=_FIX)
     joints: list[_Joint] = []
     stack: list[int] = []  # joint index per open brace; -2 marks an End Site
     pending: tuple[str, int] | None = None  # ("joint", parent) or ("end", parent)
@@ -66,10 +66,10 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
         if key in ("ROOT", "JOINT"):
             _, name = need("a joint name")
             if key == "ROOT" and joints:
-                raise SynthError(f"line {ln}: more than one ROOT is not supported", path, _FIX)
+                raise SynthError(f"line {ln}: more than one ROOT is not supported", path=path, fix=_FIX)
             parent = stack[-1] if stack else -1
             if key == "JOINT" and parent < 0:
-                raise SynthError(f"line {ln}: JOINT {name} outside any parent", path, _FIX)
+                raise SynthError(f"line {ln}: JOINT {name} outside any parent", path=path, fix=_FIX)
             joints.append(_Joint(name, parent, np.zeros(3), line=ln))
             pending = ("joint", len(joints) - 1)
         elif key == "END":
@@ -77,12 +77,12 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
             pending = ("end", -2)
         elif tok == "{":
             if pending is None:
-                raise SynthError(f"line {ln}: unexpected '{{'", path, _FIX)
+                raise SynthError(f"line {ln}: unexpected '{{'", path=path, fix=_FIX)
             stack.append(pending[1])
             pending = None
         elif tok == "}":
             if not stack:
-                raise SynthError(f"line {ln}: unbalanced '}}'", path, _FIX)
+                raise SynthError(f"line {ln}: unbalanced '}}'", path=path, fix=_FIX)
             stack.pop()
         elif key == "OFFSET":
             off = np.array([number("OFFSET") for _ in range(3)])
@@ -90,26 +90,26 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
                 joints[stack[-1]].offset = off
         elif key == "CHANNELS":
             if not stack or stack[-1] < 0:
-                raise SynthError(f"line {ln}: CHANNELS outside a joint", path, _FIX)
+                raise SynthError(f"line {ln}: CHANNELS outside a joint", path=path, fix=_FIX)
             n = number("the channel count")
             if n != int(n) or not 0 <= n <= 6:
-                raise SynthError(f"line {ln}: channel count must be 0..6, found {n:g}", path, _FIX)
+                raise SynthError(f"line {ln}: channel count must be 0..6, found {n:g}", path=path, fix=_FIX)
             chans = [need("a channel name")[1] for _ in range(int(n))]
             for c in chans:
                 if c.lower() not in {a + k for a in "xyz" for k in ("position", "rotation")}:
                     raise SynthError(
                         f"line {ln}: unknown channel {c!r} (CHANNELS {int(n)} lists fewer names?)",
-                        path, _FIX,
+                        path=path, fix=_FIX,
                     )
             joints[stack[-1]].channels = chans
         elif key == "MOTION":
             if stack:
-                raise SynthError(f"line {ln}: MOTION before every '{{' is closed", path, _FIX)
+                raise SynthError(f"line {ln}: MOTION before every '{{' is closed", path=path, fix=_FIX)
             if not joints:
-                raise SynthError(f"line {ln}: no joints in the HIERARCHY", path, _FIX)
+                raise SynthError(f"line {ln}: no joints in the HIERARCHY", path=path, fix=_FIX)
             return joints, ln
         else:
-            raise SynthError(f"line {ln}: unexpected token {tok!r} in the HIERARCHY", path, _FIX)
+            raise SynthError(f"line {ln}: unexpected token {tok!r} in the HIERARCHY", path=path, fix=_FIX)
 
 
 def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: int):
@@ -120,27 +120,27 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
         while i < len(lines) and not lines[i].strip():
             i += 1
         if i >= len(lines):
-            raise SynthError(f"line {i}: file ends before the '{key.title()}:' line", path, _FIX)
+            raise SynthError(f"line {i}: file ends before the '{key.title()}:' line", path=path, fix=_FIX)
         label, _, value = lines[i].partition(":")
         if label.strip().lower() != key:
-            raise SynthError(f"line {i + 1}: expected '{key.title()}:', found {lines[i].strip()!r}", path, _FIX)
+            raise SynthError(f"line {i + 1}: expected '{key.title()}:', found {lines[i].strip()!r}", path=path, fix=_FIX)
         try:
             header[key] = float(value)
         except ValueError:
-            raise SynthError(f"line {i + 1}: bad value {value.strip()!r} for {key!r}", path, _FIX)
+            raise SynthError(f"line {i + 1}: bad value {value.strip()!r} for {key!r}", path=path, fix=_FIX)
         header[key + "_line"] = i + 1
         i += 1
     n_frames, dt = header["frames"], header["frame time"]
     if n_frames != int(n_frames) or n_frames <= 0:
-        raise SynthError(f"line {header['frames_line']}: Frames is {n_frames:g}; need at least 1 frame", path, _FIX)
+        raise SynthError(f"line {header['frames_line']}: Frames is {n_frames:g}; need at least 1 frame", path=path, fix=_FIX)
     if not np.isfinite(dt) or dt <= 0:
-        raise SynthError(f"line {header['frame time_line']}: Frame Time must be > 0, found {dt:g}", path, _FIX)
+        raise SynthError(f"line {header['frame time_line']}: Frame Time must be > 0, found {dt:g}", path=path, fix=_FIX)
     rows = [(ln, s) for ln, s in enumerate(lines[i:], i + 1) if s.strip()]
     if len(rows) < n_frames:
         last = rows[-1][0] if rows else header["frame time_line"]
         raise SynthError(
             f"line {last}: file is truncated: header says {int(n_frames)} frames, data has {len(rows)}",
-            path, _FIX,
+            path=path, fix=_FIX,
         )
     rows = rows[: int(n_frames)]
     values = []
@@ -149,18 +149,18 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
         if len(parts) != n_channels:
             raise SynthError(
                 f"line {ln}: expected {n_channels} channel values (from the HIERARCHY), found {len(parts)}",
-                path, _FIX,
+                path=path, fix=_FIX,
             )
         try:
             row = [float(p) for p in parts]
         except ValueError as exc:
-            raise SynthError(f"line {ln}: not a number ({exc})", path, _FIX)
+            raise SynthError(f"line {ln}: not a number ({exc})", path=path, fix=_FIX)
         values.append(row)
     data = np.asarray(values, np.float64)
     bad = ~np.isfinite(data)
     if bad.any():
         r = int(np.argwhere(bad)[0, 0])
-        raise SynthError(f"line {rows[r][0]}: non-finite value (NaN or inf) in the motion data", path, _FIX)
+        raise SynthError(f"line {rows[r][0]}: non-finite value (NaN or inf) in the motion data", path=path, fix=_FIX)
     return data, dt
 
 
@@ -188,7 +188,7 @@ def load_bvh(path: str | Path, scale: float | None = None, name: str | None = No
     try:
         text = path.read_text(errors="replace")
     except OSError as exc:
-        raise SynthError(f"cannot read the BVH file ({exc})", path, "check the path") from exc
+        raise SynthError(f"cannot read the BVH file ({exc})", path=path, fix="check the path") from exc
     joints, motion_line = _parse_hierarchy(path, _tokens(text))
     n_channels = sum(len(j.channels) for j in joints)
     data, dt = _parse_motion(path, text.splitlines(), motion_line, n_channels)

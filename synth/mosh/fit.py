@@ -434,8 +434,8 @@ def mosh_clip(
     if len(smpl_idx) < 8:
         raise SynthError(
             f"only {len(smpl_idx)} joints of {clip.name} correspond to SMPL joints",
-            clip.source or None,
-            "use a CMU skeleton (cgspeed BVH in either naming, or CMU ASF/AMC) or SMPL joint names",
+            path=clip.source or None,
+            fix="use a CMU skeleton (cgspeed BVH in either naming, or CMU ASF/AMC) or SMPL joint names",
         )
     res = fit_joints(model, smpl_idx, segments, weights, targets, settings, device)
     seq = MoshedSequence(

@@ -80,6 +80,6 @@ class MoshedSequence:
         except (OSError, KeyError, ValueError) as exc:
             raise SynthError(
                 f"not a readable MoshedSequence .npz ({exc})",
-                path,
-                "regenerate it with `synth mosh`",
+                path=path,
+                fix="regenerate it with `synth mosh`",
             ) from exc

@@ -25,14 +25,14 @@ def load_manifests(folder: str | Path = MANIFEST_DIR) -> list[dict]:
         try:
             m = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise SynthError(f"not valid YAML ({exc})", p, "fix the manifest") from exc
+            raise SynthError(f"not valid YAML ({exc})", path=p, fix="fix the manifest") from exc
         missing = [k for k in MANIFEST_KEYS if k not in (m or {})]
         if missing:
-            raise SynthError(f"manifest lacks {', '.join(missing)}", p, "add the keys (see smpl.yaml)")
+            raise SynthError(f"manifest lacks {', '.join(missing)}", path=p, fix="add the keys (see smpl.yaml)")
         m["_file"] = str(p)
         out.append(m)
     if not out:
-        raise SynthError("no asset manifests found", folder, "run from a checkout of the project")
+        raise SynthError("no asset manifests found", path=folder, fix="run from a checkout of the project")
     return out
 
 

@@ -7,24 +7,39 @@ import sys
 from pathlib import Path
 
 
+def _count(lo: int):
+    """argparse type: an integer >= lo (so `--seed -1` is refused before any work)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is below {lo}")
+        return value
+
+    return parse
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="plan and generate a dataset: MoSh -> variation -> cloth -> render -> shards")
     g.add_argument("--out", type=Path, required=True, help="output folder (shards, dataset card, plan, work/)")
-    g.add_argument("--n-seq", type=int, default=None, help="number of sequences (default: n_seq of the config, 4)")
+    g.add_argument("--n-seq", type=_count(1), default=None, help="number of sequences (default: n_seq of the config, 4)")
     g.add_argument("--config", default=None,
                    help="YAML config overriding the defaults, or a packaged name: default, ci (tiny, for tests)")
-    g.add_argument("--workers", type=int, default=None, help="parallel local sequence tasks (default: run.workers)")
+    g.add_argument("--workers", type=_count(1), default=None, help="parallel local sequence tasks (default: run.workers)")
     g.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run the tasks on a Ray cluster (ADDRESS like ray://head:10001, 'auto', or 'local'); "
                         "--out must be on a filesystem every node sees")
-    g.add_argument("--seed", type=int, default=None, help="master seed (default: seed of the config, 0)")
+    g.add_argument("--seed", type=_count(0), default=None, help="master seed (default: seed of the config, 0)")
     g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (skips finished sequences)")
     g.add_argument("--print-config", action="store_true", help="print the full resolved config as YAML and exit")
     g.set_defaults(func=run_generate)
 
     s = sub.add_parser("shard", help="(re)pack finished sequences of a generate folder into shards + dataset card")
     s.add_argument("dir", type=Path)
-    s.add_argument("--samples-per-shard", type=int, default=None, help="override shards.samples_per_shard")
+    s.add_argument("--samples-per-shard", type=_count(1), default=None, help="override shards.samples_per_shard")
     s.set_defaults(func=run_shard)
 
     i = sub.add_parser("inspect", help="contact sheet PNG and MP4/GIF with mesh and 2D joints for a sample")
@@ -82,12 +97,14 @@ def run_shard(args: argparse.Namespace) -> int:
     import json
 
     from synth.pipeline.config import load_config
+    from synth.pipeline.lock import output_lock
     from synth.pipeline.runner import finalize
 
     cfg = load_config(args.dir / "config.yaml") if (args.dir / "config.yaml").is_file() else None
     if cfg is not None and args.samples_per_shard:
         cfg.shards.samples_per_shard = args.samples_per_shard
-    infos = finalize(args.dir, None, cfg)
+    with output_lock(args.dir):
+        infos = finalize(args.dir, None, cfg)
     for i in infos:
         print(f"{i.name}: {i.samples} samples, {i.bytes / 2**20:.1f} MiB")
     card = json.loads((args.dir / "dataset_card.json").read_text())

@@ -1,7 +1,9 @@
 """Pipeline configuration: dataclasses with a default and a one-line doc for every setting.
 
 A YAML file overrides any subset of the defaults (`synth generate --config cfg.yaml`); unknown keys
-are errors, so a typo never silently falls back to a default. `config_to_yaml` writes the full,
+are errors, so a typo never silently falls back to a default. Every setting carries a `Rule` (its
+allowed range or choices) and `validate_config` checks them all when a config is loaded, before any
+work, naming the file, the key and the range. `config_to_yaml` writes the full,
 commented configuration (the packaged `configs/default.yaml` is generated from these dataclasses
 and a test keeps the two in sync).
 """
@@ -13,18 +15,139 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from synth.errors import SynthError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-def _f(default: Any, doc: str) -> Any:
-    """A dataclass field with its documentation (mutable defaults are copied per instance)."""
+@dataclass(frozen=True)
+class Rule:
+    """The allowed values of one setting. Numbers: `lo` <= v <= `hi`, `gt` < v; strings: `choices`;
+    lists: at least `min_items`, each item checked by `each`; mappings: keys from `fields` (a rule per
+    key) or `keys`. `choices` and `keys` may be callables, so names owned by a stage (materials,
+    garments, solver settings) are imported from it only when a config is checked."""
+
+    lo: float | None = None
+    hi: float | None = None
+    gt: float | None = None
+    choices: tuple | Callable[[], tuple] | None = None
+    kind: type | None = None  # required type of list items / mapping values (top-level types come from the default)
+    min_items: int = 0
+    each: "Rule | None" = None
+    fields: dict | None = None  # mapping: key -> Rule
+    keys: tuple | Callable[[], tuple] | None = None  # mapping: allowed keys when `fields` is not given
+
+    def allowed(self) -> str:
+        """The range in words, for error messages and the comments of default.yaml."""
+        parts = []
+        if self.gt is not None:
+            parts.append(f"> {_num(self.gt)}" + (f" and <= {_num(self.hi)}" if self.hi is not None else ""))
+        elif self.lo is not None and self.hi is not None:
+            parts.append(f"{_num(self.lo)}..{_num(self.hi)}")
+        elif self.lo is not None:
+            parts.append(f">= {_num(self.lo)}")
+        elif self.hi is not None:
+            parts.append(f"<= {_num(self.hi)}")
+        if self.choices is not None:
+            parts.append("one of " + ", ".join(map(str, _call(self.choices))))
+        if self.kind is not None:
+            parts.append(f"a {self.kind.__name__}")
+        if self.min_items:
+            parts.append(f"at least {self.min_items} item" + "s" * (self.min_items > 1))
+        if self.fields is not None:
+            parts.append("keys " + ", ".join(f"{k} ({r.allowed()})" for k, r in self.fields.items()))
+        elif self.keys is not None:
+            parts.append("keys from " + ", ".join(map(str, _call(self.keys))))
+        if self.each is not None:
+            inner = self.each.allowed()
+            parts.append(f"each ({inner})" if ";" in inner else f"each {inner}")
+        return "; ".join(parts)
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed (None when it is), naming a bad item or key."""
+        if self.kind is not None and not (isinstance(value, self.kind) and not _is_bool_for_number(value, self.kind)):
+            if not (self.kind is float and isinstance(value, int) and not isinstance(value, bool)):
+                return f"{value!r} is not a {self.kind.__name__}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value or (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi) \
+                    or (self.gt is not None and value <= self.gt):  # fmt: skip
+                return f"{value!r} is out of range"
+        if self.choices is not None and not isinstance(value, (list, dict)) and value not in _call(self.choices):
+            return f"{value!r} is not a valid choice"
+        if isinstance(value, list):
+            if len(value) < self.min_items:
+                return f"{value!r} has {len(value)} item(s)"
+            for k, item in enumerate(value):
+                why = self.each.problem(item) if self.each else None
+                if why:
+                    return f"item {k}: {why}"
+        if isinstance(value, dict):
+            allowed = tuple(self.fields) if self.fields is not None else (_call(self.keys) if self.keys else None)
+            bad = sorted(set(map(str, value)) - set(allowed)) if allowed is not None else []
+            if bad:
+                return f"unknown key(s) {bad}"
+            for k, v in value.items():
+                rule = self.fields.get(k) if self.fields else self.each
+                why = rule.problem(v) if rule else None
+                if why:
+                    return f"key {k!r}: {why}"
+        return None
+
+
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def _call(x: Any) -> tuple:
+    return tuple(x() if callable(x) else x)
+
+
+def _is_bool_for_number(value: Any, kind: type) -> bool:
+    return isinstance(value, bool) and kind in (int, float)
+
+
+def _garments() -> tuple:
+    from synth.cloth.garments import GARMENT_TYPES
+
+    return GARMENT_TYPES
+
+
+def _materials() -> tuple:
+    from synth.cloth.materials import MATERIALS
+
+    return tuple(MATERIALS)
+
+
+def _cloth_options() -> tuple:
+    from synth.cloth.simulate import OPTION_KEYS
+
+    return OPTION_KEYS
+
+
+def _passes() -> tuple:
+    from synth.scene.spec import PASSES
+
+    return PASSES
+
+
+def _splits() -> tuple:
+    from synth.pipeline.plan import SPLITS
+
+    return tuple(SPLITS)
+
+
+def _f(default: Any, doc: str, rule: Rule | None = None, path: bool = False) -> Any:
+    """A dataclass field with its documentation and allowed values (mutable defaults are copied
+    per instance). `path`: a file or folder setting, resolved against the config file's folder."""
+    meta = {"doc": doc, "rule": rule or Rule(), "path": path}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_PROB = Rule(lo=0.0, hi=1.0)
 
 
 @dataclass
@@ -34,17 +157,20 @@ class MotionConfig:
         "motion sources: 'builtin:*' or 'builtin:NAME' (embedded keyframed motions), or paths/globs of "
         "BVH, ASF/AMC or AMASS .npz clips; relative paths are resolved against the config file, "
         "'shared:REL' against the shared test assets",
+        Rule(min_items=1, each=Rule(kind=str)),
     )
-    fps: float = _f(30.0, "frame rate of every sequence (clips are resampled by MoSh)")
-    builtin_seconds: float = _f(2.0, "length of each built-in motion, seconds")
-    pair_mode: str = _f("random", "interpolation pair selection: 'random' (seeded) or 'topk' (most contrasting)")
+    fps: float = _f(30.0, "frame rate of every sequence (clips are resampled by MoSh)", Rule(gt=0, hi=1000))
+    builtin_seconds: float = _f(2.0, "length of each built-in motion, seconds", Rule(gt=0, hi=3600))
+    pair_mode: str = _f("random", "interpolation pair selection: 'random' (seeded) or 'topk' (most contrasting)",
+                          Rule(choices=("random", "topk")))
     include_root: bool = _f(True, "include the global orientation in the pose distance D")
-    frames_per_unit: float = _f(12.0, "interpolated frames per radian of max D")
-    min_frames: int = _f(16, "fewest interpolated frames per sequence")
-    max_frames: int = _f(24, "most interpolated frames per sequence")
-    method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'")
-    lead_in_frames: int = _f(12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed")
-    lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)")
+    frames_per_unit: float = _f(12.0, "interpolated frames per radian of max D", Rule(lo=0, hi=10000))
+    min_frames: int = _f(16, "fewest interpolated frames per sequence", Rule(lo=1, hi=100000))
+    max_frames: int = _f(24, "most interpolated frames per sequence (>= min_frames)", Rule(lo=1, hi=100000))
+    method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'", Rule(choices=("linear", "slerp")))
+    lead_in_frames: int = _f(12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed",
+                            Rule(lo=0, hi=10000))
+    lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)", Rule(choices=("t", "a")))
     render_lead_in: bool = _f(False, "also render and annotate the lead-in frames (meta.lead_in marks them)")
 
 
@@ -54,61 +180,71 @@ class ClothConfig:
     outfits: list = _f(
         [["tshirt", "trousers"], ["longsleeve", "shorts"], ["tshirt", "skirt"], ["dress"]],
         "garment sets; each sequence wears one, drawn from the plan's seed",
+        Rule(min_items=1, each=Rule(kind=list, min_items=1, each=Rule(choices=_garments))),
     )
-    materials: list = _f(["cotton", "denim", "silk", "jersey", "wool"], "material presets drawn per garment (synth.cloth.MATERIALS)")
-    substeps: int = _f(4, "solver substeps per output frame")
-    options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged")
+    materials: list = _f(["cotton", "denim", "silk", "jersey", "wool"], "material presets drawn per garment (synth.cloth.MATERIALS)",
+                     Rule(min_items=1, each=Rule(choices=_materials)))
+    substeps: int = _f(4, "solver substeps per output frame", Rule(lo=1, hi=1024))
+    options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged", Rule(keys=_cloth_options))
 
 
 @dataclass
 class RenderConfig:
-    resolution: int = _f(250, "square output size in pixels")
-    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis")
-    focal_mm: float = _f(180.0, "lens focal length, mm")
-    sensor_mm: float = _f(32.0, "sensor width, mm")
-    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'")
-    samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)")
-    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)")
-    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds")
-    hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones)")
-    photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none)")
-    texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders)")
-    passes: list = _f(["depth", "seg"], "extra passes: depth, seg (both used for joint visibility)")
-    options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged")
+    resolution: int = _f(250, "square output size in pixels", Rule(lo=16, hi=4096))
+    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4))
+    focal_mm: float = _f(180.0, "lens focal length, mm", Rule(lo=1, hi=5000))
+    sensor_mm: float = _f(32.0, "sensor width, mm", Rule(lo=1, hi=100))
+    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=("cycles", "eevee")))
+    samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)",
+                      Rule(lo=1, hi=65536))
+    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=("cpu", "gpu", "auto")))
+    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=("hdri", "photo", "mixed")))
+    hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: against the config file", path=True)
+    photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none); relative paths: against the config file", path=True)
+    texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); relative paths: against the config file", path=True)
+    passes: list = _f(["depth", "seg"], "extra passes: depth, seg (both used for joint visibility)",
+                  Rule(each=Rule(choices=_passes)))
+    options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
+        Rule(fields={"denoise": Rule(kind=bool), "fill": Rule(gt=0, hi=1), "texture_prob": _PROB, "photo_prob": _PROB}),
+    )
 
 
 @dataclass
 class AnnotateConfig:
     occlusion_margin_m: float = _f(
-        0.15, "a joint is occluded when the rendered surface is this much nearer than the joint"
+        0.15, "a joint is occluded when the rendered surface is this much nearer than the joint", Rule(lo=0, hi=10)
     )
-    window_px: int = _f(1, "half size of the pixel window searched for the joint's own surface")
+    window_px: int = _f(1, "half size of the pixel window searched for the joint's own surface", Rule(lo=0, hi=32))
 
 
 @dataclass
 class ShardConfig:
-    samples_per_shard: int = _f(64, "most samples (sequence x camera) per tar shard")
-    max_shard_mb: float = _f(512.0, "start a new shard past this size, MB")
-    image_format: str = _f("jpg", "frame encoding in the shards: 'jpg' or 'png'")
-    jpeg_quality: int = _f(92, "JPEG quality 1-100")
+    samples_per_shard: int = _f(64, "most samples (sequence x camera) per tar shard", Rule(lo=1, hi=1000000))
+    max_shard_mb: float = _f(512.0, "start a new shard past this size, MB", Rule(gt=0, hi=1000000))
+    image_format: str = _f("jpg", "frame encoding in the shards: 'jpg' or 'png'", Rule(choices=("jpg", "png")))
+    jpeg_quality: int = _f(92, "JPEG quality", Rule(lo=1, hi=100))
     include_verts: bool = _f(True, "write verts.npz (body and garment vertices, camera frame, float16)")
-    splits: dict = _f({"train": 0.8, "val": 0.1, "test": 0.1}, "fractions of source subjects per split")
+    splits: dict = _f({"train": 0.8, "val": 0.1, "test": 0.1}, "fractions of source subjects per split (not all zero)",
+                  Rule(keys=_splits, each=_PROB))
 
 
 @dataclass
 class RunConfig:
-    workers: int = _f(1, "parallel sequence tasks on this machine (1 = in process)")
-    retries: int = _f(1, "extra attempts for a failing sequence (each doubles the cloth substeps) before it goes to failures.jsonl")
-    min_free_gb: float = _f(1.0, "stop with a clear message when the output disk has less free space")
-    threads_per_worker: int = _f(0, "torch/OpenMP/Blender threads per task (0 = cores / workers)")
+    workers: int = _f(1, "parallel sequence tasks on this machine (1 = in process)", Rule(lo=1, hi=1024))
+    retries: int = _f(1, "extra attempts for a failing sequence (each doubles the cloth substeps) before it goes to failures.jsonl",
+                  Rule(lo=0, hi=10))
+    min_free_gb: float = _f(1.0, "stop with a clear message when the output disk has less free space", Rule(lo=0))
+    threads_per_worker: int = _f(0, "torch/OpenMP/Blender threads per task (0 = cores / workers)", Rule(lo=0, hi=1024))
     keep_work: bool = _f(False, "keep per-sequence render jobs (body, garment caches, passes) under work/tmp")
-    fail_sequences: list = _f([], "sequence ids that fail on purpose (exercises retries and failures.jsonl)")
+    fail_sequences: list = _f([], "sequence ids that fail on purpose (exercises retries and failures.jsonl)",
+                          Rule(each=Rule(kind=str)))
 
 
 @dataclass
 class PipelineConfig:
-    n_seq: int = _f(4, "sequences to generate (--n-seq overrides)")
-    seed: int = _f(0, "master seed; every random choice in the plan derives from it (--seed overrides)")
+    n_seq: int = _f(4, "sequences to generate (--n-seq overrides)", Rule(lo=1, hi=10**7))
+    seed: int = _f(0, "master seed; every random choice in the plan derives from it (--seed overrides)",
+                 Rule(lo=0, hi=2**32 - 1))
     motion: MotionConfig = field(default_factory=MotionConfig, metadata={"doc": "motion sources and variation"})
     cloth: ClothConfig = field(default_factory=ClothConfig, metadata={"doc": "garments and cloth simulation"})
     render: RenderConfig = field(default_factory=RenderConfig, metadata={"doc": "scene sampling and Blender"})
@@ -126,37 +262,69 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _name(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
 def _merge(obj: Any, data: dict, where: str, path: Path | None) -> None:
     if not isinstance(data, dict):
-        raise SynthError(f"'{where or 'top level'}' must be a mapping", path, "see synth/pipeline/configs/default.yaml")
+        raise SynthError(f"'{where or 'top level'}' must be a mapping", path=path,
+                         fix="see synth/pipeline/configs/default.yaml")  # fmt: skip
     names = {f.name: f for f in fields(obj)}
     for key, value in data.items():
         if key not in names:
-            raise SynthError(
-                f"unknown setting '{where + '.' if where else ''}{key}'",
-                path,
-                f"valid keys here: {', '.join(names)}",
-            )
+            raise SynthError(f"unknown setting '{_name(where, key)}'", path=path,
+                             fix=f"valid keys here: {', '.join(names)}")  # fmt: skip
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
-            _merge(current, value or {}, f"{where}.{key}" if where else key, path)
-        else:
-            if current is not None and value is not None and not isinstance(value, type(current)):
-                if isinstance(current, float) and isinstance(value, int):
-                    value = float(value)
-                else:
-                    raise SynthError(
-                        f"setting '{where + '.' if where else ''}{key}' should be {type(current).__name__}, "
-                        f"got {value!r}",
-                        path,
-                        "fix the value's type",
-                    )
-            setattr(obj, key, value)
+            _merge(current, value or {}, _name(where, key), path)
+            continue
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, type(current)) or isinstance(value, bool) != isinstance(current, bool):
+            rule = names[key].metadata.get("rule")
+            hint = f" ({rule.allowed()})" if rule and rule.allowed() else ""
+            raise SynthError(f"setting '{_name(where, key)}' should be {type(current).__name__}{hint}, got {value!r}",
+                             path=path, fix="fix the value's type")  # fmt: skip
+        setattr(obj, key, value)
+
+
+def _cross_checks(cfg: "PipelineConfig") -> list[tuple[str, str, str]]:
+    """(key, problem, allowed) for rules that tie two settings together."""
+    out = []
+    m = cfg.motion
+    if m.min_frames > m.max_frames:
+        out.append(("motion.min_frames", f"{m.min_frames} is above motion.max_frames ({m.max_frames})",
+                    "min_frames <= max_frames"))  # fmt: skip
+    if not any(v > 0 for v in cfg.shards.splits.values()):
+        out.append(("shards.splits", f"{cfg.shards.splits!r} gives no split any subject", "at least one fraction > 0"))
+    return out
+
+
+def validate_config(cfg: "PipelineConfig", path: str | Path | None = None) -> None:
+    """Check every setting against its Rule (and the cross-setting rules); raise a SynthError naming
+    the file, the key and the allowed range. Cheap: run when a config is loaded and before a run."""
+
+    def walk(obj: Any, where: str):
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from walk(value, _name(where, f.name))
+            elif "rule" in f.metadata:
+                yield _name(where, f.name), f.metadata["rule"], value
+
+    for key, rule, value in walk(cfg, ""):
+        why = rule.problem(value)
+        if why:
+            raise SynthError(f"setting '{key}': {why}", path=path, fix=f"allowed: {rule.allowed()}")
+    for key, why, allowed in _cross_checks(cfg):
+        raise SynthError(f"setting '{key}': {why}", path=path, fix=f"allowed: {allowed}")
 
 
 def config_from_dict(data: dict | None, path: Path | None = None) -> PipelineConfig:
     cfg = PipelineConfig()
     _merge(cfg, data or {}, "", path)
+    validate_config(cfg, path)
     return cfg
 
 
@@ -169,22 +337,46 @@ def resolve_config_path(name: str | Path) -> Path:
     if packaged.is_file():
         return packaged
     known = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
-    raise SynthError("config file not found", p, f"give a YAML path or a packaged config name ({known})")
+    raise SynthError("config file not found", path=p, fix=f"give a YAML path or a packaged config name ({known})")
+
+
+def relative_to(value: str, base_dir: str | Path | None) -> str:
+    """The one rule for paths in a config: `~` expanded, a relative path taken against the config
+    file's folder (`base_dir`; the working directory for a config built in code)."""
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() or base_dir is None else Path(base_dir) / p)
+
+
+def _resolve_paths(obj: Any, base_dir: Path) -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _resolve_paths(value, base_dir)
+        elif f.metadata.get("path") and isinstance(value, str) and value:
+            setattr(obj, f.name, relative_to(value, base_dir))
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:
-    """Defaults overridden by the YAML file `path` (a packaged name such as 'ci' works too)."""
+    """Defaults overridden by the YAML file `path` (a packaged name such as 'ci' works too); folder
+    settings are made absolute against the file's folder, as motion.sources are (`_source_dir`)."""
     import yaml
 
     if path is None:
         return PipelineConfig()
     p = resolve_config_path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SynthError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})", path=p,
+                         fix="save the config as UTF-8") from exc  # fmt: skip
     except yaml.YAMLError as exc:
-        raise SynthError(f"not valid YAML ({exc})", p, "fix the syntax") from exc
+        raise SynthError(f"not valid YAML ({exc})", path=p, fix="fix the syntax") from exc
+    except OSError as exc:
+        raise SynthError(f"cannot read the config ({exc.strerror})", path=p, fix="check the path and its permissions") from exc
     cfg = config_from_dict(data, p)
-    cfg._source_dir = str(p.resolve().parent)  # type: ignore[attr-defined]
+    base = p.resolve().parent
+    _resolve_paths(cfg, base)
+    cfg._source_dir = str(base)  # type: ignore[attr-defined]
     return cfg
 
 
@@ -207,7 +399,8 @@ def config_to_yaml(cfg: PipelineConfig | None = None) -> str:
             text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
             if text.endswith("\n...") or text.endswith("..."):
                 text = text.replace("\n...", "").rstrip(".").strip() or "''"
-            lines.append(f"{indent}# {doc}")
+            allowed = f.metadata["rule"].allowed() if "rule" in f.metadata else ""
+            lines.append(f"{indent}# {doc}" + (f" [{allowed}]" if allowed else ""))
             lines.append(f"{indent}{f.name}: {text}")
 
     dump(cfg, "")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.pipeline.config import PipelineConfig
+from synth.pipeline.config import PipelineConfig, relative_to
 
 PLAN_VERSION = 1
 _CMU_STEM = re.compile(r"^(\d+)_(\d+)")
@@ -88,7 +88,6 @@ def resolve_sources(cfg: PipelineConfig, base_dir: str | Path | None = None) -> 
     from synth.mocap.builtin import BUILTIN_MOTIONS
     from synth.paths import shared_assets_dir
 
-    base = Path(base_dir) if base_dir else Path.cwd()
     out: dict[str, Source] = {}
     for spec in cfg.motion.sources:
         spec = str(spec)
@@ -97,28 +96,27 @@ def resolve_sources(cfg: PipelineConfig, base_dir: str | Path | None = None) -> 
             names = BUILTIN_MOTIONS if name in ("*", "") else [name]
             for n in names:
                 if n not in BUILTIN_MOTIONS:
-                    raise SynthError(f"unknown built-in motion {n!r} in motion.sources", None,
-                                     f"choose from {', '.join(BUILTIN_MOTIONS)}")  # fmt: skip
+                    raise SynthError(f"unknown built-in motion {n!r} in motion.sources",
+                                     fix=f"choose from {', '.join(BUILTIN_MOTIONS)}")  # fmt: skip
                 out[f"builtin/{n}"] = Source(f"builtin/{n}", "builtin", f"builtin/{n}")
             continue
         if spec.startswith("shared:"):
             root = shared_assets_dir()
             if root is None:
-                raise SynthError(f"motion source {spec!r} needs the shared assets", None,
-                                 "set SYNTH_ASSETS to the assets folder (see assets_manifest/cmu_mocap.yaml)")  # fmt: skip
+                raise SynthError(f"motion source {spec!r} needs the shared assets",
+                                 fix="set SYNTH_ASSETS to the assets folder (see assets_manifest/cmu_mocap.yaml)")  # fmt: skip
             pattern = str(root / spec.split(":", 1)[1])
         else:
-            p = Path(spec).expanduser()
-            pattern = str(p if p.is_absolute() else base / p)
+            pattern = relative_to(spec, base_dir)
         files = sorted(f for f in glob.glob(pattern) if Path(f).suffix.lower() in (".bvh", ".amc", ".npz"))
         if not files:
-            raise SynthError(f"motion source {spec!r} matches no .bvh/.amc/.npz file", pattern,
-                             "fix motion.sources in the config, or see assets_manifest/cmu_mocap.yaml")  # fmt: skip
+            raise SynthError(f"motion source {spec!r} matches no .bvh/.amc/.npz file", path=pattern,
+                             fix="fix motion.sources in the config, or see assets_manifest/cmu_mocap.yaml")  # fmt: skip
         for f in files:
             sid, subject = _subject_of(Path(f).stem)
             out[sid] = Source(sid, "clip", subject, str(Path(f).resolve()))
     if not out:
-        raise SynthError("motion.sources is empty", None, "add 'builtin:*' or clip paths to motion.sources")
+        raise SynthError("motion.sources is empty", fix="add 'builtin:*' or clip paths to motion.sources")
     return [out[k] for k in sorted(out)]
 
 
@@ -128,7 +126,7 @@ def assign_splits(subjects: list[str], fractions: dict, seed: int) -> dict[str, 
     subjects = sorted(set(subjects))
     for k in fractions:
         if k not in SPLITS:
-            raise SynthError(f"unknown split {k!r} in shards.splits", None, "use train, val and test")
+            raise SynthError(f"unknown split {k!r} in shards.splits", fix="use train, val and test")
     rng = np.random.default_rng(derived_seed(seed, 1))
     order = [subjects[k] for k in rng.permutation(len(subjects))]
     n = len(order)
@@ -168,14 +166,14 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "
     from synth.motion.pairs import most_contrasting_pair, select_pairs
 
     if cfg.n_seq < 1:
-        raise SynthError("n_seq must be at least 1", None, "pass --n-seq N with N >= 1")
+        raise SynthError("n_seq must be at least 1", fix="pass --n-seq N with N >= 1")
     seed = int(cfg.seed)
     splits = assign_splits([s.subject for s in sources], cfg.shards.splits, seed)
     pools = {sp: [s for s in sources if splits[s.subject] == sp] for sp in SPLITS}
     weights = {sp: float(cfg.shards.splits.get(sp, 0)) for sp in SPLITS if pools[sp]}
     counts = allot(cfg.n_seq, weights)
     if not cfg.cloth.outfits and cfg.cloth.enabled:
-        raise SynthError("cloth.outfits is empty", None, "list at least one garment set, or set cloth.enabled: false")
+        raise SynthError("cloth.outfits is empty", fix="list at least one garment set, or set cloth.enabled: false")
 
     plans: list[SequencePlan] = []
     for sp_index, sp in enumerate(SPLITS):

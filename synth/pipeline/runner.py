@@ -24,6 +24,7 @@ from pathlib import Path
 from synth.errors import SynthError
 from synth.io import atomic_path, save_json_atomic
 from synth.pipeline.config import PipelineConfig, config_from_dict, config_to_yaml
+from synth.pipeline.lock import output_lock
 from synth.pipeline.plan import Plan, Source, make_plan, resolve_sources
 from synth.pipeline.stages import (
     STAGES, SequenceResult, done_path, get_body, run_sequence, sample_tar_path, scene_settings, set_threads,
@@ -50,32 +51,32 @@ def check_disk(out: Path, min_free_gb: float) -> None:
     if free < min_free_gb:
         raise SynthError(
             f"only {free:.2f} GiB free on the output disk (run.min_free_gb is {min_free_gb:g})",
-            out,
-            "free some space, or point --out at a bigger disk (or lower run.min_free_gb), then re-run with --resume",
+            path=out,
+            fix="free some space, or point --out at a bigger disk (or lower run.min_free_gb), then re-run with --resume",
         )
 
 
 def check_assets_and_settings(cfg: PipelineConfig) -> None:
-    """Everything every sequence would trip over, checked before hours of work start: asset folders
-    (present and not empty), garment and material names, and the scene settings (one scene is sampled)."""
-    from synth.cloth import GARMENT_TYPES, MATERIALS
+    """Everything every sequence would trip over, checked before hours of work start: the settings'
+    ranges, asset folders (present, not empty, every image decodable) and the scene settings (one scene
+    is sampled)."""
+    from synth.pipeline.config import validate_config
     from synth.scene import sample_scene
-    from synth.scene.assets import check_asset
+    from synth.scene.assets import check_asset, check_decodable, list_hdris, list_photos, list_textures
+
+    validate_config(cfg)  # a loaded config was checked with its file named; this covers one built in code
 
     for key, manifest in (("hdri_dir", "hdri_polyhaven"), ("photo_dir", "places365"), ("texture_dir", "dtd")):
         value = getattr(cfg.render, key)
         if value and not Path(value).expanduser().is_dir():
             raise SynthError(
                 f"render.{key} points to a missing folder",
-                value,
-                f"download it as described in assets_manifest/{manifest}.yaml, or set render.{key}: '' for the default",
+                path=value,
+                fix=f"download it as described in assets_manifest/{manifest}.yaml, or set render.{key}: '' for the default",
             )
-    bad = sorted({g for o in cfg.cloth.outfits for g in o} - set(GARMENT_TYPES))
-    if bad:
-        raise SynthError(f"unknown garment(s) {bad} in cloth.outfits", None, f"use {', '.join(GARMENT_TYPES)}")
-    bad = sorted(set(cfg.cloth.materials) - set(MATERIALS))
-    if bad:
-        raise SynthError(f"unknown material(s) {bad} in cloth.materials", None, f"use {', '.join(MATERIALS)}")
+    for key, lister in (("hdri_dir", list_hdris), ("photo_dir", list_photos), ("texture_dir", list_textures)):
+        if getattr(cfg.render, key):
+            check_decodable(lister(getattr(cfg.render, key)), key)
     spec = sample_scene(cfg.seed, scene_settings(cfg))
     check_asset(spec.background.get("path", ""), "background")
 
@@ -152,14 +153,14 @@ def load_or_make_plan(out: Path, cfg: PipelineConfig, resume: bool, base_dir: st
     if plan_file.is_file():
         plan = Plan.from_dict(json.loads(plan_file.read_text()))
         if not resume:
-            raise SynthError("this folder already holds a generated dataset", out,
-                             "add --resume to finish or reuse it, or choose a new --out folder")  # fmt: skip
+            raise SynthError("this folder already holds a generated dataset", path=out,
+                             fix="add --resume to finish or reuse it, or choose a new --out folder")  # fmt: skip
         if (plan.config_digest, plan.n_seq, plan.seed) != (cfg.digest(), cfg.n_seq, cfg.seed):
             raise SynthError(
                 f"--resume with different settings (plan: n_seq={plan.n_seq}, seed={plan.seed}, config "
                 f"{plan.config_digest}; now n_seq={cfg.n_seq}, seed={cfg.seed}, config {cfg.digest()})",
-                plan_file,
-                "resume with the original --config/--n-seq/--seed, or generate into a new --out folder",
+                path=plan_file,
+                fix="resume with the original --config/--n-seq/--seed, or generate into a new --out folder",
             )
         prepare_sources(out, plan.sources, cfg)  # re-creates any missing source file
         return plan, time.perf_counter() - t0
@@ -170,6 +171,14 @@ def load_or_make_plan(out: Path, cfg: PipelineConfig, resume: bool, base_dir: st
         tmp.write_text(config_to_yaml(cfg))
     save_json_atomic(plan_file, plan.to_dict())
     return plan, time.perf_counter() - t0
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    """A pool worker dies with the run (SIGKILL of `synth generate` included) and pins its threads."""
+    from synth.process import die_with_parent
+
+    die_with_parent(parent_pid)
+    set_threads(threads)
 
 
 def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | None, on_result) -> None:
@@ -199,8 +208,8 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=set_threads,
-                             initargs=(threads,)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(threads, os.getpid())) as pool:  # fmt: skip
         queue = list(entries)
         running = set()
         try:
@@ -219,11 +228,34 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
 
 def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_address: str | None = None,
              base_dir: str | None = None, progress: bool = True) -> RunSummary:  # fmt: skip
-    """Plan (or resume) and run a dataset into `out`; returns the run's summary."""
+    """Plan (or resume) and run a dataset into `out` (locked for the run: one run per folder);
+    returns the run's summary."""
+    out = prepare_out(out)
+    with output_lock(out):
+        return _generate(out, cfg, resume, ray_address, base_dir, progress)
+
+
+def prepare_out(out: str | Path) -> Path:
+    """The output folder, created; a SynthError (not a traceback) when that cannot work."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SynthError("--out is an existing file, not a folder", path=out, fix="choose a folder for --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise SynthError("a parent of --out is a file", path=out, fix="choose an --out folder whose parents are folders") from exc
+    except OSError as exc:
+        raise SynthError(f"cannot create the output folder ({exc.strerror})", path=out,
+                         fix="choose an --out folder you can write to") from exc  # fmt: skip
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise SynthError("the output folder is not writable", path=out, fix="choose an --out folder you can write to")
+    return out
+
+
+def _generate(out: Path, cfg: PipelineConfig, resume: bool, ray_address: str | None, base_dir: str | None,
+              progress: bool) -> RunSummary:  # fmt: skip
     from tqdm import tqdm
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     check_disk(out, cfg.run.min_free_gb)
     check_assets_and_settings(cfg)
@@ -237,7 +269,7 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
 
     def on_result(r: SequenceResult) -> None:
         if r.fatal:
-            raise SynthError(f"stopped: {r.error}", out, "free disk space, then re-run with --resume")
+            raise SynthError(f"stopped: {r.error}", path=out, fix="free disk space, then re-run with --resume")
         for k, v in r.times.items():
             summary.times[k] = summary.times.get(k, 0.0) + v
         if r.ok:
@@ -254,7 +286,7 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
         _run_tasks(out, cfg, todo, ray_address, on_result)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise SynthError(f"stopped: disk full ({exc})", out, "free disk space, then re-run with --resume") from exc
+            raise SynthError(f"stopped: disk full ({exc})", path=out, fix="free disk space, then re-run with --resume") from exc
         raise
     finally:
         bar.close()
@@ -276,7 +308,7 @@ def finalize(out: Path, plan: Plan | None = None, cfg: PipelineConfig | None = N
     out = Path(out)
     if plan is None:
         if not (out / "plan.json").is_file():
-            raise SynthError("no plan.json here", out, "run `synth generate --out DIR` first")
+            raise SynthError("no plan.json here", path=out, fix="run `synth generate --out DIR` first")
         plan = Plan.from_dict(json.loads((out / "plan.json").read_text()))
     if cfg is None:
         from synth.pipeline.config import load_config

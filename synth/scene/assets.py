@@ -37,7 +37,7 @@ def resolve_asset(path: str) -> Path | None:
 def _list(folder: str | Path, suffixes: tuple[str, ...], what: str, setting: str) -> list[str]:
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise SynthError(f"{what} folder does not exist", root, f"point render.{setting} at a folder of {what}")
+        raise SynthError(f"{what} folder does not exist", path=root, fix=f"point render.{setting} at a folder of {what}")
     files = sorted(
         str(p.resolve())
         for p in root.rglob("*")
@@ -45,7 +45,7 @@ def _list(folder: str | Path, suffixes: tuple[str, ...], what: str, setting: str
     )
     if not files:
         raise SynthError(
-            f"no {what} ({', '.join(suffixes)}) in this folder", root, f"add files or change render.{setting}"
+            f"no {what} ({', '.join(suffixes)}) in this folder", path=root, fix=f"add files or change render.{setting}"
         )
     return files
 
@@ -70,4 +70,113 @@ def check_asset(path: str, what: str) -> None:
     if resolved is None:  # builtin without a bpy wheel: the Blender binary resolves it itself
         return
     if not resolved.is_file():
-        raise SynthError(f"{what} not found", resolved, "restore the file or re-sample the scene from a valid folder")
+        raise SynthError(f"{what} not found", path=resolved, fix="restore the file or re-sample the scene from a valid folder")
+
+
+def _oiio():
+    """OpenImageIO as bundled in the bpy wheel (the library Blender itself reads images with), imported
+    from the wheel's own site-packages without importing bpy; None when bpy is not installed."""
+    try:
+        import OpenImageIO
+
+        return OpenImageIO
+    except ImportError:
+        pass
+    import sys
+
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.origin:
+        return None
+    found = sorted(Path(spec.origin).parent.glob("*/python/lib/python3*/site-packages/OpenImageIO"))
+    if not found:
+        return None
+    sys.path.append(str(found[-1].parent))
+    try:
+        import OpenImageIO
+    except ImportError:
+        return None
+    return OpenImageIO
+
+
+_MAGIC = {".exr": (b"\x76\x2f\x31\x01",), ".hdr": (b"#?RADIANCE", b"#?RGBE")}
+
+
+def decode_problem(path: str | Path) -> str | None:
+    """Why the image at `path` cannot be decoded whole (None when it can): every pixel is read, so
+    a truncated JPEG or a random-bytes .exr is caught before Blender would render its magenta
+    placeholder. OpenImageIO (bpy's) reads every format; without it Pillow reads the 8-bit formats
+    and EXR/HDR files get a header check."""
+    path = Path(path)
+    oiio = _oiio()
+    if oiio is not None:
+        inp = oiio.ImageInput.open(str(path))
+        if inp is None:
+            return oiio.geterror().strip().splitlines()[0] if oiio.geterror().strip() else "cannot open"
+        try:
+            spec = inp.spec()
+            pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+            err = inp.geterror().strip()
+        finally:
+            inp.close()
+        if pixels is None or err or spec.width * spec.height == 0:
+            return (err.splitlines()[0] if err else "no pixels decoded")
+        return None
+    suffix = path.suffix.lower()
+    try:
+        if suffix in _MAGIC:
+            with open(path, "rb") as fh:
+                head = fh.read(16)
+            return None if head.startswith(_MAGIC[suffix]) else f"not a {suffix} file (bad header)"
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.load()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the finding
+        return str(exc) or type(exc).__name__
+
+
+def undecodable(files: list[str | Path]) -> list[tuple[str, str]]:
+    """(path, reason) of every file that does not decode. Results are cached by path, size and
+    mtime in cache_dir()/assets/decoded.json, so a folder of thousands of photos is read once."""
+    import json
+    import os
+
+    from synth.io import save_json_atomic
+    from synth.paths import cache_dir
+
+    cache_file = cache_dir() / "assets" / "decoded.json"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    bad, changed = [], False
+    for f in files:
+        f = str(Path(f).resolve())
+        try:
+            st = os.stat(f)
+        except OSError as exc:
+            bad.append((f, exc.strerror or "cannot stat"))
+            continue
+        key = f"{st.st_size}:{st.st_mtime_ns}"
+        hit = cache.get(f)
+        if hit is None or hit[0] != key:
+            hit = cache[f] = [key, decode_problem(f) or ""]
+            changed = True
+        if hit[1]:
+            bad.append((f, hit[1]))
+    if changed:
+        try:
+            save_json_atomic(cache_file, cache)
+        except OSError:  # a read-only cache only costs the decode next time
+            pass
+    return bad
+
+
+def check_decodable(files: list[str | Path], setting: str) -> None:
+    """Raise a SynthError naming every file of `setting` that does not decode."""
+    bad = undecodable(files)
+    if bad:
+        shown = "\n".join(f"  {p}: {why}" for p, why in bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise SynthError(f"{len(bad)} of {len(files)} file(s) of render.{setting} cannot be decoded:\n{shown}",
+                         fix="replace or delete these files (Blender would render them as its magenta placeholder)")  # fmt: skip

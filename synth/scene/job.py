@@ -111,4 +111,4 @@ def load_job(job_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise SynthError(f"not a readable render job ({exc})", path, "re-create it with write_render_job") from exc
+        raise SynthError(f"not a readable render job ({exc})", path=path, fix="re-create it with write_render_job") from exc

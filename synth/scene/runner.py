@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from synth.errors import SynthError
 from synth.paths import PROJECT_ROOT
+from synth.process import child_preexec
 from synth.scene.job import load_job
 
 RENDER_SCRIPT = PROJECT_ROOT / "blender_scripts" / "render.py"
@@ -33,19 +36,19 @@ def run_render(job_dir: str | Path, timeout: float | None = None) -> Path:
     try:
         with open(log_path, "w") as log:
             proc = subprocess.run(render_command(job_dir), stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd=PROJECT_ROOT)  # fmt: skip
+                                  timeout=timeout, cwd=PROJECT_ROOT, preexec_fn=child_preexec())  # fmt: skip
     except FileNotFoundError as exc:
-        raise SynthError(f"cannot start Blender ({exc})", os.environ.get("SYNTH_BLENDER") or sys.executable,
-                         "set SYNTH_BLENDER to a Blender binary or install bpy==5.0.1") from exc  # fmt: skip
+        raise SynthError(f"cannot start Blender ({exc})", path=os.environ.get("SYNTH_BLENDER") or sys.executable,
+                         fix="set SYNTH_BLENDER to a Blender binary or install bpy==5.0.1") from exc  # fmt: skip
     except subprocess.TimeoutExpired as exc:
-        raise SynthError(f"render timed out after {timeout} s", log_path, "lower samples/resolution") from exc
+        raise SynthError(f"render timed out after {timeout} s", path=log_path, fix="lower samples/resolution") from exc
     text = log_path.read_text(errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
         for line in text.splitlines():
             if line.startswith(ERROR_TAG):
                 raise SynthError(line[len(ERROR_TAG) :] + f"\n--- {log_path} (tail) ---\n{tail}")
-        raise SynthError(f"Blender exited with code {proc.returncode}:\n{tail}", log_path, "see the log")
+        raise SynthError(f"Blender exited with code {proc.returncode}:\n{tail}", path=log_path, fix="see the log")
     missing = [
         f"frames/cam{c}/{t:04d}.png"
         for c in range(len(job["job"]["cameras"]))
@@ -53,5 +56,33 @@ def run_render(job_dir: str | Path, timeout: float | None = None) -> Path:
         if not (job_dir / "frames" / f"cam{c}" / f"{t:04d}.png").is_file()
     ]
     if missing or not (job_dir / "cameras.json").is_file():
-        raise SynthError(f"render finished without {missing[:3] or ['cameras.json']}", log_path, "see the log")
+        raise SynthError(f"render finished without {missing[:3] or ['cameras.json']}", path=log_path, fix="see the log")
+    check_frames(job_dir, len(job["job"]["cameras"]), int(job["num_frames"]))
     return job_dir
+
+
+# Blender renders an image it could not load as pure magenta (1, 0, 1); shaded it stays R ~ B with no
+# green. Natural photos and fabrics (even purple ones) keep some green, so 1 % of such pixels in a
+# frame means a placeholder made it into the render.
+MAGENTA_MAX_SHARE = 0.01
+
+
+def magenta_share(rgb: np.ndarray) -> float:
+    """Fraction of the pixels of an (H, W, 3) uint8 image that look like Blender's missing-image magenta."""
+    x = np.asarray(rgb, np.float32)[..., :3]
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    lo, hi = np.minimum(r, b), np.maximum(r, b)
+    return float(((lo > 40) & (lo > 0.75 * hi) & (g < 0.12 * lo)).mean())
+
+
+def check_frames(job_dir: Path, cameras: int, frames: int) -> None:
+    """Fail the render when a frame shows the magenta placeholder (an asset Blender could not decode)."""
+    from PIL import Image
+
+    for c in range(cameras):
+        for t in range(frames):
+            path = job_dir / "frames" / f"cam{c}" / f"{t:04d}.png"
+            share = magenta_share(np.asarray(Image.open(path).convert("RGB")))
+            if share > MAGENTA_MAX_SHARE:
+                raise SynthError(f"{100 * share:.0f}% of the frame is Blender's missing-image magenta", path=path,
+                                 fix="an HDRI, photo or fabric image named in job.json did not decode: replace it")

@@ -116,7 +116,7 @@ def sequence_samples(path: str | Path, key: str | None) -> list[tuple[str, dict]
         elif found:
             break
     if not found:
-        raise SynthError(f"no samples for {key!r}", path, "pass --key seqNNNNNN (see dataset_card.md)")
+        raise SynthError(f"no samples for {key!r}", path=path, fix="pass --key seqNNNNNN (see dataset_card.md)")
     if key and "_c" in key:
         found = [f for f in found if f[0] == key] or found
     return found

@@ -15,10 +15,10 @@ def iter_samples(path: str | Path, decode: bool = True) -> Iterator[tuple[str, d
     """(key, sample) for every sample of a shard file or of every shard in a directory."""
     path = Path(path)
     if not path.exists():
-        raise SynthError("no such shard or directory", path, "give a shard or the output directory of `synth generate`")
+        raise SynthError("no such shard or directory", path=path, fix="give a shard or the output directory of `synth generate`")
     paths = shard_paths(path) if path.is_dir() else [path]
     if not paths:
-        raise SynthError("no shards found ({split}-NNNNNN.tar)", path, "run `synth generate --out DIR` first")
+        raise SynthError("no shards found ({split}-NNNNNN.tar)", path=path, fix="run `synth generate --out DIR` first")
     for p in paths:
         for key, files in group_samples(read_tar(p)):
             yield key, decode_sample(files) if decode else files
@@ -29,4 +29,4 @@ def find_sample(path: str | Path, key: str | None = None) -> tuple[str, dict[str
     for k, files in iter_samples(path, decode=False):
         if key is None or k == key:
             return k, decode_sample(files)
-    raise SynthError(f"no sample with key {key!r}", path, "list keys with `synth validate DIR --list`")
+    raise SynthError(f"no sample with key {key!r}", path=path, fix="list keys with `synth validate DIR --list`")

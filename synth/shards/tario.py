@@ -40,7 +40,7 @@ def read_tar(path: str | Path) -> Iterator[Member]:
                     fh = tf.extractfile(info)
                     yield info.name, fh.read() if fh else b""
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise SynthError(f"unreadable tar ({exc})", path, "delete it and re-run with --resume") from exc
+        raise SynthError(f"unreadable tar ({exc})", path=path, fix="delete it and re-run with --resume") from exc
 
 
 def split_key(name: str) -> tuple[str, str]:
