@@ -56,6 +56,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def follow_view(body_frames: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-frame view centres (T, 3) and one extent (m) so a travelling body stays in every picture:
+    the view follows the body horizontally (SMPL world, Y up) at a fixed height and one scale."""
+    lo, hi = body_frames.min(1), body_frames.max(1)  # (T, 3) per-frame bounds
+    centres = (lo + hi) / 2
+    centres[:, 1] = (lo[:, 1].min() + hi[:, 1].max()) / 2  # fixed height: the ground line does not jump
+    span = max(float(hi[:, 1].max() - lo[:, 1].min()), float((hi - lo)[:, [0, 2]].max()))
+    return centres, 0.55 * span + 0.05
+
+
 def write_preview(path: Path, body_frames: np.ndarray, body_faces: np.ndarray, caches: list, n: int = 5) -> None:
     """PNG: a strip of n frames (front view); GIF: every frame."""
     from synth.io import atomic_path
@@ -64,11 +74,10 @@ def write_preview(path: Path, body_frames: np.ndarray, body_faces: np.ndarray, c
     T = len(body_frames)
     gif = path.suffix.lower() == ".gif"
     frames = range(T) if gif else np.linspace(0, T - 1, n).round().astype(int)
-    lo, hi = body_frames.reshape(-1, 3).min(0), body_frames.reshape(-1, 3).max(0)
-    centre, extent = (lo + hi) / 2, 0.55 * float((hi - lo)[1]) + 0.05
+    centres, extent = follow_view(body_frames)
     colours = [(0.75, 0.75, 0.78), (0.85, 0.35, 0.25), (0.25, 0.4, 0.75), (0.3, 0.65, 0.35)]
     images = [render_mesh_image([body_frames[t]] + [c.verts[t] for c in caches], [body_faces] + [c.faces for c in caches],
-                                size=256, colours=colours[: 1 + len(caches)], centre=centre, extent=extent)
+                                size=256, colours=colours[: 1 + len(caches)], centre=centres[t], extent=extent)
               for t in frames]  # fmt: skip
     if gif:
         import imageio.v2 as imageio

@@ -45,6 +45,9 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
         return load_asf_amc(_asf_partner(path), path, fps=fps or 120.0)
     if suffix == ".asf":
         amcs = sorted(path.parent.glob(path.stem + "*.amc"))
+        if not amcs:
+            raise SynthError("this .asf is a skeleton only: its .amc motion is missing", path=path,
+                             fix=f"put the motion ({path.stem}_NN.amc) beside it and pass the .amc")  # fmt: skip
         if len(amcs) != 1:
             raise SynthError(f"found {len(amcs)} .amc files for this skeleton", path=path, fix="pass the .amc file itself")
         return load_asf_amc(path, amcs[0], fps=fps or 120.0)

@@ -15,10 +15,26 @@ import numpy as np
 from synth.errors import SynthError
 from synth.frames import BLENDER_TO_SMPL
 from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
-from synth.mosh.sequence import MoshedSequence
+from synth.mosh.sequence import MAX_ABS_BETA, MoshedSequence
 
 _FIX = "pass an AMASS-style .npz with poses (T,72+), trans (T,3), betas and mocap_framerate"
 _NEUTRAL_PELVIS = np.array([0.0, -0.22, 0.03])  # SMPL neutral pelvis at rest (approximate)
+MAX_ABS_POSE_RAD = 4 * np.pi  # axis-angle components: any rotation fits in +-pi; 1e30 is a broken file
+MAX_ABS_TRANS_M = 1e4
+
+
+def _framerate(data: dict, path: Path) -> float:
+    """mocap_framerate as one positive number (AMASS stores a 0-d float array)."""
+    raw = data.get("mocap_framerate", data.get("mocap_frame_rate"))
+    if raw is None:
+        raise SynthError("mocap_framerate is missing", path=path, fix=_FIX)
+    arr = np.asarray(raw)
+    if arr.size != 1 or arr.dtype.kind not in "iuf":
+        raise SynthError(f"mocap_framerate must be one number, found {arr.dtype} of shape {arr.shape}", path=path, fix=_FIX)
+    fps = float(arr.reshape(()))
+    if not (np.isfinite(fps) and 0 < fps <= 10000):
+        raise SynthError(f"mocap_framerate {fps:g} is not a frame rate (0 < fps <= 10000)", path=path, fix=_FIX)
+    return fps
 
 
 def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence:
@@ -31,8 +47,8 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
     path = Path(path)
     try:
         data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as exc:
-        raise SynthError(f"not a readable .npz ({exc})", path=path, fix=_FIX) from exc
+    except Exception as exc:  # noqa: BLE001 - not a zip, truncated, pickled, empty: all one finding
+        raise SynthError(f"not a readable .npz ({type(exc).__name__}: {exc})", path=path, fix=_FIX) from exc
     missing = [k for k in ("poses", "trans") if k not in data]
     if missing:
         raise SynthError(f"missing arrays {missing}", path=path, fix=_FIX)
@@ -46,17 +62,26 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
         if not np.isfinite(arr).all():
             frame = int(np.argwhere(~np.isfinite(arr))[0, 0])
             raise SynthError(f"non-finite value in {key} at frame {frame}", path=path, fix=_FIX)
+    for key, arr, limit in (("poses", np.abs(poses), MAX_ABS_POSE_RAD), ("trans", np.abs(trans), MAX_ABS_TRANS_M)):
+        if arr.max() > limit:
+            frame = int(np.argwhere(arr > limit)[0, 0])
+            raise SynthError(f"{key} value {arr.max():.3g} at frame {frame} is not plausible (<= {limit:g})",
+                             path=path, fix=_FIX)  # fmt: skip
     body_pose = np.zeros((len(poses), 72))
     body_pose[:, :66] = poses[:, :66]
     if poses.shape[1] == 72:
         body_pose[:, 66:] = poses[:, 66:72]
     betas = np.zeros(10)
     if "betas" in data:
-        b = np.asarray(data["betas"], np.float64).reshape(-1)[:10]
+        try:
+            b = np.asarray(data["betas"], np.float64).reshape(-1)[:10]
+        except ValueError as exc:
+            raise SynthError(f"betas are not numbers ({exc})", path=path, fix=_FIX) from exc
+        if not (np.isfinite(b).all() and np.abs(b).max(initial=0.0) <= MAX_ABS_BETA):
+            raise SynthError(f"betas {np.round(b, 3).tolist()} are not finite within +-{MAX_ABS_BETA:g} (a person's shape)",
+                             path=path, fix=_FIX)  # fmt: skip
         betas[: len(b)] = b
-    fps = float(data.get("mocap_framerate", data.get("mocap_frame_rate", 0.0)))
-    if not fps > 0:
-        raise SynthError("mocap_framerate is missing or not positive", path=path, fix=_FIX)
+    fps = _framerate(data, path)
     if z_up:
         if body is not None:
             from synth.mosh.joints import JointModel

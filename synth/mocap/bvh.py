@@ -142,7 +142,11 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
             f"line {last}: file is truncated: header says {int(n_frames)} frames, data has {len(rows)}",
             path=path, fix=_FIX,
         )
-    rows = rows[: int(n_frames)]
+    if len(rows) > n_frames:
+        raise SynthError(
+            f"line {header['frames_line']}: header says {int(n_frames)} frames, data has {len(rows)} lines",
+            path=path, fix="set Frames: to the number of data lines (or remove the extra lines)",
+        )
     values = []
     for ln, s in rows:
         parts = s.split()

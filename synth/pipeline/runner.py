@@ -100,10 +100,11 @@ def prepare_sources(out: Path, sources: list[Source], cfg: PipelineConfig) -> di
         else:
             from synth.mocap import load_clip
             from synth.mosh.fit import mosh_clip
+            from synth.mosh.sequence import require_good_fit
 
             body = body or get_body()
             clip = load_clip(s.path, body=body)
-            seq = mosh_clip(clip, body, fps=cfg.motion.fps)
+            seq = require_good_fit(mosh_clip(clip, body, fps=cfg.motion.fps), s.path)
         seq.save(path)
         seqs[s.id] = seq
     return seqs

@@ -117,6 +117,11 @@ def sequence_samples(path: str | Path, key: str | None) -> list[tuple[str, dict]
             break
     if not found:
         raise SynthError(f"no samples for {key!r}", path=path, fix="pass --key seqNNNNNN (see dataset_card.md)")
+    for k, s in found:
+        missing = [f"{k}.{name}" for name in ("joints.npz", "camera.json", "meta.json") if name.split(".")[0] not in s]
+        if missing or s["frames"] is None:
+            raise SynthError(f"sample {k} lacks {', '.join(missing) or 'frames'}", path=path,
+                             fix="re-pack it (`synth shard DIR`) or regenerate; `synth validate` lists every problem")  # fmt: skip
     if key and "_c" in key:
         found = [f for f in found if f[0] == key] or found
     return found

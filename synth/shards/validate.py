@@ -1,6 +1,6 @@
 """`synth validate DIR`: check every shard sample against the contract in docs/ARCHITECTURE.md.
 
-Checks files and shapes, then the numbers themselves: j3d_cam = R j3d_world + t, j2d = K j3d_cam
+Checks files and shapes, then the numbers themselves: every array finite and of plausible size, j3d_cam = R j3d_world + t, j2d = K j3d_cam
 (the 2D joints really come from these cameras), visible joints inside the image, boxes inside
 the image, poses_cam/trans_cam consistent with the camera, meta split = shard split, and the
 dataset card's counts."""
@@ -13,9 +13,53 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.mosh.sequence import MAX_ABS_BETA
 from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS
 from synth.shards.tario import group_samples, read_tar
 from synth.shards.writer import SHARD_RE, shard_paths
+
+
+# Plausible magnitudes of the annotations (a NaN or a 1e29 sneaks through every shape check and
+# trains a NaN model): per-joint axis-angle norm (radians; interpolation may pass pi a little),
+# shape coefficients (MAX_ABS_BETA, as for MoSh), world/camera positions (metres) and the body's
+# extent around its pelvis (metres).
+MAX_ROTATION_RAD = 2 * np.pi
+MAX_ABS_POSITION_M = 1000.0
+MAX_JOINT_SPREAD_M = 2.5
+
+
+def value_problems(key: str, smpl: dict, joints: dict, verts: dict | None = None) -> list[str]:
+    """Non-finite or implausible values in the sample's arrays (every array, every element)."""
+    errs = []
+    arrays = {f"smpl.npz:{k}": v for k, v in smpl.items()} | {f"joints.npz:{k}": v for k, v in joints.items()}
+    arrays |= {f"verts.npz:{k}": v for k, v in (verts or {}).items()}
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))
+            errs.append(f"{key}.{name}: {len(bad)} non-finite value(s), first at index {tuple(int(i) for i in bad[0])}")
+    if errs:
+        return errs
+
+    def over(name: str, value: np.ndarray, limit: float, what: str) -> None:
+        worst = float(np.max(value, initial=0.0))
+        if worst > limit:
+            t = int(np.unravel_index(np.argmax(value), value.shape)[0])
+            errs.append(f"{key}.{name}: {what} {worst:.3g} at frame {t} (plausible: <= {limit:g})")
+
+    for k in ("poses", "poses_cam"):
+        over(f"smpl.npz:{k}", np.linalg.norm(smpl[k].reshape(len(smpl[k]), -1, 3), axis=-1), MAX_ROTATION_RAD,
+             "joint rotation of")  # fmt: skip
+    over("smpl.npz:betas", np.abs(smpl["betas"]), MAX_ABS_BETA, "|beta|")
+    for name, a in (("smpl.npz:trans", smpl["trans"]), ("smpl.npz:trans_cam", smpl["trans_cam"]),
+                    ("joints.npz:j3d_world", joints["j3d_world"]), ("joints.npz:j3d_cam", joints["j3d_cam"])):  # fmt: skip
+        over(name, np.abs(a), MAX_ABS_POSITION_M, "|position| m")
+    spread = np.linalg.norm(joints["j3d_world"] - joints["j3d_world"][:, :1], axis=-1)
+    over("joints.npz:j3d_world", spread, MAX_JOINT_SPREAD_M, "joint distance from the pelvis m")
+    for k, v in (verts or {}).items():
+        if not k.startswith("faces"):
+            over(f"verts.npz:{k}", np.abs(np.asarray(v, np.float32)), MAX_ABS_POSITION_M, "|position| m")
+    return errs
 
 
 @dataclass
@@ -82,11 +126,17 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
                 errs.append(f"{key}.{name}.npz: {k} has shape {arrays[k].shape}, expected {shapes[k]}")
     if errs:
         return errs, T
+    verts = load_npz_bytes(files["verts.npz"]) if "verts.npz" in files else None
+    errs += value_problems(key, smpl, joints, verts)
+    if errs:
+        return errs, T
     K = np.asarray(cam["K"], np.float64)
     R = np.asarray(cam["R"], np.float64)
     t = np.asarray(cam["t"], np.float64)
     if K.shape != (3, 3) or R.shape != (T, 3, 3) or t.shape != (T, 3):
         return errs + [f"{key}.camera.json: K/R/t shapes {K.shape}/{R.shape}/{t.shape}"], T
+    if not (np.isfinite(K).all() and np.isfinite(R).all() and np.isfinite(t).all()):
+        return errs + [f"{key}.camera.json: non-finite K/R/t"], T
     if not np.allclose(np.einsum("tij,tkj->tik", R, R), np.eye(3), atol=1e-4):
         errs.append(f"{key}: camera R is not a rotation")
     j3d_cam = to_camera(joints["j3d_world"].astype(np.float64), R, t)
@@ -115,8 +165,8 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
     j0 = joints["j3d_world"][:, 0] - smpl["trans"]
     if np.abs(smpl["trans_cam"] + j0 - joints["j3d_cam"][:, 0]).max() > 1e-3:
         errs.append(f"{key}: trans_cam + pelvis offset != j3d_cam pelvis")
-    if "verts.npz" in files:
-        v = load_npz_bytes(files["verts.npz"])
+    if verts is not None:
+        v = verts
         if "body" not in v or v["body"].ndim != 3 or len(v["body"]) != T:
             errs.append(f"{key}.verts.npz: body must be (T,V,3)")
     return errs, T
