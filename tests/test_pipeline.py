@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import descendants, wait_gone
 from synth.cli import main
 from synth.errors import SynthError
 from synth.pipeline.config import CONFIG_DIR, PipelineConfig, config_from_dict, config_to_yaml, load_config
@@ -264,13 +265,18 @@ def test_sigkill_then_resume_gives_the_same_dataset(reference_run, tmp_path):
     out = tmp_path / "killed"
     p = _synth("generate", "--config", "ci", "--out", str(out))
     deadline = time.time() + 600
+    children: set[int] = set()
     while not list((out / "work" / "done").glob("*.json")) if (out / "work" / "done").is_dir() else True:
         assert p.poll() is None, p.communicate()[0]
         assert time.time() < deadline
+        children |= set(descendants(p.pid))  # the Blender render process among them
         time.sleep(0.05)
+    children |= set(descendants(p.pid))
     p.send_signal(signal.SIGKILL)
     p.communicate()
     assert p.returncode == -signal.SIGKILL
+    assert children, "the run started no render process"
+    assert wait_gone(children) == [], "processes outlived the killed run"
     assert not list(out.glob("*-*.tar")), "killed before packing: no shards yet"
     rc, log = _run("generate", "--config", "ci", "--out", str(out))
     assert rc == 2 and "--resume" in log  # refuses to overwrite silently

@@ -110,8 +110,8 @@ def decode_problem(path: str | Path) -> str | None:
     oiio = _oiio()
     if oiio is not None:
         inp = oiio.ImageInput.open(str(path))
-        if inp is None:
-            return oiio.geterror().strip().splitlines()[0] if oiio.geterror().strip() else "cannot open"
+        if inp is None:  # geterror() clears the message it returns
+            return (oiio.geterror().strip().splitlines() or ["cannot open"])[0]
         try:
             spec = inp.spec()
             pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")

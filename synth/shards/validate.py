@@ -48,7 +48,7 @@ def value_problems(key: str, smpl: dict, joints: dict, verts: dict | None = None
             errs.append(f"{key}.{name}: {what} {worst:.3g} at frame {t} (plausible: <= {limit:g})")
 
     for k in ("poses", "poses_cam"):
-        over(f"smpl.npz:{k}", np.linalg.norm(smpl[k].reshape(len(smpl[k]), -1, 3), axis=-1), MAX_ROTATION_RAD,
+        over(f"smpl.npz:{k}", np.linalg.norm(smpl[k].astype(np.float64).reshape(len(smpl[k]), -1, 3), axis=-1), MAX_ROTATION_RAD,
              "joint rotation of")  # fmt: skip
     over("smpl.npz:betas", np.abs(smpl["betas"]), MAX_ABS_BETA, "|beta|")
     for name, a in (("smpl.npz:trans", smpl["trans"]), ("smpl.npz:trans_cam", smpl["trans_cam"]),
