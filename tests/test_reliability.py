@@ -169,7 +169,7 @@ def test_preflight_names_undecodable_assets_and_caches_the_result(tmp_path, caps
 def test_magenta_placeholder_signature():
     from PIL import Image
 
-    from synth.scene.runner import MAGENTA_MAX_SHARE, magenta_share
+    from synth.scene.runner import MAGENTA_MAX_SHARE, PLACEHOLDER_GARMENT_SHARE, magenta_share
 
     for photo in sorted((_assets() / "backgrounds").iterdir()):  # natural photos: none
         assert magenta_share(np.asarray(Image.open(photo).convert("RGB"))) < MAGENTA_MAX_SHARE / 10, photo.name
@@ -178,6 +178,12 @@ def test_magenta_placeholder_signature():
     img[:100, :100] = np.clip(shade * np.array([255, 0, 255]) + 10 * shade, 0, 255).astype(np.uint8)
     patch = 100 * 100 / (img.shape[0] * img.shape[1])  # a shaded placeholder patch: 4 % of the frame
     assert magenta_share(img) >= 0.99 * patch > MAGENTA_MAX_SHARE
+    # pixels of a placeholder fabric lit in a real render (specular light adds green), and of real fabrics
+    placeholder = np.array([[255, 131, 255], [255, 89, 255], [255, 51, 255], [255, 36, 255], [144, 20, 180], [215, 31, 231]])
+    assert magenta_share(placeholder, lit=True) > PLACEHOLDER_GARMENT_SHARE and magenta_share(placeholder) < 0.5
+    for tex in ("Marble01_col.jpg", "Concrete07_col.jpg"):
+        pixels = np.asarray(Image.open(_assets() / "textures" / tex).convert("RGB").resize((256, 256))).reshape(-1, 3)
+        assert magenta_share(pixels, lit=True) < 0.01, tex
 
 
 def test_rendered_frame_with_the_placeholder_fails(tmp_path):
@@ -192,9 +198,10 @@ def test_rendered_frame_with_the_placeholder_fails(tmp_path):
     bad = ok.copy()
     bad[8:24, 8:24] = (200, 0, 190)
     Image.fromarray(bad).save(frames / "0001.png")
-    check_frames(tmp_path, 1, 1)
+    job = {"num_frames": 1, "job": {"cameras": [{}], "garments": []}}
+    check_frames(tmp_path, job)
     with pytest.raises(SynthError, match="magenta") as err:
-        check_frames(tmp_path, 1, 2)
+        check_frames(tmp_path, {**job, "num_frames": 2})
     assert "0001.png" in str(err.value)
 
 
@@ -203,7 +210,7 @@ def test_blender_refuses_an_undecodable_hdri(tmp_path, body):
     from synth.scene import run_render, sample_scene, write_render_job
     from synth.scene.demo import demo_subject
 
-    verts, _, faces, _ = demo_subject(body, "walk", [0])
+    verts, _, faces, garments = demo_subject(body, "walk", [0])
     spec = sample_scene(0, {"resolution": 32, "samples": 1, "background": "hdri", "num_cameras": 1, "passes": []})
     noise = tmp_path / "noise.exr"
     noise.write_bytes(np.random.default_rng(1).bytes(4096))
@@ -213,6 +220,14 @@ def test_blender_refuses_an_undecodable_hdri(tmp_path, body):
         run_render(job)
     assert "noise.exr" in str(err.value)
     assert not (job / "frames" / "cam0" / "0000.png").exists()
+    spec = sample_scene(0, {"resolution": 32, "samples": 1, "background": "hdri", "num_cameras": 1, "passes": []})
+    (tmp_path / "cut.png").write_bytes((_assets() / "backgrounds" / "skimage_coffee.png").read_bytes()[:30000])
+    spec.garment_materials[0] = {"kind": "image", "path": str(tmp_path / "cut.png"), "tint": [1, 1, 1],
+                                 "scale": 2.0, "rotation": 0.0, "roughness": 0.8}  # fmt: skip
+    job = write_render_job(tmp_path / "job2", spec, verts, faces, garments[:1])
+    with pytest.raises(SynthError, match="cannot decode fabric texture") as err:
+        run_render(job)
+    assert "cut.png" in str(err.value)
 
 
 # ---------------------------------------------------------------- 5. one clear line instead of a traceback
