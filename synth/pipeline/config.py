@@ -108,34 +108,21 @@ def _is_bool_for_number(value: Any, kind: type) -> bool:
     return isinstance(value, bool) and kind in (int, float)
 
 
-def _garments() -> tuple:
-    from synth.cloth.garments import GARMENT_TYPES
+def _names(module: str, name: str) -> Callable[[], tuple]:
+    """The allowed names as their owning stage defines them (imported only when a config is checked)."""
 
-    return GARMENT_TYPES
+    def get() -> tuple:
+        import importlib
 
+        return tuple(getattr(importlib.import_module(module), name))
 
-def _materials() -> tuple:
-    from synth.cloth.materials import MATERIALS
-
-    return tuple(MATERIALS)
-
-
-def _cloth_options() -> tuple:
-    from synth.cloth.simulate import OPTION_KEYS
-
-    return OPTION_KEYS
+    return get
 
 
-def _passes() -> tuple:
-    from synth.scene.spec import PASSES
-
-    return PASSES
-
-
-def _splits() -> tuple:
-    from synth.pipeline.plan import SPLITS
-
-    return tuple(SPLITS)
+_GARMENTS = _names("synth.cloth.garments", "GARMENT_TYPES")
+_MATERIALS = _names("synth.cloth.materials", "MATERIALS")
+_CLOTH_OPTIONS = _names("synth.cloth.simulate", "OPTION_KEYS")
+_SPLITS = _names("synth.pipeline.plan", "SPLITS")
 
 
 def _f(default: Any, doc: str, rule: Rule | None = None, path: bool = False) -> Any:
@@ -180,30 +167,30 @@ class ClothConfig:
     outfits: list = _f(
         [["tshirt", "trousers"], ["longsleeve", "shorts"], ["tshirt", "skirt"], ["dress"]],
         "garment sets; each sequence wears one, drawn from the plan's seed",
-        Rule(min_items=1, each=Rule(kind=list, min_items=1, each=Rule(choices=_garments))),
+        Rule(min_items=1, each=Rule(kind=list, min_items=1, each=Rule(choices=_GARMENTS))),
     )
     materials: list = _f(["cotton", "denim", "silk", "jersey", "wool"], "material presets drawn per garment (synth.cloth.MATERIALS)",
-                     Rule(min_items=1, each=Rule(choices=_materials)))
+                     Rule(min_items=1, each=Rule(choices=_MATERIALS)))
     substeps: int = _f(4, "solver substeps per output frame", Rule(lo=1, hi=1024))
-    options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged", Rule(keys=_cloth_options))
+    options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged", Rule(keys=_CLOTH_OPTIONS))
 
 
 @dataclass
 class RenderConfig:
     resolution: int = _f(250, "square output size in pixels", Rule(lo=16, hi=4096))
-    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4))
+    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4))  # synth.scene.spec.CAMERA_NAMES
     focal_mm: float = _f(180.0, "lens focal length, mm", Rule(lo=1, hi=5000))
     sensor_mm: float = _f(32.0, "sensor width, mm", Rule(lo=1, hi=100))
-    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=("cycles", "eevee")))
+    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=_names("synth.scene.spec", "ENGINES")))
     samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)",
                       Rule(lo=1, hi=65536))
-    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=("cpu", "gpu", "auto")))
-    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=("hdri", "photo", "mixed")))
+    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=_names("synth.scene.spec", "DEVICES")))
+    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=_names("synth.scene.spec", "BACKGROUNDS")))
     hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: against the config file", path=True)
     photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none); relative paths: against the config file", path=True)
     texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); relative paths: against the config file", path=True)
     passes: list = _f(["depth", "seg"], "extra passes: depth, seg (both used for joint visibility)",
-                  Rule(each=Rule(choices=_passes)))
+                  Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
     options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
         Rule(fields={"denoise": Rule(kind=bool), "fill": Rule(gt=0, hi=1), "texture_prob": _PROB, "photo_prob": _PROB}),
     )
@@ -225,7 +212,7 @@ class ShardConfig:
     jpeg_quality: int = _f(92, "JPEG quality", Rule(lo=1, hi=100))
     include_verts: bool = _f(True, "write verts.npz (body and garment vertices, camera frame, float16)")
     splits: dict = _f({"train": 0.8, "val": 0.1, "test": 0.1}, "fractions of source subjects per split (not all zero)",
-                  Rule(keys=_splits, each=_PROB))
+                  Rule(keys=_SPLITS, each=_PROB))
 
 
 @dataclass
