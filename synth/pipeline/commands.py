@@ -96,9 +96,13 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_shard(args: argparse.Namespace) -> int:
     import json
 
+    from synth.errors import SynthError
     from synth.pipeline.config import load_config
     from synth.pipeline.lock import output_lock
     from synth.pipeline.runner import finalize
+
+    if not args.dir.is_dir():
+        raise SynthError("no such folder", path=args.dir, fix="give the --out folder of a `synth generate` run")
 
     cfg = load_config(args.dir / "config.yaml") if (args.dir / "config.yaml").is_file() else None
     if cfg is not None and args.samples_per_shard:

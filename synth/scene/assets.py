@@ -150,7 +150,9 @@ def undecodable(files: list[str | Path]) -> list[tuple[str, str]]:
         cache = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cache = {}
-    bad, changed = [], False
+    from tqdm import tqdm
+
+    bad, todo = [], []
     for f in files:
         f = str(Path(f).resolve())
         try:
@@ -159,12 +161,15 @@ def undecodable(files: list[str | Path]) -> list[tuple[str, str]]:
             bad.append((f, exc.strerror or "cannot stat"))
             continue
         key = f"{st.st_size}:{st.st_mtime_ns}"
-        hit = cache.get(f)
-        if hit is None or hit[0] != key:
-            hit = cache[f] = [key, decode_problem(f) or ""]
-            changed = True
-        if hit[1]:
-            bad.append((f, hit[1]))
+        if cache.get(f, [None])[0] != key:
+            todo.append((f, key))
+        elif cache[f][1]:
+            bad.append((f, cache[f][1]))
+    for f, key in tqdm(todo, desc="decoding assets", unit="file", disable=len(todo) < 50):
+        cache[f] = [key, decode_problem(f) or ""]
+        if cache[f][1]:
+            bad.append((f, cache[f][1]))
+    changed = bool(todo)
     if changed:
         try:
             save_json_atomic(cache_file, cache)
