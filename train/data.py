@@ -161,7 +161,7 @@ class ShardWindows(torch.utils.data.IterableDataset):
     def __init__(self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None):
         self.urls = [str(p) for p in shard_paths(data_dir, split)]
         if not self.urls:
-            raise SynthError(f"no {split}-NNNNNN.tar shards", data_dir, "point --data at a `synth generate` output directory")
+            raise SynthError(f"no {split}-NNNNNN.tar shards", path=data_dir, fix="point --data at a `synth generate` output directory")
         self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
         self.window = cfg.window if window is None else window
         self.skipped: list[str] = []

@@ -67,8 +67,8 @@ def _imagenet_file(backbone: str) -> Path:
     found = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(f"{backbone}-*.pth"))
     if not found:
         raise SynthError(
-            f"no ImageNet weights for {backbone} in the torch hub cache", Path(torch.hub.get_dir()) / "checkpoints",
-            "pass --weights PATH to a torchvision state dict, or omit it for random initialisation")
+            f"no ImageNet weights for {backbone} in the torch hub cache", path=Path(torch.hub.get_dir()) / "checkpoints",
+            fix="pass --weights PATH to a torchvision state dict, or omit it for random initialisation")
     return found[0]
 
 
@@ -80,18 +80,18 @@ class Encoder(nn.Module):
         import torchvision
 
         if not hasattr(torchvision.models, backbone) or not backbone.startswith("resnet"):
-            raise SynthError(f"unknown backbone {backbone!r}", None, "use resnet18, resnet34 or resnet50")
+            raise SynthError(f"unknown backbone {backbone!r}", fix="use resnet18, resnet34 or resnet50")
         net = getattr(torchvision.models, backbone)(weights=None)
         if weights:
             path = _imagenet_file(backbone) if weights == "imagenet" else Path(weights)
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except (OSError, RuntimeError) as exc:
-                raise SynthError(f"cannot read encoder weights ({exc})", path, "pass a torchvision ResNet state dict") from exc
+                raise SynthError(f"cannot read encoder weights ({exc})", path=path, fix="pass a torchvision ResNet state dict") from exc
             missing, unexpected = net.load_state_dict(state, strict=False)
             bad = [k for k in missing + unexpected if not k.startswith("fc.")]
             if bad:
-                raise SynthError(f"weights do not fit {backbone}: {bad[:4]}", path, f"pass {backbone} ImageNet weights")
+                raise SynthError(f"weights do not fit {backbone}: {bad[:4]}", path=path, fix=f"pass {backbone} ImageNet weights")
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
         self.low_index = ["layer1", "layer2", "layer3", "layer4"].index(attention_layer)
@@ -203,7 +203,7 @@ def build_model(kind: str, cfg: ModelConfig) -> HMR:
         return HMR(cfg)
     if kind == "mviper":
         return MVIPER(cfg)
-    raise SynthError(f"unknown model {kind!r}", None, "use 'hmr' or 'mviper'")
+    raise SynthError(f"unknown model {kind!r}", fix="use 'hmr' or 'mviper'")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -54,7 +54,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise SynthError(f"unknown config keys {sorted(unknown)}", None, f"use only {sorted(known)}")
+            raise SynthError(f"unknown config keys {sorted(unknown)}", fix=f"use only {sorted(known)}")
         kw = {k: sub[k](**v) if k in sub else v for k, v in d.items()}
         return cls(**kw)
 
@@ -70,11 +70,11 @@ def load_config(name_or_path: str) -> TrainConfig:
     if not path.exists():
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        raise SynthError("no such config", name_or_path, f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
+        raise SynthError("no such config", path=name_or_path, fix=f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
     try:
         return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
     except TypeError as exc:
-        raise SynthError(f"bad config ({exc})", path, "compare with train/configs/default.yaml") from exc
+        raise SynthError(f"bad config ({exc})", path=path, fix="compare with train/configs/default.yaml") from exc
 
 
 # ---------------------------------------------------------------- runtime: device, DDP
@@ -122,7 +122,7 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as exc:
-        raise SynthError(f"unreadable checkpoint ({exc})", path, "delete it and re-run without --resume") from exc
+        raise SynthError(f"unreadable checkpoint ({exc})", path=path, fix="delete it and re-run without --resume") from exc
 
 
 def load_trained(run: Path, kind: str, device: torch.device) -> tuple[torch.nn.Module, TrainConfig]:
@@ -135,7 +135,7 @@ def load_trained(run: Path, kind: str, device: torch.device) -> tuple[torch.nn.M
             model = build_model(kind, cfg.model)
             model.load_state_dict(ck["model"])
             return model.to(device).eval(), cfg
-    raise SynthError(f"no {kind} checkpoint", run / kind, f"run `python -m train.mviper train --out {run}` first")
+    raise SynthError(f"no {kind} checkpoint", path=run / kind, fix=f"run `python -m train.mviper train --out {run}` first")
 
 
 # ---------------------------------------------------------------- training
@@ -218,7 +218,7 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
                 break
         else:
             if batches == 0:
-                raise SynthError("the training split gave no windows", data, f"write longer clips (>= {cfg.data.window} frames) or check the shards")
+                raise SynthError("the training split gave no windows", path=data, fix=f"write longer clips (>= {cfg.data.window} frames) or check the shards")
             epoch, skip = epoch + 1, 0
     bar.close()
     if writer:
@@ -263,7 +263,7 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
                 firsts[kind] = (item, pred["theta"][0].cpu(), pred["beta"][0].cpu())
             weights.append(len(item["theta"]))
         if not rows:
-            raise SynthError(f"no {split} samples to evaluate", data, "write held-out shards ({split}-NNNNNN.tar)")
+            raise SynthError(f"no {split} samples to evaluate", path=data, fix="write held-out shards ({split}-NNNNNN.tar)")
         results[kind] = {**average(rows, weights), "sequences": len(rows), "frames": int(sum(weights))}
     return results
 
@@ -316,12 +316,12 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], list[str]]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
         if not files:
-            raise SynthError("no .png/.jpg frames in the folder", path, "pass a folder of frames or an MP4")
+            raise SynthError("no .png/.jpg frames in the folder", path=path, fix="pass a folder of frames or an MP4")
         return [np.asarray(iio.imread(p))[..., :3] for p in files], [p.name for p in files]
     try:
         frames = [np.asarray(f)[..., :3] for f in iio.imiter(path)]
     except Exception as exc:
-        raise SynthError(f"cannot read video ({exc})", path, "pass an MP4 or a folder of frames") from exc
+        raise SynthError(f"cannot read video ({exc})", path=path, fix="pass an MP4 or a folder of frames") from exc
     return frames, [f"{i:06d}" for i in range(len(frames))]
 
 
