@@ -76,7 +76,7 @@ def test_a_config_built_in_code_is_checked_before_the_run(tmp_path):
     cfg.cloth.substeps = 0
     with pytest.raises(SynthError, match="cloth.substeps"):
         generate(tmp_path / "out", cfg)
-    assert not (tmp_path / "out" / "plan.json").exists()  # refused before any work
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 def test_generate_refuses_before_any_work(tmp_path, capsys):

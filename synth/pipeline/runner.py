@@ -23,7 +23,7 @@ from pathlib import Path
 
 from synth.errors import SynthError
 from synth.io import atomic_path, save_json_atomic
-from synth.pipeline.config import PipelineConfig, config_from_dict, config_to_yaml
+from synth.pipeline.config import PipelineConfig, config_from_dict, config_to_yaml, validate_config
 from synth.pipeline.lock import output_lock
 from synth.pipeline.plan import Plan, Source, make_plan, resolve_sources
 from synth.pipeline.stages import (
@@ -57,14 +57,10 @@ def check_disk(out: Path, min_free_gb: float) -> None:
 
 
 def check_assets_and_settings(cfg: PipelineConfig) -> None:
-    """Everything every sequence would trip over, checked before hours of work start: the settings'
-    ranges, asset folders (present, not empty, every image decodable) and the scene settings (one scene
-    is sampled)."""
-    from synth.pipeline.config import validate_config
+    """Everything every sequence would trip over, checked before hours of work start: asset folders
+    (present, not empty, every image decodable) and the scene settings (one scene is sampled)."""
     from synth.scene import sample_scene
     from synth.scene.assets import check_asset, check_decodable, list_hdris, list_photos, list_textures
-
-    validate_config(cfg)  # a loaded config was checked with its file named; this covers one built in code
 
     for key, manifest in (("hdri_dir", "hdri_polyhaven"), ("photo_dir", "places365"), ("texture_dir", "dtd")):
         value = getattr(cfg.render, key)
@@ -231,6 +227,7 @@ def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_add
              base_dir: str | None = None, progress: bool = True) -> RunSummary:  # fmt: skip
     """Plan (or resume) and run a dataset into `out` (locked for the run: one run per folder);
     returns the run's summary."""
+    validate_config(cfg)  # a loaded config was checked with its file named; this covers one built in code
     out = prepare_out(out)
     with output_lock(out):
         return _generate(out, cfg, resume, ray_address, base_dir, progress)
