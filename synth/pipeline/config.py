@@ -154,7 +154,8 @@ class MotionConfig:
     frames_per_unit: float = _f(12.0, "interpolated frames per radian of max D", Rule(lo=0, hi=10000))
     min_frames: int = _f(16, "fewest interpolated frames per sequence", Rule(lo=1, hi=100000))
     max_frames: int = _f(24, "most interpolated frames per sequence (>= min_frames)", Rule(lo=1, hi=100000))
-    method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'", Rule(choices=("linear", "slerp")))
+    method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'",
+                     Rule(choices=("linear", "slerp")))
     lead_in_frames: int = _f(12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed",
                             Rule(lo=0, hi=10000))
     lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)", Rule(choices=("t", "a")))
@@ -178,17 +179,24 @@ class ClothConfig:
 @dataclass
 class RenderConfig:
     resolution: int = _f(250, "square output size in pixels", Rule(lo=16, hi=4096))
-    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4))  # synth.scene.spec.CAMERA_NAMES
+    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis",
+                          Rule(lo=1, hi=4))  # as many as synth.scene.spec.CAMERA_NAMES
     focal_mm: float = _f(180.0, "lens focal length, mm", Rule(lo=1, hi=5000))
     sensor_mm: float = _f(32.0, "sensor width, mm", Rule(lo=1, hi=100))
-    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=_names("synth.scene.spec", "ENGINES")))
+    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'",
+                     Rule(choices=_names("synth.scene.spec", "ENGINES")))
     samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)",
                       Rule(lo=1, hi=65536))
-    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=_names("synth.scene.spec", "DEVICES")))
-    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=_names("synth.scene.spec", "BACKGROUNDS")))
-    hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: against the config file", path=True)
-    photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none); relative paths: against the config file", path=True)
-    texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); relative paths: against the config file", path=True)
+    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)",
+                     Rule(choices=_names("synth.scene.spec", "DEVICES")))
+    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds",
+                         Rule(choices=_names("synth.scene.spec", "BACKGROUNDS")))
+    hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: "
+                           "against the config file", path=True)
+    photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none); relative paths: "
+                            "against the config file", path=True)
+    texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); "
+                              "relative paths: against the config file", path=True)
     passes: list = _f(["depth", "seg"], "extra passes: depth, seg (both used for joint visibility)",
                   Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
     options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
