@@ -212,4 +212,5 @@ def load_asf_amc(asf: str | Path, amc: str | Path, fps: float = 120.0, scale: fl
         fps=float(fps),
         source=f"{asf}+{amc}",
         checksum=file_checksum(asf, amc),
+        rotations=G,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.frames import blender_to_smpl
+from synth.frames import BLENDER_TO_SMPL, blender_to_smpl
 from synth.mocap.clip import MocapClip, file_checksum
 from synth.mocap.kinematics import euler_to_matrix, forward_kinematics
 
@@ -184,7 +184,8 @@ def _round_fps(fps: float) -> float:
 
 
 def load_bvh(path: str | Path, scale: float | None = None, name: str | None = None) -> MocapClip:
-    """Read a BVH file into a MocapClip (positions in metres, SMPL world frame, Y up).
+    """Read a BVH file into a MocapClip (positions in metres and joints' global rotations, SMPL
+    world frame, Y up).
 
     `scale` (metres per file unit) overrides the unit detection.
     """
@@ -216,7 +217,7 @@ def load_bvh(path: str | Path, scale: float | None = None, name: str | None = No
         if rot_cols:
             local[:, k] = euler_to_matrix(np.deg2rad(data[:, rot_cols]), rot_order)
     # Position channels are added to the joint's OFFSET (CMU roots have a zero OFFSET).
-    pos, _ = forward_kinematics(parents, offsets[None] + trans, local, np.zeros((T, 3)))
+    pos, glob = forward_kinematics(parents, offsets[None] + trans, local, np.zeros((T, 3)))
 
     rest, _ = forward_kinematics(parents, offsets, np.eye(3)[None, None].repeat(J, 1), np.zeros((1, 3)))
     rest = rest[0]
@@ -226,6 +227,7 @@ def load_bvh(path: str | Path, scale: float | None = None, name: str | None = No
     pos = pos * metres
     if up_axis == 2:  # Z-up file: same axes change as Blender -> SMPL
         pos = blender_to_smpl(pos)
+        glob = BLENDER_TO_SMPL @ glob @ BLENDER_TO_SMPL.T
     return MocapClip(
         name=name or f"bvh/{path.stem}",
         joint_names=[j.name for j in joints],
@@ -234,4 +236,5 @@ def load_bvh(path: str | Path, scale: float | None = None, name: str | None = No
         fps=_round_fps(1.0 / dt),
         source=str(path),
         checksum=file_checksum(path),
+        rotations=glob,
     )

@@ -1,4 +1,5 @@
-"""MocapClip: a skeleton's per-frame joint positions, the readers' common output.
+"""MocapClip: a skeleton's per-frame joint positions (and, where the file records them, its
+joints' global rotations), the readers' common output.
 
 Joint names are kept as the file spells them; `canonical_names` maps them to CMU's ASF bone
 names (lfemur, ltibia, ...) so the MoSh fit needs one correspondence table only. A BVH joint
@@ -67,7 +68,13 @@ def canonical_names(joint_names: list[str] | tuple[str, ...]) -> list[str | None
 
 @dataclass
 class MocapClip:
-    """Joint positions of one take. World frame: SMPL (Y up), metres; fps in frames/second."""
+    """Joint positions of one take. World frame: SMPL (Y up), metres; fps in frames/second.
+
+    `rotations`, where the file records joint rotations (BVH, ASF/AMC), are the global rotations
+    of each joint's segment (the bone starting at the joint) relative to the file's rest pose,
+    in the same world frame: the segment's rest-pose directions d map to rotations[t, j] @ d.
+    Position-only clips (AMASS joints) have None.
+    """
 
     name: str  # clip id, e.g. "cmu/02_01_walk"
     joint_names: list[str]
@@ -76,6 +83,7 @@ class MocapClip:
     fps: float
     source: str = ""  # path of the file(s) read
     checksum: str = ""  # sha256 of the source bytes: the MoSh cache key
+    rotations: np.ndarray | None = None  # (T, J, 3, 3) float64 global segment rotations, or None
 
     @property
     def num_frames(self) -> int:
@@ -85,17 +93,35 @@ class MocapClip:
     def duration(self) -> float:
         return self.num_frames / self.fps
 
-    def resampled(self, fps: float) -> np.ndarray:
-        """Joint positions linearly interpolated at `fps` over the clip's duration: (T', J, 3)."""
-        if abs(fps - self.fps) < 1e-6:
-            return self.positions
+    def _sample_at(self, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Source frames i0, i1 (T',) and blend weights w (T',) of the frames at `fps`."""
         t_in = np.arange(self.num_frames) / self.fps
         n_out = max(1, int(np.floor(t_in[-1] * fps + 1e-6)) + 1)
         x = np.arange(n_out) / fps * self.fps
         i0 = np.clip(np.floor(x).astype(int), 0, self.num_frames - 1)
         i1 = np.minimum(i0 + 1, self.num_frames - 1)
-        w = (x - i0)[:, None, None]
+        return i0, i1, x - i0
+
+    def resampled(self, fps: float) -> np.ndarray:
+        """Joint positions linearly interpolated at `fps` over the clip's duration: (T', J, 3)."""
+        if abs(fps - self.fps) < 1e-6:
+            return self.positions
+        i0, i1, w = self._sample_at(fps)
+        w = w[:, None, None]
         return self.positions[i0] * (1 - w) + self.positions[i1] * w
+
+    def resampled_rotations(self, fps: float) -> np.ndarray | None:
+        """Global rotations slerped at `fps` (the frames of `resampled`): (T', J, 3, 3), or None."""
+        if self.rotations is None or abs(fps - self.fps) < 1e-6:
+            return self.rotations
+        from scipy.spatial.transform import Rotation
+
+        i0, i1, w = self._sample_at(fps)
+        J = self.rotations.shape[1]
+        r0 = Rotation.from_matrix(self.rotations[i0].reshape(-1, 3, 3))
+        step = (r0.inv() * Rotation.from_matrix(self.rotations[i1].reshape(-1, 3, 3))).as_rotvec()
+        out = r0 * Rotation.from_rotvec(step * np.repeat(w, J)[:, None])
+        return out.as_matrix().reshape(len(i0), J, 3, 3)
 
 
 def file_checksum(*paths: str | Path) -> str:

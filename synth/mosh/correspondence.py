@@ -8,7 +8,9 @@ offset per joint and subject, expressed in the frame of the SMPL joint's parent 
 (pelvis for the pelvis), as MoSh does for markers. Offsets have a weak prior towards zero.
 
 SMPL joints without a CMU counterpart (spine3, collars) or whose rotation no joint observes
-(feet, head, hands: leaves of the tree) are placed by the chain and the pose prior.
+(feet, head, hands: leaves of the tree) are placed by the chain and the pose prior, unless the
+clip records rotations: then each SMPL segment listed in CMU_SEGMENT_FOR_SMPL follows the
+global rotation of its CMU segment (synth/mosh/orientation.py).
 """
 
 from __future__ import annotations
@@ -51,6 +53,25 @@ CMU_TO_SMPL: dict[str, tuple[str, float, str]] = {
     "right_hand": ("rfingers", 0.3, "parent"),
 }
 
+# SMPL segment (the bone starting at the SMPL joint) -> (CMU segment whose global rotation it
+# follows, weight). CMU's forearm (radius) is a pure hinge and its pronation sits in the short
+# "wrist" segment, so SMPL's hand (wrist joint) follows CMU's "hand", which carries both. SMPL's
+# spine3 has no CMU counterpart: CMU's clavicles hang on the thorax, its neck rises from it.
+CMU_SEGMENT_FOR_SMPL: dict[str, tuple[str, float]] = {
+    "pelvis": ("root", 1.0),
+    "left_hip": ("lfemur", 1.0), "right_hip": ("rfemur", 1.0),
+    "left_knee": ("ltibia", 1.0), "right_knee": ("rtibia", 1.0),
+    "left_ankle": ("lfoot", 1.0), "right_ankle": ("rfoot", 1.0),
+    "left_foot": ("ltoes", 1.0), "right_foot": ("rtoes", 1.0),
+    "spine1": ("upperback", 1.0), "spine2": ("thorax", 1.0),
+    "neck": ("upperneck", 1.0), "head": ("head", 1.0),
+    "left_collar": ("lclavicle", 1.0), "right_collar": ("rclavicle", 1.0),
+    "left_shoulder": ("lhumerus", 1.0), "right_shoulder": ("rhumerus", 1.0),
+    "left_elbow": ("lradius", 1.0), "right_elbow": ("rradius", 1.0),
+    "left_wrist": ("lhand", 0.5), "right_wrist": ("rhand", 0.5),
+    "left_hand": ("lfingers", 1.0), "right_hand": ("rfingers", 1.0),
+}  # fmt: skip
+
 # Limb segments whose length is defined alike in both skeletons: used to initialise beta.
 LENGTH_PAIRS = (
     ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"),
@@ -81,3 +102,17 @@ def smpl_targets(canonical: list[str | None], positions: np.ndarray, parents: np
             seg.append(k if where == "own" or parents[k] < 0 else int(parents[k]))
             cols.append(lookup[cmu])
     return np.array(idx), np.array(w), np.array(seg), positions[:, cols]
+
+
+def smpl_segments(canonical: list[str | None]):
+    """SMPL segments of CMU_SEGMENT_FOR_SMPL the clip names: segment indices (S,), weights (S,)
+    and the clip joint carrying each (S,). SMPL-named clips have none (positions only)."""
+    lookup = {n: i for i, n in enumerate(canonical) if n is not None}
+    seg, w, cols = [], [], []
+    for k, name in enumerate(SMPL_JOINT_NAMES):
+        if name in CMU_SEGMENT_FOR_SMPL and CMU_SEGMENT_FOR_SMPL[name][0] in lookup:
+            cmu, weight = CMU_SEGMENT_FOR_SMPL[name]
+            seg.append(k)
+            w.append(weight)
+            cols.append(lookup[cmu])
+    return np.array(seg, int), np.array(w, float), np.array(cols, int)

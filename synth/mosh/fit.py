@@ -9,6 +9,15 @@ a joint has several observed children, the minimal swing where it has one), alte
 closed-form per-subject offsets; (3) a few batched Gauss-Newton steps over the whole clip
 (`refine`): joint positions + temporal smoothness + an L2 pose prior, all frames solved in
 one batched torch call (CPU or GPU).
+
+Where the clip records joint rotations (BVH, ASF/AMC), positions cannot see a bone's roll about
+its own axis, a head's nod or which way a hinge bends, so the fit also follows the rotations
+(synth/mosh/orientation.py): each corresponded SMPL segment's target is the clip segment's
+global rotation times a constant per-clip rest offset (closed form from the analytic pose; for
+knees and elbows chosen so that SMPL's hinge bends about its own flexion axis exactly where the
+clip's hinge bends); the analytic pose takes those targets as its start, the LM steps add an
+orientation term, and the leaves (head, feet, hands), which carry no point, take their clip
+segment's rotation directly, within their joint limits.
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ import numpy as np
 import torch
 
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
+from synth.mocap.kinematics import forward_kinematics
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import JOINT_LIMIT_DEG, hinge_halfspaces
+from synth.mosh.orientation import ClipRotations, clip_rotations, hinge_offsets, rest_offsets
 from synth.mosh.sequence import MoshedSequence
 
-FIT_VERSION = 2  # bump when the fit changes results: invalidates the cache
+FIT_VERSION = 3  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class FitSettings:
     w_smooth: float = 0.1  # temporal smoothness, relative to a joint of weight 1
     w_pose: float = 1e-4  # L2 pose prior on local axis-angles (body joints)
     w_limit: float = 0.01  # soft joint limits (synth/mosh/limits.py): per squared radian beyond a limit
+    w_orient: float = 0.03  # segment orientation (clips with rotations): m^2 per squared radian of residual
     offset_ridge: float = 0.05  # shrinks per-subject offsets towards zero
     beta_ridge: float = 1e-4  # limb-length fit of beta: m^2 of squared length error per unit beta^2
 
@@ -268,6 +280,7 @@ def refine(
     trans: np.ndarray,
     settings: "FitSettings",
     device: str = "cpu",
+    orient: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ):
     """Batched Levenberg-Marquardt over all frames at once, in torch (CPU or GPU).
 
@@ -277,7 +290,10 @@ def refine(
     equations per frame, solved for all frames in one batched call. Terms: weighted point
     positions (with offsets); temporal smoothness (each point is also pulled towards the mean
     of its neighbours in time); an L2 pose prior on the local axis-angles (it also keeps the
-    unobservable limb twists at zero); soft joint limits (LimitPenalty). Damping adapts per frame (steps that raise a frame's
+    unobservable limb twists at zero); soft joint limits (LimitPenalty); where `orient` =
+    (segments (S,), weights (T,S), target global rotations (T,S,3,3)) is given, segment
+    orientations: residual r = log(G_s G*_s^T) in the world frame, moved by the increment w_j of
+    every joint j at or above s. Damping adapts per frame (steps that raise a frame's
     cost are undone). Offsets are re-estimated in closed form after every step.
     """
     import roma
@@ -313,9 +329,45 @@ def refine(
         return P, G, P[:, idx] + (G[:, seg] @ off[None, :, :, None])[..., 0]
 
     limits = LimitPenalty(active, settings.w_limit, dt, device)
+    if orient is not None and len(orient[0]):
+        o_seg = torch.as_tensor(orient[0], device=device)
+        o_sw = torch.sqrt(t(orient[1]) * settings.w_orient)[..., None]  # (T,S,1)
+        o_tgt_T = t(orient[2]).transpose(-1, -2)
+        o_inc = np.zeros((len(orient[0]), A))
+        for i, f in enumerate(orient[0]):
+            j = int(f)
+            while j >= 0:
+                o_inc[i, np.flatnonzero(active == j)] = 1
+                j = int(parents[j])
+        o_pair = t(o_inc[:, :, None] * o_inc[:, None, :])  # (S,A,A): both joints move segment s
+        o_inc = t(o_inc)
+    else:
+        o_seg = None
 
-    def cost(q, tgt, theta):
-        return (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2)) + limits.cost(theta)
+    def orient_residual(G_):
+        """log(G_s G*_s^T) as a rotation vector, from the skew part (stable below ~170 degrees;
+        cheaper than a quaternion round trip)."""
+        if o_seg is None:
+            return None
+        E = G_[:, o_seg] @ o_tgt_T
+        v = 0.5 * torch.stack([E[..., 2, 1] - E[..., 1, 2], E[..., 0, 2] - E[..., 2, 0], E[..., 1, 0] - E[..., 0, 1]], -1)
+        s_ = v.norm(dim=-1, keepdim=True)
+        angle = torch.atan2(s_, 0.5 * (E.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1))
+        return v * torch.where(s_ > 1e-9, angle / s_.clamp_min(1e-9), torch.ones_like(s_))
+
+    def add_orientation(H, g, ro):
+        """Orientation blocks of the normal equations, with d r / d w_j = J_l^-1(r) ~ I (the
+        start puts segments at their targets, so residuals are a few degrees; the accept test
+        undoes any step that would raise the cost): H_jk += sum_s w_s I, g_j += sum_s w_s r_s
+        over the segments s that both j and k move. This keeps the term nearly free."""
+        wr = o_sw[..., 0] ** 2  # (T,S)
+        Hs = torch.einsum("ts,sab->tab", wr, o_pair)
+        H[:, : 3 * A, : 3 * A] += (Hs[:, :, None, :, None] * eye3[None, None, :, None, :]).reshape(T, 3 * A, 3 * A)
+        g[:, : 3 * A] += torch.einsum("ts,sa,tsc->tac", wr, o_inc, ro).reshape(T, 3 * A)
+
+    def cost(q, tgt, theta, ro):
+        c = (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2)) + limits.cost(theta)
+        return c if ro is None else c + ((ro * o_sw) ** 2).sum((1, 2))
 
     P, G, q = points(R, tr)
     for _ in range(settings.iterations):
@@ -325,7 +377,8 @@ def refine(
             nb[1:-1] = 0.5 * (q[:-2] + q[2:])
             tgt = (w * Y + s * nb) / (w + s)
         theta = roma.rotmat_to_rotvec(R[:, act])
-        before = cost(q, tgt, theta)
+        ro = orient_residual(G)
+        before = cost(q, tgt, theta, ro)
         r = (q - tgt) * sw
         v = q[:, :, None, :] - P[:, None, act, :]  # (T,K,A,3)
         Jw = -_skew(v) * inc * sw[..., None, None]  # (T,K,A,3,3): d q / d w = -[v]x
@@ -333,6 +386,8 @@ def refine(
                        (sw[..., None] * eye3).reshape(1, 3 * K, 3).expand(T, -1, -1)], 2)  # fmt: skip
         H = J.transpose(1, 2) @ J
         g = (J.transpose(1, 2) @ r.reshape(T, 3 * K, 1))[..., 0]
+        if ro is not None:
+            add_orientation(H, g, ro)
         # pose prior |theta_j + u_j|^2 with u_j = G_parent^T w_j  ->  |G_parent theta_j + w_j|^2
         Gp = torch.where(torch.as_tensor(is_root, device=device)[None, :, None, None], eye3, G[:, par_act])
         pull = (Gp @ theta[..., None])[..., 0] * prior
@@ -345,7 +400,7 @@ def refine(
         R_new[:, act] = roma.rotvec_to_rotmat(u) @ R[:, act]
         tr_new = tr + delta[:, 3 * A :]
         P_new, G_new, q_new = points(R_new, tr_new)
-        ok = cost(q_new, tgt, roma.rotmat_to_rotvec(R_new[:, act])) <= before
+        ok = cost(q_new, tgt, roma.rotmat_to_rotvec(R_new[:, act]), orient_residual(G_new)) <= before
         R = torch.where(ok[:, None, None, None], R_new, R)
         tr = torch.where(ok[:, None], tr_new, tr)
         mu = torch.where(ok[:, None, None], mu / 3, mu * 10)
@@ -366,9 +421,11 @@ def fit_joints(
     targets: np.ndarray,
     settings: "FitSettings" = None,
     device: str = "cpu",
+    rotations: ClipRotations | None = None,
 ) -> FitResult:
     """Fit beta, theta, trans and per-point offsets to targets (T,K,3) of SMPL joints smpl_idx
-    (segments: the SMPL joint whose frame carries each point and its offset)."""
+    (segments: the SMPL joint whose frame carries each point and its offset), and, where given,
+    to the clip's segment rotations (frames as targets')."""
     settings = settings or FitSettings()
     targets = np.asarray(targets, np.float64)
     T = len(targets)
@@ -379,11 +436,16 @@ def fit_joints(
         offsets = estimate_offsets(smpl_idx, segments, targets, G, X, settings.offset_ridge)
     local, _, _, trans = init_pose(model, betas, smpl_idx, segments, targets, offsets)
     fix_gauge(local, offsets, model.rest_joints(betas), smpl_idx, segments, gauge_free_joints(model.parents, segments))
-    theta, trans, offsets, err, raw = refine(
-        model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device
-    )
     leaf = np.array([not (model.parents == j).any() for j in range(24)])
-    theta[:, leaf] = 0  # no joint observes a leaf's rotation
+    orient = leaf_targets = None
+    if rotations is not None and len(rotations):
+        local, orient, leaf_targets = _orientation_start(model.parents, local, rotations, leaf)
+    theta, trans, offsets, err, raw = refine(
+        model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device, orient
+    )
+    theta[:, leaf] = 0  # no point observes a leaf's rotation ...
+    if leaf_targets is not None:  # ... but the clip's own segment rotation does
+        _set_leaves(model.parents, theta, *leaf_targets)
     return FitResult(
         poses=theta.reshape(T, 72).astype(np.float32),
         betas=betas.astype(np.float32),
@@ -395,11 +457,62 @@ def fit_joints(
     )
 
 
+def _global_rotations(parents: np.ndarray, local: np.ndarray) -> np.ndarray:
+    return forward_kinematics(parents, np.zeros((len(parents), 3)), local, np.zeros((len(local), 3)))[1]
+
+
+def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotations, leaf: np.ndarray):
+    """Rest offsets from the analytic pose, the segments' targets G* = R_clip O, and the start
+    pose with every corresponded inner segment at its target where the clip is valid.
+
+    Returns the new local rotations (T,24,3,3), refine's `orient` (inner segments) and the leaves'
+    (segments, parents' offsets, clip rotations, valid): a leaf carries no point, so its offset
+    is unobservable; it takes its parent's (the rest poses of both skeletons agree)."""
+    G = _global_rotations(parents, local)
+    O = rest_offsets(rot.rotations, G[:, rot.segs], rot.valid)
+    hinge_offsets(O, rot.segs, rot.rotations, G[:, rot.segs], rot.valid)
+    target = rot.rotations @ O
+    inner = ~leaf[rot.segs]
+    s_in = rot.segs[inner]
+    G[:, s_in] = np.where(rot.valid[:, inner, None, None], target[:, inner], G[:, s_in])
+    new_local = local.copy()
+    new_local[:, 1:] = np.swapaxes(G[:, parents[1:]], -1, -2) @ G[:, 1:]
+    new_local[:, 0] = G[:, 0]
+    orient = (s_in, rot.weights[inner] * rot.valid[:, inner], target[:, inner])
+    col = {int(s): i for i, s in enumerate(rot.segs)}
+    keep = [i for i, s in enumerate(rot.segs) if leaf[s] and int(parents[s]) in col]
+    O_par = np.stack([O[col[int(parents[rot.segs[i]])]] for i in keep]) if keep else np.zeros((0, 3, 3))
+    return new_local, orient, (rot.segs[keep], O_par, rot.rotations[:, keep], rot.valid[:, keep])
+
+
+def _set_leaves(parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.ndarray, R_clip: np.ndarray,
+                valid: np.ndarray) -> None:  # fmt: skip
+    """In place: leaf local rotations G_parent^T R_clip O where the clip is valid, shortened to
+    the joint's total-angle limit (synth/mosh/limits.py)."""
+    from scipy.spatial.transform import Rotation
+
+    G = _global_rotations(parents, Rotation.from_rotvec(theta.reshape(-1, 3)).as_matrix().reshape(theta.shape + (3,)))
+    for i, s in enumerate(segs):
+        local = np.swapaxes(G[:, parents[s]], -1, -2) @ R_clip[:, i] @ O[i]
+        v = Rotation.from_matrix(local).as_rotvec()
+        n = np.linalg.norm(v, axis=-1, keepdims=True)
+        v *= np.minimum(1.0, np.radians(JOINT_LIMIT_DEG[s]) / np.maximum(n, 1e-12))
+        theta[:, s] = np.where(valid[:, i, None], v, 0.0)
+
+
 def clip_targets(clip: MocapClip, fps: float, parents: np.ndarray):
     """SMPL joint indices, weights, segments and target points (T',K,3) of a clip at `fps`."""
     names = list(clip.joint_names)
     canon = canonical_names(names) if detect_naming(names) else [n.lower() for n in names]
     return smpl_targets(canon, clip.resampled(fps), parents)
+
+
+def clip_rotation_targets(clip: MocapClip, fps: float, parents: np.ndarray) -> ClipRotations | None:
+    """The clip's corresponded segment rotations at `fps` (None for position-only clips)."""
+    names = list(clip.joint_names)
+    if not detect_naming(names):
+        return None
+    return clip_rotations(canonical_names(names), clip.resampled_rotations(fps), clip.parents, parents)
 
 
 def _cache_key(clip: MocapClip, fps: float, settings: FitSettings, model_id: str) -> str:
@@ -437,7 +550,8 @@ def mosh_clip(
             path=clip.source or None,
             fix="use a CMU skeleton (cgspeed BVH in either naming, or CMU ASF/AMC) or SMPL joint names",
         )
-    res = fit_joints(model, smpl_idx, segments, weights, targets, settings, device)
+    rotations = clip_rotation_targets(clip, fps, model.parents)
+    res = fit_joints(model, smpl_idx, segments, weights, targets, settings, device, rotations)
     seq = MoshedSequence(
         poses=res.poses, betas=res.betas, trans=res.trans, fps=fps, source=clip.name,
         fit_error_mm=res.error_mm, body_model=model.identifier,
