@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
-from synth.mocap.kinematics import forward_kinematics
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import JOINT_LIMIT_DEG, hinge_halfspaces
-from synth.mosh.orientation import ClipRotations, clip_rotations, hinge_offsets, rest_offsets
+from synth.mosh.orientation import (ClipRotations, bone_axes, clip_rotations, global_rotations, hinge_offsets,
+                                   rest_offsets, transfer_twist)  # fmt: skip
 from synth.mosh.sequence import MoshedSequence
 
 FIT_VERSION = 3  # bump when the fit changes results: invalidates the cache
@@ -63,6 +63,7 @@ class FitResult:
     smpl_idx: np.ndarray  # (K,)
     error_mm: np.ndarray  # (T,) mean over corresponded joints (with offsets)
     raw_error_mm: np.ndarray  # (T,) same without offsets: how far SMPL's own joints are
+    rest_offsets: np.ndarray | None = None  # (S,3,3) per rotation-corresponded segment, or None
 
 
 def _handles(parents: np.ndarray, rest: np.ndarray, segments: np.ndarray, vecs: np.ndarray) -> dict:
@@ -435,11 +436,13 @@ def fit_joints(
         _, G, X, _ = init_pose(model, betas, smpl_idx, segments, targets, offsets)
         offsets = estimate_offsets(smpl_idx, segments, targets, G, X, settings.offset_ridge)
     local, _, _, trans = init_pose(model, betas, smpl_idx, segments, targets, offsets)
-    fix_gauge(local, offsets, model.rest_joints(betas), smpl_idx, segments, gauge_free_joints(model.parents, segments))
+    gauge = gauge_free_joints(model.parents, segments)
+    fix_gauge(local, offsets, model.rest_joints(betas), smpl_idx, segments, gauge)
     leaf = np.array([not (model.parents == j).any() for j in range(24)])
-    orient = leaf_targets = None
+    orient = leaf_targets = O = None
     if rotations is not None and len(rotations):
-        local, orient, leaf_targets = _orientation_start(model.parents, local, rotations, leaf)
+        local, O, orient, leaf_targets = _orientation_start(model.parents, local, rotations, leaf, gauge,
+                                                            model.rest_joints(betas))  # fmt: skip
     theta, trans, offsets, err, raw = refine(
         model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device, orient
     )
@@ -454,23 +457,23 @@ def fit_joints(
         smpl_idx=np.asarray(smpl_idx),
         error_mm=err.astype(np.float32),
         raw_error_mm=raw.astype(np.float32),
+        rest_offsets=O,
     )
 
 
-def _global_rotations(parents: np.ndarray, local: np.ndarray) -> np.ndarray:
-    return forward_kinematics(parents, np.zeros((len(parents), 3)), local, np.zeros((len(local), 3)))[1]
+def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotations, leaf: np.ndarray,
+                       gauge: list[int], rest: np.ndarray):  # fmt: skip
+    """Rest offsets from the analytic pose (the roll of gauge-free segments, which the points
+    cannot see, from the rest poses: transfer_twist), the segments' targets G* = R_clip O, and
+    the start pose with every corresponded inner segment at its target where the clip is valid.
 
-
-def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotations, leaf: np.ndarray):
-    """Rest offsets from the analytic pose, the segments' targets G* = R_clip O, and the start
-    pose with every corresponded inner segment at its target where the clip is valid.
-
-    Returns the new local rotations (T,24,3,3), refine's `orient` (inner segments) and the leaves'
-    (segments, parents' offsets, clip rotations, valid): a leaf carries no point, so its offset
+    Returns the new local rotations (T,24,3,3), the offsets (S,3,3), refine's `orient` (inner
+    segments) and the leaves' (segments, offsets, clip rotations, valid): a leaf carries no point, so its offset
     is unobservable; it takes its parent's (the rest poses of both skeletons agree)."""
-    G = _global_rotations(parents, local)
+    G = global_rotations(parents, local)
     O = rest_offsets(rot.rotations, G[:, rot.segs], rot.valid)
     hinge_offsets(O, rot.segs, rot.rotations, G[:, rot.segs], rot.valid)
+    transfer_twist(O, rot.segs, gauge, parents, bone_axes(rest, parents, rot.segs))
     target = rot.rotations @ O
     inner = ~leaf[rot.segs]
     s_in = rot.segs[inner]
@@ -482,7 +485,8 @@ def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotation
     col = {int(s): i for i, s in enumerate(rot.segs)}
     keep = [i for i, s in enumerate(rot.segs) if leaf[s] and int(parents[s]) in col]
     O_par = np.stack([O[col[int(parents[rot.segs[i]])]] for i in keep]) if keep else np.zeros((0, 3, 3))
-    return new_local, orient, (rot.segs[keep], O_par, rot.rotations[:, keep], rot.valid[:, keep])
+    O[keep] = O_par
+    return new_local, O, orient, (rot.segs[keep], O_par, rot.rotations[:, keep], rot.valid[:, keep])
 
 
 def _set_leaves(parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.ndarray, R_clip: np.ndarray,
@@ -491,7 +495,7 @@ def _set_leaves(parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.
     the joint's total-angle limit (synth/mosh/limits.py)."""
     from scipy.spatial.transform import Rotation
 
-    G = _global_rotations(parents, Rotation.from_rotvec(theta.reshape(-1, 3)).as_matrix().reshape(theta.shape + (3,)))
+    G = global_rotations(parents, Rotation.from_rotvec(theta.reshape(-1, 3)).as_matrix().reshape(theta.shape + (3,)))
     for i, s in enumerate(segs):
         local = np.swapaxes(G[:, parents[s]], -1, -2) @ R_clip[:, i] @ O[i]
         v = Rotation.from_matrix(local).as_rotvec()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from synth.mocap.kinematics import forward_kinematics
 from synth.mosh.correspondence import smpl_segments
 from synth.mosh.limits import JOINT_LIMIT_DEG, L_ELBOW, L_KNEE, R_ELBOW, R_KNEE
 
@@ -23,6 +24,11 @@ _AXIS_CHILD = {0: 3, 9: 12}
 # direction d with local rotation exp(theta d), theta >= 0 in flexion; synth/mosh/limits.py).
 HINGES = ((1, L_KNEE, (1.0, 0.0, 0.0)), (2, R_KNEE, (1.0, 0.0, 0.0)),
           (16, L_ELBOW, (0.0, -1.0, 0.0)), (17, R_ELBOW, (0.0, 1.0, 0.0)))  # fmt: skip
+
+
+def global_rotations(parents: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Local rotations (T,J,3,3) -> global (T,J,3,3) along the tree."""
+    return forward_kinematics(parents, np.zeros((len(parents), 3)), local, np.zeros((len(local), 3)))[1]
 
 
 def nearest_rotation(M: np.ndarray) -> np.ndarray:
@@ -74,7 +80,7 @@ def hinge_offsets(O: np.ndarray, segs: np.ndarray, R_clip: np.ndarray, G: np.nda
         Mp = (np.swapaxes(R_clip[ok, ip], -1, -2) @ G[ok, ip]).sum(0)
         Mh = (np.swapaxes(R_clip[ok, ih], -1, -2) @ G[ok, ih]).sum(0)
         # O_p = exp(phi a) O0 with O0 d = a; tr(O_p^T M) = tr(exp(phi a)^T N), N = M O0^T
-        O0 = _min_rotation(d, a)
+        O0 = Rotation.align_vectors(a[None], d[None])[0].as_matrix()  # the smallest rotation d -> a
         N = (Mp + Mh) @ O0.T
         K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
         phi = np.arctan2(np.trace(K.T @ N), np.trace(N) - a @ N @ a)
@@ -86,14 +92,31 @@ def hinge_offsets(O: np.ndarray, segs: np.ndarray, R_clip: np.ndarray, G: np.nda
         O[ip], O[ih] = Op, Op @ _rotation_about(d, psi)
 
 
-def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Smallest rotation taking unit direction a to unit direction b."""
-    v, c = np.cross(a, b), float(a @ b)
-    if c < -0.999999:  # opposite: half a turn about any perpendicular axis
-        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
-        return _rotation_about(perp / np.linalg.norm(perp), np.pi)
-    s = np.linalg.norm(v)
-    return _rotation_about(v / s, np.arctan2(s, c)) if s > 1e-12 else np.eye(3)
+def twist_angle(Q: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Signed twist (radians) of rotations Q (...,3,3) about unit axes (...,3) (swing-twist split,
+    twist applied first)."""
+    q = Rotation.from_matrix(Q.reshape(-1, 3, 3)).as_quat().reshape(Q.shape[:-2] + (4,))  # x,y,z,w
+    tw = 2 * np.arctan2((q[..., :3] * axis).sum(-1), q[..., 3])
+    return (tw + np.pi) % (2 * np.pi) - np.pi
+
+
+def transfer_twist(O: np.ndarray, segs: np.ndarray, joints: list[int], parents: np.ndarray, axes: np.ndarray) -> None:
+    """In place: for segments whose roll the points cannot see (`joints`: gauge-free ones, e.g.
+    hands, feet), the offset's twist about the bone axis is set so that at the clip's rest pose
+    the segment has no twist against its nearest corresponded ancestor: the clip's own roll of
+    the hand against the forearm carries over, as both skeletons rest in a T-pose."""
+    col = {int(s): i for i, s in enumerate(segs)}
+    for j in joints:
+        if j not in col:
+            continue
+        a = int(parents[j])
+        while a >= 0 and a not in col:
+            a = int(parents[a])
+        if a < 0:
+            continue
+        i = col[j]
+        tau = twist_angle(O[col[a]].T @ O[i], axes[i])
+        O[i] = O[i] @ Rotation.from_rotvec(-tau * axes[i]).as_matrix()
 
 
 def valid_frames(segs: np.ndarray, cols: np.ndarray, rotations: np.ndarray, clip_parents: np.ndarray,
@@ -138,10 +161,8 @@ def residual_deg(G: np.ndarray, R_clip: np.ndarray, O: np.ndarray, axes: np.ndar
     """Angle between the fitted and the clip's segment rotation, (T,S) total and (T,S) twist
     about the SMPL bone axis (swing-twist split of E = (R_clip O)^T G, in the segment's frame)."""
     E = np.swapaxes(R_clip @ O, -1, -2) @ G
-    q = Rotation.from_matrix(E.reshape(-1, 3, 3)).as_quat().reshape(E.shape[:-2] + (4,))  # x,y,z,w
-    total = 2 * np.arctan2(np.linalg.norm(q[..., :3], axis=-1), np.abs(q[..., 3]))
-    twist = 2 * np.arctan2(np.abs((q[..., :3] * axes).sum(-1)), np.abs(q[..., 3]))
-    return np.degrees(total), np.degrees(twist)
+    total = Rotation.from_matrix(E.reshape(-1, 3, 3)).magnitude().reshape(E.shape[:-2])
+    return np.degrees(total), np.degrees(np.abs(twist_angle(E, np.broadcast_to(axes, E.shape[:-1]))))
 
 
 @dataclass
@@ -170,3 +191,15 @@ def clip_rotations(canonical: list[str | None], rotations: np.ndarray | None, cl
         return None
     valid = valid_frames(segs, cols, rotations, clip_parents, smpl_parents)
     return ClipRotations(segs, weights, rotations[:, cols], valid)
+
+
+def fit_residuals(parents: np.ndarray, rest_joints: np.ndarray, poses: np.ndarray,
+                  rot: ClipRotations) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """How far a fit's segments are from the clip's rotations, after the best constant rest
+    offset per segment (chordal mean over the valid frames): (T,S) total and twist degrees about
+    the SMPL bone axis; invalid frames are NaN. poses (T,72) axis-angle, rest_joints (24,3)."""
+    local = Rotation.from_rotvec(np.asarray(poses, float).reshape(-1, 3)).as_matrix().reshape(len(poses), 24, 3, 3)
+    G = global_rotations(parents, local)[:, rot.segs]
+    O = rest_offsets(rot.rotations, G, rot.valid)
+    total, twist = residual_deg(G, rot.rotations, O, bone_axes(rest_joints, parents, rot.segs))
+    return np.where(rot.valid, total, np.nan), np.where(rot.valid, twist, np.nan)
