@@ -205,3 +205,41 @@ def test_builtin_motions():
     assert np.ptp(jump.trans[:, 1]) > 0.3
     with pytest.raises(SynthError, match="unknown built-in motion"):
         builtin_motion("moonwalk")
+
+
+def test_bvh_rotations_are_the_joints_global_rotations(tmp_path):
+    """Rotations carried by the clip: each joint's global rotation, which turns its children's
+    rest offsets into the observed bone vectors; slerped by resampled_rotations."""
+    rows = ["0 100 0 30 20 10 0 0 40 0 0 0 0 0 0", "5 100 0 0 0 0 0 0 0 0 0 0 0 0 0"]
+    clip = load_clip(_bvh(tmp_path, rows))
+    R = euler_to_matrix(np.deg2rad([30, 20, 10]), "xyz")
+    assert clip.rotations.shape == (2, 4, 3, 3)
+    np.testing.assert_allclose(clip.rotations[0, 0], R, atol=1e-12)
+    np.testing.assert_allclose(clip.rotations[0, 1], R @ euler_to_matrix(np.deg2rad([0, 0, 40]), "zyx"), atol=1e-12)
+    bone = clip.positions[0, 2] - clip.positions[0, 0]  # Chest's OFFSET (0, 50, 0) cm, turned by the root
+    np.testing.assert_allclose(bone, clip.rotations[0, 0] @ [0, 0.5, 0], atol=1e-12)
+    mid = clip.resampled_rotations(50.0)[1]  # halfway between the two frames
+    from scipy.spatial.transform import Rotation
+
+    half = Rotation.from_matrix(R).magnitude() / 2
+    assert abs(Rotation.from_matrix(mid[0]).magnitude() - half) < 1e-9
+    assert clip.resampled(50.0).shape[0] == clip.resampled_rotations(50.0).shape[0] == 3
+
+
+def test_asf_amc_rotations(tmp_path):
+    (tmp_path / "01.asf").write_text(ASF)
+    amc = tmp_path / "01_01.amc"
+    amc.write_text(":DEGREES\n1\nroot 0 20 0 0 0 0\nlfemur -90 0 0\nltibia 90\n")
+    clip = load_clip(amc)
+    thigh = clip.rotations[0, 1]
+    np.testing.assert_allclose(thigh @ [0, -1, 0], [0, 0, 1], atol=1e-12)  # swung forward, as the positions
+    # ltibia's rx turns about its axis frame's x, which the ASF axis (z = 90) puts onto world y
+    np.testing.assert_allclose(thigh.T @ clip.rotations[0, 2], euler_to_matrix(np.deg2rad([90.0]), "y"), atol=1e-12)
+
+
+@needs_cmu
+def test_real_bvh_rotations_resampled_with_positions():
+    clip = load_clip(CMU / "131_01.bvh")
+    R = clip.resampled_rotations(30.0)
+    assert R.shape[:2] == clip.resampled(30.0).shape[:2]
+    np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)

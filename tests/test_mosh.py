@@ -13,7 +13,7 @@ from synth.mocap import load_clip
 from synth.mocap.builtin import builtin_motion
 from synth.mocap.clip import MocapClip
 from synth.mosh.correspondence import SMPL_JOINT_NAMES
-from synth.mosh.fit import FitSettings, clip_targets, fit_joints, mosh_clip
+from synth.mosh.fit import FitSettings, clip_rotation_targets, clip_targets, fit_joints, mosh_clip
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import limit_excess_deg
 from synth.mosh.sequence import MoshedSequence
@@ -116,3 +116,113 @@ def test_cli_mosh_with_preview(tmp_path):
     assert rc == 0 and png.stat().st_size > 10_000
     seq = MoshedSequence.load(out)
     assert seq.num_frames == 86 and seq.fit_error_mm.mean() < 20.0  # 343 frames at 120 Hz -> 30 fps
+
+
+def _global(joint_model, betas, poses, trans):
+    import roma
+
+    R = roma.rotvec_to_rotmat(torch.as_tensor(np.asarray(poses, np.float64)).reshape(len(poses), 24, 3))
+    _, G = joint_model.torch_fk(dtype=torch.float64)(torch.as_tensor(np.asarray(betas, np.float64)), R,
+                                                     torch.as_tensor(np.asarray(trans, np.float64)))  # fmt: skip
+    return G.numpy()
+
+
+def test_orientation_term_recovers_known_rest_offsets(body, joint_model):
+    """A clip whose skeleton rests in other frames than SMPL's (a known random offset per segment
+    group; hinges share theirs, as do the segments whose roll nothing observes) and that moves
+    what positions cannot see (head nod, hand roll, upper-arm twist): the fit recovers the
+    offsets and follows every segment's rotation, leaves included; positions alone do not."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.mosh.orientation import ClipRotations
+
+    truth = builtin_motion("run", fps=30.0, seconds=2.0)
+    T = truth.num_frames
+    wave = np.sin(np.linspace(0, 4 * np.pi, T))[:, None]
+    poses = truth.poses.reshape(T, 24, 3).astype(np.float64)
+    extra = {15: [0.35, 0, 0], 20: [0.6, 0, 0], 21: [-0.6, 0, 0], 16: [0.4, 0, 0], 17: [0.4, 0, 0], 12: [0.2, 0, 0.1]}
+    for j, v in extra.items():  # local rotation times a wave about the joint's own axes
+        poses[:, j] = (Rotation.from_rotvec(poses[:, j]) * Rotation.from_rotvec(wave * np.array(v))).as_rotvec()
+    poses = poses.reshape(T, 72)
+    betas = np.array([0.5, -0.3, 0, 0, 0, 0, 0, 0, 0, 0])
+    joints = _body_joints(body, betas, poses, truth.trans)
+    G_true = _global(joint_model, betas, poses, truth.trans)
+    Q = Rotation.random(24, random_state=7).as_matrix()
+    same = {4: 1, 5: 2, 7: 4, 8: 5, 10: 7, 11: 8, 12: 9, 15: 12, 18: 16, 19: 17, 20: 18, 21: 19, 22: 20, 23: 21}
+    for j, k in same.items():  # in SMPL order, so chains share one offset
+        Q[j] = Q[k]
+    segs = np.arange(24)
+    rot = ClipRotations(segs, np.ones(24), G_true @ np.swapaxes(Q, -1, -2), np.ones((T, 24), bool))
+    clip = MocapClip("test/run", list(SMPL_JOINT_NAMES), joint_model.parents, joints, 30.0)
+    idx, w, seg, Y = clip_targets(clip, 30.0, joint_model.parents)
+    fit = fit_joints(joint_model, idx, seg, w, Y, rotations=rot)
+    pos = fit_joints(joint_model, idx, seg, w, Y)
+
+    def angle(A, B):
+        return np.degrees(Rotation.from_matrix((np.swapaxes(A, -1, -2) @ B).reshape(-1, 3, 3)).magnitude()).reshape(A.shape[:-2])
+
+    # under a degree, but the ankles' ~2.4: the run's ankle flexion about x is partly a roll about
+    # the sloping foot bone, which the points cannot see and the rest-pose roll rule zeroes
+    assert angle(fit.rest_offsets, Q).max() < 4.0, angle(fit.rest_offsets, Q).round(1)
+    err_fit = np.median(angle(_global(joint_model, fit.betas, fit.poses, fit.trans), G_true), 0)
+    err_pos = np.median(angle(_global(joint_model, pos.betas, pos.poses, pos.trans), G_true), 0)
+    assert err_fit.max() < 4.0, err_fit.round(1)
+    unseen = [15, 20, 21, 22, 23]  # head and hands: leaves or rolls no point observes
+    assert err_pos[unseen].min() > 8.0, err_pos.round(1)
+    assert fit.error_mm.mean() < 5.0
+    assert clip_rotation_targets(clip, 30.0, joint_model.parents) is None  # SMPL-named: positions only
+
+
+def test_hinge_offsets_make_smpl_hinges_bend_about_their_axis():
+    """Clip knee bending about an arbitrary axis a of its thigh frame, SMPL segments known only
+    up to a rolled-by-40-degree twist: the hinge offsets map a onto SMPL's knee axis (+x), so the
+    SMPL knee's local rotation O_p^T L O_h is a pure flexion about +x."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.mosh.orientation import hinge_offsets
+
+    rng = np.random.default_rng(3)
+    T = 50
+    O_true = Rotation.random(random_state=4).as_matrix()
+    a = O_true @ [1.0, 0, 0]
+    R_thigh = Rotation.random(T, random_state=5).as_matrix()
+    L = Rotation.from_rotvec(rng.uniform(0.1, 1.8, (T, 1)) * a).as_matrix()
+    R_clip = np.stack([R_thigh, R_thigh @ L], 1)
+    roll = Rotation.from_rotvec([0, -0.7, 0]).as_matrix()  # a wrong roll about the thigh's bone axis (-y)
+    G = R_clip @ (O_true @ roll)
+    O = np.stack([O_true @ roll] * 2)
+    hinge_offsets(O, np.array([1, 4]), R_clip, G, np.ones((T, 2), bool))
+    np.testing.assert_allclose(O[0] @ [1.0, 0, 0], a, atol=1e-9)
+    knee = Rotation.from_matrix(O[0].T @ L @ O[1]).as_rotvec()
+    assert np.abs(knee[:, 1:]).max() < 1e-6 and (knee[:, 0] > 0).all()
+
+
+@needs_cmu
+def test_clip_rotations_flag_sole_up_feet(joint_model):
+    """The dance clip's feet are rolled sole-up against the shin in most frames: those frames are
+    not valid targets (nor are the toes below them); the walk's all are."""
+    dance = clip_rotation_targets(load_clip(CMU / "05_06_dance.bvh"), 30.0, joint_model.parents)
+    walk = clip_rotation_targets(load_clip(CMU / "02_01_walk.bvh"), 30.0, joint_model.parents)
+    feet = [list(dance.segs).index(SMPL_JOINT_NAMES.index(n)) for n in ("left_ankle", "right_ankle", "left_foot")]
+    assert (dance.valid[:, feet].mean(0) < 0.5).all() and walk.valid.all()
+    toes = list(dance.segs).index(SMPL_JOINT_NAMES.index("left_foot"))
+    assert not (dance.valid[:, toes] & ~dance.valid[:, feet[0]]).any()
+
+
+@needs_cmu
+def test_clip_rotations_keep_dance_knees_and_elbows_hinged(joint_model):
+    """On the dance clip, positions alone let legs and arms flip (thigh rolled, knee bent
+    backwards); with the clip's rotations no knee or elbow breaks its hinge rules, and the joint
+    error stays close."""
+    from synth.mosh.limits import L_ELBOW, L_KNEE, R_ELBOW, R_KNEE
+
+    clip = load_clip(CMU / "05_06_dance.bvh")
+    idx, w, seg, Y = clip_targets(clip, 30.0, joint_model.parents)
+    rot = clip_rotation_targets(clip, 30.0, joint_model.parents)
+    hinges = [L_KNEE, R_KNEE, L_ELBOW, R_ELBOW]
+    pos = fit_joints(joint_model, idx, seg, w, Y)
+    fit = fit_joints(joint_model, idx, seg, w, Y, rotations=rot)
+    broken_pos = (limit_excess_deg(pos.poses.reshape(-1, 24, 3))[:, hinges] > 0).any(1).sum()
+    broken_fit = (limit_excess_deg(fit.poses.reshape(-1, 24, 3))[:, hinges] > 0).any(1).sum()
+    assert broken_pos > 5 and broken_fit == 0, (broken_pos, broken_fit)
+    assert fit.error_mm.mean() < pos.error_mm.mean() + 4.0
