@@ -7,7 +7,9 @@ Table 1, per clip and path: frames (at the target fps), mean / p95 joint error i
 frames / fit time, after one warm-up fit of each path), share of frames with any joint beyond a
 limit (synth/mosh/limits.py) and the mean excess in degrees per frame, `hinge`: frames where a
 knee or elbow breaks its hinge rules (bent backwards beyond the hyperextension bound or off its
-axis: the flips), and the worst segment's median / p90 orientation residual.
+axis: the flips), `off-axis`: the largest p90 over knees and elbows of the local rotation's angle
+away from the flexion axis (a pure hinge has 0), and the worst segment's median / p90
+orientation residual.
 Table 2, per segment and clip: orientation residual median/p90 and, in brackets, its twist about
 the SMPL bone axis median/p90, degrees: the fitted segment's global rotation against the clip's,
 after the best constant rest offset (chordal mean); frames where the clip's own rotation is not
@@ -29,10 +31,21 @@ from synth.mosh.correspondence import SMPL_JOINT_NAMES
 from synth.mosh.fit import clip_rotation_targets, clip_targets, fit_joints
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import L_ELBOW, L_KNEE, R_ELBOW, R_KNEE, limit_excess_deg
-from synth.mosh.orientation import fit_residuals
+from synth.mosh.orientation import HINGES, fit_residuals
 from synth.paths import shared_assets_dir
 
 HINGE_JOINTS = [L_KNEE, R_KNEE, L_ELBOW, R_ELBOW]
+
+
+def off_axis_p90(poses: np.ndarray) -> float:
+    """Largest p90 over the hinges of the angle (degrees) of the local rotation off the flexion axis."""
+    theta = poses.reshape(-1, 24, 3).astype(float)
+    worst = 0.0
+    for _, h, d in HINGES:
+        v = theta[:, h]
+        off = np.linalg.norm(v - np.outer(v @ np.asarray(d), d), axis=1)
+        worst = max(worst, float(np.degrees(np.percentile(off, 90))))
+    return worst
 
 
 def main() -> None:
@@ -56,7 +69,7 @@ def main() -> None:
     for use_rot in (False, True):  # warm-up
         fit_joints(model, *data[0][2], device=args.device, rotations=data[0][3] if use_rot else None)
     print(f"{'clip':<14}{'path':>5}{'frames':>7}{'mean mm':>9}{'p95 mm':>8}{'raw mm':>8}{'fit s':>7}{'frames/s':>9}"
-          f"{'over lim':>9}{'excess':>8}{'hinge':>6}{'worst med/p90':>15}")  # fmt: skip
+          f"{'over lim':>9}{'excess':>8}{'hinge':>6}{'off-axis':>9}{'worst med/p90':>15}")  # fmt: skip
     totals = {p: {"f": 0, "t": 0.0, "e": [], "x": [], "h": 0} for p in ("pos", "rot")}
     residuals = {p: {} for p in ("pos", "rot")}
     for name, clip, fit_args, rot in data:
@@ -79,7 +92,7 @@ def main() -> None:
                 worst = f"{np.nanmax(med):.1f}/{np.nanmax(p90):.1f}"
             print(f"{name:<14}{label:>5}{n:>7}{res.error_mm.mean():>9.1f}{np.percentile(res.error_mm, 95):>8.1f}"
                   f"{res.raw_error_mm.mean():>8.1f}{dt:>7.3f}{n / dt:>9.0f}{(excess.sum(1) > 0).mean():>9.1%}"
-                  f"{excess.sum(1).mean():>8.2f}{hinge:>6}{worst:>15}")  # fmt: skip
+                  f"{excess.sum(1).mean():>8.2f}{hinge:>6}{off_axis_p90(res.poses):>9.1f}{worst:>15}")  # fmt: skip
     for label, tot in totals.items():
         e, x = np.concatenate(tot["e"]), np.concatenate(tot["x"])
         print(f"{'all':<14}{label:>5}{tot['f']:>7}{e.mean():>9.1f}{np.percentile(e, 95):>8.1f}{'':>8}{tot['t']:>7.3f}"

@@ -81,7 +81,7 @@ def test_round_trip_known_poses(body, joint_model, tmp_path):
 @needs_cmu
 def test_mosh_real_clip_and_cache(body, tmp_path):
     clip = load_clip(CMU / "02_01_walk.bvh")
-    clip.positions = clip.positions[:240]  # 2 s at 120 Hz
+    clip.positions, clip.rotations = clip.positions[:240], clip.rotations[:240]  # 2 s at 120 Hz
     seq = mosh_clip(clip, body, fps=30.0, cache_dir=tmp_path)
     assert seq.num_frames == 60 and seq.fps == 30.0
     assert seq.fit_error_mm.mean() < 20.0 and np.percentile(seq.fit_error_mm, 95) < 30.0

@@ -430,6 +430,8 @@ def fit_joints(
     settings = settings or FitSettings()
     targets = np.asarray(targets, np.float64)
     T = len(targets)
+    if rotations is not None and rotations.rotations.shape[:2] != (T, len(rotations)):
+        raise ValueError(f"rotations cover {rotations.rotations.shape[:2]} (frames, segments), targets {T} frames")
     betas = init_betas(model, smpl_idx, targets, settings.beta_ridge)
     offsets = np.zeros((len(smpl_idx), 3))
     for _ in range(settings.init_rounds):
