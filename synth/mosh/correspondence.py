@@ -7,9 +7,9 @@ point is 4 cm past the wrist, SMPL's hand joint about 9 cm), the fit learns one 
 offset per joint and subject, expressed in the frame of the SMPL joint's parent segment
 (pelvis for the pelvis), as MoSh does for markers. Offsets have a weak prior towards zero.
 
-SMPL joints without a CMU counterpart (spine3, collars) or whose rotation no joint observes
-(feet, head, hands: leaves of the tree) are placed by the chain and the pose prior, unless the
-clip records rotations: then each SMPL segment listed in CMU_SEGMENT_FOR_SMPL follows the
+SMPL joints without a CMU point (spine3, collars) or whose rotation no point observes (feet,
+head, hands: leaves of the tree) are placed by the chain and the pose prior, unless the clip
+records rotations: then each SMPL segment listed in CMU_SEGMENT_FOR_SMPL follows the
 global rotation of its CMU segment (synth/mosh/orientation.py).
 """
 
@@ -55,15 +55,15 @@ CMU_TO_SMPL: dict[str, tuple[str, float, str]] = {
 
 # SMPL segment (the bone starting at the SMPL joint) -> (CMU segment whose global rotation it
 # follows, weight). CMU's forearm (radius) is a pure hinge and its pronation sits in the short
-# "wrist" segment, so SMPL's hand (wrist joint) follows CMU's "hand", which carries both. SMPL's
-# spine3 has no CMU counterpart: CMU's clavicles hang on the thorax, its neck rises from it.
+# "wrist" segment, so SMPL's hand (wrist joint) follows CMU's "hand", which carries both. CMU's
+# thorax spans SMPL's spine2 and spine3 (the clavicles hang on it), so both follow it.
 CMU_SEGMENT_FOR_SMPL: dict[str, tuple[str, float]] = {
     "pelvis": ("root", 1.0),
     "left_hip": ("lfemur", 1.0), "right_hip": ("rfemur", 1.0),
     "left_knee": ("ltibia", 1.0), "right_knee": ("rtibia", 1.0),
     "left_ankle": ("lfoot", 1.0), "right_ankle": ("rfoot", 1.0),
     "left_foot": ("ltoes", 1.0), "right_foot": ("rtoes", 1.0),
-    "spine1": ("upperback", 1.0), "spine2": ("thorax", 1.0),
+    "spine1": ("upperback", 1.0), "spine2": ("thorax", 1.0), "spine3": ("thorax", 1.0),
     "neck": ("upperneck", 1.0), "head": ("head", 1.0),
     "left_collar": ("lclavicle", 1.0), "right_collar": ("rclavicle", 1.0),
     "left_shoulder": ("lhumerus", 1.0), "right_shoulder": ("rhumerus", 1.0),

@@ -502,7 +502,7 @@ def _set_leaves(parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.
         local = np.swapaxes(G[:, parents[s]], -1, -2) @ R_clip[:, i] @ O[i]
         v = Rotation.from_matrix(local).as_rotvec()
         n = np.linalg.norm(v, axis=-1, keepdims=True)
-        v *= np.minimum(1.0, np.radians(JOINT_LIMIT_DEG[s]) / np.maximum(n, 1e-12))
+        v *= np.minimum(1.0, np.radians(JOINT_LIMIT_DEG[s] - 1e-3) / np.maximum(n, 1e-12))  # inside, in float32 too
         theta[:, s] = np.where(valid[:, i, None], v, 0.0)
 
 

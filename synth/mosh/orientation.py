@@ -119,13 +119,20 @@ def transfer_twist(O: np.ndarray, segs: np.ndarray, joints: list[int], parents: 
         O[i] = O[i] @ Rotation.from_rotvec(-tau * axes[i]).as_matrix()
 
 
+# How far beyond the SMPL joint's total-angle limit a clip joint may turn before its rotation is
+# taken for a capture or solve error rather than a pose (CMU's sole-up feet: 80-100 degrees beyond).
+# Within the margin the fit follows the clip as far as the soft joint limits let it.
+INVALID_BEYOND_LIMIT_DEG = 30.0
+
+
 def valid_frames(segs: np.ndarray, cols: np.ndarray, rotations: np.ndarray, clip_parents: np.ndarray,
                  smpl_parents: np.ndarray) -> np.ndarray:  # fmt: skip
     """(T,S) bool: frames where the clip's rotation of each corresponded segment is physically
     plausible: the clip joint's own local rotation (against its clip parent) stays within the
-    total-angle limit of the SMPL joint it drives (synth/mosh/limits.py), and so does every
-    corresponded SMPL ancestor's (a segment below a flipped one inherits the flip). This
-    catches CMU feet rolled sole-up: about 160-180 degrees against the shin, ankle limit 80.
+    total-angle limit of the SMPL joint it drives (synth/mosh/limits.py) plus
+    INVALID_BEYOND_LIMIT_DEG, and so does every corresponded SMPL ancestor's (a segment below a
+    flipped one inherits the flip). This catches CMU feet rolled sole-up: about 160-180 degrees
+    against the shin, ankle limit 80.
 
     segs (S,) SMPL segments, cols (S,) clip joints, rotations (T,J,3,3) global.
     """
@@ -136,7 +143,8 @@ def valid_frames(segs: np.ndarray, cols: np.ndarray, rotations: np.ndarray, clip
         p = int(clip_parents[c])
         if p >= 0:
             rel = np.swapaxes(rotations[:, p], -1, -2) @ rotations[:, c]
-            valid[:, i] = np.degrees(Rotation.from_matrix(rel).magnitude()) <= JOINT_LIMIT_DEG[s]
+            angle = np.degrees(Rotation.from_matrix(rel).magnitude())
+            valid[:, i] = angle <= JOINT_LIMIT_DEG[s] + INVALID_BEYOND_LIMIT_DEG
         a = int(smpl_parents[s])
         while a >= 0 and a not in col:
             a = int(smpl_parents[a])
