@@ -362,9 +362,10 @@ def refine(
         undoes any step that would raise the cost): H_jk += sum_s w_s I, g_j += sum_s w_s r_s
         over the segments s that both j and k move. This keeps the term nearly free."""
         wr = o_sw[..., 0] ** 2  # (T,S)
-        Hs = torch.einsum("ts,sab->tab", wr, o_pair)
-        H[:, : 3 * A, : 3 * A] += (Hs[:, :, None, :, None] * eye3[None, None, :, None, :]).reshape(T, 3 * A, 3 * A)
-        g[:, : 3 * A] += torch.einsum("ts,sa,tsc->tac", wr, o_inc, ro).reshape(T, 3 * A)
+        Hs = (wr @ o_pair.reshape(len(o_pair), -1)).reshape(T, A, A)
+        for c in range(3):  # the same block on each axis's rows and columns
+            H[:, c : 3 * A : 3, c : 3 * A : 3] += Hs
+        g[:, : 3 * A] += (o_inc.T @ (wr[..., None] * ro)).reshape(T, 3 * A)
 
     def cost(q, tgt, theta, ro):
         c = (((q - tgt) * sw) ** 2).sum((1, 2)) + (prior * theta**2).sum((1, 2)) + limits.cost(theta)
