@@ -346,15 +346,8 @@ def refine(
         o_seg = None
 
     def orient_residual(G_):
-        """log(G_s G*_s^T) as a rotation vector, from the skew part (stable below ~170 degrees;
-        cheaper than a quaternion round trip)."""
-        if o_seg is None:
-            return None
-        E = G_[:, o_seg] @ o_tgt_T
-        v = 0.5 * torch.stack([E[..., 2, 1] - E[..., 1, 2], E[..., 0, 2] - E[..., 2, 0], E[..., 1, 0] - E[..., 0, 1]], -1)
-        s_ = v.norm(dim=-1, keepdim=True)
-        angle = torch.atan2(s_, 0.5 * (E.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True) - 1))
-        return v * torch.where(s_ > 1e-9, angle / s_.clamp_min(1e-9), torch.ones_like(s_))
+        """log(G_s G*_s^T), world frame, as rotation vectors (T,S,3)."""
+        return roma.rotmat_to_rotvec(G_[:, o_seg] @ o_tgt_T) if o_seg is not None else None
 
     def add_orientation(H, g, ro):
         """Orientation blocks of the normal equations, with d r / d w_j = J_l^-1(r) ~ I (the
