@@ -195,6 +195,10 @@ def test_hinge_offsets_make_smpl_hinges_bend_about_their_axis():
     np.testing.assert_allclose(O[0] @ [1.0, 0, 0], a, atol=1e-9)
     knee = Rotation.from_matrix(O[0].T @ L @ O[1]).as_rotvec()
     assert np.abs(knee[:, 1:]).max() < 1e-6 and (knee[:, 0] > 0).all()
+    straight = np.stack([R_thigh, R_thigh @ Rotation.from_rotvec(0.02 * rng.normal(size=(T, 3))).as_matrix()], 1)
+    O2 = np.stack([O_true @ roll] * 2)
+    hinge_offsets(O2, np.array([1, 4]), straight, straight @ O2[0], np.ones((T, 2), bool))
+    np.testing.assert_array_equal(O2[0], O_true @ roll)  # a hinge that never bends: its axis is noise
 
 
 @needs_cmu

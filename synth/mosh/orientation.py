@@ -51,11 +51,16 @@ def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
     return Rotation.from_rotvec(np.asarray(axis) * angle).as_matrix()
 
 
+# A clip hinge must bend at least this much (p90 over the valid frames) for its axis to be trusted.
+MIN_HINGE_BEND_DEG = 10.0
+
+
 def clip_hinge_axis(L: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Unit axis of a hinge from its local rotations L (T,3,3) in the parent's frame: the
-    principal direction of the rotation vectors, signed so that the mean rotation is positive."""
+    principal direction of the rotation vectors, signed so that the mean rotation is positive;
+    zero where the hinge hardly bends (MIN_HINGE_BEND_DEG), as noise would then set the axis."""
     v = Rotation.from_matrix(L[valid]).as_rotvec() if valid.any() else np.zeros((0, 3))
-    if len(v) < 3 or np.linalg.norm(v, axis=1).max() < 1e-3:
+    if len(v) < 3 or np.percentile(np.linalg.norm(v, axis=1), 90) < np.radians(MIN_HINGE_BEND_DEG):
         return np.zeros(3)
     a = np.linalg.eigh(v.T @ v)[1][:, -1]
     return a if (v @ a).sum() >= 0 else -a
@@ -66,7 +71,7 @@ def hinge_offsets(O: np.ndarray, segs: np.ndarray, R_clip: np.ndarray, G: np.nda
     make SMPL's hinge bend about its own flexion axis d exactly where the clip's bends about a:
     O_p d = a and O_h = O_p exp(psi d) (a constant extra flexion absorbs the rest poses' differing
     elbow/knee bends); the free angles phi (about a) and psi maximise the agreement with the
-    data, tr(O^T sum_t R_clip^T G), in closed form."""
+    data, tr(O^T sum_t R_clip^T G), in closed form. Hinges that hardly bend keep their offsets."""
     col = {int(s): i for i, s in enumerate(segs)}
     for p, h, d in HINGES:
         if p not in col or h not in col:
