@@ -24,7 +24,7 @@ from synth.mosh.sequence import MoshedSequence
 
 _HANDS = ("left_wrist", "right_wrist")  # SMPL segments carrying the hands
 _THUMB, _PALM = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])  # T-pose hand, SMPL rest frame
-_MARKER_M = 0.08
+_MARKER_M = 0.12  # long enough to read at the preview's ~110 px per metre
 
 
 _XLIM, _YLIM = (-1.0, 1.0), (-1.1, 1.0)  # panel window, metres around the mocap centroid
