@@ -92,9 +92,10 @@ def test_plan_is_deterministic_and_splits_by_subject(tmp_path):
     assert plan.to_dict() == again.to_dict()
     assert [s.id for s in plan.sequences] == [f"seq{k:06d}" for k in range(10)]
     for s in plan.sequences:
-        subj = {plan.splits[f"{x}"] for x in (s.source_a, s.source_b)}
-        assert subj == {s.split}  # both sources of a sequence come from its split's subjects
-        assert 0 <= s.frame_i < seqs[s.source_a].num_frames and s.distance > 0
+        subj = {plan.splits[f"{x}"] for x in (s.source_a, s.source_b) if x}
+        assert subj == {s.split}  # the sources of a sequence come from its split's subjects
+        if s.kind == "transition":
+            assert 0 <= s.frame_i < seqs[s.source_a].num_frames and s.distance > 0
         assert len(s.outfit) == len(s.materials) >= 1
     assert len({s.seed for s in plan.sequences}) == 10 and len({s.scene_seed for s in plan.sequences}) == 10
     cfg2 = dataclasses.replace(cfg, seed=1)
@@ -103,9 +104,56 @@ def test_plan_is_deterministic_and_splits_by_subject(tmp_path):
     # the plan's pair is the most contrasting one of the two sources
     from synth.motion.pairs import most_contrasting_pair
 
-    s = plan.sequences[0]
+    s = next(s for s in plan.sequences if s.kind == "transition")
     c = most_contrasting_pair(seqs[s.source_a], seqs[s.source_b])
     assert (c.i, c.j) == (s.frame_i, s.frame_j)
+
+
+def test_clip_windows_do_not_overlap_and_follow_the_lengths():
+    from synth.pipeline.plan import clip_windows
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(30, 400))
+        w = clip_windows(n, 20, 50, rng)
+        assert all(20 <= b - a <= 50 for a, b in w) and all(0 <= a < b <= n for a, b in w)
+        assert all(w[k][1] <= w[k + 1][0] for k in range(len(w) - 1))  # no overlap
+        assert n - sum(b - a for a, b in w) < 20 + 20  # windows cover the clip up to what cannot hold one more
+    assert clip_windows(12, 20, 50, np.random.default_rng(0)) == [(0, 12)]  # a short clip: all of it
+    a = clip_windows(300, 20, 50, np.random.default_rng(1))
+    assert a == clip_windows(300, 20, 50, np.random.default_rng(1)) != clip_windows(300, 20, 50, np.random.default_rng(2))
+
+
+def test_plan_mixes_originals_and_transitions_from_the_seed(tmp_path):
+    """original_fraction of the sequences are non-overlapping windows of one source (lengths from
+    original_seconds), the rest transitions with their context windows; all from the seed."""
+    cfg = config_from_dict({"n_seq": 24, "motion": {"builtin_seconds": 6.0, "original_fraction": 0.75,
+                                                    "original_seconds": [1.0, 2.0], "context_seconds": 0.3}})
+    sources = resolve_sources(cfg)
+    seqs = prepare_sources(tmp_path, sources, cfg)
+    plan = make_plan(cfg, sources, seqs)
+    kinds = [s.kind for s in plan.sequences]
+    assert kinds.count("original") == 18 and kinds.count("transition") == 6
+    assert kinds != sorted(kinds)  # mixed in a seeded order, not blocked
+    windows: dict = {}
+    for s in plan.sequences:
+        n_a = seqs[s.source_a].num_frames
+        if s.kind == "original":
+            a, b = s.window_a
+            assert 30 <= b - a <= 60 and 0 <= a < b <= n_a and s.source_b == "" and s.frame_i == -1
+            windows.setdefault(s.source_a, set()).add((a, b))
+        else:
+            assert s.window_a == [max(0, s.frame_i - 9), s.frame_i + 1]
+            assert s.window_b == [s.frame_j, min(seqs[s.source_b].num_frames, s.frame_j + 10)]
+    for src, ws in windows.items():  # distinct windows of one source never overlap
+        ws = sorted(ws)
+        assert all(ws[k][1] <= ws[k + 1][0] for k in range(len(ws) - 1)), (src, ws)
+    again = make_plan(cfg, sources, seqs)
+    assert again.to_dict() == plan.to_dict()
+    other = make_plan(dataclasses.replace(cfg, seed=3), sources, seqs)
+    assert [s.window_a for s in other.sequences] != [s.window_a for s in plan.sequences]
+    only = make_plan(config_from_dict({"n_seq": 5, "motion": {"original_fraction": 0.0}}), sources, seqs)
+    assert {s.kind for s in only.sequences} == {"transition"}
 
 
 def test_clip_sources_resolve_with_subjects(tmp_path):
@@ -236,20 +284,30 @@ def test_generate_validate_inspect(reference_run, tmp_path):
     out = reference_run
     rep = validate_dir(out)
     assert rep.ok, rep.errors
-    assert rep.samples == 8 and rep.frames == 8 * 6
     card = json.loads((out / "dataset_card.json").read_text())
     assert card["total"]["sequences"] == 2 and card["missing_sequences"] == []
+    assert card["kinds"] == {"original": 1, "transition": 1} and set(card["passes"]) == {"seg", "depth"}
+    assert rep.samples == 8 and rep.frames == card["total"]["frames"]
     assert sorted(p.name for p in out.glob("*-*.tar")) == ["train-000000.tar", "val-000000.tar"]
     # The samples hold what the contract promises, with sensible values.
-    for key, s in iter_samples(out):
-        assert s["frames"].shape == (6, 64, 64, 3)
+    for key, s in iter_samples(out, passes="all"):
+        T = s["meta"]["num_frames"]
+        assert s["frames"].shape == (T, 64, 64, 3) and 4 <= T <= 6
+        assert set(s["passes"]) == {"seg", "depth"} and s["passes"]["seg"].shape == (T, 64, 64)
+        fg = s["passes"]["seg"] > 0
+        assert (fg == np.isfinite(s["passes"]["depth"])).all() and 0.02 < fg.mean() < 0.6
+        assert np.isin(s["passes"]["seg"], [int(k) for k in s["meta"]["seg_legend"]]).all()
+        assert s["meta"]["kind"] in ("original", "transition") and s["meta"]["segments"][-1]["frames"][1] == T
         j = s["joints"]
         assert 0.3 < j["visibility"].mean() <= 1.0  # most joints visible, some occluded is fine
         inside = (j["bbox"][:, 2] - j["bbox"][:, 0]) > 3
         assert inside.all(), "the person is in every frame of every camera"
-        assert s["meta"]["lead_in"] == [False] * 6 and s["meta"]["split"] in ("train", "val")
+        assert s["meta"]["lead_in"] == [False] * T and s["meta"]["split"] in ("train", "val")
         assert s["meta"]["cloth_substeps"] == 4  # first attempt succeeded
-        assert "faces_body" in s["verts"] and s["verts"]["body"].shape[0] == 6
+        # vertices once per sequence, in camera 0's sample: world-frame garments, all cameras' extrinsics
+        assert ("verts" in s) == key.endswith("_c0") and s["meta"]["verts_in"] == key.split("_c")[0] + "_c0"
+        if "verts" in s:
+            assert s["verts"]["R"].shape == (4, T, 3, 3) and s["verts"]["cloth_tshirt"].shape[0] == T
     assert main(["validate", str(out)]) == 0
     pics = tmp_path / "pics"
     assert main(["inspect", str(out), "--out", str(pics), "--format", "gif", "--frames", "3", "--tile", "96"]) == 0
@@ -257,7 +315,44 @@ def test_generate_validate_inspect(reference_run, tmp_path):
     assert sheet.is_file() and (pics / "seq000000.gif").is_file()
     from PIL import Image
 
-    assert Image.open(sheet).size == ((1 + 3) * 96, 4 * (96 + 14))  # raw column + 3 overlaid frames
+    # raw column + 3 overlaid frames; per camera the RGB row, then one row per pass (seg, depth)
+    assert Image.open(sheet).size == ((1 + 3) * 96, 4 * 3 * (96 + 14))
+
+
+@pytest.mark.slow
+def test_passes_go_from_shard_through_validate_to_the_loader(reference_run, tmp_path):
+    """seg and depth (the default shards.passes) reach the training loader cropped like the images;
+    a missing or corrupt pass member is named by `synth validate`."""
+    import shutil
+
+    import torch
+
+    from synth.shards.tario import read_tar, write_tar
+    from synth.shards.validate import validate_dir
+    from train.data import DataConfig, ShardWindows
+
+    ds = ShardWindows(reference_run, "val", DataConfig(window=3, crop_size=48, passes=("seg", "depth")), train=False)
+    items = list(ds)
+    assert items and not ds.skipped
+    for it in items:
+        assert it["seg"].shape == (3, 48, 48) and it["depth"].shape == (3, 48, 48)
+        person = it["seg"] > 0
+        assert person.any() and (person == torch.isfinite(it["depth"])).all()
+        assert 5.0 < float(it["depth"][person].median()) < 40.0  # metres from a 180 mm lens camera
+    assert "seg" not in next(iter(ShardWindows(reference_run, "val", DataConfig(window=3, crop_size=48), train=False)))
+    broken = tmp_path / "broken"
+    shutil.copytree(reference_run, broken, ignore=shutil.ignore_patterns("work"))
+    shard = broken / "val-000000.tar"
+    members = []
+    for name, data in read_tar(shard):
+        if name.endswith("_c1.depth.0002.png"):
+            continue  # missing
+        members.append((name, b"\x89PNG broken" if name.endswith("_c2.seg.0001.png") else data))
+    write_tar(shard, members)
+    errs = "\n".join(validate_dir(broken).errors)
+    assert "_c1.depth.0002.png" in errs and "missing" in errs, errs
+    assert "_c2.seg.0001.png" in errs and "unreadable" in errs, errs
+    assert main(["validate", str(broken)]) == 1
 
 
 @pytest.mark.slow
@@ -308,6 +403,19 @@ def test_failing_sequence_is_retried_recorded_and_resumable(reference_run, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("SYNTH_TEST_RAY"), reason="set SYNTH_TEST_RAY=1: a local Ray cluster run "
+                    "takes 1-3 minutes on the 2-core CI machine (kept out of the default suite)")
+def test_ray_local_cluster_gives_the_same_dataset(reference_run, tmp_path):
+    """The Ray path (`--ray local`: a local cluster, no dashboard, tasks in Ray worker processes) writes
+    the same shards as the in-process run."""
+    out = tmp_path / "ray"
+    rc, log = _run("generate", "--config", "ci", "--out", str(out), "--ray", "local")
+    assert rc == 0, log
+    assert "sequences: 2 generated" in log
+    assert not _differences(_dataset(out), _dataset(reference_run))
+
+
+@pytest.mark.slow
 def test_generated_shards_train_and_evaluate(reference_run, tmp_path, capsys):
     """The shards `synth generate` writes are what `python -m train.mviper` reads: both stages train
     a few steps on them and the evaluation scores the held-out (val) sequence."""
@@ -327,3 +435,42 @@ def test_generated_shards_train_and_evaluate(reference_run, tmp_path, capsys):
         # one val sequence seen by 4 cameras = 4 clips of 6 frames
         assert res[model]["sequences"] == 4 and res[model]["frames"] == 24
         assert all(math.isfinite(v) for v in res[model].values())
+
+
+def test_transition_is_embedded_in_real_motion(body):
+    """X's frames up to i, the interpolated frames from X_i to Y_j, then Y's own motion from j, turned
+    to X's heading and moved to continue the transition's last frame without a jump."""
+    from synth.mocap.builtin import builtin_motion
+    from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
+    from synth.motion.compose import clip_window, embedded_transition
+    from synth.motion.interpolate import InterpolationConfig
+    from synth.motion.pairs import PairChoice
+    from synth.motion.rotations import heading, yaw_matrix
+    from synth.mosh.sequence import MoshedSequence
+
+    X = builtin_motion("walk", 30.0, 3.0)
+    W = builtin_motion("squat", 30.0, 3.0)
+    turn = yaw_matrix(np.pi / 2)  # Y was captured facing +X and walks along +X
+    Y = MoshedSequence(np.concatenate([matrix_to_rotvec(turn @ rotvec_to_matrix(W.poses[:, :3])), W.poses[:, 3:]], 1),
+                       W.betas, W.trans @ turn.T + [3.0, 0.0, -2.0], W.fps, source="builtin/squat_turned")
+    i, j = 40, 30
+    seq, segs = embedded_transition(X, Y, PairChoice(i, j, 1.0), [30, i + 1], [j, j + 11],
+                                    InterpolationConfig(min_frames=8, max_frames=8), skeleton=body)
+    assert seq.num_frames == 10 + 8 + 10
+    assert [s["frames"] for s in segs] == [[0, 10], [10, 18], [18, 28]]
+    assert [s["source_frames"] for s in segs] == [[30, 40], [40, 30], [31, 41]]
+    assert [s["kind"] for s in segs] == ["source", "interpolated", "source"]
+    # X's context and the transition's first frame are X's own frames 30..40
+    np.testing.assert_allclose(seq.poses[:11], X.poses[30:41], atol=1e-6)
+    np.testing.assert_allclose(seq.trans[:11], X.trans[30:41], atol=1e-6)
+    # Y's context: body joints unchanged, heading turned back by -90 deg, steps rotated with it
+    np.testing.assert_allclose(seq.poses[18:, 3:], Y.poses[31:41, 3:], atol=1e-6)
+    dh = (heading(seq.poses[17:, :3].astype(float)) - heading(Y.poses[30:41, :3].astype(float)) + np.pi) % (2 * np.pi) - np.pi
+    np.testing.assert_allclose(dh, dh[0], atol=1e-4)
+    assert abs(abs(dh[0]) - np.pi / 2) < 0.2  # turned to about X's heading
+    step_y = np.diff(Y.trans[30:41].astype(float), axis=0) @ yaw_matrix(dh[0]).T
+    np.testing.assert_allclose(np.diff(seq.trans[17:].astype(float), axis=0), step_y, atol=1e-5)
+    # an original is the clip's window itself
+    win, wsegs = clip_window(X, 5, 25)
+    np.testing.assert_array_equal(win.poses, X.poses[5:25])
+    assert wsegs == [{"kind": "source", "source": "builtin/walk", "source_frames": [5, 25], "frames": [0, 20]}]

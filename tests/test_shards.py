@@ -109,3 +109,59 @@ def test_group_samples_follows_webdataset_key_rule():
     assert [(k, sorted(f)) for k, f in group_samples(members)] == [
         ("a_c0", ["0000.jpg", "smpl.npz"]), ("dir/b_c1", ["0000.jpg"])]
     assert decode_sample({"meta.json": b'{"x": 1}'}) == {"frames": None, "meta": {"x": 1}}
+
+
+def _passes(T: int = 3, H: int = 8, W: int = 10, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    seg = rng.integers(0, 4, (T, H, W)).astype(np.uint8)
+    depth = np.where(seg > 0, rng.uniform(0.5, 20.0, (T, H, W)), np.inf).astype(np.float32)
+    normals = rng.normal(size=(T, H, W, 3))
+    normals = (normals / np.linalg.norm(normals, axis=-1, keepdims=True) * (seg > 0)[..., None]).astype(np.float16)
+    return {"seg": seg, "depth": depth, "parts": (seg * 5).astype(np.uint8), "normals": normals,
+            "flow": rng.normal(0, 3, (T - 1, H, W, 2)).astype(np.float16)}
+
+
+def test_passes_round_trip_and_encodings():
+    from synth.shards.passes import DEPTH_BACKGROUND, decode_passes, encode_depth, pass_members
+
+    p = _passes()
+    members = pass_members("s_c0", p)
+    names = [m[0] for m in members]
+    assert "s_c0.seg.0002.png" in names and "s_c0.depth.0000.png" in names and "s_c0.flow.npz" in names
+    files = {n.split(".", 1)[1]: d for n, d in members}
+    back = decode_passes(files, 3)
+    np.testing.assert_array_equal(back["seg"], p["seg"])
+    np.testing.assert_array_equal(back["parts"], p["parts"])
+    np.testing.assert_array_equal(back["normals"], p["normals"])
+    np.testing.assert_array_equal(back["flow"], p["flow"])
+    fg = np.isfinite(p["depth"])
+    assert (np.isinf(back["depth"]) == ~fg).all()  # background survives exactly
+    assert np.abs(back["depth"][fg] - p["depth"][fg]).max() <= 0.0005 + 1e-6  # millimetres, rounded
+    mm = encode_depth(np.array([np.inf, 0.0004, 1.2344, 99.0]))
+    assert mm.dtype == np.uint16 and mm.tolist() == [DEPTH_BACKGROUND, 1, 1234, 65535]  # no surface -> 0 only
+    assert set(decode_sample(files, passes="all")["passes"]) == set(p)
+
+
+def test_check_passes_names_missing_corrupt_and_inconsistent_passes():
+    from synth.shards.passes import PASS_ENCODING, check_passes, pass_members
+
+    p = _passes()
+    meta = {"passes": {k: PASS_ENCODING[k] for k in p}, "seg_legend": {"0": "background", "1": "body", "2": "a", "3": "b"}}
+    files = {n.split(".", 1)[1]: d for n, d in pass_members("s_c0", p)}
+    assert check_passes("s_c0", files, 3, 10, 8, meta) == []
+    bad = dict(files)
+    del bad["depth.0001.png"]
+    bad["seg.0002.png"] = b"not a png"
+    errs = check_passes("s_c0", bad, 3, 10, 8, meta)
+    assert any("s_c0.depth.0001.png" in e and "missing" in e for e in errs), errs
+    assert any("s_c0.seg.0002.png" in e and "unreadable" in e for e in errs), errs
+    # seg says person where depth says background
+    q = dict(p, depth=np.where(np.arange(10) < 5, np.inf, p["depth"]).astype(np.float32))
+    errs = check_passes("s_c0", {n.split(".", 1)[1]: d for n, d in pass_members("s_c0", q)}, 3, 10, 8, meta)
+    assert any("background" in e and "depth" in e for e in errs), errs
+    errs = check_passes("s_c0", files, 3, 10, 8, dict(meta, seg_legend={"0": "background", "1": "body"}))
+    assert any("seg labels [2, 3]" in e for e in errs), errs
+    errs = check_passes("s_c0", files, 3, 12, 8, meta)  # wrong size
+    assert any("expected (8, 12)" in e for e in errs), errs
+    wrong = dict(files, **{"flow.npz": npz_bytes(flow=np.zeros((3, 8, 10, 2), np.float32))})
+    assert any("flow.npz" in e and "float16" in e for e in check_passes("s_c0", wrong, 3, 10, 8, meta))

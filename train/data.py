@@ -42,6 +42,7 @@ class DataConfig:
     color_jitter: float = 0.4  # per-channel gain U(1 - j, 1 + j)
     flip_prob: float = 0.5
     shuffle_buffer: int = 32  # windows held for shuffling while training
+    passes: tuple = ()  # render passes to return, cropped like the images (synth/shards/passes.py): seg, depth, ...
 
 
 def flip_pose(theta: np.ndarray) -> np.ndarray:
@@ -100,6 +101,36 @@ def check_sample(s: dict[str, Any]) -> int:
     return T
 
 
+def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip: bool) -> np.ndarray:
+    """A pass over the window's frames cropped like the images (nearest neighbour, so labels and
+    depths stay exact; outside the image: 0, depth inf) and flipped with them. Flow vectors are
+    scaled to crop pixels (the clip's last frame has no flow: zeros); normals/flow x negate under the flip."""
+    arr = np.asarray(frames, np.float32)
+    arr = arr[..., None] if arr.ndim == 3 else arr
+    out = np.zeros((len(boxes), size, size, arr.shape[-1]), np.float32)
+    for k, (cx, cy, side) in enumerate(boxes[: len(arr)]):
+        box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+        def warp(a: np.ndarray) -> np.ndarray:
+            img = Image.fromarray(np.ascontiguousarray(a, np.float32))
+            return np.asarray(img.transform((size, size), Image.Transform.EXTENT, box, resample=Image.Resampling.NEAREST))
+
+        inside = warp(np.ones(arr.shape[1:3])) > 0
+        for ch in range(arr.shape[-1]):
+            out[k, ..., ch] = warp(np.nan_to_num(arr[k, ..., ch], posinf=0.0))
+        if name == "depth":
+            fg = warp(np.isfinite(arr[k, ..., 0]).astype(np.float32)) > 0
+            out[k, ~(fg & inside), 0] = np.inf
+        if name == "flow":
+            out[k] *= size / side
+    if flip:
+        out = out[:, :, ::-1]
+        if name in ("normals", "flow"):
+            out[..., 0] *= -1
+    out = out[..., 0] if name in ("seg", "parts", "depth") else out
+    return out.astype(np.int64) if name in ("seg", "parts") else out
+
+
 def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None) -> dict[str, Any]:
     """Frames [start, start + T) of a decoded sample -> crops and targets. rng=None: no augmentation."""
     sl = slice(start, start + T)
@@ -129,7 +160,9 @@ def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.
         theta = flip_pose(theta)
     has_3d = np.isfinite(j3d).all((1, 2))
     half = boxes[:, 2] / 2
-    return {
+    passes = {name: torch.from_numpy(np.ascontiguousarray(crop_pass(name, s["passes"][name][sl], boxes, S, flip)))
+              for name in cfg.passes}  # fmt: skip
+    return passes | {
         "images": torch.from_numpy(normalise_image(crops)),
         "theta": torch.from_numpy(theta),
         "beta": torch.from_numpy(smpl["betas"][sl].astype(np.float32)),
@@ -191,7 +224,7 @@ class ShardWindows(torch.utils.data.IterableDataset):
         for raw in ds:
             key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
             try:
-                s = decode_sample({k: v for k, v in raw.items() if not k.startswith("__")})
+                s = decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}, passes=list(self.cfg.passes))
                 check_sample(s)
             except Exception as exc:  # a corrupt member must never stop training
                 log.warning("skipping corrupt sample %s in %s: %s", key, Path(url).name, exc)

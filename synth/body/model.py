@@ -182,6 +182,20 @@ class BodyModel:
         )
         return BodyOutput(vertices=out.vertices, joints=out.joints[:, : len(JOINT_NAMES)])
 
+    def evaluate(self, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64
+                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(T,V,3) vertices and (T,24,3) joints (float64, SMPL world) of a sequence: one shape
+        `betas` (10,), poses (T,72), trans (T,3); no autograd, `chunk` frames at a time."""
+        verts, joints = [], []
+        b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, 10), device=self.device)
+        with torch.no_grad():
+            for s in range(0, len(poses), chunk):
+                out = self(b, torch.as_tensor(np.asarray(poses[s : s + chunk]), dtype=torch.float32),
+                           torch.as_tensor(np.asarray(trans[s : s + chunk]), dtype=torch.float32))  # fmt: skip
+                verts.append(out.vertices.cpu().numpy())
+                joints.append(out.joints[:, :24].cpu().numpy())
+        return np.concatenate(verts).astype(np.float64), np.concatenate(joints).astype(np.float64)
+
     def rest_vertices(self, betas) -> np.ndarray:
         """(V, 3) vertices of shape `betas` (10,) in the rest T-pose (zero pose, no translation)."""
         b = self._tensor(betas, 10, "betas")[:1]

@@ -148,6 +148,18 @@ class MotionConfig:
     )
     fps: float = _f(30.0, "frame rate of every sequence (clips are resampled by MoSh)", Rule(gt=0, hi=1000))
     builtin_seconds: float = _f(2.0, "length of each built-in motion, seconds", Rule(gt=0, hi=3600))
+    original_fraction: float = _f(
+        0.5, "share of sequences that are windows of the source motion itself ('original'); the rest are "
+        "'transition' sequences between the most contrasting poses of two sources", _PROB,
+    )
+    original_seconds: list = _f(
+        [0.8, 1.0], "shortest and longest original window, seconds; the length and start are drawn from the seed, "
+        "and a long clip gives several windows that do not overlap", Rule(min_items=2, each=Rule(gt=0, hi=3600)),
+    )
+    context_seconds: float = _f(
+        0.2, "real motion around a transition: X's motion up to frame i and Y's from frame j, seconds each",
+        Rule(lo=0, hi=3600),
+    )
     pair_mode: str = _f("random", "interpolation pair selection: 'random' (seeded) or 'topk' (most contrasting)",
                           Rule(choices=("random", "topk")))
     include_root: bool = _f(True, "include the global orientation in the pose distance D")
@@ -197,8 +209,9 @@ class RenderConfig:
                             "against the config file", path=True)
     texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); "
                               "relative paths: against the config file", path=True)
-    passes: list = _f(["depth", "seg"], "extra passes: depth, seg (both used for joint visibility)",
-                  Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
+    passes: list = _f(["depth", "seg"], "passes to render: depth, seg (both used for joint visibility), parts, "
+                      "normals, flow (flow about doubles the render time); shards.passes are added",
+                      Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
     options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
         Rule(fields={"denoise": Rule(kind=bool), "fill": Rule(gt=0, hi=1), "texture_prob": _PROB, "photo_prob": _PROB}),
     )
@@ -218,7 +231,15 @@ class ShardConfig:
     max_shard_mb: float = _f(512.0, "start a new shard past this size, MB", Rule(gt=0, hi=1000000))
     image_format: str = _f("jpg", "frame encoding in the shards: 'jpg' or 'png'", Rule(choices=("jpg", "png")))
     jpeg_quality: int = _f(92, "JPEG quality", Rule(lo=1, hi=100))
-    include_verts: bool = _f(True, "write verts.npz (body and garment vertices, camera frame, float16)")
+    include_verts: bool = _f(
+        True, "write verts.npz once per sequence (in camera 0's sample): garment vertices in the SMPL world "
+        "and every camera's extrinsics; body vertices are rebuilt from smpl.npz (synth.shards.verts)",
+    )
+    passes: list = _f(
+        ["seg", "depth"], "render passes stored in the shards: seg, depth, parts, normals, flow "
+        "(rendered even when not listed in render.passes; encodings in docs/ARCHITECTURE.md)",
+        Rule(each=Rule(choices=_names("synth.shards.passes", "PASSES"))),
+    )
     splits: dict = _f({"train": 0.8, "val": 0.1, "test": 0.1}, "fractions of source subjects per split (not all zero)",
                   Rule(keys=_SPLITS, each=_PROB))
 
@@ -233,6 +254,14 @@ class RunConfig:
     keep_work: bool = _f(False, "keep per-sequence render jobs (body, garment caches, passes) under work/tmp")
     fail_sequences: list = _f([], "sequence ids that fail on purpose (exercises retries and failures.jsonl)",
                           Rule(each=Rule(kind=str)))
+    gpus: list = _f(
+        [], "GPU ids for local workers: worker k renders on gpus[k % len] through CUDA_VISIBLE_DEVICES, one "
+        "Blender process per GPU ([] = leave the environment as it is)", Rule(each=Rule(kind=int)),
+    )
+    ray_gpus_per_task: float = _f(
+        0.0, "GPUs each Ray task asks for (1 on a GPU cluster: Ray gives every task its own GPU through "
+        "CUDA_VISIBLE_DEVICES; 0 = CPU tasks)", Rule(lo=0, hi=64),
+    )
 
 
 @dataclass

@@ -1,9 +1,16 @@
 """The deterministic plan: everything random about a dataset, decided up front from one seed.
 
 Sources (built-in motions and clips) are resolved and their subjects assigned to train/val/test
-(so no subject's motion leaks across splits), sequences are allotted to splits, interpolation pairs
-are selected within each split's pool (synth.motion.select_pairs: the most contrasting frames i, j),
-and each sequence gets its own seed, outfit, materials and scene seed. The plan is written to
+(so no subject's motion leaks across splits) and sequences are allotted to splits. A sequence is
+one of two kinds (`motion.original_fraction` of them originals, which ones drawn from the seed):
+
+- `original`: a window of one source's own motion (length drawn from `motion.original_seconds`;
+  each clip is cut into consecutive windows from a seeded start, so windows never overlap);
+- `transition`: the most contrasting pair of frames (i, j) of two sources of the split
+  (synth.motion.select_pairs), embedded in real motion: X's frames up to i (the context), the
+  interpolated frames, then Y's frames from j (`motion.context_seconds` each side).
+
+Each sequence gets its own seed, outfit, materials and scene seed. The plan is written to
 `plan.json` before any work starts; `--resume` reuses it, so a resumed run does exactly the same work.
 """
 
@@ -20,7 +27,8 @@ import numpy as np
 from synth.errors import SynthError
 from synth.pipeline.config import PipelineConfig, relative_to
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+KINDS = ("original", "transition")
 _CMU_STEM = re.compile(r"^(\d+)_(\d+)")
 SPLITS = ("train", "val", "test")
 
@@ -39,14 +47,17 @@ class SequencePlan:
     id: str  # "seq000012"
     split: str
     seed: int  # the sequence's own seed (cloth, anything stochastic downstream)
-    source_a: str  # Source.id of X
-    source_b: str  # Source.id of Y
-    frame_i: int  # X's frame
-    frame_j: int  # Y's frame
-    distance: float  # max D
+    source_a: str  # Source.id of X (an original's only source)
+    source_b: str  # Source.id of Y ("" for an original)
+    frame_i: int  # X's frame (transition; -1 for an original)
+    frame_j: int  # Y's frame (transition; -1 for an original)
+    distance: float  # max D (transition; 0 for an original)
     outfit: list = field(default_factory=list)  # garment types
     materials: list = field(default_factory=list)  # one material per garment
     scene_seed: int = 0
+    kind: str = "transition"  # "original" | "transition" (plans of version 1 hold transitions only)
+    window_a: list = field(default_factory=list)  # [start, stop) of X's frames shown (original: the window)
+    window_b: list = field(default_factory=list)  # [start, stop) of Y's frames shown (transition only)
 
 
 @dataclass
@@ -161,10 +172,88 @@ def allot(n: int, weights: dict[str, float]) -> dict[str, int]:
     return out
 
 
-def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "object"]) -> Plan:
-    """The plan for cfg.n_seq sequences. `sequences` maps Source.id -> MoshedSequence (for pairs)."""
+def clip_windows(n_frames: int, min_frames: int, max_frames: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Non-overlapping [start, stop) windows of a clip of n_frames: lengths drawn in
+    [min_frames, max_frames], laid end to end from a drawn start; a clip shorter than
+    min_frames gives one window of all its frames."""
+    if n_frames <= min_frames:
+        return [(0, int(n_frames))]
+    lengths: list[int] = []
+    while sum(lengths) + min_frames <= n_frames:
+        lengths.append(int(rng.integers(min_frames, max_frames + 1)))
+    while sum(lengths) > n_frames:  # the last draw overran: shorten it, or drop it below the minimum
+        over = sum(lengths) - n_frames
+        if lengths[-1] - over >= min_frames:
+            lengths[-1] -= over
+        else:
+            lengths.pop()
+    start = int(rng.integers(0, n_frames - sum(lengths) + 1))
+    out = []
+    for n in lengths:
+        out.append((start, start + n))
+        start += n
+    return out
+
+
+def transition_windows(i: int, j: int, len_a: int, len_b: int, context: int) -> tuple[list, list]:
+    """X's frames [i - c, i + 1) and Y's [j, j + c + 1) around a transition (c = context, cut at
+    the clips' ends); X_i and Y_j themselves are the interpolation's first and last frames."""
+    return [max(0, i - context), i + 1], [j, min(len_b, j + context + 1)]
+
+
+def _kinds(n: int, fraction: float, rng: np.random.Generator) -> list[str]:
+    """round(fraction * n) originals among n sequences, in a seeded order."""
+    if not 0.0 <= fraction <= 1.0:
+        raise SynthError(f"motion.original_fraction must be within [0, 1], got {fraction}", fix="fix the config")
+    n_orig = int(np.floor(fraction * n + 0.5))
+    kinds = np.array(["original"] * n_orig + ["transition"] * (n - n_orig))
+    return [str(k) for k in kinds[rng.permutation(n)]]
+
+
+def _original_choices(pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int,
+                      n: int) -> list[tuple[int, tuple[int, int]]]:  # fmt: skip
+    """n (pool index, window) picks: every window of every source of the pool in a seeded order
+    (reused in that order, with new scenes and clothes, when the pool has fewer windows)."""
+    lo, hi = (float(x) for x in cfg.motion.original_seconds)
+    if not 0 < lo <= hi:
+        raise SynthError(f"motion.original_seconds must be [min, max] with 0 < min <= max, got {[lo, hi]}",
+                         fix="fix the config")  # fmt: skip
+    windows = []
+    for k, src in enumerate(pool):
+        fps = float(sequences[src.id].fps)
+        rng = np.random.default_rng(derived_seed(seed, 6, _stable_index(src.id)))
+        w_lo, w_hi = max(2, int(round(lo * fps))), max(2, int(round(hi * fps)))
+        windows += [(k, w) for w in clip_windows(sequences[src.id].num_frames, w_lo, w_hi, rng)]
+    order = np.random.default_rng(derived_seed(seed, 8, split_index)).permutation(len(windows))
+    return [windows[order[m % len(windows)]] for m in range(n)]
+
+
+def _stable_index(source_id: str) -> int:
+    """A number for a source id that does not depend on which other sources are configured."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(source_id.encode()).digest()[:4], "little")
+
+
+def _transition_choices(pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int,
+                        n: int) -> list:  # fmt: skip
     from synth.motion.pairs import most_contrasting_pair, select_pairs
 
+    seqs = [sequences[s.id] for s in pool]
+    if len(pool) >= 2:
+        choices = select_pairs(seqs, n, derived_seed(seed, 2, split_index), cfg.motion.pair_mode,
+                               include_root=cfg.motion.include_root)  # fmt: skip
+    else:  # a lone subject: its own most contrasting frames
+        c = most_contrasting_pair(seqs[0], seqs[0], include_root=cfg.motion.include_root)
+        choices = [dataclasses.replace(c, a=0, b=0)]
+    while len(choices) < n:  # fewer distinct pairs than sequences: reuse them (new scenes, clothes)
+        choices = choices + choices[: n - len(choices)]
+    return choices[:n]
+
+
+def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "object"]) -> Plan:
+    """The plan for cfg.n_seq sequences. `sequences` maps Source.id -> MoshedSequence (for pairs
+    and windows)."""
     if cfg.n_seq < 1:
         raise SynthError("n_seq must be at least 1", fix="pass --n-seq N with N >= 1")
     seed = int(cfg.seed)
@@ -174,6 +263,8 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "
     counts = allot(cfg.n_seq, weights)
     if not cfg.cloth.outfits and cfg.cloth.enabled:
         raise SynthError("cloth.outfits is empty", fix="list at least one garment set, or set cloth.enabled: false")
+    kinds = _kinds(cfg.n_seq, float(cfg.motion.original_fraction), np.random.default_rng(derived_seed(seed, 7)))
+    context = max(0, int(round(float(cfg.motion.context_seconds) * float(cfg.motion.fps))))
 
     plans: list[SequencePlan] = []
     for sp_index, sp in enumerate(SPLITS):
@@ -181,19 +272,22 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "
         if n == 0:
             continue
         pool = pools[sp]
-        seqs = [sequences[s.id] for s in pool]
-        if len(pool) >= 2:
-            choices = select_pairs(seqs, n, derived_seed(seed, 2, sp_index), cfg.motion.pair_mode,
-                                   include_root=cfg.motion.include_root)  # fmt: skip
-        else:  # a lone subject: its own most contrasting frames
-            c = most_contrasting_pair(seqs[0], seqs[0], include_root=cfg.motion.include_root)
-            choices = [dataclasses.replace(c, a=0, b=0)]
-        while len(choices) < n:  # fewer distinct pairs than sequences: reuse them (new scenes, clothes)
-            choices = choices + choices[: n - len(choices)]
-        for c in choices[:n]:
+        split_kinds = kinds[len(plans) : len(plans) + n]
+        originals = iter(_original_choices(pool, sequences, cfg, seed, sp_index, split_kinds.count("original")))
+        transitions = iter(_transition_choices(pool, sequences, cfg, seed, sp_index, split_kinds.count("transition")))
+        for kind in split_kinds:
+            if kind == "original":
+                k, (start, stop) = next(originals)
+                plans.append(SequencePlan(index=-1, id="", split=sp, seed=0, source_a=pool[k].id, source_b="",
+                                          frame_i=-1, frame_j=-1, distance=0.0, kind=kind, window_a=[start, stop]))  # fmt: skip
+                continue
+            c = next(transitions)
+            a, b = pool[int(c.a)], pool[int(c.b)]
+            wa, wb = transition_windows(int(c.i), int(c.j), sequences[a.id].num_frames, sequences[b.id].num_frames,
+                                        context)  # fmt: skip
             plans.append(SequencePlan(
-                index=-1, id="", split=sp, seed=0, source_a=pool[int(c.a)].id, source_b=pool[int(c.b)].id,
-                frame_i=int(c.i), frame_j=int(c.j), distance=float(c.distance),
+                index=-1, id="", split=sp, seed=0, source_a=a.id, source_b=b.id, frame_i=int(c.i), frame_j=int(c.j),
+                distance=float(c.distance), kind=kind, window_a=wa, window_b=wb,
             ))  # fmt: skip
     for k, p in enumerate(plans):
         p.index, p.id = k, f"seq{k:06d}"

@@ -170,11 +170,35 @@ def load_or_make_plan(out: Path, cfg: PipelineConfig, resume: bool, base_dir: st
     return plan, time.perf_counter() - t0
 
 
-def _worker_init(threads: int, parent_pid: int) -> None:
-    """A pool worker dies with the run (SIGKILL of `synth generate` included) and pins its threads."""
+def ray_init_options(ray_address: str, cfg: PipelineConfig) -> dict:
+    """ray.init keywords. A local cluster ('local') gets this machine's cores, no dashboard (its web
+    server and agent processes are most of a local start-up on a small machine) and no runtime_env
+    upload: workers are local processes that inherit this environment (PYTHONPATH, SYNTH_*), so
+    nothing needs packaging. A remote cluster's nodes must have the project installed and see --out."""
+    opts: dict = {"ignore_reinit_error": True, "log_to_driver": False}
+    if ray_address == "local":
+        opts |= {"address": None, "num_cpus": os.cpu_count() or 1, "include_dashboard": False}
+        if cfg.run.gpus:
+            opts["num_gpus"] = len(cfg.run.gpus)
+    else:
+        opts["address"] = ray_address
+        env = {k: v for k, v in os.environ.items() if k.startswith("SYNTH_")}
+        if env:  # cache, assets and model locations travel as variables, never as uploaded files
+            opts["runtime_env"] = {"env_vars": env}
+    return opts
+
+
+def _worker_init(threads: int, parent_pid: int, gpus: list, counter) -> None:
+    """A pool worker dies with the run (SIGKILL of `synth generate` included), pins its threads and,
+    as the k-th worker process, takes its GPU (gpus[k % len])."""
     from synth.process import die_with_parent
 
     die_with_parent(parent_pid)
+    if gpus:
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[k % len(gpus)])
     set_threads(threads)
 
 
@@ -187,16 +211,16 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
     if ray_address:
         import ray
 
-        ray.init(address=None if ray_address == "local" else ray_address, ignore_reinit_error=True,
-                 log_to_driver=False, runtime_env={"env_vars": {"SYNTH_CACHE": os.environ.get("SYNTH_CACHE", "")}}
-                 if os.environ.get("SYNTH_CACHE") else None)  # fmt: skip
-        remote = ray.remote(num_cpus=threads)(attempt_sequence)
+        ray.init(**ray_init_options(ray_address, cfg))
+        remote = ray.remote(num_cpus=threads, num_gpus=float(cfg.run.ray_gpus_per_task))(attempt_sequence)
         pending = [remote.remote(str(out), e, cfg_dict, cfg.run.retries, threads) for e in entries]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             on_result(ray.get(ready[0]))
         return
     if workers == 1:
+        if cfg.run.gpus:
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(cfg.run.gpus[0])
         set_threads(threads)
         for e in entries:
             check_disk(out, cfg.run.min_free_gb)
@@ -205,8 +229,9 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(threads, os.getpid())) as pool:  # fmt: skip
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(threads, os.getpid(), list(cfg.run.gpus), ctx.Value("i", 0))) as pool:  # fmt: skip
         queue = list(entries)
         running = set()
         try:

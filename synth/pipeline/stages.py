@@ -76,37 +76,29 @@ class _Timer:
             self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
 
 
-def body_forward(body, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64):
-    """(T,V,3) vertices and (T,24,3) joints in the SMPL world."""
-    import torch
-
-    verts, joints = [], []
-    with torch.no_grad():
-        for s in range(0, len(poses), chunk):
-            n = len(poses[s : s + chunk])
-            out = body(
-                torch.as_tensor(np.tile(np.asarray(betas, np.float32).reshape(1, 10), (n, 1))),
-                torch.as_tensor(poses[s : s + chunk], dtype=torch.float32),
-                torch.as_tensor(trans[s : s + chunk], dtype=torch.float32),
-            )
-            verts.append(out.vertices.cpu().numpy())
-            joints.append(out.joints[:, :24].cpu().numpy())
-    return np.concatenate(verts).astype(np.float64), np.concatenate(joints).astype(np.float64)
-
-
 def make_motion(out: Path, sp: SequencePlan, cfg: PipelineConfig, body):
-    """The interpolated sequence with its lead-in (MoshedSequence)."""
+    """The sequence's motion with its lead-in (MoshedSequence) and its segments (synth.motion.compose;
+    frame ranges counted after the lead-in, i.e. in the frames rendered by default)."""
     from synth.mosh.sequence import MoshedSequence
-    from synth.motion.interpolate import InterpolationConfig, add_lead_in, interpolate_pair
+    from synth.motion.compose import clip_window, embedded_transition
+    from synth.motion.interpolate import InterpolationConfig, add_lead_in
     from synth.motion.pairs import PairChoice
 
-    X = MoshedSequence.load(source_path(out, sp.source_a))
-    Y = MoshedSequence.load(source_path(out, sp.source_b))
     m = cfg.motion
-    icfg = InterpolationConfig(frames_per_unit=m.frames_per_unit, min_frames=m.min_frames,
-                               max_frames=m.max_frames, method=m.method)  # fmt: skip
-    seq = interpolate_pair(X, Y, PairChoice(sp.frame_i, sp.frame_j, sp.distance), icfg, skeleton=body)
-    return add_lead_in(seq, m.lead_in_frames, m.lead_in_pose, skeleton=body)
+    X = MoshedSequence.load(source_path(out, sp.source_a))
+    X.source = sp.source_a  # segments and meta.json name sources by their plan ids
+    if sp.kind == "original":
+        seq, segments = clip_window(X, *sp.window_a)
+    else:
+        Y = MoshedSequence.load(source_path(out, sp.source_b))
+        Y.source = sp.source_b
+        icfg = InterpolationConfig(frames_per_unit=m.frames_per_unit, min_frames=m.min_frames,
+                                   max_frames=m.max_frames, method=m.method)  # fmt: skip
+        wa = sp.window_a or [sp.frame_i, sp.frame_i + 1]  # version-1 plans: the transition alone
+        wb = sp.window_b or [sp.frame_j, sp.frame_j + 1]
+        seq, segments = embedded_transition(X, Y, PairChoice(sp.frame_i, sp.frame_j, sp.distance), wa, wb, icfg,
+                                            skeleton=body)  # fmt: skip
+    return add_lead_in(seq, m.lead_in_frames, m.lead_in_pose, skeleton=body), segments
 
 
 def cloth_substeps(cfg: PipelineConfig, attempt: int) -> int:
@@ -127,9 +119,19 @@ def simulate(seq, body, sp: SequencePlan, cfg: PipelineConfig, substeps: int) ->
 def scene_settings(cfg: PipelineConfig) -> dict:
     r = cfg.render
     d = {k: getattr(r, k) for k in ("resolution", "num_cameras", "focal_mm", "sensor_mm", "engine", "samples",
-                                      "device", "background", "hdri_dir", "photo_dir", "texture_dir", "passes")}  # fmt: skip
+                                      "device", "background", "hdri_dir", "photo_dir", "texture_dir")}  # fmt: skip
+    d["passes"] = render_passes(cfg)
     d.update(r.options)
     return d
+
+
+def render_passes(cfg: PipelineConfig) -> list[str]:
+    """render.passes plus the passes the shards store (shards.passes), in synth.shards.passes order."""
+    from synth.shards.passes import PASSES, check_pass_names
+
+    check_pass_names(list(cfg.shards.passes))
+    wanted = set(cfg.render.passes) | set(cfg.shards.passes)
+    return [p for p in PASSES if p in wanted] + sorted(wanted - set(PASSES))
 
 
 def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, body, pelvis: np.ndarray,
@@ -147,64 +149,92 @@ def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, 
     return dataclasses.asdict(spec)
 
 
-def _read_passes(job: Path, c: int, T: int):
+def read_render(job: Path, c: int, T: int, names: list[str]) -> tuple[list, dict[str, np.ndarray]]:
+    """Camera c's frames and the passes `names` of a rendered job, as the shards store them before
+    encoding: depth (T,H,W) float32 metres (inf background), seg/parts (T,H,W) uint8,
+    normals (T,H,W,3), flow (T-1,H,W,2) float16. A pass whose files are absent is left out."""
     from PIL import Image
 
-    frames = [np.asarray(Image.open(job / "frames" / f"cam{c}" / f"{t:04d}.png").convert("RGB")) for t in range(T)]
-    depth = seg = None
-    dfiles = [job / "depth" / f"cam{c}" / f"{t:04d}.npy" for t in range(T)]
-    if all(p.is_file() for p in dfiles):
-        depth = np.stack([np.load(p) for p in dfiles]).astype(np.float32)
-    sfiles = [job / "seg" / f"cam{c}" / f"{t:04d}.png" for t in range(T)]
-    if all(p.is_file() for p in sfiles):
-        seg = np.stack([np.asarray(Image.open(p)) for p in sfiles])
-        if seg.ndim == 4:
-            seg = seg[..., 0]
-    return frames, depth, seg
+    def files(name: str, ext: str, n: int) -> list[Path]:
+        return [job / name / f"cam{c}" / f"{t:04d}.{ext}" for t in range(n)]
+
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in files("frames", "png", T)]
+    passes: dict[str, np.ndarray] = {}
+    for name in names:
+        ext, n = ("png", T) if name in ("seg", "parts") else ("npy", T - 1 if name == "flow" else T)
+        paths = files(name, ext, n)
+        if not paths or not all(p.is_file() for p in paths):
+            continue
+        if ext == "png":
+            arr = np.stack([np.asarray(Image.open(p)) for p in paths])
+            passes[name] = arr[..., 0] if arr.ndim == 4 else arr
+        else:
+            passes[name] = np.stack([np.load(p) for p in paths])
+    if "depth" in passes:
+        passes["depth"] = passes["depth"].astype(np.float32)
+    return frames, passes
 
 
 def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, frames_sel: np.ndarray,
-                        verts: np.ndarray, joints: np.ndarray, garments: list, faces: np.ndarray,
+                        verts: np.ndarray, joints: np.ndarray, garments: list, segments: list,
                         scene: dict, body_id: str, substeps: int, timer: _Timer) -> list:  # fmt: skip
     """Shard members of all cameras of this sequence."""
+    import json
+
     from synth.annotate import annotate_camera, load_render_cameras
+    from synth.motion.compose import shift_segments
+    from synth.scene.labels import part_legend
+    from synth.shards.passes import PASS_ENCODING, PASSES
     from synth.shards.sample import encode_sample, sample_key
+    from synth.shards.verts import encode_world_verts
 
     T = int(frames_sel.sum())
     poses, trans = seq.poses[frames_sel].astype(np.float64), seq.trans[frames_sel].astype(np.float64)
     world = {"body": verts}
     for g in garments:
         world[f"cloth_{g.garment_type}"] = g.verts[frames_sel].astype(np.float64)
+    stored = [p for p in PASSES if p in cfg.shards.passes]
+    seg_legend = json.loads((job / "job.json").read_text())["job"]["seg_legend"]
+    lead = int(seq.lead_in.sum()) if cfg.motion.render_lead_in else 0
     members = []
     with timer("annotate"):
         cams = load_render_cameras(job / "cameras.json")
         anns = []
         for c, cam in enumerate(cams):
-            images, depth, seg = _read_passes(job, c, T)
-            ann = annotate_camera(cam, poses, seq.betas, trans, joints, world if cfg.shards.include_verts else None,
-                                  depth, seg, cfg.annotate.occlusion_margin_m, cfg.annotate.window_px)  # fmt: skip
-            anns.append((c, cam, images, ann))
+            images, passes = read_render(job, c, T, render_passes(cfg))
+            ann = annotate_camera(cam, poses, seq.betas, trans, joints, world, passes.get("depth"), passes.get("seg"),
+                                  cfg.annotate.occlusion_margin_m, cfg.annotate.window_px)  # fmt: skip
+            missing = [p for p in stored if p not in passes]
+            if missing:
+                raise RuntimeError(f"render job {job} has no {missing} pass files for camera {c}")
+            anns.append((c, cam, images, ann, {p: passes[p] for p in stored}))
     with timer("shard"):
-        for c, cam, images, ann in anns:
+        verts_npz = None
+        if cfg.shards.include_verts:
+            verts_npz = encode_world_verts(
+                trans, {g.garment_type: world[f"cloth_{g.garment_type}"] for g in garments},
+                {g.garment_type: g.faces for g in garments},
+                np.stack([a[3].camera["R"] for a in anns]), np.stack([a[3].camera["t"] for a in anns]))  # fmt: skip
+        for c, cam, images, ann, passes in anns:
             meta = {
                 "sequence": sp.id, "camera": c, "camera_name": cam.name, "fps": float(seq.fps), "num_frames": T,
-                "lead_in": seq.lead_in[frames_sel].tolist(), "split": sp.split,
-                "sources": [sp.source_a, sp.source_b], "motion": seq.source,
-                "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance},
+                "lead_in": seq.lead_in[frames_sel].tolist(), "split": sp.split, "kind": sp.kind,
+                "sources": [s for s in (sp.source_a, sp.source_b) if s], "motion": seq.source,
+                "segments": shift_segments(segments, lead),
+                "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance} if sp.kind == "transition" else None,
                 "garments": [{"type": t, "material": m} for t, m in zip(sp.outfit, sp.materials)],
                 "cloth_substeps": substeps, "cloth_stats": {g.garment_type: _deterministic(g.stats) for g in garments},
                 "implausible": seq.implausible[frames_sel].tolist(),
                 "scene": scene, "seed": sp.seed, "scene_seed": sp.scene_seed, "body_model": body_id,
                 "world_frame": "smpl_y_up", "config_digest": cfg.digest(),
+                "passes": {p: PASS_ENCODING[p] for p in stored}, "seg_legend": seg_legend,
+                "verts_in": sample_key(sp.id, 0) if verts_npz is not None else None,
             }  # fmt: skip
-            verts_npz = None
-            if cfg.shards.include_verts:
-                verts_npz = dict(ann.verts)
-                verts_npz["faces_body"] = np.asarray(faces, np.int32)
-                for g in garments:
-                    verts_npz[f"faces_cloth_{g.garment_type}"] = np.asarray(g.faces, np.int32)
+            if "parts" in stored:
+                meta["part_legend"] = part_legend()
             members += encode_sample(sample_key(sp.id, c), images, ann.smpl, ann.joints, ann.camera, meta,
-                                     verts_npz, cfg.shards.image_format, cfg.shards.jpeg_quality)  # fmt: skip
+                                     verts_npz if c == 0 else None, cfg.shards.image_format, cfg.shards.jpeg_quality,
+                                     passes)  # fmt: skip
     return members
 
 
@@ -230,9 +260,9 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int
         with timer("body"):
             body = get_body()
         with timer("motion"):
-            seq = make_motion(out, sp, cfg, body)
+            seq, segments = make_motion(out, sp, cfg, body)
         with timer("body"):
-            verts_all, joints_all = body_forward(body, seq.betas, seq.poses, seq.trans)
+            verts_all, joints_all = body.evaluate(seq.betas, seq.poses, seq.trans)
         with timer("cloth"):
             substeps = cloth_substeps(cfg, attempt)
             garments = simulate(seq, body, sp, cfg, substeps)
@@ -243,8 +273,8 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int
             shown = [GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[sel], g.material, g.stats)
                      for g in garments]  # fmt: skip
             scene = render(job, sp, cfg, verts_all[sel], body, joints_all[sel, 0], shown)
-        members = annotate_and_encode(job, sp, cfg, seq, sel, verts_all[sel], joints_all[sel], garments,
-                                      np.asarray(body.faces), scene, getattr(body, "identifier", ""), substeps, timer)  # fmt: skip
+        members = annotate_and_encode(job, sp, cfg, seq, sel, verts_all[sel], joints_all[sel], garments, segments,
+                                      scene, getattr(body, "identifier", ""), substeps, timer)  # fmt: skip
         with timer("shard"):
             write_tar(sample_tar_path(out, sp.id), members)
         result = SequenceResult(sp.id, True, timer.times, frames=int(sel.sum()), samples=len({m[0].split(".")[0] for m in members}))

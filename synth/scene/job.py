@@ -18,6 +18,7 @@ from synth.errors import SynthError
 from synth.frames import smpl_to_blender
 from synth.io import save_json_atomic, save_npz_atomic
 from synth.scene.assets import check_asset
+from synth.scene.labels import BODY, garment_label, seg_legend
 from synth.scene.placement import camera_tracks, light_positions, track_points
 from synth.scene.spec import SceneSpec
 
@@ -86,7 +87,7 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
         all_points.append(gv)
         GarmentCache(g.garment_type, g.faces, g.uv, smpl_to_blender(g.rest), gv.astype(np.float32),
                      g.material, g.stats).save(job_dir / "garments" / f"{name}.npz")  # fmt: skip
-        garment_entries.append({"file": f"garments/{name}.npz", "type": g.garment_type, "label": k + 2,
+        garment_entries.append({"file": f"garments/{name}.npz", "type": g.garment_type, "label": garment_label(k),
                                 "num_verts": int(gv.shape[1]), "material": spec.garment_materials[k]})  # fmt: skip
 
     targets = track_points(body_b) if track is None else smpl_to_blender(np.asarray(track, np.float64))
@@ -97,8 +98,9 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
     job["job"] = {
         "format": JOB_FORMAT,
         "world_frame": "blender_z_up",
-        "body": {"file": "body.npz", "label": 1, "num_verts": int(verts.shape[1])},
+        "body": {"file": "body.npz", "label": BODY, "num_verts": int(verts.shape[1])},
         "garments": garment_entries,
+        "seg_legend": seg_legend([g.garment_type for g in garments]),
         "cameras": camera_tracks(spec.cameras, points, targets, spec.focal_mm, spec.sensor_mm, spec.fill),
         "lights": light_positions(spec.lights, center, radius),
     }

@@ -34,6 +34,9 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
     per_split = {s: {"sequences": 0, "samples": 0, "frames": 0, "shards": 0} for s in ("train", "val", "test")}
     body_models: Counter = Counter()
     garments: Counter = Counter()
+    kinds: Counter = Counter()
+    legends: dict = {}
+    passes: dict = {}
     for info in shards:
         per_split[info.split]["shards"] += 1
     seen = set()
@@ -47,6 +50,10 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
                 seen.add(meta["sequence"])
                 sp["sequences"] += 1
                 body_models[meta.get("body_model", "")] += 1
+                kinds[meta.get("kind", "transition")] += 1
+                for label, name in (meta.get("seg_legend") or {}).items():
+                    legends.setdefault(name, label)
+                passes.update(meta.get("passes") or {})
                 for g in meta.get("garments", []):
                     garments[f"{g['type']}/{g['material']}"] += 1
     subjects = {s: sorted(k for k, v in plan.splits.items() if v == s) for s in ("train", "val", "test")}
@@ -63,15 +70,28 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         "config": cfg.to_dict(),
         "split_subjects": subjects,
         "sources": [s.__dict__ for s in plan.sources],
-        "sequences": [{"id": s.id, "split": s.split, "seed": s.seed, "scene_seed": s.scene_seed,
-                       "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)],
+        "sequences": [{"id": s.id, "split": s.split, "kind": s.kind, "seed": s.seed, "scene_seed": s.scene_seed,
+                       "source_windows": _windows(s),
+                       "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)]
+                       if s.kind == "transition" else None,
                        "outfit": s.outfit, "materials": s.materials} for s in plan.sequences],  # fmt: skip
+        "kinds": dict(kinds),
+        "passes": passes,
+        "seg_labels": {name: int(label) for name, label in sorted(legends.items(), key=lambda kv: int(kv[1]))},
         "body_models": dict(body_models),
         "garments": dict(garments),
         "assets": assets_used(cfg, plan),
         "code": code_version(),
         "units": "metres, seconds, radians; annotations in the SMPL world (Y up) and OpenCV camera frames",
     }
+
+
+def _windows(s) -> list[dict]:
+    """The source frames a planned sequence shows: [{"source", "frames": [start, stop)}]."""
+    out = [{"source": s.source_a, "frames": list(s.window_a)}] if s.window_a else []
+    if s.kind == "transition" and s.window_b:
+        out.append({"source": s.source_b, "frames": list(s.window_b)})
+    return out
 
 
 def card_markdown(card: dict) -> str:
@@ -93,12 +113,24 @@ def card_markdown(card: dict) -> str:
     lines.append(f"| **total** | {t['sequences']} | {t['samples']} | {t['frames']} | {t['shards']} | |")
     lines += ["", f"Planned sequences: {card['planned_sequences']}; missing (failed or unfinished): "
               f"{', '.join(card['missing_sequences']) or 'none'}.", ""]  # fmt: skip
+    kinds = ", ".join(f"{v} {k}" for k, v in sorted(card.get("kinds", {}).items())) or "none"
     lines += ["Splits are by source subject: no subject's motion appears in two splits.", "",
-              "## Sequences", "", "| id | split | motion pair (source@frame) | max D | outfit |", "| --- | --- | --- | ---: | --- |"]  # fmt: skip
+              f"Sequences in the shards by kind: {kinds} (original: a window of a source's own motion; transition: "
+              "X's motion up to frame i, the interpolated frames, then Y's motion from frame j).", ""]  # fmt: skip
+    if card.get("passes"):
+        lines += [f"Render passes in every sample: {', '.join(card['passes'])} (encodings in docs/ARCHITECTURE.md "
+                  "and each meta.json `passes`). Seg labels: "
+                  + ", ".join(f"{v} {k}" for k, v in card.get("seg_labels", {}).items()) + ".", ""]  # fmt: skip
+    lines += ["## Sequences", "", "| id | split | kind | source frames [start, stop) | pair (i -> j, max D) | outfit |",
+              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for s in card["sequences"]:
-        a, i, b, j, d = s["pair"]
+        windows = " + ".join(f"{w['source']}[{w['frames'][0]}:{w['frames'][1]}]" for w in s.get("source_windows", []))
+        pair = "-"
+        if s.get("pair"):
+            a, i, b, j, d = s["pair"]
+            pair = f"{a}@{i} -> {b}@{j}, {d:.2f}"
         outfit = ", ".join(f"{g} ({m})" for g, m in zip(s["outfit"], s["materials"])) or "none"
-        lines.append(f"| {s['id']} | {s['split']} | {a}@{i} -> {b}@{j} | {d:.2f} | {outfit} |")
+        lines.append(f"| {s['id']} | {s['split']} | {s.get('kind', 'transition')} | {windows or '-'} | {pair} | {outfit} |")
     lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
     for a in card["assets"]:
         lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")

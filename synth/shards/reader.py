@@ -11,8 +11,10 @@ from synth.shards.tario import group_samples, read_tar
 from synth.shards.writer import shard_paths
 
 
-def iter_samples(path: str | Path, decode: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(key, sample) for every sample of a shard file or of every shard in a directory."""
+def iter_samples(path: str | Path, decode: bool = True, passes: list[str] | str | None = None
+                 ) -> Iterator[tuple[str, dict[str, Any]]]:  # fmt: skip
+    """(key, sample) for every sample of a shard file or of every shard in a directory; `passes`
+    ("all" or names) also decodes render passes (decode_sample)."""
     path = Path(path)
     if not path.exists():
         raise SynthError("no such shard or directory", path=path, fix="give a shard or the output directory of `synth generate`")
@@ -21,7 +23,7 @@ def iter_samples(path: str | Path, decode: bool = True) -> Iterator[tuple[str, d
         raise SynthError("no shards found ({split}-NNNNNN.tar)", path=path, fix="run `synth generate --out DIR` first")
     for p in paths:
         for key, files in group_samples(read_tar(p)):
-            yield key, decode_sample(files) if decode else files
+            yield key, decode_sample(files, passes) if decode else files
 
 
 def find_sample(path: str | Path, key: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Checks files and shapes, then the numbers themselves: every array finite and of plausible size, j3d_cam = R j3d_world + t, j2d = K j3d_cam
 (the 2D joints really come from these cameras), visible joints inside the image, boxes inside
-the image, poses_cam/trans_cam consistent with the camera, meta split = shard split, and the
-dataset card's counts."""
+the image, poses_cam/trans_cam consistent with the camera, meta split = shard split, the render
+passes meta.json lists (present for every frame, shape, dtype, range, seg background exactly
+where depth is background; synth/shards/passes.py), verts.npz, and the dataset card's counts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.mosh.sequence import MAX_ABS_BETA
+from synth.shards.passes import check_passes
 from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS
 from synth.shards.tario import group_samples, read_tar
 from synth.shards.writer import SHARD_RE, shard_paths
@@ -166,10 +168,25 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
     if np.abs(smpl["trans_cam"] + j0 - joints["j3d_cam"][:, 0]).max() > 1e-3:
         errs.append(f"{key}: trans_cam + pelvis offset != j3d_cam pelvis")
     if verts is not None:
-        v = verts
-        if "body" not in v or v["body"].ndim != 3 or len(v["body"]) != T:
-            errs.append(f"{key}.verts.npz: body must be (T,V,3)")
+        errs += _check_verts(key, verts, meta, R, t, T)
+    errs += check_passes(key, files, T, W, H, meta)
     return errs, T
+
+
+def _check_verts(key: str, v: dict, meta: dict, R: np.ndarray, t: np.ndarray, T: int) -> list[str]:
+    """verts.npz (synth/shards/verts.py): world-frame garments, every camera's extrinsics."""
+    errs = []
+    if v.get("origin", np.zeros(0)).shape != (T, 3) or v.get("R", np.zeros(0)).ndim != 4 or "t" not in v:
+        return [f"{key}.verts.npz: needs origin (T,3), R (C,T,3,3), t (C,T,3)"]
+    c = int(meta["camera"])
+    if v["R"].shape[1:] != (T, 3, 3) or v["t"].shape[1:] != (T, 3) or c >= len(v["R"]):
+        return [f"{key}.verts.npz: R/t shapes {v['R'].shape}/{v['t'].shape} for {T} frames"]
+    if np.abs(v["R"][c] - R).max() > 1e-5 or np.abs(v["t"][c] - t).max() > 1e-4:
+        errs.append(f"{key}.verts.npz: camera {c} extrinsics differ from camera.json")
+    for k in v:
+        if k.startswith("cloth_") and (v[k].ndim != 3 or len(v[k]) != T or f"faces_{k}" not in v):
+            errs.append(f"{key}.verts.npz: {k} must be (T,V,3) with faces_{k}")
+    return errs
 
 
 def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
