@@ -474,3 +474,23 @@ def test_transition_is_embedded_in_real_motion(body):
     win, wsegs = clip_window(X, 5, 25)
     np.testing.assert_array_equal(win.poses, X.poses[5:25])
     assert wsegs == [{"kind": "source", "source": "builtin/walk", "source_frames": [5, 25], "frames": [0, 20]}]
+
+
+def test_local_workers_get_their_own_gpu():
+    """run.gpus: the k-th worker process sees only gpus[k % len] (CUDA_VISIBLE_DEVICES), as Blender
+    users run one process per GPU; Ray tasks get theirs from Ray (run.ray_gpus_per_task)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from synth.pipeline.runner import _worker_init, ray_init_options
+
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("i", 0)
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_worker_init,
+                             initargs=(1, os.getpid(), [3, 5], counter)) as pool:  # fmt: skip
+        seen = set(pool.map(os.getenv, ["CUDA_VISIBLE_DEVICES"] * 8))
+    assert seen and seen <= {"3", "5"} and counter.value == 2
+    cfg = config_from_dict({"run": {"gpus": [0, 1]}})
+    local = ray_init_options("local", cfg)
+    assert local["include_dashboard"] is False and local["num_gpus"] == 2 and "runtime_env" not in local
+    assert ray_init_options("ray://head:10001", cfg)["address"] == "ray://head:10001"

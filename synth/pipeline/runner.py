@@ -188,13 +188,13 @@ def ray_init_options(ray_address: str, cfg: PipelineConfig) -> dict:
     return opts
 
 
-def _worker_init(threads: int, parent_pid: int, gpus: list, counter) -> None:
+def _worker_init(threads: int, parent_pid: int, gpus: list | None = None, counter=None) -> None:
     """A pool worker dies with the run (SIGKILL of `synth generate` included), pins its threads and,
     as the k-th worker process, takes its GPU (gpus[k % len])."""
     from synth.process import die_with_parent
 
     die_with_parent(parent_pid)
-    if gpus:
+    if gpus and counter is not None:
         with counter.get_lock():
             k = counter.value
             counter.value += 1
