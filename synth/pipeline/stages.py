@@ -202,8 +202,9 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
         anns = []
         for c, cam in enumerate(cams):
             images, passes = read_render(job, c, T, render_passes(cfg))
-            ann = annotate_camera(cam, poses, seq.betas, trans, joints, world, passes.get("depth"), passes.get("seg"),
-                                  cfg.annotate.occlusion_margin_m, cfg.annotate.window_px)  # fmt: skip
+            boxes_from = None if "seg" in passes else world  # the box comes from seg, else projected vertices
+            ann = annotate_camera(cam, poses, seq.betas, trans, joints, boxes_from, passes.get("depth"),
+                                  passes.get("seg"), cfg.annotate.occlusion_margin_m, cfg.annotate.window_px)  # fmt: skip
             missing = [p for p in stored if p not in passes]
             if missing:
                 raise RuntimeError(f"render job {job} has no {missing} pass files for camera {c}")
