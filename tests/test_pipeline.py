@@ -476,6 +476,7 @@ def test_transition_is_embedded_in_real_motion(body):
     assert wsegs == [{"kind": "source", "source": "builtin/walk", "source_frames": [5, 25], "frames": [0, 20]}]
 
 
+@pytest.mark.slow
 def test_local_workers_get_their_own_gpu():
     """run.gpus: the k-th worker process sees only gpus[k % len] (CUDA_VISIBLE_DEVICES), as Blender
     users run one process per GPU; Ray tasks get theirs from Ray (run.ray_gpus_per_task)."""
