@@ -6,7 +6,7 @@ rebuilt from the other members:
 | array | shape, dtype | content |
 | --- | --- | --- |
 | `origin` | (T,3) float32 | SMPL-world root translation per frame (= smpl.npz `trans`) |
-| `cloth_{name}` | (T,V,3) float16 | garment vertices in the SMPL world minus `origin` (offsets within about a metre: 0.5-1 mm steps) |
+| `cloth_{name}` | (T,V,3) float16 | garment vertices in the SMPL world minus `origin` (offsets under 1 m: float16 steps <= 0.49 mm) |
 | `faces_cloth_{name}` | (F,3) int32 | garment triangles |
 | `R`, `t` | (C,T,3,3), (C,T,3) float32 | every camera's extrinsics (x_cam = R x_world + t), as in each camera.json |
 
