@@ -287,6 +287,8 @@ def test_generate_validate_inspect(reference_run, tmp_path):
     card = json.loads((out / "dataset_card.json").read_text())
     assert card["total"]["sequences"] == 2 and card["missing_sequences"] == []
     assert card["kinds"] == {"original": 1, "transition": 1} and set(card["passes"]) == {"seg", "depth"}
+    for seq in card["sequences"]:  # the card records each sequence's source windows and frame ranges
+        assert seq["source_windows"] and seq["segments"][-1]["frames"][1] <= 6
     assert rep.samples == 8 and rep.frames == card["total"]["frames"]
     assert sorted(p.name for p in out.glob("*-*.tar")) == ["train-000000.tar", "val-000000.tar"]
     # The samples hold what the contract promises, with sensible values.

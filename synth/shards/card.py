@@ -35,6 +35,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
     body_models: Counter = Counter()
     garments: Counter = Counter()
     kinds: Counter = Counter()
+    segments: dict = {}
     legends: dict = {}
     passes: dict = {}
     for info in shards:
@@ -51,6 +52,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
                 sp["sequences"] += 1
                 body_models[meta.get("body_model", "")] += 1
                 kinds[meta.get("kind", "transition")] += 1
+                segments[meta["sequence"]] = meta.get("segments", [])
                 for label, name in (meta.get("seg_legend") or {}).items():
                     legends.setdefault(name, label)
                 passes.update(meta.get("passes") or {})
@@ -71,7 +73,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         "split_subjects": subjects,
         "sources": [s.__dict__ for s in plan.sources],
         "sequences": [{"id": s.id, "split": s.split, "kind": s.kind, "seed": s.seed, "scene_seed": s.scene_seed,
-                       "source_windows": _windows(s),
+                       "source_windows": _windows(s), "segments": segments.get(s.id, []),
                        "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)]
                        if s.kind == "transition" else None,
                        "outfit": s.outfit, "materials": s.materials} for s in plan.sequences],  # fmt: skip
@@ -121,8 +123,8 @@ def card_markdown(card: dict) -> str:
         lines += [f"Render passes in every sample: {', '.join(card['passes'])} (encodings in docs/ARCHITECTURE.md "
                   "and each meta.json `passes`). Seg labels: "
                   + ", ".join(f"{v} {k}" for k, v in card.get("seg_labels", {}).items()) + ".", ""]  # fmt: skip
-    lines += ["## Sequences", "", "| id | split | kind | source frames [start, stop) | pair (i -> j, max D) | outfit |",
-              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["## Sequences", "", "| id | split | kind | source frames [start, stop) | frames shown | pair (i -> j, max D) | outfit |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for s in card["sequences"]:
         windows = " + ".join(f"{w['source']}[{w['frames'][0]}:{w['frames'][1]}]" for w in s.get("source_windows", []))
         pair = "-"
@@ -130,7 +132,8 @@ def card_markdown(card: dict) -> str:
             a, i, b, j, d = s["pair"]
             pair = f"{a}@{i} -> {b}@{j}, {d:.2f}"
         outfit = ", ".join(f"{g} ({m})" for g, m in zip(s["outfit"], s["materials"])) or "none"
-        lines.append(f"| {s['id']} | {s['split']} | {s.get('kind', 'transition')} | {windows or '-'} | {pair} | {outfit} |")
+        shown = ", ".join(f"{g['frames'][0]}:{g['frames'][1]} {g['kind']}" for g in s.get("segments", [])) or "-"
+        lines.append(f"| {s['id']} | {s['split']} | {s.get('kind', 'transition')} | {windows or '-'} | {shown} | {pair} | {outfit} |")
     lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
     for a in card["assets"]:
         lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")
