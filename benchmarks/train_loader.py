@@ -4,12 +4,16 @@
 
 Writes a toy dataset in the shard contract (train/toydata.py) at the pipeline's 250 px frame size, then
 prints frames/s of (a) the streaming loader (decode JPEG + crop + augment) with 0..N workers and
-(b) one training step (forward, losses with the body model, backward, Adam) of HMR and MVIPER.
+(b) one training step of HMR and MVIPER (the trainer's own step: forward, losses, backward, clipping,
+Adam) beside the backbone-only step (the encoder's forward + backward + Adam on the same batch, crop
+and threads), the floor a training step cannot beat. On a GPU, (a) against (b) says how many loader
+workers one GPU needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -17,11 +21,13 @@ from pathlib import Path
 import torch
 
 from synth.body import load_body_model
+from train.config import load_config
 from train.data import DataConfig, ShardWindows, make_loader
-from train.losses import total_loss
-from train.models import build_model
-from train.mviper import load_config, setup_runtime
+from train.losses import Skeleton
+from train.models import Encoder, build_model
+from train.runtime import setup_runtime
 from train.toydata import write_toy_shards
+from train.trainer import TARGETS, training_step
 
 
 def loader_fps(data: Path, cfg: DataConfig, batch: int, workers: int, max_batches: int) -> float:
@@ -37,27 +43,55 @@ def loader_fps(data: Path, cfg: DataConfig, batch: int, workers: int, max_batche
     return frames / (time.perf_counter() - t0)
 
 
-def model_fps(kind: str, config: str, data: Path, crop: int, batch: int, steps: int, body, rt) -> float:
+class StepTimer:
+    """One row of the step table: `step()` runs one optimiser step on a fixed batch; rows are timed in
+    interleaved rounds and each reports its best step, so that load from other processes on a shared
+    machine hits every row alike (the ratios are what the benchmark is for)."""
+
+    def __init__(self, name: str, frames: int, step):
+        self.name, self.frames, self.step, self.times = name, frames, step, []
+
+    def run(self, steps: int, rt) -> None:
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            self.step()
+            if rt.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.times.append(time.perf_counter() - t0)
+
+    def fps(self, stat=min) -> float:
+        return self.frames / stat(self.times)
+
+
+def backbone_step(config: str, images: torch.Tensor, rt):
+    """The floor of a training step: the encoder alone, forward + backward + Adam on the same images."""
     cfg = load_config(config)
-    cfg.data.crop_size = crop
-    model = build_model(kind, cfg.model).to(rt.device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    b = next(iter(make_loader(ShardWindows(data, "train", cfg.data, train=True), batch)))
-    images = b["images"].to(rt.device)
-    target = {k: b[k].to(rt.device) for k in ("theta", "beta", "j2d", "vis", "j3d", "has_3d")}
-    times = []
-    for _ in range(steps + 1):
-        t0 = time.perf_counter()
+    enc = Encoder(cfg.model.backbone).to(rt.device).train()
+    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr)
+    flat = images.flatten(0, 1)
+
+    def step():
         with rt.autocast():
-            pred = model(images)
-        loss, _ = total_loss({k: v.float() for k, v in pred.items()}, target, body, cfg.loss, kind == "mviper")
-        opt.zero_grad()
+            feat, _ = enc(flat)
+        loss = feat.float().square().mean()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if rt.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return images.shape[0] * images.shape[1] / (sum(times[1:]) / steps)
+
+    return step
+
+
+def model_step(kind: str, config: str, images: torch.Tensor, target: dict, skeleton, rt):
+    """The trainer's own step (train/trainer.py: forward, losses, backward, clipping) and Adam."""
+    cfg = load_config(config)
+    model = build_model(kind, cfg.model).to(rt.device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    def step():
+        training_step(model, opt, images, target, skeleton, cfg, kind == "mviper", rt, cfg.lr)
+        opt.step()
+
+    return step
 
 
 def main() -> None:
@@ -67,7 +101,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2, help="clips per batch (x T = 4 frames)")
     ap.add_argument("--workers", default="0,1", help="loader worker counts to try")
     ap.add_argument("--configs", default="tiny,default")
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per row and round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the rows")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -81,10 +116,26 @@ def main() -> None:
         print(f"{'what':<34}{'frames/s':>10}")
         for w in (int(x) for x in args.workers.split(",")):
             print(f"{f'loader, {w} workers':<34}{loader_fps(data, cfg, args.batch, w, 12):>10.1f}")
+        batch = next(iter(make_loader(ShardWindows(data, "train", cfg, train=True), args.batch)))
+        images = batch["images"].to(rt.device)
+        target = {k: batch[k].to(rt.device) for k in TARGETS}
+        skeleton = Skeleton(body).to(rt.device)
+        frames = images.shape[0] * images.shape[1]
+        groups = []
         for config in args.configs.split(","):
-            for kind in ("hmr", "mviper"):
-                fps = model_fps(kind, config, data, args.crop, args.batch, args.steps, body, rt)
-                print(f"{f'train step {kind} ({config}, B={args.batch})':<34}{fps:>10.1f}")
+            rows = [StepTimer(f"backbone only ({config}, B={args.batch})", frames, backbone_step(config, images, rt))]
+            rows += [StepTimer(f"train step {kind} ({config}, B={args.batch})", frames, model_step(kind, config, images, target, skeleton, rt))
+                     for kind in ("hmr", "mviper")]
+            for row in rows:
+                row.step()  # warm-up: allocator, oneDNN/cuDNN kernel choice
+            for _ in range(args.rounds):
+                for row in rows:
+                    row.run(args.steps, rt)
+            groups.append(rows)
+        print(f"\n{'training step (best of ' + str(args.rounds * args.steps) + ')':<34}{'frames/s':>10}{'median':>10}{'x backbone':>12}")
+        for rows in groups:
+            for row in rows:
+                print(f"{row.name:<34}{row.fps():>10.1f}{row.fps(statistics.median):>10.1f}{row.fps() / rows[0].fps():>12.2f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import torch
 from synth.shards.tario import group_samples, read_tar, write_tar
 from train import metrics as M
 from train.data import DataConfig, ShardWindows, collate, flip_pose, make_window, window_starts
-from train.losses import LossWeights, model_joints, projection_loss, shape_smoothness, total_loss
+from train.losses import LossWeights, Skeleton, model_joints, projection_loss, shape_smoothness, total_loss
 from train.models import HMR, MVIPER, PHI_DIM, ModelConfig, decode_phi, mean_phi
 
 TINY = ModelConfig(backbone="resnet18", hidden=32, regressor_width=64, init_width=32, attention_dim=16, dropout=0.0)
@@ -108,6 +108,7 @@ def test_total_loss_delta_mask_and_shape_term(body):
     phi = mean_phi().repeat(B, T, 1) + 0.05 * torch.randn(B, T, PHI_DIM)
     pred = decode_phi(phi)
     w = LossWeights()
+    body = Skeleton(body)
     full, parts = total_loss(pred, batch, body, w, use_shape=False)
     assert parts["joints3d"] > 0 and parts["smpl"] > 0
     no3d = dict(batch, has_3d=torch.zeros(B, T))
@@ -125,6 +126,64 @@ def test_total_loss_delta_mask_and_shape_term(body):
     perfect = decode_phi(torch.cat([rotmat_to_6d(R).reshape(B, T, -1), beta, torch.tensor([0.9, 0, 0]).repeat(B, T, 1)], -1))
     _, parts = total_loss(perfect, batch, body, w, use_shape=False)
     assert parts["joints3d"] < 1e-8 and parts["smpl"] < 1e-6 and parts["proj"] < 1e-5
+
+
+def test_skeleton_gives_the_body_models_joints(body):
+    """The loss's joints-only path (rest joints + kinematic chain) equals the full mesh path's 24 joints."""
+    import roma
+
+    torch.manual_seed(3)
+    theta = torch.randn(2, 3, 72) * 0.5
+    beta = torch.randn(2, 3, 10)
+    R = roma.rotvec_to_rotmat(theta.reshape(2, 3, 24, 3))
+    fast = Skeleton(body)(R, beta)
+    assert fast.shape == (2, 3, 24, 3)
+    torch.testing.assert_close(fast, model_joints(body, theta, beta), atol=2e-5, rtol=0)
+    R.requires_grad_(True)
+    Skeleton(body)(R, beta).sum().backward()
+    assert torch.isfinite(R.grad).all() and R.grad.abs().sum() > 0
+
+
+def test_learning_rate_warm_up_and_cosine_decay():
+    from train.config import TrainConfig, lr_at
+
+    cfg = TrainConfig(lr=1e-3, warmup_steps=4, lr_schedule="cosine", min_lr_ratio=0.1)
+    lrs = [lr_at(s, 20, cfg) for s in range(20)]
+    assert lrs[:4] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert lrs[4] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))  # monotone decay after the warm-up
+    assert lr_at(11, 20, cfg) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * 7 / 15)))
+    const = TrainConfig(lr=1e-3, warmup_steps=0, lr_schedule="constant")
+    assert {lr_at(s, 20, const) for s in range(20)} == {1e-3}
+    from synth.errors import SynthError
+    from train.config import load_config
+
+    assert load_config("tiny").warmup_steps > 0
+
+
+def test_bad_training_config_is_refused_naming_the_key(tmp_path):
+    from synth.errors import SynthError
+    from train.config import load_config
+
+    for bad, key in (("lr: -1", "lr"), ("lr_schedule: step", "lr_schedule"), ("batch_size: 0", "batch_size"), ("grad_clip: -2", "grad_clip")):
+        (tmp_path / "c.yaml").write_text(bad + "\n")
+        with pytest.raises(SynthError, match=key) as exc:
+            load_config(str(tmp_path / "c.yaml"))
+        assert "c.yaml" in str(exc.value)
+
+
+def test_finite_guard_names_the_step_and_the_samples():
+    from synth.errors import SynthError
+    from train.trainer import FiniteGuard
+
+    guard = FiniteGuard("hmr", every=3)
+    guard.push(1, ["a_c0@0"], {"loss": torch.tensor(1.0), "grad_norm": torch.tensor(2.0)})
+    guard.push(2, ["b_c1@4", "c_c0@0"], {"loss": torch.tensor(float("nan")), "grad_norm": torch.tensor(2.0)})
+    with pytest.raises(SynthError, match=r"hmr step 2: non-finite loss; batch samples: b_c1@4, c_c0@0"):
+        guard.push(3, ["d_c0@0"], {"loss": torch.tensor(1.0), "grad_norm": torch.tensor(float("inf"))})
+    guard.push(4, ["e"], {"loss": torch.tensor(1.0), "grad_norm": torch.tensor(1.0)})
+    guard.check()  # finite: nothing raised, nothing pending
+    assert not guard.pending
 
 
 # ------------------------------------------------------------------ models
@@ -222,6 +281,89 @@ def test_corrupt_sample_is_logged_and_skipped(toy, tmp_path, caplog):
     assert "seq000000_c1" in caplog.text and "train-000000.tar" in caplog.text
     assert len(keys) >= 1 and len(ds.skipped) >= 2  # the truncated shard was reported too, nothing raised
     assert [k for k, _ in group_samples(members)][:2] == ["seq000000_c0", "seq000000_c1"]
+
+
+def _copy_shards(src, dst):
+    import shutil
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in src.glob("*.tar"):
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
+def _edit_npz(shard, key, member, **arrays):
+    """Rewrite one npz member of a sample in a shard with some arrays replaced."""
+    import io
+
+    members = list(read_tar(shard))
+    name = f"{key}.{member}"
+    out = []
+    for n, d in members:
+        if n == name:
+            z = dict(np.load(io.BytesIO(d)))
+            z.update(arrays)
+            buf = io.BytesIO()
+            np.savez(buf, **z)
+            d = buf.getvalue()
+        out.append((n, d))
+    write_tar(shard, out)
+
+
+def test_loader_refuses_non_finite_and_misshapen_samples(toy, tmp_path, caplog):
+    """A NaN row in poses_cam or j3d_cam, or a poses_cam of the wrong shape, is a corrupt sample: logged with its
+    key and shard, skipped, never trained on."""
+    from synth.shards.reader import find_sample
+
+    data = _copy_shards(toy, tmp_path / "d")
+    _, s = find_sample(data, "seq000000_c0")
+    poses = s["smpl"]["poses_cam"].copy()
+    poses[2] = np.nan
+    _edit_npz(data / "train-000000.tar", "seq000000_c0", "smpl.npz", poses_cam=poses)
+    j3d = s["joints"]["j3d_cam"].copy()
+    j3d[4, 3] = np.inf
+    _edit_npz(data / "train-000000.tar", "seq000000_c1", "joints.npz", j3d_cam=j3d)
+    _edit_npz(data / "train-000001.tar", "seq000001_c0", "smpl.npz", poses_cam=poses[:, :69] * 0)
+    ds = ShardWindows(data, "train", DataConfig(window=4, stride=2, crop_size=32), train=False)
+    with caplog.at_level(logging.WARNING, logger="train.data"):
+        items = list(ds)
+    assert {it["key"] for it in items} == {"seq000001_c1"}
+    assert all(torch.isfinite(it[k]).all() for it in items for k in ("theta", "beta", "j2d", "j3d"))
+    assert ds.skipped == ["train-000000.tar:seq000000_c0", "train-000000.tar:seq000000_c1", "train-000001.tar:seq000001_c0"]
+    assert "poses_cam has non-finite values in frames [2]" in caplog.text
+    assert "j3d_cam has non-finite values in frames [4]" in caplog.text
+    assert "poses_cam has shape (6, 69), the contract wants (6, 72)" in caplog.text and "train-000001.tar" in caplog.text
+
+
+def test_truncated_shard_is_reported(toy, tmp_path, caplog):
+    """A shard cut at a member boundary reads without any tar error; the missing end-of-archive marker is what tells."""
+    from train.data import tar_complete
+
+    data = _copy_shards(toy, tmp_path / "d")
+    shard = data / "train-000001.tar"
+    assert tar_complete(shard)
+    members = list(read_tar(shard))
+    import tarfile
+
+    with tarfile.open(shard) as tf:  # end of the first sample's last member, on a 512-byte boundary
+        first = [m for m in tf.getmembers() if m.name.startswith("seq000001_c0.")][-1]
+        cut = first.offset_data + (first.size + 511) // 512 * 512
+    shard.write_bytes(shard.read_bytes()[:cut])
+    assert not tar_complete(shard) and len(members) > 0
+    with caplog.at_level(logging.WARNING, logger="train.data"):
+        ds = ShardWindows(data, "train", DataConfig(window=4, stride=2, crop_size=32), train=False)
+        keys = {it["key"] for it in ds}
+    assert "seq000001_c0" in keys and "seq000001_c1" not in keys
+    assert "train-000001.tar:truncated" in ds.skipped and "train-000001.tar is truncated" in caplog.text
+
+
+def test_procrustes_tolerates_non_finite_frames():
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(3, 24, 3))
+    p = g.copy()
+    p[1, 5] = np.nan
+    aligned = M.procrustes_align(p, g)
+    assert np.isnan(aligned[1]).all() and np.allclose(aligned[[0, 2]], g[[0, 2]])
 
 
 # ------------------------------------------------------------------ CLI round trip

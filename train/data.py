@@ -4,8 +4,9 @@ Samples follow the shard contract in docs/ARCHITECTURE.md (one sample = one sequ
 camera). Every window is a dict of tensors; targets are in the camera frame (poses_cam), 2D joints are
 normalised to the crop ([-1, 1], x right, y down), 3D joints are pelvis-relative metres. Augmentation
 (scale/translate jitter, colour gains, horizontal flip with left/right swap) is drawn once per window,
-so a clip stays temporally consistent. A sample that fails to decode is logged with its shard and
-skipped; training never stops on one bad member.
+so a clip stays temporally consistent. A sample that fails to decode, breaks the contract's shapes or
+carries a non-finite number is logged with its shard and skipped, and so is a shard cut short (no
+end-of-archive marker); training never stops on one bad member.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from PIL import Image
 
 from synth.errors import SynthError
-from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS, decode_sample
+from synth.shards.sample import REQUIRED, decode_sample
 from synth.shards.writer import shard_paths
 
 log = logging.getLogger("train.data")
@@ -86,18 +87,30 @@ def normalise_image(crops: np.ndarray) -> np.ndarray:
     return ((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(0, 3, 1, 2).copy()
 
 
+# Per-frame shapes of the arrays the loader reads (docs/ARCHITECTURE.md, shard sample contract).
+FRAME_SHAPES = {
+    "smpl": {"poses": (72,), "poses_cam": (72,), "betas": (10,), "trans": (3,), "trans_cam": (3,)},
+    "joints": {"j3d_world": (24, 3), "j3d_cam": (24, 3), "j2d": (24, 2), "visibility": (24,), "bbox": (4,)},
+}
+
+
 def check_sample(s: dict[str, Any]) -> int:
-    """Raise ValueError unless the decoded sample follows the contract; return its frame count."""
+    """Raise ValueError unless the decoded sample follows the contract (members, shapes, finite
+    numbers); return its frame count."""
     missing = [f for f in REQUIRED if f.rsplit(".", 1)[0] not in s]
     if missing or s.get("frames") is None:
         raise ValueError(f"missing members: {missing or ['frames']}")
     T = len(s["frames"])
-    for name, keys in (("smpl", SMPL_KEYS), ("joints", JOINT_KEYS)):
-        for k in keys:
+    for name, shapes in FRAME_SHAPES.items():
+        for k, shape in shapes.items():
             if k not in s[name]:
                 raise ValueError(f"{name}.npz lacks {k!r}")
-            if len(s[name][k]) != T:
-                raise ValueError(f"{name}.npz {k} has {len(s[name][k])} frames, the sample {T}")
+            a = np.asarray(s[name][k])
+            if a.shape != (T, *shape):
+                raise ValueError(f"{name}.npz {k} has shape {a.shape}, the contract wants {(T, *shape)} for its {T} frames")
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                rows = np.flatnonzero(~np.isfinite(a.reshape(T, -1)).all(1))
+                raise ValueError(f"{name}.npz {k} has non-finite values in frames {rows[:5].tolist()}")
     return T
 
 
@@ -129,6 +142,23 @@ def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip:
             out[..., 0] *= -1
     out = out[..., 0] if name in ("seg", "parts", "depth") else out
     return out.astype(np.int64) if name in ("seg", "parts") else out
+
+
+def tar_complete(path: str | Path) -> bool:
+    """Whether a tar file ends with its end-of-archive marker (two zero 512-byte blocks, POSIX): a shard
+    cut short ends elsewhere, and tarfile reads such a file up to the cut without an error."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size < 1024 or size % 512:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(size - 1024)
+        return not any(fh.read(1024))
+
+
+def available_splits(data_dir: str | Path) -> list[str]:
+    """Split names that have `{split}-NNNNNN.tar` shards in data_dir."""
+    return sorted({p.name.rsplit("-", 1)[0] for p in shard_paths(data_dir)})
 
 
 def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None) -> dict[str, Any]:
@@ -192,12 +222,19 @@ class ShardWindows(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None):
-        self.urls = [str(p) for p in shard_paths(data_dir, split)]
-        if not self.urls:
-            raise SynthError(f"no {split}-NNNNNN.tar shards", path=data_dir, fix="point --data at a `synth generate` output directory")
+        paths = shard_paths(data_dir, split)
+        if not paths:
+            have = available_splits(data_dir) if Path(data_dir).is_dir() else []
+            raise SynthError(f"no {split}-NNNNNN.tar shards (splits here: {', '.join(have) or 'none'})", path=data_dir,
+                             fix="point --data at a `synth generate` output directory" + (f" or use one of: {', '.join(have)}" if have else ""))
+        self.urls = [str(p) for p in paths]
         self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
         self.window = cfg.window if window is None else window
         self.skipped: list[str] = []
+        for p in paths:
+            if not tar_complete(p):
+                log.warning("shard %s is truncated (no end-of-archive marker): its last samples are missing", p.name)
+                self.skipped.append(f"{p.name}:truncated")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -5,6 +5,11 @@
 
 averaged over the batch. delta_t = 0 for frames without 3D ground truth (has_3d). The projection is
 orthographic in crop coordinates: x_2d = s * X[:, :2] + (t_x, t_y), X the model-space joints.
+
+The losses need the 24 joints only, never the mesh: `Skeleton` gives them from the predicted rotation
+matrices through the body model's own kinematic chain (smplx's batch_rigid_transform) with the rest
+joints precomputed as J_regressor @ (v_template + shapedirs beta), which is exactly what the full
+model returns as its first 24 joints, at a tiny fraction of the cost of skinning all vertices.
 """
 
 from __future__ import annotations
@@ -55,16 +60,39 @@ def shape_smoothness(beta: torch.Tensor) -> torch.Tensor:
     return ((beta[:, 1:] - beta[:, :-1]) ** 2).sum((-1, -2))
 
 
-def model_joints(body, rotmat_theta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """Body-model joints (B,T,24,3) of axis-angle theta (B,T,72) and beta (B,T,10), zero translation."""
+def model_joints(body, theta: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Body-model joints (B,T,24,3) of axis-angle theta (B,T,72) and beta (B,T,10), zero translation (full mesh path)."""
     B, T = beta.shape[:2]
-    out = body(beta.reshape(B * T, -1).float(), rotmat_theta.reshape(B * T, -1).float(), beta.new_zeros(B * T, 3).float())
+    out = body(beta.reshape(B * T, -1).float(), theta.reshape(B * T, -1).float(), beta.new_zeros(B * T, 3).float())
     return out.joints[:, :24].reshape(B, T, 24, 3)
 
 
-def total_loss(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], body, w: LossWeights, use_shape: bool) -> tuple[torch.Tensor, dict[str, float]]:
-    """The training objective and its parts (batch means of the per-sequence sums over t)."""
-    joints = model_joints(body, pred["theta"], pred["beta"])
+class Skeleton(torch.nn.Module):
+    """The body model's 24 posed joints from rotation matrices and betas, without the mesh."""
+
+    def __init__(self, body):
+        super().__init__()
+        smpl = body.smpl
+        J_reg = smpl.J_regressor.float()
+        self.register_buffer("J_template", J_reg @ smpl.v_template.float())  # (24, 3)
+        self.register_buffer("J_shapedirs", torch.einsum("jv,vcl->jcl", J_reg, smpl.shapedirs.float()[..., :10]))  # (24, 3, 10)
+        self.register_buffer("parents", smpl.parents.clone())
+        self.to(getattr(body, "device", "cpu"))
+
+    def forward(self, rotmat: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """rotmat (..., 24, 3, 3), beta (..., 10) -> joints (..., 24, 3), zero translation."""
+        from smplx.lbs import batch_rigid_transform
+
+        lead = beta.shape[:-1]
+        rest = self.J_template + torch.einsum("nl,jcl->njc", beta.reshape(-1, beta.shape[-1]).float(), self.J_shapedirs)
+        posed, _ = batch_rigid_transform(rotmat.reshape(-1, 24, 3, 3).float(), rest, self.parents)
+        return posed.reshape(*lead, 24, 3)
+
+
+def total_loss(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], skeleton: Skeleton, w: LossWeights, use_shape: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training objective and its parts (batch means of the per-sequence sums over t), the parts as
+    detached 0-d tensors: reading them is the caller's choice (a GPU sync), not every step's."""
+    joints = skeleton(pred["rotmat"], pred["beta"])
     l_proj = projection_loss(project(joints, pred["cam"]), batch["j2d"], batch["vis"])
     delta = batch["has_3d"]
     l_3d = joints3d_loss(joints, batch["j3d"])
@@ -72,11 +100,12 @@ def total_loss(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], bo
     per_frame = w.proj * l_proj + delta * (w.joints3d * l_3d + l_smpl)
     l_shape = shape_smoothness(pred["beta"]) if use_shape else per_frame.new_zeros(len(per_frame))
     total = (per_frame.sum(1) + w.shape * l_shape).mean()
+    n3d = delta.sum().clamp(min=1)
     parts = {
-        "loss": float(total.detach()),
-        "proj": float(l_proj.detach().mean()),
-        "joints3d": float((l_3d * delta).detach().sum() / delta.sum().clamp(min=1)),
-        "smpl": float((l_smpl * delta).detach().sum() / delta.sum().clamp(min=1)),
-        "shape": float(l_shape.detach().mean()),
+        "loss": total.detach(),
+        "proj": l_proj.detach().mean(),
+        "joints3d": (l_3d * delta).detach().sum() / n3d,
+        "smpl": (l_smpl * delta).detach().sum() / n3d,
+        "shape": l_shape.detach().mean(),
     }
     return total, parts

@@ -31,8 +31,15 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(T,J,3): pred mapped by the per-frame similarity transform that best fits gt (Umeyama)."""
+    """(T,J,3): pred mapped by the per-frame similarity transform that best fits gt (Umeyama). A frame
+    with a non-finite number comes out all NaN (LAPACK's SVD would fail on it for the whole batch)."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    ok = np.isfinite(pred).all((1, 2)) & np.isfinite(gt).all((1, 2))
+    if not ok.all():
+        out = np.full(pred.shape, np.nan)
+        if ok.any():
+            out[ok] = procrustes_align(pred[ok], gt[ok])
+        return out
     mp, mg = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
     p, g = pred - mp, gt - mg
     U, S, Vt = np.linalg.svd(np.einsum("tni,tnj->tij", p, g))  # H = sum_n p_n g_n^T

@@ -98,9 +98,11 @@ class Encoder(nn.Module):
         self.feat_dim = net.fc.in_features
         self.low_dim = _out_channels(self.layers[self.low_index])
 
+        self.to(memory_format=torch.channels_last)  # NHWC: the layout oneDNN and cuDNN convolutions run fastest in
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N,3,H,W) -> feat (N, F), low (N, C, h, w)."""
-        x = self.stem(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         low = x
         for i, layer in enumerate(self.layers):
             x = layer(x)
