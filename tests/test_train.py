@@ -335,6 +335,16 @@ def test_loader_refuses_non_finite_and_misshapen_samples(toy, tmp_path, caplog):
     assert "poses_cam has shape (6, 69), the contract wants (6, 72)" in caplog.text and "train-000001.tar" in caplog.text
 
 
+def _cut_after_sample(shard, key):
+    """Truncate a shard right after a sample's last member (a 512-byte boundary: tarfile reads it without an error)."""
+    import tarfile
+
+    with tarfile.open(shard) as tf:
+        last = [m for m in tf.getmembers() if m.name.startswith(key + ".")][-1]
+        cut = last.offset_data + (last.size + 511) // 512 * 512
+    shard.write_bytes(shard.read_bytes()[:cut])
+
+
 def test_truncated_shard_is_reported(toy, tmp_path, caplog):
     """A shard cut at a member boundary reads without any tar error; the missing end-of-archive marker is what tells."""
     from train.data import tar_complete
@@ -342,14 +352,8 @@ def test_truncated_shard_is_reported(toy, tmp_path, caplog):
     data = _copy_shards(toy, tmp_path / "d")
     shard = data / "train-000001.tar"
     assert tar_complete(shard)
-    members = list(read_tar(shard))
-    import tarfile
-
-    with tarfile.open(shard) as tf:  # end of the first sample's last member, on a 512-byte boundary
-        first = [m for m in tf.getmembers() if m.name.startswith("seq000001_c0.")][-1]
-        cut = first.offset_data + (first.size + 511) // 512 * 512
-    shard.write_bytes(shard.read_bytes()[:cut])
-    assert not tar_complete(shard) and len(members) > 0
+    _cut_after_sample(shard, "seq000001_c0")
+    assert not tar_complete(shard)
     with caplog.at_level(logging.WARNING, logger="train.data"):
         ds = ShardWindows(data, "train", DataConfig(window=4, stride=2, crop_size=32), train=False)
         keys = {it["key"] for it in ds}
@@ -369,11 +373,143 @@ def test_procrustes_tolerates_non_finite_frames():
 # ------------------------------------------------------------------ CLI round trip
 
 
+def _config(tmp_path, name="c.yaml", **changes):
+    """The tiny config with some top-level or dotted (model.backbone) settings changed, as a YAML path."""
+    import yaml
+
+    from train.config import load_config
+
+    d = load_config("tiny").to_dict()
+    for k, v in changes.items():
+        section, _, key = k.rpartition("__")
+        (d[section] if section else d)[key] = v
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(d))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def hmr_run(toy, tmp_path_factory):
+    """A run directory with only the hmr stage (2 steps)."""
+    from train.mviper import main
+
+    run = tmp_path_factory.mktemp("hmr_run") / "run"
+    assert main(["train", "--data", str(toy), "--config", "tiny", "--device", "cpu", "--out", str(run), "--stage", "hmr", "--hmr-steps", "2"]) == 0
+    return run
+
+
+def test_train_refuses_to_overwrite_a_run_or_resume_another_architecture(toy, hmr_run, tmp_path, capsys):
+    import shutil
+
+    from train.mviper import main
+
+    run = tmp_path / "run"
+    shutil.copytree(hmr_run, run)
+    final, config = (run / "hmr" / "final.pt").read_bytes(), (run / "config.json").read_bytes()
+    common = ["--data", str(toy), "--device", "cpu", "--out", str(run), "--stage", "hmr", "--hmr-steps", "2"]
+    capsys.readouterr()
+    assert main(["train", *common, "--config", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "hmr stage already has final.pt, last.pt, log.csv" in err and "--resume" in err and "--force" in err
+    assert (run / "hmr" / "final.pt").read_bytes() == final
+    other = _config(tmp_path, model__backbone="resnet34")
+    assert main(["train", *common, "--config", other, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "another architecture (model.backbone 'resnet18' here 'resnet34')" in err and "last.pt" in err
+    assert (run / "config.json").read_bytes() == config, "a refused run must not rewrite config.json"
+    assert main(["train", *common, "--config", other, "--stage", "mviper", "--mviper-steps", "1"]) == 2
+    assert "mviper initialisation: the checkpoint has another architecture" in capsys.readouterr().err
+    assert not (run / "mviper" / "final.pt").exists()
+    assert main(["train", *common, "--config", "tiny", "--hmr-steps", "1", "--force"]) == 0
+    assert len((run / "hmr" / "log.csv").read_text().splitlines()) == 2  # header + the new run's one row
+    assert torch.load(run / "hmr" / "final.pt", weights_only=False)["step"] == 1
+
+
+def test_non_finite_loss_stops_training_naming_step_and_samples(toy, tmp_path, capsys):
+    from train.mviper import main
+
+    cfg = _config(tmp_path, lr=1e30, grad_clip=0.0, warmup_steps=0, lr_schedule="constant")
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", "--data", str(toy), "--config", cfg, "--device", "cpu", "--out", str(run), "--stage", "hmr", "--hmr-steps", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "hmr step " in err and "non-finite" in err and "batch samples: seq0000" in err
+    assert not (run / "hmr" / "final.pt").exists()
+    if (run / "hmr" / "last.pt").exists():  # a checkpoint written before the bad step holds finite weights only
+        from train.checkpoint import nonfinite_tensors
+
+        assert not nonfinite_tensors(torch.load(run / "hmr" / "last.pt", weights_only=False)["model"])
+
+
+def test_predict_and_eval_name_the_way_out(toy, hmr_run, tmp_path, capsys, caplog):
+    """After --stage hmr: predict suggests --model hmr, eval --models hmr; eval without --split names the
+    splits that exist; a truncated JPEG is one error naming it; a truncated shard is a warning."""
+    import shutil
+
+    from synth.shards.reader import find_sample
+    from train.mviper import main
+
+    _, s = find_sample(toy, "seq000002_c0")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    from PIL import Image
+
+    for t, f in enumerate(s["frames"][:3]):
+        Image.fromarray(f).save(frames / f"{t:04d}.jpg", quality=90)
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--device", "cpu"]) == 2
+    assert "no mviper checkpoint" in (err := capsys.readouterr().err) and "pass --model hmr" in err
+    assert main(["eval", "--data", str(toy), "--run", str(hmr_run), "--device", "cpu"]) == 2
+    assert "pass --models hmr" in capsys.readouterr().err
+    bad = frames / "0001.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--model", "hmr", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "cannot decode this frame" in err and "Traceback" not in err and not out.exists()
+    only_train = _copy_shards(toy, tmp_path / "only_train")
+    for p in only_train.glob("test-*.tar"):
+        p.unlink()
+    assert main(["eval", "--data", str(only_train), "--run", str(hmr_run), "--models", "hmr", "--device", "cpu"]) == 2
+    assert "no --split given and no test-NNNNNN.tar shards; the splits here: train" in capsys.readouterr().err
+    cut = _copy_shards(toy, tmp_path / "cut")
+    _cut_after_sample(cut / "test-000000.tar", "seq000002_c0")
+    with caplog.at_level(logging.WARNING, logger="train.data"):
+        assert main(["eval", "--data", str(cut), "--run", str(hmr_run), "--models", "hmr", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "test-000000.tar is truncated" in caplog.text and "warning: eval test: skipped 1 " in captured.err
+    assert "clips" in captured.out and json.loads((hmr_run / "eval_test.json").read_text())["hmr"]["sequences"] == 1
+
+
+def test_non_finite_weights_are_refused_by_predict_and_eval(toy, hmr_run, tmp_path, capsys):
+    import shutil
+
+    from synth.shards.reader import find_sample
+    from train.mviper import main
+
+    run = tmp_path / "run"
+    shutil.copytree(hmr_run, run)
+    ck = torch.load(run / "hmr" / "final.pt", weights_only=False)
+    ck["model"]["regressor.out.bias"][3] = float("nan")
+    torch.save(ck, run / "hmr" / "final.pt")
+    _, s = find_sample(toy, "seq000002_c0")
+    import imageio.v3 as iio
+
+    mp4 = tmp_path / "clip.mp4"
+    iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--input", str(mp4), "--out", str(tmp_path / "p"), "--model", "hmr", "--device", "cpu"]) == 2
+    assert "non-finite weights" in capsys.readouterr().err and not (tmp_path / "p" / "smpl.npz").exists()
+    assert main(["eval", "--data", str(toy), "--run", str(run), "--models", "hmr", "--device", "cpu"]) == 2
+    assert "non-finite weights" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     from train.mviper import main
 
-    common = ["--data", str(toy), "--config", "tiny", "--device", "cpu"]
+    # constant LR after the warm-up: the schedule of a 2-step run resumed to 4 is then that of a straight 4-step run
+    common = ["--data", str(toy), "--config", _config(tmp_path, lr_schedule="constant"), "--device", "cpu"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(["train", *common, "--out", str(straight), "--stage", "hmr", "--hmr-steps", "4"]) == 0
     assert main(["train", *common, "--out", str(resumed), "--stage", "hmr", "--hmr-steps", "2"]) == 0
@@ -389,11 +525,14 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     assert main(["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu", "--preview", str(tmp_path / "p.png")]) == 0
     table = capsys.readouterr().out
     assert "MRVPV_1" in table and "mviper" in table and "hmr" in table
+    assert "mean pose" in table and "hmr no motion" in table and "mviper no motion" in table and "/ mean pose" in table
     from PIL import Image
 
     assert Image.open(tmp_path / "p.png").size[0] > 4 * 160  # crop + truth + two models per row
     res = json.loads((resumed / "eval_test.json").read_text())
-    assert res["hmr"]["sequences"] == 2 and all(math.isfinite(res[m]["MPJPE"]) for m in ("hmr", "mviper"))
+    assert res["hmr"]["sequences"] == 2 and all(math.isfinite(res[m]["MPJPE"]) for m in ("hmr", "mviper", "mean pose"))
+    held = res["hmr no motion"]
+    assert held["MRSV_1"] == pytest.approx(0.0, abs=1e-6) and held["sequences"] == 2
     # predict: a folder of frames and an MP4
     import imageio.v3 as iio
     from synth.shards.reader import find_sample

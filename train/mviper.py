@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -125,6 +126,7 @@ def cmd_predict(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(name)s: %(message)s")  # skipped samples, truncated shards
     args = build_parser().parse_args(argv)
     return run_command(args.func, args, f"train.mviper {args.command}")
 
