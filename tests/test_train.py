@@ -504,6 +504,53 @@ def test_non_finite_weights_are_refused_by_predict_and_eval(toy, hmr_run, tmp_pa
     assert "non-finite weights" in capsys.readouterr().err
 
 
+def test_motion_transfer_round_trip(toy, hmr_run, tmp_path, body):
+    """predict on a clip the toolkit drew -> motion.npz, a MoshedSequence in the SMPL world that is the same
+    body as the camera-frame prediction; `synth generate`'s source path (resolve_sources, load_clip, mosh_clip)
+    takes it as a motion source and MoSh recovers it."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.mocap import load_clip
+    from synth.mosh.fit import mosh_clip
+    from synth.mosh.sequence import MoshedSequence
+    from synth.pipeline.config import PipelineConfig
+    from synth.pipeline.plan import resolve_sources
+    from synth.shards.reader import find_sample
+    from train.mviper import main
+    from train.predict import CAMERA_TO_WORLD
+
+    _, s = find_sample(toy, "seq000002_c0")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    from PIL import Image
+
+    for t, f in enumerate(s["frames"]):
+        Image.fromarray(f).save(frames / f"{t:04d}.png")
+    out = tmp_path / "pred"
+    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--model", "hmr", "--device", "cpu", "--fps", "25"]) == 0
+    pred = np.load(out / "smpl.npz")
+    seq = MoshedSequence.load(out / "motion.npz")
+    assert seq.num_frames == 6 and seq.fps == 25.0 and seq.source == "predict/frames"
+    R_cam = Rotation.from_rotvec(pred["poses_cam"][:, :3]).as_matrix()
+    np.testing.assert_allclose(Rotation.from_rotvec(seq.poses[:, :3]).as_matrix(), CAMERA_TO_WORLD @ R_cam, atol=1e-5)
+    np.testing.assert_allclose(seq.poses[:, 3:], pred["poses_cam"][:, 3:], atol=1e-6)
+    # The same body: world joints = CAMERA_TO_WORLD (camera joints + t / s), up to the ground-plane shift.
+    cam_j = body(np.tile(seq.betas, (6, 1)), pred["poses_cam"]).joints.numpy()
+    cam_j[:, :, :2] += pred["cam"][:, None, 1:] / pred["cam"][:, None, :1]
+    world_j = body(np.tile(seq.betas, (6, 1)), seq.poses, seq.trans).joints.numpy()
+    shift = world_j - cam_j @ CAMERA_TO_WORLD.T
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:1, :1], shift.shape), atol=1e-4)
+    # synth generate's motion-source path
+    cfg = PipelineConfig()
+    cfg.motion.sources = [str(out / "motion.npz")]
+    (src,) = resolve_sources(cfg)
+    assert src.kind == "clip" and src.path == str((out / "motion.npz").resolve())
+    clip = load_clip(src.path, body=body)
+    np.testing.assert_allclose(clip.positions, world_j, atol=1e-4)
+    fitted = mosh_clip(clip, body, fps=25.0, cache_dir=tmp_path / "mosh")
+    assert fitted.num_frames == 6 and float(np.mean(fitted.fit_error_mm)) < 20.0
+
+
 @pytest.mark.slow
 def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     from train.mviper import main
@@ -546,6 +593,7 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     assert main(["predict", "--run", str(resumed), "--input", str(frames_dir), "--out", str(out), "--device", "cpu",
                  "--bbox", *map(str, s["joints"]["bbox"][0])]) == 0
     z = np.load(out / "smpl.npz")
+    assert (out / "motion.npz").exists()
     assert z["poses_cam"].shape == (6, 72) and z["betas"].shape == (6, 10) and len(list((out / "meshes").glob("*.obj"))) == 6
     mp4 = tmp_path / "clip.mp4"
     iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")

@@ -3,7 +3,7 @@ baselines, inference. The command line only; the jobs live in their own modules:
 
 train:   train/trainer.py  (stage "hmr", then stage "mviper" initialised from HMR's weights; config in train/config.py)
 eval:    train/evaluate.py (per-sequence metrics on a held-out split's whole clips, tables, RUN/eval_{split}.json)
-predict: train/predict.py  (frames folder or MP4 -> OUT/smpl.npz and OUT/meshes/*.obj)
+predict: train/predict.py  (frames folder or MP4 -> OUT/smpl.npz, OUT/motion.npz (a `synth generate` motion source), meshes)
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, type=Path)
     pr.add_argument("--model", choices=STAGES, default="mviper")
     pr.add_argument("--bbox", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="person box in pixels (default: whole frame)")
+    pr.add_argument("--fps", type=float, default=None, help="frame rate of motion.npz (default: the video's, 30 for a folder)")
     pr.set_defaults(func=cmd_predict)
     return p
 
@@ -120,7 +121,7 @@ def cmd_predict(args) -> int:
     from train.predict import predict
 
     rt = setup_runtime(args.device)
-    path = predict(args.run, args.input, args.out, _body(args, rt.device), rt.device, args.model, args.bbox)
+    path = predict(args.run, args.input, args.out, _body(args, rt.device), rt.device, args.model, args.bbox, fps=args.fps)
     print(path)
     return 0
 

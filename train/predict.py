@@ -1,6 +1,7 @@
-"""`predict`: a folder of frames or a video -> OUT/smpl.npz (per-frame camera-frame SMPL, camera, crop)
-and OUT/meshes/*.obj. Every frame is decoded before the model runs, so a bad file stops the command
-with its name; non-finite predictions are refused, never written."""
+"""`predict`: a folder of frames or a video -> OUT/smpl.npz (per-frame camera-frame SMPL, camera, crop),
+OUT/motion.npz (the recovered motion as a MoshedSequence in the SMPL world: a `synth generate` motion
+source, motion transfer) and OUT/meshes/*.obj. Every frame is decoded before the model runs, so a bad
+file stops the command with its name; non-finite predictions are refused, never written."""
 
 from __future__ import annotations
 
@@ -56,6 +57,43 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return frames, names
 
 
+# OpenCV camera (x right, y down, z forward) -> SMPL world (Y up), for a level camera looking along -Z of
+# the world: the assumption motion transfer makes about a clip whose camera is unknown. Its own inverse.
+CAMERA_TO_WORLD = np.diag([1.0, -1.0, -1.0])
+
+
+def world_motion(theta_cam: np.ndarray, beta: np.ndarray, cam: np.ndarray, body, fps: float, source: str):
+    """A MoshedSequence of predicted camera-frame SMPL parameters: the root turned into the SMPL world
+    (CAMERA_TO_WORLD), one shape (the clip's mean beta), and the root translation the orthographic camera
+    implies: t / s across the image plane (metres at the body's depth; x2d = s X + t), depth constant
+    (a weak-perspective camera does not see it). Starts at the origin of the ground plane."""
+    from synth.annotate.sample import root_to_camera
+    from synth.mosh.sequence import MoshedSequence
+
+    betas = beta.mean(0)
+    j0 = body.rest_joints(betas)[0]
+    poses = root_to_camera(theta_cam, CAMERA_TO_WORLD)  # root_world = CAMERA_TO_WORLD @ root_camera
+    trans_cam = np.zeros((len(cam), 3))
+    trans_cam[:, :2] = cam[:, 1:] / cam[:, :1]
+    # SMPL rotates the root about the rest pelvis j0: the same body in the world needs trans_w = C (j0 + t_c) - j0.
+    trans = (j0 + trans_cam) @ CAMERA_TO_WORLD.T - j0
+    trans[:, [0, 2]] -= trans[0, [0, 2]]
+    return MoshedSequence(poses=poses, betas=betas, trans=trans, fps=fps, source=source, body_model=getattr(body, "identifier", ""))
+
+
+def clip_fps(path: Path, default: float = 30.0) -> float:
+    """Frame rate of a video from its metadata; `default` for a folder of frames or a file without one."""
+    if path.is_dir():
+        return default
+    import imageio.v3 as iio
+
+    try:
+        fps = float(iio.immeta(path).get("fps") or 0.0)
+    except Exception:  # noqa: BLE001 - metadata is optional; the frames were readable
+        fps = 0.0
+    return fps if fps > 0 else default
+
+
 def write_obj(path: Path, verts: np.ndarray, faces: np.ndarray) -> None:
     lines = [f"v {x:.5f} {y:.5f} {z:.5f}" for x, y, z in verts] + [f"f {a} {b} {c}" for a, b, c in faces + 1]
     with atomic_path(path) as tmp:
@@ -63,7 +101,8 @@ def write_obj(path: Path, verts: np.ndarray, faces: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind: str = "mviper", bbox: list[float] | None = None, chunk: int = 64) -> Path:
+def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind: str = "mviper", bbox: list[float] | None = None,
+            chunk: int = 64, fps: float | None = None) -> Path:
     """Per-frame SMPL parameters (camera frame) and meshes for a clip; the person box is `bbox` (xyxy,
     one for all frames) or the centred square of the frame."""
     model, cfg = load_trained(run, kind, device)
@@ -95,6 +134,9 @@ def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind
                             crop=np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]] * len(theta), np.float32),
                             joints=mesh.joints[:, :24].cpu().numpy(), frames=np.array(names), model=kind,
                             body_model=getattr(body, "identifier", ""), camera_frame="opencv")
+    motion = world_motion(theta.numpy().astype(np.float64), beta.numpy().astype(np.float64), cam.numpy().astype(np.float64), body,
+                          fps or clip_fps(source), f"predict/{source.stem}")
+    motion.save(out / "motion.npz")
     faces = np.asarray(body.faces)
     for t, name in enumerate(names):
         write_obj(out / "meshes" / f"{Path(name).stem}.obj", verts[t], faces)

@@ -1,9 +1,9 @@
 """Motion capture readers -> MocapClip (joint positions, metres, SMPL world frame, Y up).
 
 load_clip dispatches on the file type: .bvh (any naming/units), .asf + .amc (CMU's original
-format; give either file, the partner is found beside it), .npz (AMASS-style SMPL parameters,
-turned into SMPL joint positions with the body model). load_amass reads such an .npz directly
-as a MoshedSequence. Built-in synthetic motions: synth.mocap.builtin.
+format; give either file, the partner is found beside it), .npz (AMASS-style SMPL parameters, or
+a MoshedSequence such as `train.mviper predict` writes for motion transfer, turned into SMPL joint
+positions with the body model). load_amass reads an AMASS .npz directly as a MoshedSequence. Built-in synthetic motions: synth.mocap.builtin.
 """
 
 from __future__ import annotations
@@ -56,6 +56,21 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
     raise SynthError(f"unsupported motion file type {suffix!r}", path=path, fix="use .bvh, .asf/.amc or an AMASS .npz")
 
 
+def _moshed_or_amass(path: Path, body):
+    """A MoshedSequence .npz (SMPL world, Y up: `synth mosh`, `train.mviper predict` motion.npz) as it is;
+    anything else as AMASS (Z up)."""
+    import numpy as np
+
+    from synth.mosh.sequence import MoshedSequence
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            moshed = {"fps", "fit_error_mm", "poses", "betas", "trans"} <= set(z.files) and "mocap_framerate" not in z.files
+    except (OSError, ValueError):
+        moshed = False  # load_amass names the unreadable file
+    return MoshedSequence.load(path) if moshed else load_amass(path, body=body)
+
+
 def _smpl_clip(path: Path, body) -> MocapClip:
     import numpy as np
     import torch
@@ -67,7 +82,7 @@ def _smpl_clip(path: Path, body) -> MocapClip:
         from synth.body import load_body_model
 
         body = load_body_model()
-    seq = load_amass(path, body=body)
+    seq = _moshed_or_amass(path, body)
     joints = []
     with torch.no_grad():
         for s in range(0, seq.num_frames, 512):
