@@ -13,6 +13,7 @@ workers one GPU needs.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -116,8 +117,10 @@ def main() -> None:
         cfg = DataConfig(window=4, stride=2, crop_size=args.crop)
         print(f"device: {rt.device}  torch threads: {torch.get_num_threads()}  frames {args.size}px -> crops {args.crop}px, T = 4")
         print(f"{'what':<34}{'frames/s':>10}")
+        loader = {}
         for w in (int(x) for x in args.workers.split(",")):
-            print(f"{f'loader, {w} workers':<34}{loader_fps(data, cfg, args.batch, w, 12):>10.1f}")
+            loader[w] = loader_fps(data, cfg, args.batch, w, 12)
+            print(f"{f'loader, {w} workers':<34}{loader[w]:>10.1f}")
         batch = next(iter(make_loader(ShardWindows(data, "train", cfg, train=True), args.batch)))
         images = batch["images"].to(rt.device)
         target = {k: batch[k].to(rt.device) for k in TARGETS}
@@ -139,6 +142,10 @@ def main() -> None:
             for row in rows:
                 print(f"{row.name:<34}{row.fps():>10.1f}{row.fps() / rows[0].fps():>12.2f}"
                       f"{row.fps('cpu'):>14.1f}{row.fps('cpu') / rows[0].fps('cpu'):>12.2f}")
+        per_worker = max(loader.values())  # one decoding process (0 workers: the main process itself)
+        fastest = max(row.fps() for rows in groups for row in rows[1:])
+        print(f"\nloader workers the fastest step needs: {math.ceil(fastest / per_worker)} "
+              f"({fastest:.0f} frames/s / {per_worker:.0f} frames/s per loader process)")
 
 
 if __name__ == "__main__":
