@@ -24,9 +24,9 @@ def load_checkpoint(path: Path) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise SynthError(f"unreadable checkpoint ({exc})", path, "delete it and re-run without --resume") from exc
+        raise SynthError(f"unreadable checkpoint ({exc})", path=path, fix="delete it and re-run without --resume") from exc
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise SynthError("not a train.mviper checkpoint (no model/config)", path, "point at a run directory written by `python -m train.mviper train`")
+        raise SynthError("not a train.mviper checkpoint (no model/config)", path=path, fix="point at a run directory written by `python -m train.mviper train`")
     return ck
 
 
@@ -36,8 +36,8 @@ def check_architecture(ck: dict, cfg: TrainConfig, path: Path, what: str) -> Non
     if diff:
         theirs = ck["config"].get("model", {})
         shown = ", ".join(f"{k} {theirs.get(k.split('.', 1)[1])!r} here {getattr(cfg.model, k.split('.', 1)[1], None)!r}" for k in diff[:4])
-        raise SynthError(f"{what}: the checkpoint has another architecture ({shown})", path,
-                         "train with the run's own config (see RUN/config.json), or use a new --out")
+        raise SynthError(f"{what}: the checkpoint has another architecture ({shown})", path=path,
+                         fix="train with the run's own config (see RUN/config.json), or use a new --out")
 
 
 def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
@@ -58,14 +58,14 @@ def load_trained(run: Path, kind: str, device: torch.device, flag: str = "--mode
             cfg = TrainConfig.from_dict(ck["config"])
             bad = nonfinite_tensors(ck["model"])
             if bad:
-                raise SynthError(f"non-finite weights (NaN/inf) in {len(bad)} tensors, e.g. {bad[0]}", path,
-                                 "retrain this stage (training stops on a non-finite loss since this check exists)")
+                raise SynthError(f"non-finite weights (NaN/inf) in {len(bad)} tensors, e.g. {bad[0]}", path=path,
+                                 fix="retrain this stage (training stops on a non-finite loss since this check exists)")
             model = build_model(kind, cfg.model)
             try:
                 model.load_state_dict(ck["model"])
             except RuntimeError as exc:
-                raise SynthError(f"weights do not fit the {kind} model of the stored config ({str(exc).splitlines()[0]})", path,
-                                 "the checkpoint is damaged or was written by another version: retrain") from exc
+                raise SynthError(f"weights do not fit the {kind} model of the stored config ({str(exc).splitlines()[0]})", path=path,
+                                 fix="the checkpoint is damaged or was written by another version: retrain") from exc
             return model.to(device).eval(), cfg
     have = trained_stages(run)
     if have:
@@ -73,4 +73,4 @@ def load_trained(run: Path, kind: str, device: torch.device, flag: str = "--mode
               f"or train it: python -m train.mviper train --data DATA --out {run} --stage {kind}"
     else:
         fix = f"run `python -m train.mviper train --data DATA --out {run}` first"
-    raise SynthError(f"no {kind} checkpoint", run / kind, fix)
+    raise SynthError(f"no {kind} checkpoint", path=run / kind, fix=fix)

@@ -45,7 +45,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise SynthError(f"unknown config keys {sorted(unknown)}", None, f"use only {sorted(known)}")
+            raise SynthError(f"unknown config keys {sorted(unknown)}", fix=f"use only {sorted(known)}")
         kw = {k: sub[k](**v) if k in sub else v for k, v in d.items()}
         return cls(**kw)
 
@@ -79,12 +79,12 @@ def load_config(name_or_path: str) -> TrainConfig:
     if not path.exists():
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        raise SynthError("no such config", name_or_path, f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
+        raise SynthError("no such config", path=name_or_path, fix=f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
     try:
         cfg = TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
         cfg.check()
     except (TypeError, ValueError) as exc:
-        raise SynthError(f"bad config ({exc})", path, "compare with train/configs/default.yaml") from exc
+        raise SynthError(f"bad config ({exc})", path=path, fix="compare with train/configs/default.yaml") from exc
     return cfg
 
 

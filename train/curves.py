@@ -40,7 +40,7 @@ def plot_curves(runs: list[Path], out: Path) -> Path:
                 logs.append((f"{run.name}/{stage}", log))
                 offset = log["step"][-1] if log["step"] else offset
     if not logs:
-        raise SynthError("no RUN/{hmr,mviper}/log.csv", runs[0], "pass run directories written by `python -m train.mviper train`")
+        raise SynthError("no RUN/{hmr,mviper}/log.csv", path=runs[0], fix="pass run directories written by `python -m train.mviper train`")
     fig, axes = plt.subplots(1, len(TERMS), figsize=(4 * len(TERMS), 3.2))
     for ax, term in zip(axes, TERMS):
         for name, log in logs:

@@ -69,8 +69,8 @@ def resolve_split(data: Path, split: str | None) -> str:
     chosen = split or "test"
     if chosen not in have:
         given = f"--split {split}" if split else "no --split given and"
-        raise SynthError(f"{given} no {chosen}-NNNNNN.tar shards; the splits here: {', '.join(have) or 'none'}", data,
-                         f"pass --split {' or --split '.join(have)}" if have else "point --data at a `synth generate` output directory")
+        raise SynthError(f"{given} no {chosen}-NNNNNN.tar shards; the splits here: {', '.join(have) or 'none'}", path=data,
+                         fix=f"pass --split {' or --split '.join(have)}" if have else "point --data at a `synth generate` output directory")
     return chosen
 
 
@@ -96,8 +96,8 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
             pred = model(item["images"][None].to(device))
             theta, beta = pred["theta"][0].cpu().numpy(), pred["beta"][0].cpu().numpy()
             if not (np.isfinite(theta).all() and np.isfinite(beta).all()):
-                raise SynthError(f"{kind} predicted non-finite values on clip {item['key']}", run / kind,
-                                 "retrain this stage; the checkpoint's weights are finite but its outputs overflow")
+                raise SynthError(f"{kind} predicted non-finite values on clip {item['key']}", path=run / kind,
+                                 fix="retrain this stage; the checkpoint's weights are finite but its outputs overflow")
             add(kind, theta, beta, item)
             if baselines:
                 add(f"{kind} no motion", np.repeat(theta[:1], len(theta), 0), np.repeat(beta[:1], len(beta), 0), item)
@@ -108,7 +108,7 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
                 firsts[kind] = (item, pred["theta"][0].cpu(), pred["beta"][0].cpu())
         _warn_skipped(dataset, f"eval {split}")
         if kind not in rows:
-            raise SynthError(f"no readable {split} clips to evaluate", data, f"write held-out shards ({split}-NNNNNN.tar) or check them (`synth validate`)")
+            raise SynthError(f"no readable {split} clips to evaluate", path=data, fix=f"write held-out shards ({split}-NNNNNN.tar) or check them (`synth validate`)")
     order = [k for k in kinds] + ([MEAN_POSE] if MEAN_POSE in rows else []) + [f"{k} no motion" for k in kinds if f"{k} no motion" in rows]
     return {name: {**average(rows[name], weights[name]), "sequences": len(rows[name]), "frames": int(sum(weights[name]))} for name in order}
 

@@ -87,7 +87,7 @@ def cmd_train(args) -> int:
     try:
         cfg.check()
     except ValueError as exc:
-        raise SynthError(f"bad setting ({exc})", None, "fix the command-line value") from exc
+        raise SynthError(f"bad setting ({exc})", fix="fix the command-line value") from exc
     rt = setup_runtime(args.device)
     body = _body(args, rt.device, args.data)
     stages = STAGES if args.stage == "both" else (args.stage,)
@@ -107,7 +107,7 @@ def cmd_eval(args) -> int:
     kinds = tuple(k for k in args.models.split(",") if k)
     unknown = [k for k in kinds if k not in STAGES]
     if unknown or not kinds:
-        raise SynthError(f"unknown --models {args.models!r}", None, f"use a comma list of {', '.join(STAGES)}")
+        raise SynthError(f"unknown --models {args.models!r}", fix=f"use a comma list of {', '.join(STAGES)}")
     results = evaluate(args.run, args.data, split, body, rt.device, kinds, firsts, baselines=not args.no_baselines)
     print(f"split {split}")
     print(format_table(results))

@@ -28,7 +28,7 @@ def read_image(path: Path) -> np.ndarray:
             im.load()  # PIL decodes lazily: force it so a truncated file fails here, not later
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as exc:
-        raise SynthError(f"cannot decode this frame ({exc})", path, "re-export the frame, or remove it from the folder") from exc
+        raise SynthError(f"cannot decode this frame ({exc})", path=path, fix="re-export the frame, or remove it from the folder") from exc
 
 
 def read_frames(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -36,24 +36,24 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], list[str]]:
     import imageio.v3 as iio
 
     if not path.exists():
-        raise SynthError("no such file or folder", path, "pass a folder of frames or an MP4")
+        raise SynthError("no such file or folder", path=path, fix="pass a folder of frames or an MP4")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise SynthError("no .png/.jpg frames in the folder", path, "pass a folder of frames or an MP4")
+            raise SynthError("no .png/.jpg frames in the folder", path=path, fix="pass a folder of frames or an MP4")
         frames = [read_image(p) for p in files]
         names = [p.name for p in files]
     else:
         try:
             frames = [np.asarray(f)[..., :3] for f in iio.imiter(path)]
         except Exception as exc:  # noqa: BLE001 - any decoder failure: the file is not a readable video
-            raise SynthError(f"cannot read video ({exc})", path, "pass an MP4 or a folder of frames") from exc
+            raise SynthError(f"cannot read video ({exc})", path=path, fix="pass an MP4 or a folder of frames") from exc
         if not frames:
-            raise SynthError("the video has no frames", path, "pass an MP4 with frames or a folder of frames")
+            raise SynthError("the video has no frames", path=path, fix="pass an MP4 with frames or a folder of frames")
         names = [f"{i:06d}" for i in range(len(frames))]
     sizes = sorted({f.shape[:2] for f in frames})
     if len(sizes) > 1:
-        raise SynthError(f"frames of different sizes {sizes[:3]}", path, "give frames of one size (one clip)")
+        raise SynthError(f"frames of different sizes {sizes[:3]}", path=path, fix="give frames of one size (one clip)")
     return frames, names
 
 
@@ -110,7 +110,7 @@ def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind
     H, W = frames[0].shape[:2]
     x0, y0, x1, y1 = bbox or (0.0, 0.0, float(W), float(H))
     if not (x1 > x0 and y1 > y0):
-        raise SynthError(f"empty --bbox {bbox}", source, "give X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0 (pixels)")
+        raise SynthError(f"empty --bbox {bbox}", path=source, fix="give X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0 (pixels)")
     cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * (cfg.data.bbox_scale if bbox else 1.0)
     crops = np.stack([crop_frame(f, cx, cy, side, cfg.data.crop_size) for f in frames])
     images = torch.from_numpy(normalise_image(crops))
@@ -124,7 +124,7 @@ def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind
     bad = ~(torch.isfinite(theta).all(1) & torch.isfinite(beta).all(1) & torch.isfinite(cam).all(1))
     if bad.any():
         raise SynthError(f"the {kind} model predicted non-finite values for {int(bad.sum())} frames, e.g. {names[int(bad.nonzero()[0])]}",
-                         run / kind, "nothing was written; retrain this stage or try --model hmr")
+                         path=run / kind, fix="nothing was written; retrain this stage or try --model hmr")
     dev = body_device(body)
     mesh = body(beta.to(dev), theta.to(dev), torch.zeros(len(theta), 3, device=dev))
     verts = mesh.vertices.cpu().numpy()

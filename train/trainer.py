@@ -58,8 +58,7 @@ class FiniteGuard:
                 bad = [n for n, good in zip(names, row) if not good]
                 self.pending.clear()
                 raise SynthError(
-                    f"{self.stage} step {step}: non-finite {', '.join(bad)}; batch samples: {', '.join(keys)}",
-                    None, "check those samples (`synth validate DATA`), lower lr or grad_clip, then --resume from last.pt")
+                    f"{self.stage} step {step}: non-finite {', '.join(bad)}; batch samples: {', '.join(keys)}", fix="check those samples (`synth validate DATA`), lower lr or grad_clip, then --resume from last.pt")
         self.pending.clear()
 
 
@@ -79,13 +78,13 @@ def prepare_run(run: Path, cfg: TrainConfig, stages: tuple[str, ...], resume: bo
                     check_architecture(load_checkpoint(out / name), cfg, out / name, "--resume")
                     break
         elif present and not force:
-            raise SynthError(f"the {stage} stage already has {', '.join(present)}", out,
-                             "pass --resume to continue it, --force to start it again (deletes those files), or choose a new --out")
+            raise SynthError(f"the {stage} stage already has {', '.join(present)}", path=out,
+                             fix="pass --resume to continue it, --force to start it again (deletes those files), or choose a new --out")
         if stage == "mviper" and not (resume and (out / "last.pt").exists()) and "hmr" not in stages:
             hmr = run / "hmr" / "final.pt"
             if not hmr.exists():
-                raise SynthError("the mviper stage starts from the hmr stage's final.pt, which is missing", hmr,
-                                 f"train it first: python -m train.mviper train --data DATA --out {run} --stage hmr")
+                raise SynthError("the mviper stage starts from the hmr stage's final.pt, which is missing", path=hmr,
+                                 fix=f"train it first: python -m train.mviper train --data DATA --out {run} --stage hmr")
             check_architecture(load_checkpoint(hmr), cfg, hmr, "mviper initialisation")
     if not main:
         return
@@ -112,8 +111,8 @@ def init_from_hmr(model: torch.nn.Module, path: Path, cfg: TrainConfig) -> None:
     missing, unexpected = model.load_state_dict(hmr["model"], strict=False)
     shared = [k for k in missing if k.startswith(("encoder.", "regressor."))]
     if unexpected or shared:
-        raise SynthError(f"not an HMR checkpoint of this architecture (unexpected {unexpected[:3]}, missing {shared[:3]})", path,
-                         "train the hmr stage of this run again (--stage hmr --force)")
+        raise SynthError(f"not an HMR checkpoint of this architecture (unexpected {unexpected[:3]}, missing {shared[:3]})", path=path,
+                         fix="train the hmr stage of this run again (--stage hmr --force)")
 
 
 def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, target: dict[str, torch.Tensor],
@@ -209,8 +208,8 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
         else:
             if batches == 0:
                 why = f"; {len(dataset.skipped)} refused: {', '.join(dataset.skipped[:3])}" if dataset.skipped else ""
-                raise SynthError(f"the training split gave no windows{why}", data,
-                                 f"write longer clips (>= {cfg.data.window} frames) or check the shards (`synth validate`)")
+                raise SynthError(f"the training split gave no windows{why}", path=data,
+                                 fix=f"write longer clips (>= {cfg.data.window} frames) or check the shards (`synth validate`)")
             epoch, skip = epoch + 1, 0
     guard.check()
     bar.close()
