@@ -155,7 +155,6 @@ def test_learning_rate_warm_up_and_cosine_decay():
     assert lr_at(11, 20, cfg) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * 7 / 15)))
     const = TrainConfig(lr=1e-3, warmup_steps=0, lr_schedule="constant")
     assert {lr_at(s, 20, const) for s in range(20)} == {1e-3}
-    from synth.errors import SynthError
     from train.config import load_config
 
     assert load_config("tiny").warmup_steps > 0
@@ -444,7 +443,6 @@ def test_non_finite_loss_stops_training_naming_step_and_samples(toy, tmp_path, c
 def test_predict_and_eval_name_the_way_out(toy, hmr_run, tmp_path, capsys, caplog):
     """After --stage hmr: predict suggests --model hmr, eval --models hmr; eval without --split names the
     splits that exist; a truncated JPEG is one error naming it; a truncated shard is a warning."""
-    import shutil
 
     from synth.shards.reader import find_sample
     from train.mviper import main

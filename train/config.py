@@ -54,21 +54,20 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the first setting outside its range."""
-        positive = {"batch_size": self.batch_size, "hmr_steps": self.hmr_steps + 1, "mviper_steps": self.mviper_steps + 1,
-                    "log_every": self.log_every, "ckpt_every": self.ckpt_every, "data.crop_size": self.data.crop_size}
-        for name, v in positive.items():
+        for name, v in {"batch_size": self.batch_size, "log_every": self.log_every, "ckpt_every": self.ckpt_every,
+                        "data.crop_size": self.data.crop_size, "data.window": self.data.window}.items():
             if v < 1:
-                raise ValueError(f"{name} must be >= 1 (steps >= 0)")
+                raise ValueError(f"{name} must be >= 1, got {v}")
+        for name, v in {"hmr_steps": self.hmr_steps, "mviper_steps": self.mviper_steps, "warmup_steps": self.warmup_steps,
+                        "workers": self.workers, "grad_clip": self.grad_clip}.items():
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
-        if self.warmup_steps < 0 or self.workers < 0 or self.grad_clip < 0:
-            raise ValueError("warmup_steps, workers and grad_clip must be >= 0")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.data.window < 1:
-            raise ValueError(f"data.window must be >= 1, got {self.data.window}")
 
 
 def load_config(name_or_path: str) -> TrainConfig:

@@ -13,11 +13,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synth.errors import SynthError, run_command
 from synth.io import save_json_atomic
 from train.config import STAGES, load_config
 from train.runtime import setup_runtime
+
+if TYPE_CHECKING:
+    import torch
 
 # ---------------------------------------------------------------- CLI
 
