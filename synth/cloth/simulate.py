@@ -130,7 +130,6 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     friction = np.array([m.friction for m in materials])[owner]
     free = ~pinned
     T = len(body_frames)
-    h = 1.0 / (fps * substeps)
     cloth.x = emb.evaluate(body_frames[0], sub_faces)
     out = np.empty((T, len(rest), 3), np.float32)
     out[0] = cloth.x
@@ -139,20 +138,15 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     energy = []
     stretch_springs = cloth.springs.kind == 0
     pen[0] = np.maximum(0.0, -collider.query(out[0].astype(np.float64), body_frames[0]).signed)
+    levels = np.zeros(T, np.int64)  # substep refinements per frame: substeps x 2^level were run
     elapsed = 0.0  # the simulation alone: the substeps and the blow-up check, not the statistics
     for f in tqdm(range(1, T), desc=f"cloth {name}", disable=not progress, unit="frame"):
         t0 = time.perf_counter()
         if not np.isfinite(body_frames[f]).all():
             _diverged(name, f, T, "the body mesh has NaN/inf vertices (bad pose or translation)")
-        prev = body_frames[f - 1]
-        for s in range(substeps):
-            a = (s + 1) / substeps
-            cur = (1 - a) * body_frames[f - 1] + a * body_frames[f]
-            substep(cloth, dynamics, pin_emb, sub_faces, prev, cur, h, thickness, friction, free)
-            prev = cur
-        reason = cloth.blow_up()
-        if reason:
-            _diverged(name, f, T, reason)
+        levels[f] = advance_frame(cloth, body_frames[f - 1], body_frames[f], substeps, fps, name, f, T,
+                                  lambda start, end, h: substep(cloth, dynamics, pin_emb, sub_faces, start, end, h,
+                                                                thickness, friction, free))  # fmt: skip
         elapsed += time.perf_counter() - t0
         out[f] = cloth.x
         pen[f] = np.maximum(0.0, -collider.query(cloth.x, body_frames[f]).signed)
@@ -166,16 +160,17 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     seconds = elapsed / max(T - 1, 1)
     final, kinetic = (energy[-1]["total"] if energy else 0.0), max((e["kinetic"] for e in energy), default=0.0)
     stats = [garment_stats(pen[:, owner == k], stretch[:, 0, k], stretch[:, 1, k], cloth.steps, substeps,
-                           cloth.cg_iterations, final, kinetic, seconds) for k in range(len(garments))]  # fmt: skip
+                           cloth.cg_iterations, final, kinetic, seconds, levels) for k in range(len(garments))]  # fmt: skip
     return SimResult(out, stats, seconds)
 
 
 def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.ndarray, steps: int, substeps: int,
                   cg_iterations: float, energy_final: float, kinetic_max: float,
-                  seconds_per_frame: float) -> dict[str, Any]:  # fmt: skip
-    """The stats one garment's cache records (simulate_garments and the batched simulator alike): pen
+                  seconds_per_frame: float, levels: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """The stats one garment's cache records: pen
     (T, V) penetration depth in m per frame and vertex, stretch_mean / stretch_max (T,) the mean and
-    largest |length / rest - 1| of its stretch springs per frame, energies of its last frame and peak."""
+    largest |length / rest - 1| of its stretch springs per frame, energies of its last frame and peak,
+    levels (T,) the substep refinements of each frame (`advance_frame`)."""
     p = pen * 1000.0
     return {
         "steps": steps, "substeps": substeps, "frames": len(pen),
@@ -185,6 +180,7 @@ def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.nda
         "mean_edge_stretch": float(stretch_mean.mean()), "max_edge_stretch": float(stretch_max.max()),
         "energy_final_J": float(energy_final), "kinetic_max_J": float(kinetic_max),
         "seconds_per_frame": seconds_per_frame,
+        "refined_frames": int((levels > 0).sum()), "max_substeps": int(substeps * 2 ** levels.max(initial=0)),
     }  # fmt: skip
 
 
@@ -229,6 +225,38 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     respond(cloth.x, cloth.v, idx[free_now], point[free_now], normal[free_now], body_vel[free_now], thickness,
             friction)  # limiting would tear cloth pinched between two body parts (thigh and belly)  # fmt: skip
     return len(i)
+
+
+def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, substeps: int, fps: float, name: str,
+                  frame: int, T: int, step) -> int:  # fmt: skip
+    """Advance the cloth by one frame while the body moves from `start` to `end` (linearly within
+    the frame), `substeps` calls of step(start, end, h) at first. When the frame ends out of
+    bounds (`ImplicitCloth.out_of_bounds`: a free edge or a vertex speed past the refinement limits)
+    having started within them, the state is rolled back and the frame re-run with twice the
+    substeps, up to settings.max_refinements times: the step shrinks only where the motion needs
+    it, so a fast kick does not make the whole sequence pay (cloth that stays pinched between two
+    body parts past the limits is only refined when it blows up). Raises SynthError (naming
+    sequence and frame) when the finest run still blows up; returns the refinement level used."""
+    saved = cloth.save()
+    bound = cloth.blow_up if cloth.out_of_bounds() else cloth.out_of_bounds
+    limit = cloth.settings.max_refinements
+    for level in range(limit + 1):
+        n = substeps * 2**level
+        h = 1.0 / (fps * n)
+        prev = start
+        for s in range(n):
+            a = (s + 1) / n
+            cur = (1 - a) * start + a * end
+            step(prev, cur, h)
+            prev = cur
+        if bound() is None:
+            return level
+        if level < limit:
+            cloth.restore(saved)
+    reason = cloth.blow_up()
+    if reason:
+        _diverged(name, frame, T, f"{reason}, also at {n} substeps")
+    return limit  # past the refinement limits, within the blow-up limits: kept
 
 
 def _diverged(name: str, frame: int, T: int, reason: str) -> None:

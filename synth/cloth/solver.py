@@ -2,7 +2,7 @@
 
 One linearised backward-Euler step solves
     (M - h dF/dv - h^2 dF/dx) dv = h (F0 + h dF/dx v0)
-for the velocity change, with modified preconditioned CG (Jacobi) and constraint filtering:
+for the velocity change, with modified preconditioned CG (block-Jacobi: each vertex's filtered 3x3 block inverted) and constraint filtering:
 pinned (attached) vertices get their velocity change prescribed and are filtered out of the
 search directions, so the system needs no Lagrange multipliers. Spring Jacobians drop the
 compressive transverse term (Choi & Ko) so the matrix stays symmetric positive definite. The
@@ -23,13 +23,18 @@ from synth.cloth.springs import Springs, build_springs, spring_coefficients, ver
 @dataclass
 class SolverSettings:
     gravity: tuple[float, float, float] = (0.0, -9.81, 0.0)  # m/s^2, SMPL world (Y up)
-    cg_tol: float = 1e-3  # relative residual (preconditioned norm) that ends CG
-    cg_max_iter: int = 60
+    cg_tol: float = 1e-2  # relative residual (preconditioned norm) that ends CG
+    cg_max_iter: int = 100  # a cap for the rare hard step (median ~30 iterations to cg_tol on a walk)
     max_speed: float = 30.0  # m/s: faster than this counts as a blow-up
     max_stretch: float = 4.0  # any stretch spring longer than this x its rest length is a blow-up (3x is
     # reached by cloth pinched between belly and thigh in a deep squat: see docs, cloth section)
     strain_limit: float = 0.1  # Provot strain limiting: edges longer than (1 + this) x rest are shortened
     strain_iterations: int = 4  # Jacobi passes of strain limiting per step (0 turns it off)
+    # a frame ending with a free edge past refine_stretch x rest or a vertex past refine_speed is run
+    # again with twice the substeps, at most max_refinements times (simulate.advance_frame)
+    refine_stretch: float = 3.0
+    refine_speed: float = 10.0  # m/s
+    max_refinements: int = 3
 
 
 class ImplicitCloth:
@@ -54,6 +59,7 @@ class ImplicitCloth:
         self.v = np.zeros_like(self.x)
         self.contact_force = np.zeros(V)  # normal force of each contact constraint in the last step
         self.cg_iterations = 0
+        self.cg_residual = 0.0  # relative preconditioned residual the last solve ended at
         self.steps = 0
         self._adj = kernels.adjacency(self.springs.i, self.springs.j, V)
         self._gravity = np.asarray(self.settings.gravity, np.float64)
@@ -96,7 +102,7 @@ class ImplicitCloth:
             z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
             normal[c_idx] = n
         ptr, other, spring, sign = self._adj
-        dv, iters, push = kernels.implicit_step(x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag,
+        dv, iters, residual, push = kernels.implicit_step(x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag,
                                                 self._gravity, float(h), ptr, other, spring, sign, z, free, normal,
                                                 float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
         self.v = v + dv
@@ -108,6 +114,7 @@ class ImplicitCloth:
         if limit_strain:
             self.limit_strain(h)
         self.cg_iterations += iters
+        self.cg_residual = residual
         self.steps += 1
         return iters
 
@@ -126,16 +133,38 @@ class ImplicitCloth:
 
     def blow_up(self) -> str | None:
         """A reason when the state is not finite or has exploded, else None."""
+        return self._bounds(self.settings.max_speed, self.settings.max_stretch)
+
+    def out_of_bounds(self) -> str | None:
+        """A reason when the state is past the refinement limits (refine_speed, refine_stretch, or the
+        blow-up limits where those are lower), else None."""
+        st = self.settings
+        return self._bounds(min(st.refine_speed, st.max_speed), min(st.refine_stretch, st.max_stretch))
+
+    def _bounds(self, max_speed: float, max_stretch: float) -> str | None:
+        """Non-finite state, a vertex faster than max_speed, or a stretch spring with a free end
+        longer than max_stretch x rest (edges between two pins are prescribed by the body)."""
         if not (np.isfinite(self.x).all() and np.isfinite(self.v).all()):
             return "positions or velocities became NaN/inf"
         speed = float(np.sqrt(np.einsum("ni,ni->n", self.v, self.v).max(initial=0.0)))
-        if speed > self.settings.max_speed:
-            return f"a vertex moves at {speed:.1f} m/s (limit {self.settings.max_speed})"
+        if speed > max_speed:
+            return f"a vertex moves at {speed:.1f} m/s (limit {max_speed})"
         _, length = self.spring_state(self.x)
-        stretch = float((length / self.springs.rest)[self.springs.kind == 0].max(initial=1.0))
-        if stretch > self.settings.max_stretch:
-            return f"an edge is stretched {stretch:.1f}x its rest length (limit {self.settings.max_stretch})"
+        sp = self.springs
+        check = (sp.kind == 0) & ~(self.pinned[sp.i] & self.pinned[sp.j])
+        stretch = float((length / sp.rest)[check].max(initial=1.0))
+        if stretch > max_stretch:
+            return f"an edge is stretched {stretch:.1f}x its rest length (limit {max_stretch})"
         return None
+
+    def save(self) -> tuple:
+        """The dynamic state (positions, velocities, last contact forces), for `restore`."""
+        return self.x.copy(), self.v.copy(), self.contact_force.copy()
+
+    def restore(self, state: tuple) -> None:
+        """Return to a state from `save` (the work counters keep counting)."""
+        x, v, force = state
+        self.x, self.v, self.contact_force = x.copy(), v.copy(), force.copy()
 
 
 @dataclass

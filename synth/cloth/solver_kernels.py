@@ -105,25 +105,66 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sig
 
 
 @njit(cache=True)
-def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
-    """Baraff-Witkin modified PCG (Jacobi): A x = b on the free components, x = z on the constrained
-    ones; ends when r.(P^-1 r) <= tol^2 bf.(P^-1 bf) or after max_iter iterations."""
-    V = len(b)
-    pinv = np.empty((V, 3))
+def _block_inverses(diag, free, normal):
+    """The block-Jacobi preconditioner of the filtered system: per vertex P = S (S D S + n n^T)^-1 S,
+    S = free (I - n n^T), D its diagonal block: the exact inverse of the filtered block on the
+    vertex's free directions (0 where pinned). Symmetric, so CG stays valid. As M = S D S + n n^T
+    maps n to n, M^-1 = S M^-1 S + n n^T, so P = M^-1 - n n^T (n = 0 off contact: P = D^-1)."""
+    V = len(diag)
+    P = np.zeros((V, 3, 3))
+    M = np.empty((3, 3))
+    dn = np.empty(3)
     for a in range(V):
+        if free[a] == 0.0:
+            continue
+        n = normal[a]
         for m in range(3):
-            pinv[a, m] = 1.0 / diag[a, m, m]
+            dn[m] = diag[a, m, 0] * n[0] + diag[a, m, 1] * n[1] + diag[a, m, 2] * n[2]
+        ndn = dn[0] * n[0] + dn[1] * n[1] + dn[2] * n[2]
+        for m in range(3):  # S D S + n n^T with S = I - n n^T
+            for k in range(3):
+                M[m, k] = diag[a, m, k] - n[m] * dn[k] - dn[m] * n[k] + (ndn + 1.0) * n[m] * n[k]
+        c00 = M[1, 1] * M[2, 2] - M[1, 2] * M[2, 1]
+        c01 = M[1, 2] * M[2, 0] - M[1, 0] * M[2, 2]
+        c02 = M[1, 0] * M[2, 1] - M[1, 1] * M[2, 0]
+        inv_det = 1.0 / (M[0, 0] * c00 + M[0, 1] * c01 + M[0, 2] * c02)
+        P[a, 0, 0], P[a, 0, 1], P[a, 0, 2] = c00 * inv_det, c01 * inv_det, c02 * inv_det
+        P[a, 1, 1] = (M[0, 0] * M[2, 2] - M[0, 2] * M[2, 0]) * inv_det
+        P[a, 1, 2] = (M[0, 2] * M[1, 0] - M[0, 0] * M[1, 2]) * inv_det
+        P[a, 2, 2] = (M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0]) * inv_det
+        P[a, 1, 0], P[a, 2, 0], P[a, 2, 1] = P[a, 0, 1], P[a, 0, 2], P[a, 1, 2]  # M symmetric: so is M^-1
+        for m in range(3):
+            for k in range(3):
+                P[a, m, k] -= n[m] * n[k]
+    return P
+
+
+@njit(cache=True, inline="always")
+def _apply(P, a, r0, r1, r2):
+    """P[a] @ r (3x3 times 3)."""
+    return (P[a, 0, 0] * r0 + P[a, 0, 1] * r1 + P[a, 0, 2] * r2,
+            P[a, 1, 0] * r0 + P[a, 1, 1] * r1 + P[a, 1, 2] * r2,
+            P[a, 2, 0] * r0 + P[a, 2, 1] * r1 + P[a, 2, 2] * r2)  # fmt: skip
+
+
+@njit(cache=True)
+def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
+    """Baraff-Witkin modified PCG (block-Jacobi, `_block_inverses`): A x = b on the free components,
+    x = z on the constrained ones; ends when r.(P r) <= tol^2 bf.(P bf) or after max_iter iterations.
+    Returns x, the iterations and the final relative residual sqrt(r.(P r) / bf.(P bf))."""
+    V = len(b)
+    P = _block_inverses(diag, free, normal)
     x = z.copy()
     r, c, q = np.empty((V, 3)), np.empty((V, 3)), np.empty((V, 3))
     target, delta = 0.0, 0.0
     for a in range(V):
-        f0, f1, f2 = _filt(a, b[a, 0], b[a, 1], b[a, 2], free, normal)
-        target += f0 * pinv[a, 0] * f0 + f1 * pinv[a, 1] * f1 + f2 * pinv[a, 2] * f2
+        f0, f1, f2 = _apply(P, a, b[a, 0], b[a, 1], b[a, 2])
+        target += b[a, 0] * f0 + b[a, 1] * f1 + b[a, 2] * f2
         y0, y1, y2 = _row(a, x, diag, ptr, other, coef)
         r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
-        c[a, 0], c[a, 1], c[a, 2] = _filt(a, pinv[a, 0] * r[a, 0], pinv[a, 1] * r[a, 1], pinv[a, 2] * r[a, 2],
-                                          free, normal)  # fmt: skip
+        c[a, 0], c[a, 1], c[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
         delta += r[a, 0] * c[a, 0] + r[a, 1] * c[a, 1] + r[a, 2] * c[a, 2]
+    scale = max(target, 1e-300)
     target *= tol * tol
     it = 0
     while it < max_iter and delta > target:
@@ -138,31 +179,31 @@ def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
             for m in range(3):
                 x[a, m] += alpha * c[a, m]
                 r[a, m] -= alpha * q[a, m]
-                q[a, m] = pinv[a, m] * r[a, m]  # q now holds s = P^-1 r
-                new += r[a, m] * q[a, m]
+            q[a, 0], q[a, 1], q[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])  # q now holds s = P r
+            new += r[a, 0] * q[a, 0] + r[a, 1] * q[a, 1] + r[a, 2] * q[a, 2]
         beta = new / delta
         for a in range(V):
-            c[a, 0], c[a, 1], c[a, 2] = _filt(a, q[a, 0] + beta * c[a, 0], q[a, 1] + beta * c[a, 1],
-                                              q[a, 2] + beta * c[a, 2], free, normal)  # fmt: skip
+            for m in range(3):
+                c[a, m] = q[a, m] + beta * c[a, m]
         delta = new
         it += 1
-    return x, it
+    return x, it, np.sqrt(max(delta, 0.0) / scale)
 
 
 @njit(cache=True)
 def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal,
                   tol, max_iter):  # fmt: skip
-    """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, and
-    at contact vertices the normal component of the residual A dv - b (what the constraint pushed
+    """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, the
+    final relative (preconditioned) residual, and at contact vertices the normal component of the residual A dv - b (what the constraint pushed
     with, times h; 0 elsewhere)."""
     b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sign)
-    dv, it = _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter)
+    dv, it, res = _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter)
     push = np.zeros(len(x))
     for a in range(len(x)):
         if normal[a, 0] != 0.0 or normal[a, 1] != 0.0 or normal[a, 2] != 0.0:
             y0, y1, y2 = _row(a, dv, diag, ptr, other, coef)
             push[a] = (y0 - b[a, 0]) * normal[a, 0] + (y1 - b[a, 1]) * normal[a, 1] + (y2 - b[a, 2]) * normal[a, 2]
-    return dv, it, push
+    return dv, it, res, push
 
 
 @njit(cache=True)
