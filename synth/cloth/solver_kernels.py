@@ -155,23 +155,27 @@ def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
     V = len(b)
     P = _block_inverses(diag, free, normal)
     x = z.copy()
-    r, c, q = np.empty((V, 3)), np.empty((V, 3)), np.empty((V, 3))
+    # r residual, s = P r, c search direction, q = S A c (filtered); A c = A s + beta A c_old lets the
+    # direction update ride along with the product, so an iteration is two passes over the vertices
+    r, s, c, q = np.empty((V, 3)), np.empty((V, 3)), np.zeros((V, 3)), np.zeros((V, 3))
     target, delta = 0.0, 0.0
     for a in range(V):
         f0, f1, f2 = _apply(P, a, b[a, 0], b[a, 1], b[a, 2])
         target += b[a, 0] * f0 + b[a, 1] * f1 + b[a, 2] * f2
         y0, y1, y2 = _row(a, x, diag, ptr, other, coef)
         r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
-        c[a, 0], c[a, 1], c[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
-        delta += r[a, 0] * c[a, 0] + r[a, 1] * c[a, 1] + r[a, 2] * c[a, 2]
+        s[a, 0], s[a, 1], s[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
+        delta += r[a, 0] * s[a, 0] + r[a, 1] * s[a, 1] + r[a, 2] * s[a, 2]
     scale = max(target, 1e-300)
     target *= tol * tol
-    it = 0
+    it, beta = 0, 0.0
     while it < max_iter and delta > target:
         cq = 0.0
         for a in range(V):
-            y0, y1, y2 = _row(a, c, diag, ptr, other, coef)
-            q[a, 0], q[a, 1], q[a, 2] = _filt(a, y0, y1, y2, free, normal)
+            y0, y1, y2 = _row(a, s, diag, ptr, other, coef)
+            y0, y1, y2 = _filt(a, y0, y1, y2, free, normal)
+            c[a, 0], c[a, 1], c[a, 2] = s[a, 0] + beta * c[a, 0], s[a, 1] + beta * c[a, 1], s[a, 2] + beta * c[a, 2]
+            q[a, 0], q[a, 1], q[a, 2] = y0 + beta * q[a, 0], y1 + beta * q[a, 1], y2 + beta * q[a, 2]
             cq += c[a, 0] * q[a, 0] + c[a, 1] * q[a, 1] + c[a, 2] * q[a, 2]
         alpha = delta / cq
         new = 0.0
@@ -179,12 +183,9 @@ def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
             for m in range(3):
                 x[a, m] += alpha * c[a, m]
                 r[a, m] -= alpha * q[a, m]
-            q[a, 0], q[a, 1], q[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])  # q now holds s = P r
-            new += r[a, 0] * q[a, 0] + r[a, 1] * q[a, 1] + r[a, 2] * q[a, 2]
+            s[a, 0], s[a, 1], s[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
+            new += r[a, 0] * s[a, 0] + r[a, 1] * s[a, 1] + r[a, 2] * s[a, 2]
         beta = new / delta
-        for a in range(V):
-            for m in range(3):
-                c[a, m] = q[a, m] + beta * c[a, m]
         delta = new
         it += 1
     return x, it, np.sqrt(max(delta, 0.0) / scale)
