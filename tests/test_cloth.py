@@ -132,6 +132,25 @@ def test_blow_up_is_detected_and_names_the_frame():
         simulate_garments([g], [get_material("cotton")], sv, frames, sf, 30.0, 2, settings, name="push")
 
 
+def test_a_frame_past_the_refinement_limits_is_rerun_with_more_substeps():
+    """The sphere push at 1.2 m/s with refine_speed 0.5 (blow-up limit 30 m/s): the first frame ends
+    past the refinement limit from a state within it, so it is rolled back and re-run at 2x, 4x, 8x
+    the substeps, then kept (within the blow-up limits); later frames start past the limit and are
+    only checked for blow-up. The refined run is what comes out, not the first try."""
+    g, sv, sf = _sphere_garment()
+    g.verts[:, 1] = 0.155
+    frames = sv[None] + np.arange(6)[:, None, None] * np.array([0.0, 0.04, 0.0])
+    mat = [get_material("cotton")]
+    refined = simulate_garments([g], mat, sv, frames, sf, 30.0, 2, SolverSettings(refine_speed=0.5))
+    st = refined.stats[0]
+    assert st["refined_frames"] == 1 and st["max_substeps"] == 16
+    assert st["steps"] == (2 + 4 + 8 + 16) + 2 * 4  # every try of frame 1 counts as work
+    at16 = simulate_garments([g], mat, sv, frames[:2], sf, 30.0, 16)
+    np.testing.assert_allclose(refined.verts[1], at16.verts[1], atol=1e-6)  # frame 1 = the 16-substep run
+    plain = simulate_garments([g], mat, sv, frames, sf, 30.0, 2)
+    assert plain.stats[0]["refined_frames"] == 0 and plain.stats[0]["max_substeps"] == 2
+
+
 def test_garments_on_the_body_at_rest(body):
     betas = np.zeros(10)
     rest, joints = body.rest_vertices(betas), body.rest_joints(betas)

@@ -117,6 +117,27 @@ def test_part_collider_keeps_each_point_on_its_allowed_parts(blob):
         np.testing.assert_array_equal(prox.vertex[mine], used[d.argmin(1)])
 
 
+def test_part_collider_adds_the_extra_parts_for_flagged_points_only(blob):
+    """Quarter 2 is not a relative of quarter 0, but points homed on 0 and flagged in `also` may
+    touch it (`extra`: the forearms and hands for a skirt): after the half turn quarter 2 lies under
+    the points homed on 0; the flagged ones find it, the unflagged ones stay on quarters 0-1."""
+    verts, faces, dirs, rng = blob
+    labels = ((np.arctan2(verts[:, 1], verts[:, 0]) % (2 * np.pi)) // (np.pi / 2)).astype(np.int64)
+    parents = np.array([-1, 0, 1, 2])
+    points = dirs * rng.uniform(0.15, 0.3, len(dirs))[:, None]
+    home = labels[np.linalg.norm(points[:, None] - verts[None], axis=2).argmin(1)]
+    also = np.arange(len(points)) % 2 == 0
+    col = PartCollider(faces, labels, parents, home, also, extra=(2,))
+    c, s = np.cos(np.pi), np.sin(np.pi)
+    prox = col.query(points, verts @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]]))
+    on_2 = (labels[faces[prox.face]] == 2).all(1)  # wholly on quarter 2
+    on_zero = home == 0
+    assert not on_2[on_zero & ~also].any()
+    assert on_2[on_zero & also].mean() > 0.5
+    plain = PartCollider(faces, labels, parents, home)
+    np.testing.assert_array_equal(col.query(points, verts).face[~also], plain.query(points, verts).face[~also])
+
+
 def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):
     verts, faces, dirs, rng = blob
     col = MeshCollider(faces, len(verts))

@@ -329,24 +329,32 @@ def _frames(tri: np.ndarray) -> np.ndarray:
 
 class PartCollider:
     """Collide each cloth point only with the body parts around its home part (the part under it
-    at rest, with its parent and children). A point pinched between two limbs then never flips to
-    the far limb's surface (which would tear the cloth across the gap).
+    at rest, with its parent and children), plus the parts `extra` (P,) adds for points flagged in
+    `also` (N,) bool (the forearms and hands for a skirt). A point pinched between two limbs then
+    never flips to the far limb's surface (which would tear the cloth across the gap).
 
-    groups: per home part, (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
+    groups: per (home part, flag), (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
 
-    def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray):
+    def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray,
+                 also: np.ndarray | None = None, extra: tuple[int, ...] = ()):  # fmt: skip
         self.mesh = MeshCollider(faces, len(labels))
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]
+        also = np.zeros(len(home), bool) if also is None else np.asarray(also, bool)
         self.groups, allow = [], []
         self.group = np.zeros(len(home), np.int64)
         for part in np.unique(home):
-            allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
-            fmask = np.isin(face_labels, list(allowed)).any(1)
-            pts = np.nonzero(home == part)[0]
-            self.group[pts] = len(allow)
-            allow.append(fmask)
-            self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
+            for flag in (False, True):
+                pts = np.nonzero((home == part) & (also == flag))[0]
+                if not len(pts):
+                    continue
+                allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
+                if flag:
+                    allowed |= {int(e) for e in extra}
+                fmask = np.isin(face_labels, list(allowed)).any(1)
+                self.group[pts] = len(allow)
+                allow.append(fmask)
+                self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
         self.allow = np.stack(allow)
         self.vallow = np.zeros((len(allow), len(labels)), bool)
         for g, (_, _, used) in enumerate(self.groups):

@@ -27,6 +27,8 @@ CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's moti
 CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
 CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
+ARM_PARTS = (18, 19, 20, 21, 22, 23)  # SMPL forearms (elbow joints), wrists and hands
+SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips)
 
 
 @dataclass
@@ -85,12 +87,17 @@ class BodyReach:
 
 
 def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray,
-               body_labels: np.ndarray | None = None, body_parents: np.ndarray | None = None) -> BodyReach:  # fmt: skip
-    """Collide only with the body near the garment points at rest (hands, feet and head rarely
-    matter); with body_labels (Vb,) and body_parents (24,), each point only with the parts around
-    its own (PartCollider)."""
+               body_labels: np.ndarray | None = None, body_parents: np.ndarray | None = None,
+               swung_through: np.ndarray | None = None) -> BodyReach:  # fmt: skip
+    """Collide only with the body near the garment points at rest (feet and head rarely matter);
+    with body_labels (Vb,) and body_parents (24,), each point only with the parts around its own
+    (PartCollider), and points flagged in swung_through (N,) bool (skirts, dresses) also with the
+    forearms and hands (ARM_PARTS), which are far from them at rest but swing through them."""
     body_faces = np.asarray(body_faces, np.int64)
     near = np.isfinite(cKDTree(points).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
+    hands = swung_through is not None and body_labels is not None and bool(np.any(swung_through))
+    if hands:
+        near |= np.isin(body_labels, ARM_PARTS)
     face_index = np.nonzero(near[body_faces].any(1))[0]
     used = np.unique(body_faces[face_index])
     remap = np.full(len(rest_body), -1)
@@ -103,7 +110,8 @@ def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray
     if body_labels is not None:
         labels = np.asarray(body_labels)[used]
         home = labels[cKDTree(sub_rest).query(points)[1]]
-        dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home)
+        dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home,
+                                swung_through if hands else None, ARM_PARTS)  # fmt: skip
     return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
 
 
@@ -122,7 +130,8 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     owner = np.repeat(np.arange(len(garments)), sizes)
     pinned = np.concatenate([g.pinned for g in garments])
     cloth = ImplicitCloth(rest, faces, materials, owner, pinned, settings)
-    reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents)
+    swung = np.concatenate([np.full(len(g.verts), g.garment_type in SWUNG_THROUGH) for g in garments])
+    reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents, swung)
     sub_faces, used, collider, dynamics, emb = reach.faces, reach.used, reach.collider, reach.dynamics, reach.embedding
     body_frames = body_frames[:, used]
     pin_emb = Embedding(emb.face[pinned], emb.coords[pinned])
