@@ -48,6 +48,7 @@ class Run:
     solver: str
     verts: np.ndarray  # (T, V, 3) garment positions, frame 0 included
     seconds_per_frame: float
+    stats: dict | None = None  # ours: the garment cache's stats (CG iterations and residual, refinements)
 
 
 def load_motion(spec: str, body, frames: int | None, lead_in: int | None = None):
@@ -81,7 +82,7 @@ def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: floa
     except SynthError as exc:  # a divergence is a result: report it in the table
         print(f"ours: {exc}")
         return Run("ours (diverged)", np.full((len(frames), len(garment.verts), 3), np.nan), np.nan)
-    return Run("ours (numba)", res.verts.astype(np.float64), res.seconds_per_frame)
+    return Run("ours (numba)", res.verts.astype(np.float64), res.seconds_per_frame, res.stats[0])
 
 
 def blender_parameters(garment: Garment, mat: Material, fps: float) -> dict[str, float]:
@@ -246,6 +247,12 @@ def main() -> None:
         print(f"{kind:<10}{r.solver:<16}{len(r.verts):>6}{r.seconds_per_frame:>9.3f}{ratio:>11.2f}"
               f"{m['max_pen_mm']:>12.1f}{m['p95_pen_mm']:>12.1f}{100 * m['pen_frac']:>13.2f}"
               f"{m['stretch_mean']:>16.1f}{m['stretch_max']:>15.0f}")  # fmt: skip
+    for kind, r, m, ratio in rows:
+        if r.stats:
+            st = r.stats
+            print(f"{kind}: ours {st['cg_iterations_per_step']:.1f} CG iterations per step (largest residual "
+                  f"{st['cg_residual_max']:.2g}), {1000 * r.seconds_per_frame / args.substeps:.1f} ms per substep, "
+                  f"{st['refined_frames']} frames re-run with more substeps (at most {st['max_substeps']})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ most contrasting pair of a built-in motion and the next one, interpolated (16-24
 T-pose lead-in; `clip` rows are the first `--clip-seconds` of the motion itself after the same lead-in (a
 real walk, run, kick...); `cmu` rows are the shared CMU BVH clips, MoSh-fitted (cached), likewise.
 Materials rotate through the presets. Per row: ok or the frame it diverged at, frames, seconds per frame,
-max and p95 penetration (mm, any body part), mean and max edge stretch of the stretch springs, and the
+max and p95 penetration (mm, any body part), mean and max edge stretch of the stretch springs, the
 stays-on check: the smallest (over frames) fraction of the lower garment's (trousers/shorts/skirt, or the
-dress) vertices within 5 cm of their distance from the body surface when dressed (frame 0).
+dress) vertices within 5 cm of their distance from the body surface when dressed (frame 0), and the
+frames re-run with more substeps (adaptive substeps; e.g. 2@16: two frames, at most 16 substeps).
 Usage: python benchmarks/cloth_motions.py [--kinds pair,clip,cmu] [--motions walk,run] [--workers 2]
                                           [--substeps 4] [--clip-seconds 1.0]
 """
@@ -44,6 +45,8 @@ class Row:
     stretch_mean: float = float("nan")
     stretch_max: float = float("nan")
     stays_on: float = float("nan")
+    refined: int = 0  # frames re-run with more substeps (simulate.advance_frame)
+    max_substeps: int = 0
 
 
 _BODY = None
@@ -114,6 +117,7 @@ def run_row(task: tuple) -> Row:
         return row
     st = [c.stats for c in caches]
     row.s_per_frame = st[0]["seconds_per_frame"]
+    row.refined, row.max_substeps = st[0]["refined_frames"], st[0]["max_substeps"]
     row.pen_max = max(s["max_penetration_mm"] for s in st)
     row.pen_p95 = max(s["p95_penetration_mm"] for s in st)
     row.stretch_mean = float(np.mean([s["mean_edge_stretch"] for s in st]))
@@ -156,7 +160,7 @@ def main() -> None:
     print(f"{len(tasks)} simulations, substeps {args.substeps}, {args.workers} workers, 1 thread each")
     head = (f"| {'motion':<8} | {'kind':<4} | {'outfit':<17} | {'materials':<13} | {'result':<11} | {'frames':>6} "
             f"| {'s/frame':>7} | {'pen max mm':>10} | {'pen p95 mm':>10} | {'stretch mean':>12} | {'stretch max':>11} "
-            f"| {'stays on':>8} |")  # fmt: skip
+            f"| {'stays on':>8} | {'refined':>7} |")  # fmt: skip
     print(head)
     print("|" + "|".join("-" * (len(c)) + ("" if i else "") for i, c in enumerate(head.split("|")[1:-1])) + "|")
     rows = []
@@ -165,7 +169,7 @@ def main() -> None:
             rows.append(r)
             print(f"| {r.motion:<8} | {r.kind:<4} | {r.outfit:<17} | {r.materials:<13} | {r.status:<11} | {r.frames:>6} "
                   f"| {r.s_per_frame:>7.3f} | {r.pen_max:>10.1f} | {r.pen_p95:>10.1f} | {100 * r.stretch_mean:>11.1f}% "
-                  f"| {1 + r.stretch_max:>10.2f}x | {r.stays_on:>8.3f} |", flush=True)  # fmt: skip
+                  f"| {1 + r.stretch_max:>10.2f}x | {r.stays_on:>8.3f} | {_refined(r):>7} |", flush=True)  # fmt: skip
     ok = [r for r in rows if r.status == "ok"]
     frames = sum(r.frames for r in ok)
     print(f"summary: {len(ok)}/{len(rows)} ok, {frames} frames, "
@@ -174,6 +178,11 @@ def main() -> None:
           f"worst p95 penetration {max((r.pen_p95 for r in ok), default=0):.1f} mm, "
           f"max stretch {1 + max((r.stretch_max for r in ok), default=0):.2f}x, "
           f"worst stays-on {min((r.stays_on for r in ok if np.isfinite(r.stays_on)), default=float('nan')):.3f}")
+
+
+def _refined(r: Row) -> str:
+    """'-' or how many frames were re-run and the most substeps used (e.g. '2@16')."""
+    return f"{r.refined}@{r.max_substeps}" if r.refined else "-"
 
 
 def _single_thread() -> None:

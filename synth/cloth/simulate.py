@@ -148,14 +148,16 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     stretch_springs = cloth.springs.kind == 0
     pen[0] = np.maximum(0.0, -collider.query(out[0].astype(np.float64), body_frames[0]).signed)
     levels = np.zeros(T, np.int64)  # substep refinements per frame: substeps x 2^level were run
+    within = True  # the state is within the refinement limits (the garment as dressed is)
     elapsed = 0.0  # the simulation alone: the substeps and the blow-up check, not the statistics
     for f in tqdm(range(1, T), desc=f"cloth {name}", disable=not progress, unit="frame"):
         t0 = time.perf_counter()
         if not np.isfinite(body_frames[f]).all():
             _diverged(name, f, T, "the body mesh has NaN/inf vertices (bad pose or translation)")
-        levels[f] = advance_frame(cloth, body_frames[f - 1], body_frames[f], substeps, fps, name, f, T,
-                                  lambda start, end, h: substep(cloth, dynamics, pin_emb, sub_faces, start, end, h,
-                                                                thickness, friction, free))  # fmt: skip
+        levels[f], within = advance_frame(cloth, body_frames[f - 1], body_frames[f], substeps, fps, name, f, T,
+                                          lambda start, end, h: substep(cloth, dynamics, pin_emb, sub_faces, start,
+                                                                        end, h, thickness, friction, free),
+                                          within)  # fmt: skip
         elapsed += time.perf_counter() - t0
         out[f] = cloth.x
         pen[f] = np.maximum(0.0, -collider.query(cloth.x, body_frames[f]).signed)
@@ -169,12 +171,13 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
     seconds = elapsed / max(T - 1, 1)
     final, kinetic = (energy[-1]["total"] if energy else 0.0), max((e["kinetic"] for e in energy), default=0.0)
     stats = [garment_stats(pen[:, owner == k], stretch[:, 0, k], stretch[:, 1, k], cloth.steps, substeps,
-                           cloth.cg_iterations, final, kinetic, seconds, levels) for k in range(len(garments))]  # fmt: skip
+                           cloth.cg_iterations, cloth.cg_residual_max, final, kinetic, seconds, levels)
+             for k in range(len(garments))]  # fmt: skip
     return SimResult(out, stats, seconds)
 
 
 def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.ndarray, steps: int, substeps: int,
-                  cg_iterations: float, energy_final: float, kinetic_max: float,
+                  cg_iterations: float, cg_residual_max: float, energy_final: float, kinetic_max: float,
                   seconds_per_frame: float, levels: np.ndarray) -> dict[str, Any]:  # fmt: skip
     """The stats one garment's cache records: pen
     (T, V) penetration depth in m per frame and vertex, stretch_mean / stretch_max (T,) the mean and
@@ -183,7 +186,7 @@ def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.nda
     p = pen * 1000.0
     return {
         "steps": steps, "substeps": substeps, "frames": len(pen),
-        "cg_iterations_per_step": float(cg_iterations) / max(steps, 1),
+        "cg_iterations_per_step": float(cg_iterations) / max(steps, 1), "cg_residual_max": float(cg_residual_max),
         "max_penetration_mm": float(p.max()), "p95_penetration_mm": float(np.percentile(p, 95)),
         "penetrating_fraction": float((p > 0).mean()),
         "mean_edge_stretch": float(stretch_mean.mean()), "max_edge_stretch": float(stretch_max.max()),
@@ -237,7 +240,7 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
 
 
 def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, substeps: int, fps: float, name: str,
-                  frame: int, T: int, step) -> int:  # fmt: skip
+                  frame: int, T: int, step, started_within: bool = True) -> tuple[int, bool]:  # fmt: skip
     """Advance the cloth by one frame while the body moves from `start` to `end` (linearly within
     the frame), `substeps` calls of step(start, end, h) at first. When the frame ends out of
     bounds (`ImplicitCloth.out_of_bounds`: a free edge or a vertex speed past the refinement limits)
@@ -245,10 +248,10 @@ def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, subs
     substeps, up to settings.max_refinements times: the step shrinks only where the motion needs
     it, so a fast kick does not make the whole sequence pay (cloth that stays pinched between two
     body parts past the limits is only refined when it blows up). Raises SynthError (naming
-    sequence and frame) when the finest run still blows up; returns the refinement level used."""
-    saved = cloth.save()
-    bound = cloth.blow_up if cloth.out_of_bounds() else cloth.out_of_bounds
-    limit = cloth.settings.max_refinements
+    sequence and frame) when the finest run still blows up; returns the refinement level used and
+    whether the frame ended within the refinement limits (the next frame's started_within)."""
+    saved = cloth.save() if started_within else None
+    limit = cloth.settings.max_refinements if started_within else 0
     for level in range(limit + 1):
         n = substeps * 2**level
         h = 1.0 / (fps * n)
@@ -258,14 +261,14 @@ def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, subs
             cur = (1 - a) * start + a * end
             step(prev, cur, h)
             prev = cur
-        if bound() is None:
-            return level
+        if cloth.out_of_bounds() is None:
+            return level, True
         if level < limit:
             cloth.restore(saved)
     reason = cloth.blow_up()
     if reason:
-        _diverged(name, frame, T, f"{reason}, also at {n} substeps")
-    return limit  # past the refinement limits, within the blow-up limits: kept
+        _diverged(name, frame, T, f"{reason}{f', also at {n} substeps' if level else ''}")
+    return level, False  # past the refinement limits, within the blow-up limits: kept
 
 
 def _diverged(name: str, frame: int, T: int, reason: str) -> None:

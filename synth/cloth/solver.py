@@ -60,6 +60,7 @@ class ImplicitCloth:
         self.contact_force = np.zeros(V)  # normal force of each contact constraint in the last step
         self.cg_iterations = 0
         self.cg_residual = 0.0  # relative preconditioned residual the last solve ended at
+        self.cg_residual_max = 0.0  # and the largest over all solves (a solve that stopped at the cap)
         self.steps = 0
         self._adj = kernels.adjacency(self.springs.i, self.springs.j, V)
         self._gravity = np.asarray(self.settings.gravity, np.float64)
@@ -115,6 +116,7 @@ class ImplicitCloth:
             self.limit_strain(h)
         self.cg_iterations += iters
         self.cg_residual = residual
+        self.cg_residual_max = max(self.cg_residual_max, residual)
         self.steps += 1
         return iters
 
