@@ -252,7 +252,7 @@ def main() -> None:
             st = r.stats
             print(f"{kind}: ours {st['cg_iterations_per_step']:.1f} CG iterations per step (largest residual "
                   f"{st['cg_residual_max']:.2g}), {1000 * r.seconds_per_frame / args.substeps:.1f} ms per substep, "
-                  f"{st['refined_frames']} frames re-run with more substeps (at most {st['max_substeps']})")  # fmt: skip
+                  f"{st['refined_frames']} frames re-run with more substeps (most {st['max_substeps']})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -157,7 +157,8 @@ def _closest_points(points, verts, faces, vf, valence, near, allow, group):
     """For each point i: the exact closest point on the triangles around its nearest mesh vertex near[i]
     that its group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and
     the unit normal there interpolated from the vertex normals of those allowed faces' sub-mesh.
-    Plane barycentrics, else the nearest of the three edges. Returns (signed, normal, point, face, bary); points are independent (no reductions)."""
+    Plane barycentrics, else the nearest of the three edges. Returns (signed, normal, point, face,
+    bary); points are independent (no reductions)."""
     N = points.shape[0]
     signed = np.empty(N)
     normal = np.empty((N, 3))

@@ -2,7 +2,8 @@
 
 One linearised backward-Euler step solves
     (M - h dF/dv - h^2 dF/dx) dv = h (F0 + h dF/dx v0)
-for the velocity change, with modified preconditioned CG (block-Jacobi: each vertex's filtered 3x3 block inverted) and constraint filtering:
+for the velocity change, with modified preconditioned CG (block-Jacobi: each vertex's filtered 3x3
+block inverted; run to a relative residual, not a fixed count) and constraint filtering:
 pinned (attached) vertices get their velocity change prescribed and are filtered out of the
 search directions, so the system needs no Lagrange multipliers. Spring Jacobians drop the
 compressive transverse term (Choi & Ko) so the matrix stays symmetric positive definite. The
@@ -103,9 +104,9 @@ class ImplicitCloth:
             z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
             normal[c_idx] = n
         ptr, other, spring, sign = self._adj
-        dv, iters, residual, push = kernels.implicit_step(x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag,
-                                                self._gravity, float(h), ptr, other, spring, sign, z, free, normal,
-                                                float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
+        dv, iters, residual, push = kernels.implicit_step(
+            x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag, self._gravity, float(h), ptr, other,
+            spring, sign, z, free, normal, float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on
         self.contact_force[:] = push / h

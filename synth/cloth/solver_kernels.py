@@ -195,8 +195,8 @@ def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
 def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal,
                   tol, max_iter):  # fmt: skip
     """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, the
-    final relative (preconditioned) residual, and at contact vertices the normal component of the residual A dv - b (what the constraint pushed
-    with, times h; 0 elsewhere)."""
+    final relative (preconditioned) residual, and at contact vertices the normal component of the
+    residual A dv - b (what the constraint pushed with, times h; 0 elsewhere)."""
     b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sign)
     dv, it, res = _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter)
     push = np.zeros(len(x))
