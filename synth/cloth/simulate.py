@@ -289,7 +289,8 @@ def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: 
 
     options: ease (float or {garment: float}; default per garment, jittered +-15% from `seed`),
     material (dict of Material field overrides for every garment), progress (bool), and any
-    SolverSettings field (cg_tol, cg_max_iter, max_speed, max_stretch, gravity).
+    SolverSettings field (cg_tol, cg_max_iter, max_speed, max_stretch, refine_stretch, refine_speed,
+    max_refinements, gravity).
     """
     outfit, materials = list(outfit), list(materials)
     if len(materials) == 1 and len(outfit) > 1:
