@@ -136,6 +136,11 @@ def test_part_collider_adds_the_extra_parts_for_flagged_points_only(blob):
     assert on_2[on_zero & also].mean() > 0.5
     plain = PartCollider(faces, labels, parents, home)
     np.testing.assert_array_equal(col.query(points, verts).face[~also], plain.query(points, verts).face[~also])
+    # `adjacent` widens a part's relatives for all its points (the chest and upper arms at the armpit)
+    wide = PartCollider(faces, labels, parents, home, adjacent={0: (2,)})
+    turned = verts @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
+    wide_on_2 = (labels[faces[wide.query(points, turned).face]] == 2).all(1)
+    assert wide_on_2[on_zero].mean() > 0.5
 
 
 def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):

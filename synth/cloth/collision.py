@@ -330,14 +330,16 @@ def _frames(tri: np.ndarray) -> np.ndarray:
 
 class PartCollider:
     """Collide each cloth point only with the body parts around its home part (the part under it
-    at rest, with its parent and children), plus the parts `extra` (P,) adds for points flagged in
-    `also` (N,) bool (the forearms and hands for a skirt). A point pinched between two limbs then
-    never flips to the far limb's surface (which would tear the cloth across the gap).
+    at rest, with its parent, its children and the parts `adjacent` names for it), plus the parts
+    `extra` adds for points flagged in `also` (N,) bool (the forearms and hands for a skirt). A point
+    pinched between two limbs then never flips to the far limb's surface (which would tear the
+    cloth across the gap).
 
     groups: per (home part, flag), (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray,
-                 also: np.ndarray | None = None, extra: tuple[int, ...] = ()):  # fmt: skip
+                 also: np.ndarray | None = None, extra: tuple[int, ...] = (),
+                 adjacent: dict[int, tuple[int, ...]] | None = None):  # fmt: skip
         self.mesh = MeshCollider(faces, len(labels))
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]
@@ -350,6 +352,7 @@ class PartCollider:
                 if not len(pts):
                     continue
                 allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
+                allowed |= set((adjacent or {}).get(int(part), ()))
                 if flag:
                     allowed |= {int(e) for e in extra}
                 fmask = np.isin(face_labels, list(allowed)).any(1)

@@ -29,6 +29,9 @@ CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 ARM_PARTS = (18, 19, 20, 21, 22, 23)  # SMPL forearms (elbow joints), wrists and hands
 SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips)
+# body parts whose cloth also collides with a part beyond its parent and children: sleeve cloth in the
+# armpit with the chest (SMPL spine3), chest cloth with the upper arms (SMPL shoulders)
+ARMPIT = {16: (9,), 17: (9,), 9: (16, 17)}
 
 
 @dataclass
@@ -111,7 +114,7 @@ def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray
         labels = np.asarray(body_labels)[used]
         home = labels[cKDTree(sub_rest).query(points)[1]]
         dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home,
-                                swung_through if hands else None, ARM_PARTS)  # fmt: skip
+                                swung_through if hands else None, ARM_PARTS, ARMPIT)  # fmt: skip
     return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
 
 
