@@ -249,12 +249,14 @@ def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, subs
     bounds (`ImplicitCloth.out_of_bounds`: a free edge or a vertex speed past the refinement limits)
     having started within them, the state is rolled back and the frame re-run with twice the
     substeps, up to settings.max_refinements times: the step shrinks only where the motion needs
-    it, so a fast kick does not make the whole sequence pay (cloth that stays pinched between two
-    body parts past the limits is only refined when it blows up). Raises SynthError (naming
-    sequence and frame) when the finest run still blows up; returns the refinement level used and
-    whether the frame ended within the refinement limits (the next frame's started_within)."""
-    saved = cloth.save() if started_within else None
-    limit = cloth.settings.max_refinements if started_within else 0
+    it, so a fast kick does not make the whole sequence pay. Cloth that stays pinched between two
+    body parts past those limits (started_within False) is refined only when it blows up. Raises
+    SynthError (naming sequence and frame) when the finest run still blows up; returns the
+    refinement level used and whether the frame ended within the refinement limits (the next
+    frame's started_within)."""
+    saved = cloth.save()
+    check = cloth.out_of_bounds if started_within else cloth.blow_up
+    limit = cloth.settings.max_refinements
     for level in range(limit + 1):
         n = substeps * 2**level
         h = 1.0 / (fps * n)
@@ -264,13 +266,13 @@ def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, subs
             cur = (1 - a) * start + a * end
             step(prev, cur, h)
             prev = cur
-        if cloth.out_of_bounds() is None:
-            return level, True
+        if check() is None:
+            return level, started_within or cloth.out_of_bounds() is None
         if level < limit:
             cloth.restore(saved)
     reason = cloth.blow_up()
     if reason:
-        _diverged(name, frame, T, f"{reason}{f', also at {n} substeps' if level else ''}")
+        _diverged(name, frame, T, f"{reason}, also at {n} substeps")
     return level, False  # past the refinement limits, within the blow-up limits: kept
 
 
