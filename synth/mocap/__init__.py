@@ -59,8 +59,6 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
 def _moshed_or_amass(path: Path, body):
     """A MoshedSequence .npz (SMPL world, Y up: `synth mosh`, `train.mviper predict` motion.npz) as it is;
     anything else as AMASS (Z up)."""
-    import zipfile
-
     import numpy as np
 
     from synth.mosh.sequence import MoshedSequence
@@ -68,8 +66,8 @@ def _moshed_or_amass(path: Path, body):
     try:
         with np.load(path, allow_pickle=False) as z:
             moshed = {"fps", "fit_error_mm", "poses", "betas", "trans"} <= set(z.files) and "mocap_framerate" not in z.files
-    except (OSError, ValueError, zipfile.BadZipFile):
-        moshed = False  # load_amass names the unreadable file
+    except Exception:  # noqa: BLE001 - not a zip, empty, truncated: load_amass names the unreadable file
+        moshed = False
     return MoshedSequence.load(path) if moshed else load_amass(path, body=body)
 
 
