@@ -1,4 +1,4 @@
-"""Garment and skin materials: image fabrics (random scale/rotation/tint over the cache's UVs) and
+"""Garment materials: image fabrics (random scale/rotation/tint over the cache's UVs) and
 procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours from the SceneSpec."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from images import load_image
 class Nodes:
     """Tiny builder over a node tree: add(type, **inputs/attrs) and link(a, b)."""
 
-    def __init__(self, tree):
+    def __init__(self, tree, clear: bool = True):
         self.tree = tree
-        self.tree.nodes.clear()
+        if clear:
+            self.tree.nodes.clear()
 
     def add(self, kind: str, inputs: dict | None = None, **attrs):
         node = self.tree.nodes.new(kind)
@@ -132,15 +133,4 @@ def garment_material(name: str, spec: dict, resolve) -> "bpy.types.Material":
         image_fabric(n, spec, resolve(spec["path"], "fabric texture"))
     else:
         procedural_fabric(n, spec)
-    return mat
-
-
-def skin_material(spec: dict) -> "bpy.types.Material":
-    mat = bpy.data.materials.new("skin")
-    mat.use_nodes = True
-    n = Nodes(mat.node_tree)
-    bsdf = _principled(n, spec["roughness"])
-    bsdf.inputs["Base Color"].default_value = linear_rgba(spec["color"])
-    bsdf.inputs["Subsurface Weight"].default_value = spec.get("subsurface", 0.05)
-    bsdf.inputs["Subsurface Radius"].default_value = (0.01, 0.004, 0.002)
     return mat

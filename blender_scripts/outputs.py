@@ -63,21 +63,29 @@ def labels_from_pass(index: np.ndarray) -> np.ndarray:
 
 
 def write_passes(job_dir: str, wanted: list[str], passes: dict[str, np.ndarray], c: int, t: int,
-                 last_frame: int, clip_end: float, R: np.ndarray) -> None:  # fmt: skip
-    """depth/seg/parts/normals/flow of camera c, frame t, from the render's passes (R: world->OpenCV camera)."""
+                 last_frame: int, clip_end: float, R: np.ndarray, ground: bool = False) -> None:  # fmt: skip
+    """depth/seg/parts/normals/flow of camera c, frame t, from the render's passes (R: world->OpenCV camera).
+    With a ground plane (label 0, a shadow catcher) its pixels get background depth and normals."""
+    background = labels_from_pass(passes["Object Index.X"]) == 0 if ground else None
 
     def path(name: str, ext: str) -> str:
         return os.path.join(job_dir, name, f"cam{c}", f"{t:04d}.{ext}")
 
     if "depth" in wanted:
-        save_npy(path("depth", "npy"), depth_from_pass(passes["Depth.Z"], clip_end))
+        depth = depth_from_pass(passes["Depth.Z"], clip_end)
+        if background is not None:
+            depth[background] = np.inf
+        save_npy(path("depth", "npy"), depth)
     if "seg" in wanted:
         write_gray_png(path("seg", "png"), labels_from_pass(passes["Object Index.X"]))
     if "parts" in wanted:
         write_gray_png(path("parts", "png"), labels_from_pass(passes["Material Index.X"]))
     if "normals" in wanted:
         world = np.stack([passes[f"Normal.{a}"] for a in "XYZ"], axis=-1).astype(np.float64)
-        save_npy(path("normals", "npy"), (world @ R.T).astype(np.float16))
+        cam = world @ R.T
+        if background is not None:
+            cam[background] = 0.0
+        save_npy(path("normals", "npy"), cam.astype(np.float16))
     if "flow" in wanted and t < last_frame:
         # Blender's vector pass: (X, Y) motion to the previous frame, (Z, W) to the next, y up;
         # forward flow in image pixels (x right, y down) is (-Z, W).

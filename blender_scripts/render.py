@@ -26,6 +26,7 @@ from backdrop import Backdrop  # noqa: E402
 from scene_build import (  # noqa: E402
     animate,
     build_subject,
+    place_riders,
     place_camera,
     resolve_asset,
     set_verts,
@@ -88,12 +89,15 @@ def render_job(job_dir: str) -> dict:
     layer = scene.view_layers[0]
     for name in wanted:
         setattr(layer, PASS_DIRS[name], True)
+    ground = bool(spec["job"].get("ground"))
+    if ground and {"depth", "normals"} & set(wanted):
+        layer.use_pass_object_index = True  # the ground is background: its depth/normals are cleared by label
     setup_world(scene, spec["background"])
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
-    subject = build_subject(scene, job_dir, spec)
+    subject, riders = build_subject(scene, job_dir, spec)
     if "flow" in wanted:
-        animate(scene, subject, cams, spec["job"]["cameras"], T)
+        animate(scene, subject, cams, spec["job"]["cameras"], T, riders)
 
     W = H = int(spec["resolution"])
     bg = spec["background"]
@@ -111,6 +115,7 @@ def render_job(job_dir: str) -> dict:
         else:
             for obj, verts in subject:
                 set_verts(obj, verts[t])
+            place_riders(riders, t)
         for c, cam in enumerate(cams):
             if "flow" not in wanted:  # keyframed otherwise
                 place_camera(cam, spec["job"]["cameras"][c], t)
@@ -128,11 +133,13 @@ def render_job(job_dir: str) -> dict:
             if wanted:
                 save_image(scene, result, tmp_exr, True)
                 passes = read_exr_passes(tmp_exr)
-                write_passes(job_dir, wanted, passes, c, t, T - 1, cam.data.clip_end, np.array(record["R"]))
+                write_passes(job_dir, wanted, passes, c, t, T - 1, cam.data.clip_end, np.array(record["R"]), ground)
             records[c].append(record)
             image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     seconds = time.perf_counter() - t0
+    if "seg" in wanted:
+        write_json(os.path.join(job_dir, "seg", "legend.json"), spec["job"].get("seg_legend") or {})
     for tmp in (tmp_exr, tmp_png):
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -146,17 +153,21 @@ def render_job(job_dir: str) -> dict:
             for cam, recs in zip(cams, records)
         ],
     }
-    info = {"engine": spec["engine"], "device": device, "samples": spec["samples"], "denoise": spec.get("denoise"),
+    info = {"engine": spec["engine"], "device": device, "samples": spec["samples"], "denoise": bool(spec["engine"] == "cycles" and scene.cycles.use_denoising),  # as rendered
             "frames": T, "cameras": len(cams), "images": T * len(cams), "seconds": seconds,
             "seconds_per_image": seconds / max(1, T * len(cams)), "first_image_seconds": image_seconds[0],
             "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
             "blender": bpy.app.version_string}  # fmt: skip
     for name, obj in (("cameras.json", cameras), ("render_info.json", info)):
-        tmp = os.path.join(job_dir, f".{name}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=1)
-        os.replace(tmp, os.path.join(job_dir, name))
+        write_json(os.path.join(job_dir, name), obj)
     return info
+
+
+def write_json(path: str, obj) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+    os.replace(tmp, path)
 
 
 MIN_BLENDER = (4, 2)  # node sockets, EEVEE ids and mesh attribute APIs used here; older builds render no subject

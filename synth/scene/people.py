@@ -1,0 +1,158 @@
+"""Geometry of what makes the body a person in the render, computed from the body's vertices
+(numpy only; all positions in one world frame, the caller's):
+
+- the head's rigid motion per frame (hair and eyeballs ride on it, not simulated),
+- the scalp and eyebrow patches the hair grows from (vertex sets of the body's rest shape),
+- the eyeballs placed in the sockets of this body's shape,
+- shoes: shells of the foot skin, moved with the feet's vertices every frame (so skinned with them),
+- the floor height where the feet stand.
+
+Region rules are written in the rest frame of the body model (SMPL: Y up, facing +Z, metres).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.body.look import BodyLook, similarity_fit
+from synth.scene.demo import vertex_normals
+
+HEAD, NECK = 15, 12  # SMPL parts
+FOOT_PARTS = (7, 8, 10, 11)  # left/right ankle, left/right foot (toes)
+SHIN_PARTS = (4, 5)
+# shoe type -> (top of the shoe above the sole, metres; upper thickness; sole thickness)
+SHOE_SHAPES = {"sneaker": (0.10, 0.006, 0.022), "boot": (0.22, 0.007, 0.03), "flat": (0.045, 0.004, 0.012)}
+SOLE_BAND = 0.02  # rest-frame height above the lowest foot vertex that counts as sole
+
+
+@dataclass
+class BodyRig:
+    """What the people geometry needs from a body model (see people_rig)."""
+
+    rest: np.ndarray  # (V,3) rest vertices (v_template), model frame
+    faces: np.ndarray  # (F,3)
+    part_labels: np.ndarray  # (V,) SMPL part per vertex
+    look: BodyLook
+
+
+def people_rig(body, look: BodyLook | None = None) -> BodyRig:
+    """BodyRig of a BodyModel (its look sidecar / UV map loaded unless given)."""
+    from synth.body.look import load_body_look
+
+    return BodyRig(np.asarray(body.v_template, np.float64), np.asarray(body.faces, np.int64),
+                   np.asarray(body.part_labels, np.int64), look or load_body_look(body))  # fmt: skip
+
+
+def rigid_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """4x4 rotation + translation taking (N,3) src onto dst in the least-squares sense (Kabsch)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    U, _, Vt = np.linalg.svd((dst - mu_d).T @ (src - mu_s))
+    R = U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+    M = np.eye(4)
+    M[:3, :3], M[:3, 3] = R, mu_d - R @ mu_s
+    return M
+
+
+def head_vertices(rig: BodyRig) -> np.ndarray:
+    """Indices of the head part's vertices (rigid under SMPL skinning except at the neck seam)."""
+    return np.flatnonzero(rig.part_labels == HEAD)
+
+
+def head_transforms(verts: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """(T,4,4) rigid motion of the head from frame 0 to each frame."""
+    return np.stack([rigid_fit(verts[0, head], verts[t, head]) for t in range(len(verts))])
+
+
+def eye_level(rig: BodyRig) -> tuple[float, float]:
+    """(height, depth) of the eyes' centre in the rest frame: from the eyeballs when the look has
+    them, else 11.5 cm below the top of the head and 1 cm behind its front."""
+    if rig.look.has_eyes:
+        c = rig.look.eye_verts.mean(0)
+        return float(c[1]), float(c[2])
+    head = rig.rest[head_vertices(rig)]
+    return float(head[:, 1].max() - 0.115), float(head[:, 2].max() - 0.01)
+
+
+def _faces_within(faces: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return faces[mask[faces].all(axis=1)]
+
+
+def scalp_faces(rig: BodyRig) -> np.ndarray:
+    """Faces where scalp hair grows: the head above the brows (3.5 cm over the eyes) at the front,
+    down to 6 cm below eye level behind the ears (the nape's hairline)."""
+    y, z = rig.rest[:, 1], rig.rest[:, 2]
+    eye_y, eye_z = eye_level(rig)
+    head = rig.part_labels == HEAD
+    front = y > eye_y + 0.035
+    back = (y > eye_y - 0.06) & (z < eye_z - 0.085)
+    return _faces_within(rig.faces, head & (front | back))
+
+
+def brow_faces(rig: BodyRig) -> np.ndarray:
+    """Faces of the two eyebrow arcs: 1.2-2.6 cm above each eye, within 2.6 cm of its centre sideways."""
+    eye_y, eye_z = eye_level(rig)
+    x, y, z = rig.rest.T
+    eye_x = 0.03 if not rig.look.has_eyes else float(np.abs(rig.look.eye_verts[:, 0]).mean())
+    band = (y > eye_y + 0.012) & (y < eye_y + 0.026) & (z > eye_z - 0.01)
+    side = np.abs(np.abs(x) - eye_x - 0.004) < 0.026
+    return _faces_within(rig.faces, (rig.part_labels == HEAD) & band & side)
+
+
+def head_faces(rig: BodyRig) -> np.ndarray:
+    """Faces of the head and neck: the surface hair is kept outside of."""
+    return _faces_within(rig.faces, np.isin(rig.part_labels, (HEAD, NECK)))
+
+
+def submesh(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(used vertex indices, faces re-indexed into them)."""
+    used = np.unique(faces)
+    remap = np.full(int(faces.max()) + 1, -1)
+    remap[used] = np.arange(len(used))
+    return used, remap[faces]
+
+
+def place_eyes(rig: BodyRig, verts0: np.ndarray) -> np.ndarray:
+    """(E,3) eyeball vertices in the sockets of frame 0's body (any shape): rotation and scale from
+    the head's fit to the rest shape, each eye centred on its own socket ring."""
+    look = rig.look
+    head = head_vertices(rig)
+    s, R, _ = similarity_fit(rig.rest[head], verts0[head])
+    out = np.empty((len(look.eye_verts), 3))
+    for side in (0, 1):
+        m = look.eye_side == side
+        ring = look.eye_ring[side]
+        out[m] = s * (look.eye_verts[m] - rig.rest[ring].mean(0)) @ R.T + verts0[ring].mean(0)
+    return out
+
+
+def shoe_region(rig: BodyRig, shoe: str) -> tuple[np.ndarray, np.ndarray]:
+    """(faces of the foot skin a shoe covers, per-vertex sole weight 0..1 over the body's vertices)."""
+    top, _, _ = SHOE_SHAPES[shoe]
+    y = rig.rest[:, 1]
+    feet = np.isin(rig.part_labels, FOOT_PARTS) | np.isin(rig.part_labels, SHIN_PARTS)
+    sole_y = y[np.isin(rig.part_labels, FOOT_PARTS)].min()
+    covered = feet & (y < sole_y + top)
+    sole = np.clip(1.0 - (y - sole_y) / SOLE_BAND, 0.0, 1.0)
+    return _faces_within(rig.faces, covered), sole
+
+
+def shoe_shell(rig: BodyRig, verts: np.ndarray, shoe: str) -> dict[str, np.ndarray]:
+    """Shoe mesh over the feet for every frame: each vertex is a foot vertex pushed out along its
+    normal by the upper's thickness, more at the sole. verts (T,V,3) -> verts (T,S,3), faces,
+    sole (F,) bool (faces in the sole band), used (S,) body vertex of each shoe vertex."""
+    faces, sole_w = shoe_region(rig, shoe)
+    _, upper, sole = SHOE_SHAPES[shoe]
+    used, local = submesh(faces)
+    normals = vertex_normals(verts, rig.faces)[:, used]
+    if np.mean(np.sum(normals[0] * (verts[0, used] - verts[0].mean(0)), axis=1)) < 0:
+        normals = -normals  # faces wound inwards
+    offset = upper + (sole - upper) * sole_w[used]
+    return {"verts": verts[:, used] + offset[None, :, None] * normals, "faces": local,
+            "sole": sole_w[used][local].mean(axis=1) > 0.5, "used": used}  # fmt: skip
+
+
+def floor_height(points: np.ndarray, up: int) -> float:
+    """Where the ground plane goes: the lowest point over the whole sequence along axis `up`."""
+    return float(points[..., up].min())
