@@ -1,10 +1,13 @@
 """Seconds per rendered image (one camera, one frame) for each engine and sample setting.
 
-A dressed walking body (synth.scene.demo), 4 cameras x --frames frames, the scene built once per
-setting. `s/image` is the steady state (median over images after the first, which pays for
+A dressed walking body (synth.scene.demo) with hair, eyes, shoes and the ground shadow (scene seed
+0: its sampled hair style and shoes), 4 cameras x --frames frames, the scene built once per setting.
+Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the body,
+garments and skin only), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and the
+pre-MPFB plain skin: today's scene before the people work). `s/image` is the steady state (median over images after the first, which pays for
 kernel and denoiser start-up: `first s`); `setup s` is Blender's start-up plus the scene build. Passes (depth, seg) are on, as in the pipeline. HDRI backgrounds from the bpy wheel.
 For the default setting it also prints how well joints, depth and seg agree with the geometry.
-Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2]
+Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows]
        [--settings cycles:1,cycles:8,cycles:8:nodenoise,cycles:8:flow,eevee:1] [--device cpu|gpu|auto]
 """
 
@@ -23,9 +26,12 @@ from synth.errors import SynthError
 from synth.scene import run_render, sample_scene, write_render_job
 from synth.scene.demo import demo_subject
 from synth.scene.reference import joints_in_mask, pass_errors
-from synth.scene.spec import DEFAULT_SAMPLES
+from synth.scene.people import people_rig
+from synth.scene.spec import DEFAULT_SAMPLES, HAIR_STYLES
 
-DEFAULT_SETTINGS = f"cycles:1,cycles:4,cycles:{DEFAULT_SAMPLES},cycles:{DEFAULT_SAMPLES}:nodenoise,cycles:{DEFAULT_SAMPLES}:flow,cycles:16,cycles:32,eevee:1"
+D = DEFAULT_SAMPLES
+DEFAULT_SETTINGS = (f"cycles:1,cycles:4,cycles:{D},cycles:{D}:nodenoise,cycles:{D}:nopeople,cycles:{D}:plain,"
+                    f"cycles:{D}:flow,cycles:16,cycles:32,eevee:1")  # fmt: skip
 
 
 def main() -> None:
@@ -35,22 +41,36 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS)
+    ap.add_argument("--hair-rows", action="store_true", help="add a cycles:8 row per hair style")
     args = ap.parse_args()
+    if args.hair_rows:
+        args.settings += "," + ",".join(f"cycles:{D}:hair={h}" for h in HAIR_STYLES)
     os.environ["SYNTH_RENDER_THREADS"] = str(args.threads)
     from synth.body import load_body_model
 
-    verts, joints, faces, garments = demo_subject(load_body_model(), "walk", list(range(0, 10 * args.frames, 10)))
+    body = load_body_model()
+    rig = people_rig(body)
+    verts, joints, faces, garments = demo_subject(body, "walk", list(range(0, 10 * args.frames, 10)))
     print(f"{args.resolution}x{args.resolution}, {args.frames} frames x 4 cameras, {args.threads} threads, "
           f"device {args.device}, body {verts.shape[1]} verts + garments {[g.verts.shape[1] for g in garments]}")  # fmt: skip
     accuracy = ""
-    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'device':>26}{'s/image':>9}{'first s':>9}{'setup s':>9}{'wall s':>8}")
+    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'first s':>9}"
+          f"{'setup s':>9}{'wall s':>8}")  # fmt: skip
     for item in args.settings.split(","):
         engine, samples, *flags = item.split(":")
         settings = {"resolution": args.resolution, "samples": int(samples), "engine": engine, "device": args.device,
                     "background": "hdri", "denoise": "nodenoise" not in flags,
                     "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags)}  # fmt: skip
+        plain = "plain" in flags
+        settings["people"] = not (plain or "nopeople" in flags)
+        spec = sample_scene(0, settings)
+        hair = [f.split("=", 1)[1] for f in flags if f.startswith("hair=")]
+        if hair:
+            spec.hair["style"] = hair[0]
+            spec.shoes["type"] = "sneaker"
+        who = "plain skin, none" if plain else (f"{spec.hair['style']}, {spec.shoes['type']}" if spec.hair else "none")
         with tempfile.TemporaryDirectory() as tmp:
-            job = write_render_job(Path(tmp) / "job", sample_scene(0, settings), verts, faces, garments)
+            job = write_render_job(Path(tmp) / "job", spec, verts, faces, garments, rig=None if plain else rig)
             t0 = time.perf_counter()
             try:
                 run_render(job)
@@ -59,14 +79,14 @@ def main() -> None:
                 continue
             wall = time.perf_counter() - t0
             info = json.loads((job / "render_info.json").read_text())
-            if engine == "cycles" and int(samples) == DEFAULT_SAMPLES and not flags:
+            if engine == "cycles" and int(samples) == DEFAULT_SAMPLES and "nopeople" in flags:
                 meshes = [(verts, faces)] + [(g.verts.astype(float), g.faces) for g in garments]
                 err, agree = pass_errors(job, meshes, [0, 1, 2, 3], 0)
-                accuracy = (f"default setting: {100 * joints_in_mask(job, joints):.2f}% of projected joints in the "
+                accuracy = (f"default setting without hair/shoes (the reference meshes): {100 * joints_in_mask(job, joints):.2f}% of projected joints in the "
                             f"person mask; depth vs z-buffer of the meshes: median {1000 * np.median(err):.2f} mm, "
                             f"p90 {1000 * np.percentile(err, 90):.1f} mm; seg = z-buffer labels on "
                             f"{100 * min(agree):.1f}% of pixels (worst camera)")  # fmt: skip
-        print(f"{engine:<8}{samples:>8}{str(settings['denoise']):>8}{str('flow' in flags):>6}{info['device'][:25]:>26}"
+        print(f"{engine:<8}{samples:>8}{str(info['denoise']):>8}{str('flow' in flags):>6}{who[:19]:>20}{info['device'][:11]:>12}"
               f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}")  # fmt: skip
     if accuracy:
         print(accuracy)

@@ -1,5 +1,8 @@
 """Garment materials: image fabrics (random scale/rotation/tint over the cache's UVs) and
-procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours from the SceneSpec."""
+procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours from the SceneSpec,
+all finished as cloth: sheen (the fuzz of fibres at grazing angles), a thread-scale weave bump
+where pixels are small enough to resolve it, and a darker hem band along the garment's open
+borders (the `hem` vertex attribute from the job)."""
 
 from __future__ import annotations
 
@@ -125,7 +128,40 @@ def image_fabric(n: Nodes, spec: dict, path: str) -> None:
     n.link(color.outputs[2], bsdf.inputs["Base Color"])
 
 
-def garment_material(name: str, spec: dict, resolve) -> "bpy.types.Material":
+THREAD_PERIOD_M = 0.0015  # weave period drawn by the thread bump (UV units are ~metres on the garments)
+
+
+def feature_visibility(period_m: float, pixel_m: float) -> float:
+    """0 for detail much finer than a pixel (a bump there only aliases into grain), 1 once resolved."""
+    return max(0.0, min(1.0, (period_m / max(pixel_m, 1e-9) - 0.25) / 0.75))
+
+
+def _finish_cloth(n: Nodes, spec: dict, pixel_m: float) -> None:
+    """Sheen, the hem band (colour x hem_shade where the `hem` attribute is 1), the thread bump."""
+    bsdf = next(node for node in n.tree.nodes if node.bl_idname == "ShaderNodeBsdfPrincipled")
+    bsdf.inputs["Sheen Weight"].default_value = float(spec.get("sheen", 0.4))
+    bsdf.inputs["Sheen Roughness"].default_value = 0.5
+    base = bsdf.inputs["Base Color"]
+    hem = n.add("ShaderNodeAttribute", attribute_name="hem")
+    shade = n.add("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY")
+    n.link(hem.outputs["Fac"], shade.inputs["Factor"])
+    if base.links:
+        n.link(base.links[0].from_socket, shade.inputs[6])
+    else:
+        shade.inputs[6].default_value = base.default_value
+    h = float(spec.get("hem_shade", 0.8))
+    shade.inputs[7].default_value = (h, h, h, 1.0)
+    n.link(shade.outputs[2], base)
+    strength = 0.3 * feature_visibility(THREAD_PERIOD_M, pixel_m)
+    if strength > 0 and not bsdf.inputs["Normal"].links:
+        uv = n.add("ShaderNodeTexCoord")
+        weave = n.add("ShaderNodeTexWave", {"Scale": 1.0 / THREAD_PERIOD_M / 6.0}, wave_type="BANDS",
+                      bands_direction="DIAGONAL")  # fmt: skip
+        n.link(uv.outputs["UV"], weave.inputs["Vector"])
+        _bump(n, bsdf, weave.outputs["Fac"], strength)
+
+
+def garment_material(name: str, spec: dict, resolve, pixel_m: float = 1.0) -> "bpy.types.Material":
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     n = Nodes(mat.node_tree)
@@ -133,4 +169,5 @@ def garment_material(name: str, spec: dict, resolve) -> "bpy.types.Material":
         image_fabric(n, spec, resolve(spec["path"], "fabric texture"))
     else:
         procedural_fabric(n, spec)
+    _finish_cloth(n, spec, pixel_m)
     return mat

@@ -154,12 +154,13 @@ def shoe_materials(spec: dict):
     return out
 
 
-def build_ground(scene, z: float, size: float = 60.0):
-    """A shadow-catching floor at height z (Blender world), background (label 0) in seg."""
-    me = new_mesh("ground", np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32) * size,
-               np.array([[0, 1, 2], [0, 2, 3]]))  # fmt: skip
+def build_ground(scene, ground: dict):
+    """A shadow-catching floor at height z over the job's rectangle (Blender world), background
+    (label 0) in seg."""
+    (x0, y0), (x1, y1), z = ground["min"], ground["max"], ground["z"]
+    me = new_mesh("ground", np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float32),
+                  np.array([[0, 1, 2], [0, 2, 3]]))  # fmt: skip
     obj = _object(scene, "ground", me, 0)
-    obj.location = (0.0, 0.0, z)
     obj.is_shadow_catcher = True
     return obj
 

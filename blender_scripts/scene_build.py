@@ -278,9 +278,10 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
         _check_verts(data["verts"], g["num_verts"], T, path)
         if len(data["uv"]) != g["num_verts"]:
             raise JobError(f"uv has {len(data['uv'])} rows for {g['num_verts']} vertices", path, "re-run the cloth stage")
-        mat = garment_material(f"garment{g['label']}", g["material"], resolve_asset)
+        mat = garment_material(f"garment{g['label']}", g["material"], resolve_asset, pixel_size(spec))
         obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], [mat],
                          uv=data["uv"])  # fmt: skip
+        dress_garment(obj, job_dir, g)
         items.append((obj, data["verts"]))
     riders = []
     entry = job.get("people")
@@ -289,12 +290,26 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
         riders, shoes = build_people(scene, _load_npz(path, (), optional=PEOPLE_KEYS), entry, spec, mpfb)
         items += shoes
     if job.get("ground"):
-        build_ground(scene, float(job["ground"]["z"]))
+        build_ground(scene, job["ground"])
     return items, riders
 
 
 PEOPLE_KEYS = ("head_xform", "head_axes", "hair_points", "hair_counts", "brow_points", "brow_counts", "eye_verts",
                "eye_faces", "eye_uv", "shoe_verts", "shoe_faces", "shoe_sole", "shoe_uv")
+
+
+def dress_garment(obj, job_dir: str, entry: dict) -> None:
+    """Render-time cloth thickness (Solidify, grown inwards so the simulated outer surface, which the
+    annotations describe, stays where it is) and the hem band's vertex attribute."""
+    thickness = float(entry["material"].get("thickness", 0.0))
+    if thickness > 0:
+        mod = obj.modifiers.new("thickness", "SOLIDIFY")
+        mod.thickness, mod.offset, mod.use_even_offset = thickness, -1.0, True
+    if entry.get("hem"):
+        hem = _load_npz(os.path.join(job_dir, entry["hem"]), ("hem",))["hem"]
+        if len(hem) == len(obj.data.vertices):
+            attr = obj.data.attributes.new("hem", "FLOAT", "POINT")
+            attr.data.foreach_set("value", np.asarray(hem, np.float32))
 
 
 def plain_skin(spec: dict):

@@ -141,10 +141,11 @@ def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, 
     import dataclasses
 
     from synth.scene import run_render, sample_scene, write_render_job
+    from synth.scene.people import people_rig
 
     spec = sample_scene(sp.scene_seed, scene_settings(cfg))
     write_render_job(job, spec, verts, np.asarray(body.faces), garments, track=pelvis,
-                     part_labels=np.asarray(body.part_labels))  # fmt: skip
+                     part_labels=np.asarray(body.part_labels), rig=people_rig(body))  # fmt: skip
     run_render(job)
     return dataclasses.asdict(spec)
 

@@ -1,5 +1,6 @@
-"""Contact sheet: a few sampled scenes (backgrounds, fabrics, skin, lights) x the four views of one
-frame of a dressed walking body, rendered through the real render path, tiled into one PNG."""
+"""Contact sheets rendered through the real render path, tiled into one PNG: a few sampled scenes
+(backgrounds, fabrics, skin, lights) x the four views of one frame of a dressed walking body, or
+(people mode) many people, one per seed (shape, skin, hair, eyes, shoes), front and back."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from synth.io import atomic_path
 from synth.paths import shared_assets_dir
 from synth.scene.job import write_render_job
 from synth.scene.runner import run_render
+from synth.scene.people import people_rig
 from synth.scene.sampling import sample_scene
 from synth.scene.spec import DEFAULT_SAMPLES
 
@@ -47,6 +49,49 @@ def _caption(spec) -> str:
     return f"seed {spec.seed}: {bg['kind']} {Path(bg['path']).stem} | trousers {mats[0]}, top {mats[1]}"
 
 
+def _people_caption(spec) -> str:
+    bg = spec.background
+    return (f"seed {spec.seed} {bg['kind']} {Path(bg['path']).stem[:10]} | tone {spec.skin['tone']:.2f} "
+            f"{spec.hair['style']} m{spec.hair['melanin']:.2f} | {spec.shoes['type']}")  # fmt: skip
+
+
+def make_people_sheet(out: str | Path, body, people: int = 12, seed: int = 0, resolution: int = 512,
+                      samples: int = DEFAULT_SAMPLES, frame: int = 20, dirs: dict[str, str] | None = None,
+                      cols: int = 4) -> Path:  # fmt: skip
+    """`people` people (seeds seed..seed+people-1: body shape, skin, hair, eyes, shoes, garments),
+    each seen from the front (south) and the back (north), alternating HDRI and photo backgrounds."""
+    from PIL import Image, ImageDraw
+
+    from synth.scene.demo import demo_subject
+
+    dirs = _default_dirs() if dirs is None else dirs
+    rig = people_rig(body)
+    cells, pad = [], 16
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in tqdm(range(people), desc="people sheet", unit="person"):
+            s = seed + k
+            betas = np.random.default_rng([s, 99]).normal(0.0, 1.0, 10)
+            verts, _, faces, garments = demo_subject(body, "walk", [frame], betas)
+            settings = _scene_settings(0 if k % 2 == 0 else 1, dirs, resolution, samples)
+            spec = sample_scene(s, settings)
+            spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
+            job = write_render_job(Path(tmp) / f"p{k}", spec, verts, faces, garments, rig=rig)
+            run_render(job)
+            views = [np.asarray(Image.open(job / "frames" / f"cam{c}" / "0000.png").convert("RGB")) for c in range(2)]
+            cell = Image.new("RGB", (2 * resolution, resolution + pad), "white")
+            cell.paste(Image.fromarray(np.concatenate(views, axis=1)), (0, pad))
+            ImageDraw.Draw(cell).text((4, 2), _people_caption(spec), fill="black")
+            cells.append(cell)
+    rows = (len(cells) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * cells[0].width, rows * cells[0].height), "white")
+    for k, cell in enumerate(cells):
+        sheet.paste(cell, ((k % cols) * cell.width, (k // cols) * cell.height))
+    out = Path(out)
+    with atomic_path(out) as tmp_png:
+        sheet.save(tmp_png, format="PNG")
+    return out
+
+
 def make_contact_sheet(out: str | Path, body, scenes: int = 3, seed: int = 0, resolution: int = 250,
                        samples: int = DEFAULT_SAMPLES, frame: int = 20, dirs: dict[str, str] | None = None) -> Path:  # fmt: skip
     """Render `scenes` scenes x 4 cameras and write them as rows of one PNG with captions."""
@@ -56,11 +101,12 @@ def make_contact_sheet(out: str | Path, body, scenes: int = 3, seed: int = 0, re
 
     dirs = _default_dirs() if dirs is None else dirs
     verts, _, faces, garments = demo_subject(body, "walk", [frame])
+    rig = people_rig(body)
     rows, pad = [], 16
     with tempfile.TemporaryDirectory() as tmp:
         for k in tqdm(range(scenes), desc="contact sheet", unit="scene"):
             spec = sample_scene(seed + k, _scene_settings(k, dirs, resolution, samples))
-            job = write_render_job(Path(tmp) / f"scene{k}", spec, verts, faces, garments)
+            job = write_render_job(Path(tmp) / f"scene{k}", spec, verts, faces, garments, rig=rig)
             run_render(job)
             views = [np.asarray(Image.open(job / "frames" / f"cam{c}" / "0000.png").convert("RGB")) for c in range(4)]
             row = Image.new("RGB", (4 * resolution, resolution + pad), "white")

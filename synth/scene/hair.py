@@ -19,19 +19,21 @@ from scipy.spatial import cKDTree
 
 from synth.scene.spec import HAIR_STYLES
 
+# Strands are far fewer and wider than real hair (~100k of 0.07 mm): at the default 250 px a pixel
+# spans ~8 mm, and render time grows with the strand count (benchmarks/render.py --hair-rows).
 # count, length m, lift m (rise along the normal before falling), back (fall direction: share of
 # the head's backward axis vs down), curl (radius m, turns over the strand) or None, points, radius m
 STYLES: dict[str, dict] = {
-    "buzz": dict(count=3500, length=0.008, lift=0.008, back=0.8, curl=None, points=3, radius=0.0005),
-    "short": dict(count=3500, length=0.06, lift=0.012, back=0.9, curl=None, points=6, radius=0.0005),
-    "medium": dict(count=3500, length=0.16, lift=0.015, back=0.35, curl=None, points=8, radius=0.0005),
-    "long_straight": dict(count=3500, length=0.36, lift=0.015, back=0.25, curl=None, points=10, radius=0.0005),
-    "long_wavy": dict(count=3500, length=0.33, lift=0.02, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0005),
-    "curly": dict(count=3000, length=0.12, lift=0.03, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0006),
-    "coily": dict(count=3000, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.0007),
-    "bun": dict(count=3500, length=0.09, lift=0.004, back=0.0, curl=None, points=6, radius=0.0005, mode="bun"),
+    "buzz": dict(count=2000, length=0.008, lift=0.008, back=0.8, curl=None, points=3, radius=0.0008),
+    "short": dict(count=2000, length=0.06, lift=0.012, back=0.9, curl=None, points=6, radius=0.0008),
+    "medium": dict(count=2000, length=0.16, lift=0.015, back=0.35, curl=None, points=8, radius=0.0008),
+    "long_straight": dict(count=2000, length=0.36, lift=0.015, back=0.25, curl=None, points=10, radius=0.0008),
+    "long_wavy": dict(count=2000, length=0.33, lift=0.02, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008),
+    "curly": dict(count=1800, length=0.12, lift=0.03, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0009),
+    "coily": dict(count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001),
+    "bun": dict(count=2000, length=0.09, lift=0.004, back=0.0, curl=None, points=6, radius=0.0008, mode="bun"),
 }
-BROWS = dict(count=350, length=0.008, lift=0.001, back=0.0, curl=None, points=3, radius=0.0004, mode="brow")
+BROWS = dict(count=250, length=0.008, lift=0.001, back=0.0, curl=None, points=3, radius=0.0004, mode="brow")
 GAP = 0.004  # metres outside the head surface
 assert set(STYLES) | {"bald"} == set(HAIR_STYLES)
 

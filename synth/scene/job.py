@@ -25,6 +25,7 @@ from synth.scene.placement import camera_tracks, light_positions, track_points
 from synth.scene.spec import SceneSpec
 
 JOB_FORMAT = 1
+GROUND_MARGIN = 2.0  # metres of shadow-catching floor around the feet's path (the rest costs time, not shadow)
 
 
 def _check_geometry(verts: np.ndarray, faces: np.ndarray, garments: list[GarmentCache], spec: SceneSpec) -> None:
@@ -150,8 +151,10 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
         all_points.append(gv)
         GarmentCache(g.garment_type, g.faces, g.uv, smpl_to_blender(g.rest), gv.astype(np.float32),
                      g.material, g.stats).save(job_dir / "garments" / f"{name}.npz")  # fmt: skip
+        save_npz_atomic(job_dir / "garments" / f"{name}.hem.npz", hem=people.hem_weights(g.rest, g.faces))
         garment_entries.append({"file": f"garments/{name}.npz", "type": g.garment_type, "label": garment_label(k),
-                                "num_verts": int(gv.shape[1]), "material": spec.garment_materials[k]})  # fmt: skip
+                                "num_verts": int(gv.shape[1]), "material": spec.garment_materials[k],
+                                "hem": f"garments/{name}.hem.npz"})  # fmt: skip
 
     targets = track_points(body_b) if track is None else smpl_to_blender(np.asarray(track, np.float64))
     points = np.concatenate(all_points, axis=1)
@@ -168,7 +171,7 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
         "lights": light_positions(spec.lights, center, radius),
         "people": people_entry,
         "mpfb2": str(mpfb_dir()) if rig is not None else "",
-        "ground": {"z": min(people.floor_height(p, up=2) for p in lowest)} if spec.ground else None,
+        "ground": people.ground_patch(lowest, rig, GROUND_MARGIN) if spec.ground else None,
         "seg_legend": seg_legend([g.garment_type for g in garments], hair=bool(people_entry and "hair" in people_entry),
                                  eyes=bool(people_entry and "eyes" in people_entry),
                                  shoes=bool(people_entry and "shoes" in people_entry)),

@@ -145,14 +145,35 @@ def shoe_shell(rig: BodyRig, verts: np.ndarray, shoe: str) -> dict[str, np.ndarr
     faces, sole_w = shoe_region(rig, shoe)
     _, upper, sole = SHOE_SHAPES[shoe]
     used, local = submesh(faces)
-    normals = vertex_normals(verts, rig.faces)[:, used]
-    if np.mean(np.sum(normals[0] * (verts[0, used] - verts[0].mean(0)), axis=1)) < 0:
-        normals = -normals  # faces wound inwards
+    normals = vertex_normals(verts, rig.faces)
+    if np.mean(np.sum(normals[0] * (verts[0] - verts[0].mean(0)), axis=1)) < 0:
+        normals = -normals  # faces wound inwards (decided over the whole body, as demo.shell_garment)
+    normals = normals[:, used]
     offset = upper + (sole - upper) * sole_w[used]
     return {"verts": verts[:, used] + offset[None, :, None] * normals, "faces": local,
             "sole": sole_w[used][local].mean(axis=1) > 0.5, "used": used}  # fmt: skip
 
 
-def floor_height(points: np.ndarray, up: int) -> float:
-    """Where the ground plane goes: the lowest point over the whole sequence along axis `up`."""
-    return float(points[..., up].min())
+def hem_weights(rest: np.ndarray, faces: np.ndarray, width: float = 0.012) -> np.ndarray:
+    """(V,) 1 within `width` metres of the garment's open borders (hems, collar, cuffs), else 0:
+    the renderer draws a hem band there."""
+    from scipy.spatial import cKDTree
+
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(edges, axis=0, return_counts=True)
+    border = np.unique(uniq[count == 1])
+    if len(border) == 0:
+        return np.zeros(len(rest), np.float32)
+    d, _ = cKDTree(rest[border]).query(rest)
+    return (d < width).astype(np.float32)
+
+
+def ground_patch(meshes: list[np.ndarray], rig: BodyRig | None, margin: float) -> dict:
+    """The shadow-catching floor (Blender world, Z up): at the lowest point of the body and shoes
+    over the whole sequence, a rectangle `margin` metres beyond the feet's path. Only the floor near
+    the feet catches a contact shadow; every floor pixel is shaded, so it ends there."""
+    z = float(min(m[..., 2].min() for m in meshes))
+    body = meshes[0]
+    feet = body[:, np.isin(rig.part_labels, FOOT_PARTS)] if rig is not None else body
+    lo, hi = feet[..., :2].reshape(-1, 2).min(0) - margin, feet[..., :2].reshape(-1, 2).max(0) + margin
+    return {"z": z, "min": lo.tolist(), "max": hi.tolist()}

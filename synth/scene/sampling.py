@@ -42,7 +42,8 @@ def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val:
 
 def _garment_material(rng: np.random.Generator, textures: list[str], texture_prob: float) -> dict[str, Any]:
     common = {"scale": float(rng.uniform(1.5, 4.0)), "rotation": float(rng.uniform(0, np.pi)),
-              "roughness": float(rng.uniform(0.55, 0.95))}  # fmt: skip
+              "roughness": float(rng.uniform(0.55, 0.95)), "sheen": float(rng.uniform(0.2, 0.7)),
+              "hem_shade": float(rng.uniform(0.7, 0.9)), "thickness": float(rng.uniform(0.002, 0.004))}  # fmt: skip
     if textures and rng.uniform() < texture_prob:
         tint = [round(float(c), 4) for c in rng.uniform(0.6, 1.0, 3)]
         return {"kind": "image", "path": textures[int(rng.integers(len(textures)))], "tint": tint, **common}
@@ -102,7 +103,7 @@ def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
     """Style, and a melanin-like colour (Principled Hair BSDF parameters) that darkens with the skin."""
     style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_P))]
     grey = rng.uniform() < 0.07
-    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.35 + 0.6 * tone + rng.normal(0, 0.25), 0.05, 1.0))
+    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.6 + 0.45 * tone + rng.normal(0, 0.22), 0.1, 1.0))
     redness = float(rng.uniform(0.0, 0.15)) if grey else float(rng.uniform(0.0, 1.0) ** 2 * (1.2 - melanin))
     return {"style": style, "melanin": round(melanin, 4), "redness": round(min(redness, 1.0), 4),
             "roughness": float(rng.uniform(0.25, 0.45)), "length_scale": float(rng.uniform(0.85, 1.15)),

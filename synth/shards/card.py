@@ -38,6 +38,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
     segments: dict = {}
     legends: dict = {}
     passes: dict = {}
+    scenes: list[dict] = []
     for info in shards:
         per_split[info.split]["shards"] += 1
     seen = set()
@@ -56,6 +57,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
                 for label, name in (meta.get("seg_legend") or {}).items():
                     legends.setdefault(name, label)
                 passes.update(meta.get("passes") or {})
+                scenes.append(meta.get("scene", {}))
                 for g in meta.get("garments", []):
                     garments[f"{g['type']}/{g['material']}"] += 1
     subjects = {s: sorted(k for k, v in plan.splits.items() if v == s) for s in ("train", "val", "test")}
@@ -82,6 +84,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         "seg_labels": {name: int(label) for name, label in sorted(legends.items(), key=lambda kv: int(kv[1]))},
         "body_models": dict(body_models),
         "garments": dict(garments),
+        "people": people_distribution(scenes),
         "assets": assets_used(cfg, plan),
         "code": code_version(),
         "units": "metres, seconds, radians; annotations in the SMPL world (Y up) and OpenCV camera frames",
@@ -94,6 +97,27 @@ def _windows(s) -> list[dict]:
     if s.kind == "transition" and s.window_b:
         out.append({"source": s.source_b, "frames": list(s.window_b)})
     return out
+
+
+def _bins(values: list[float], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict[str, int]:
+    out = {f"{a:.1f}-{b:.1f}": 0 for a, b in zip(edges[:-1], edges[1:])}
+    for v in values:
+        k = min(int(v / (edges[1] - edges[0])), len(out) - 1)
+        out[list(out)[k]] += 1
+    return out
+
+
+def people_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
+    """Per sequence counts of the scene's people choices (meta.json `scene`): hair style, shoes,
+    and bins of skin tone (0 light .. 1 dark), hair melanin and iris tone."""
+    hair = [s["hair"] for s in scenes if s.get("hair")]
+    return {
+        "hair style": dict(Counter(h["style"] for h in hair)),
+        "shoes": dict(Counter(s["shoes"]["type"] for s in scenes if s.get("shoes"))),
+        "skin tone": _bins([s["skin"]["tone"] for s in scenes if "tone" in s.get("skin", {})]),
+        "hair melanin": _bins([h["melanin"] for h in hair]),
+        "iris tone": _bins([s["eyes"]["iris_tone"] for s in scenes if s.get("eyes")]),
+    }
 
 
 def card_markdown(card: dict) -> str:
@@ -137,6 +161,9 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
     for a in card["assets"]:
         lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")
+    lines += ["", "## People (per sequence)", "", "| choice | distribution |", "| --- | --- |"]
+    for name, counts in card.get("people", {}).items():
+        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or '-'} |")
     lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
     lines += ["", f"Units: {card['units']}.", "", "Full configuration: `dataset_card.json` (`config`) and `config.yaml`."]
     return "\n".join(lines) + "\n"

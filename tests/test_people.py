@@ -1,0 +1,179 @@
+"""People in the render: body UVs and eyes beside the model, hair/eye/shoe/skin choices from the
+scene seed, the geometry that carries them, the Blender scene they build, and their seg labels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synth.body.look import EYE_UV_CENTRES, load_body_look
+from synth.errors import SynthError
+from synth.scene import hair, people, run_render, sample_scene, write_render_job
+from synth.scene.labels import BODY, EYES, HAIR, SHOES, seg_legend
+from synth.scene.runner import RENDER_SCRIPT
+from synth.scene.spec import HAIR_STYLES, SHOE_TYPES
+
+INSPECT = RENDER_SCRIPT.parent / "inspect_scene.py"
+
+
+@pytest.fixture(scope="module")
+def rig(body):
+    return people.people_rig(body)
+
+
+@pytest.fixture(scope="module")
+def subject(body):
+    from synth.scene.demo import demo_subject
+
+    return demo_subject(body, "walk", [0, 12])
+
+
+def test_people_choices_come_from_the_seed_and_cover_every_option():
+    a, b = sample_scene(11), sample_scene(11)
+    assert (a.skin, a.hair, a.eyes, a.shoes, a.ground) == (b.skin, b.hair, b.eyes, b.shoes, b.ground)
+    specs = [sample_scene(s) for s in range(300)]
+    assert {s.hair["style"] for s in specs} == set(HAIR_STYLES)
+    assert {s.shoes["type"] for s in specs} == set(SHOE_TYPES)
+    tones = np.array([s.skin["tone"] for s in specs])
+    assert np.histogram(tones, bins=10, range=(0, 1))[0].min() >= 15  # continuous and balanced, not presets
+    assert len({tuple(s.skin["color"]) for s in specs}) == len(specs)
+    melanin = np.array([s.hair["melanin"] for s in specs])
+    assert melanin.min() < 0.3 and melanin.max() > 0.9
+    assert len({tuple(s.eyes["iris_major"]) for s in specs}) == len(specs)
+    off = sample_scene(11, {"people": False})
+    assert off.hair == off.eyes == off.shoes == off.ground == {} and off.skin == a.skin
+
+
+def test_body_look_sidecar_uvs_and_eyes(body, rig, tmp_path):
+    look = rig.look
+    assert look.uv.shape == (len(body.faces), 3, 2) and look.uv.min() >= 0 and look.uv.max() <= 1
+    assert look.has_eyes and set(np.unique(look.eye_side)) == {0, 1}
+    for side in (0, 1):
+        eye = look.eye_verts[look.eye_side == side]
+        socket = body.v_template[look.eye_ring[side]].mean(0)
+        assert np.linalg.norm(eye.mean(0) - socket) < 0.02  # in its socket
+        assert np.sign(eye.mean(0)[0]) == (1 if side == 0 else -1)  # left eye on the body's left (+x)
+        front = look.eye_uv[look.eye_side == side][np.argmax(eye[:, 2])]
+        assert np.allclose(front, EYE_UV_CENTRES[side], atol=0.05)  # iris centre faces forward
+    # a UV map given by path (as for a real SMPL file): OBJ f v/vt round trip, mismatch refused
+    obj = tmp_path / "uv.obj"
+    vt = look.uv.reshape(-1, 2)
+    lines = [f"vt {u} {v}" for u, v in vt] + [
+        f"f {a + 1}/{3 * k + 1} {b + 1}/{3 * k + 2} {c + 1}/{3 * k + 3}" for k, (a, b, c) in enumerate(body.faces)]
+    obj.write_text("\n".join(lines))
+    assert np.allclose(load_body_look(body, obj).uv, look.uv, atol=1e-6)
+    np.savez(tmp_path / "bad.npz", uv=look.uv[:10])
+    with pytest.raises(SynthError, match="faces"):
+        load_body_look(body, tmp_path / "bad.npz")
+
+
+def test_head_transforms_are_rigid_and_follow_the_head(rig, subject):
+    verts = subject[0]
+    head = people.head_vertices(rig)
+    M = people.head_transforms(verts, head)
+    assert np.allclose(M[0], np.eye(4), atol=1e-9)
+    R = M[1, :3, :3]
+    assert np.allclose(R @ R.T, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(R), 1.0)
+    moved = verts[0, head] @ R.T + M[1, :3, 3]
+    assert np.median(np.linalg.norm(moved - verts[1, head], axis=1)) < 0.003  # rigid to within 3 mm
+
+
+def test_hair_and_shoe_geometry(rig, subject):
+    verts = subject[0]
+    eye_y, _ = people.eye_level(rig)
+    scalp = people.scalp_faces(rig)
+    assert len(scalp) > 300 and rig.rest[np.unique(scalp), 1].min() > eye_y - 0.07
+    axes = np.eye(3)  # SMPL world: right +x, up +y, forward +z (the demo body faces +z at frame 0)
+    used, local = people.submesh(people.head_faces(rig))
+    hv = verts[0, used]
+    sv, sf = verts[0][np.unique(scalp)], people.submesh(scalp)[1]
+    for style in hair.STYLES:
+        strands = hair.grow_strands(sv, sf, hv, local, axes, hair.STYLES[style], seed=1)
+        assert strands.shape[1] == hair.STYLES[style]["points"] and np.isfinite(strands).all()
+        tip = np.linalg.norm(strands[:, -1] - strands[:, 0], axis=1)
+        assert np.median(tip) < 1.2 * hair.STYLES[style]["length"]
+    long = hair.grow_strands(sv, sf, hv, local, axes, hair.STYLES["long_straight"], seed=1)
+    assert np.median(long[:, -1, 1] - long[:, 0, 1]) < -0.15  # long hair falls
+    for shoe in SHOE_TYPES[1:]:
+        s = people.shoe_shell(rig, verts, shoe)
+        body_feet = verts[:, s["used"]]
+        assert s["verts"][..., 1].min() < body_feet[..., 1].min() - 0.005  # a sole under the foot
+        assert s["sole"].any() and not s["sole"].all()
+
+
+def _job(tmp_path, name, subject, rig, seed=4, **over):
+    verts, _, faces, garments = subject
+    spec = sample_scene(seed, {"resolution": 64, "samples": 2, "num_cameras": 1, "passes": ["depth", "seg"]})
+    for key, value in over.items():
+        getattr(spec, key.split("_")[0]).update({key.split("_", 1)[1]: value})
+    return write_render_job(tmp_path / name, spec, verts[:1], faces, [g.__class__(
+        g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments], rig=rig)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_scene_builds_with_each_hair_style_and_shoe_type(tmp_path, subject, rig):
+    """Kubric-style: build every style and shoe type in Blender without rendering, check the scene."""
+    jobs = [_job(tmp_path, style, subject, rig, hair_style=style, shoes_type=SHOE_TYPES[k % len(SHOE_TYPES)])
+            for k, style in enumerate(HAIR_STYLES)]  # fmt: skip
+    out = tmp_path / "scenes.json"
+    proc = subprocess.run([sys.executable, str(INSPECT), "--out", str(out)] + [str(j) for j in jobs],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    scenes = json.loads(out.read_text())
+    for k, (job, style) in enumerate(zip(jobs, HAIR_STYLES)):
+        objs = scenes[str(job)]
+        shoe = SHOE_TYPES[k % len(SHOE_TYPES)]
+        assert objs["body"]["uv"] == 1 and objs["body"]["pass_index"] == BODY
+        assert objs["eyes"]["pass_index"] == EYES and objs["eyes"]["materials"] == ["eyes"]
+        assert objs["eyebrows"]["type"] == "CURVES" and objs["eyebrows"]["curves"] > 100
+        if style == "bald":
+            assert "hair" not in objs
+        else:
+            h = objs["hair"]
+            assert h["type"] == "CURVES" and h["pass_index"] == HAIR and h["curves"] > 1000
+            head_top = objs["body"]["max"][2]
+            assert h["max"][2] < head_top + 0.15 and h["max"][2] > head_top - 0.02  # on the head
+        assert ("shoes" in objs) == (shoe != "barefoot")
+        if shoe != "barefoot":
+            assert objs["shoes"]["pass_index"] == SHOES and objs["shoes"]["materials"] == ["shoe_upper", "shoe_sole"]
+            assert objs["shoes"]["min"][2] <= objs["body"]["min"][2]
+        g = objs["ground"]
+        assert g["shadow_catcher"] and g["pass_index"] == 0
+        assert abs(g["min"][2] - min(objs["body"]["min"][2], objs.get("shoes", objs["body"])["min"][2])) < 1e-4
+
+
+@pytest.mark.slow
+def test_frontal_render_labels_eyes_hair_and_shoes(tmp_path, subject, rig):
+    """The seg legend names every rendered label; eye pixels differ from the skin around them."""
+    job = _job(tmp_path, "front", subject, rig, seed=2, hair_style="short", shoes_type="sneaker")
+    spec = json.loads((job / "job.json").read_text())
+    full = spec["job"]["cameras"][0]
+    head = np.load(job / "people.npz")["eye_verts"].mean(0) + [0.0, 0.0, 0.02]
+    # camera 0 frames the whole body from the front (south, -Y: the demo body faces -Y); camera 1
+    # the face from 0.9 m (16 cm across)
+    close = {"name": "face", "distance": 0.9, "locations": [(head + [0.0, -0.9, 0.0]).tolist()],
+             "targets": [head.tolist()]}  # fmt: skip
+    south = np.asarray(full["targets"][0]) + [0.0, -full["distance"], 0.0]
+    spec["job"]["cameras"] = [dict(full, locations=[south.tolist()]), close]
+    spec["cameras"] = spec["cameras"] * 2
+    spec["resolution"] = 96
+    (job / "job.json").write_text(json.dumps(spec))
+    run_render(job)
+    legend = json.loads((job / "seg" / "legend.json").read_text())
+    assert legend == seg_legend(["trousers", "tshirt"], hair=True, eyes=True, shoes=True)
+    whole = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
+    face = np.asarray(Image.open(job / "seg" / "cam1" / "0000.png"))
+    assert {int(v) for v in np.unique(whole)} <= {int(k) for k in legend}
+    assert {0, BODY, HAIR, SHOES} <= set(np.unique(whole).tolist())
+    assert {BODY, HAIR, EYES} <= set(np.unique(face).tolist())
+    img = np.asarray(Image.open(job / "frames" / "cam1" / "0000.png").convert("RGB")).astype(float)
+    eyes, skin = img[face == EYES], img[face == BODY]
+    assert len(eyes) >= 4
+    assert np.abs(eyes.mean(0) - skin.mean(0)).max() > 20, (eyes.mean(0), skin.mean(0))
+    depth = np.load(job / "depth" / "cam0" / "0000.npy")
+    assert np.isinf(depth[whole == 0]).all() and np.isfinite(depth[whole > 0]).all()  # ground is background
