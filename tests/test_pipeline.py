@@ -174,7 +174,7 @@ def test_assets_manifests_and_check(tmp_path, capsys):
 
     ms = {m["name"]: m for m in load_manifests()}
     for need in ("smpl", "cmu_mocap", "hdri_polyhaven", "places365", "dtd", "fabrics", "embedded_body",
-                 "builtin_motions", "blender_hdris", "procedural_fabrics"):
+                 "builtin_motions", "blender_hdris", "procedural_fabrics", "mpfb2_skin_eyes", "blender_hair_assets"):
         assert need in ms and all(k in ms[need] for k in MANIFEST_KEYS)
     assert main(["assets", "check"]) == 0
     assert "embedded_body" in capsys.readouterr().out

