@@ -16,6 +16,7 @@ import os
 
 import bpy
 from common import JobError
+from images import load_image
 
 LEGACY = {"ShaderNodeCombineRGB": "ShaderNodeCombineColor", "ShaderNodeSeparateRGB": "ShaderNodeSeparateColor"}
 LEGACY_SOCKETS = {"ShaderNodeCombineColor": {"R": "Red", "G": "Green", "B": "Blue", "Image": "Color"},
@@ -73,7 +74,7 @@ def _populate(tree, nodes: dict, links: list, groups: dict, subs: dict, built: d
         if kind == "ShaderNodeTexImage":
             path = _sub(d.get("filename", ""), subs)
             if path and not path.startswith("$") and os.path.isfile(path):
-                node.image = bpy.data.images.load(path, check_existing=True)
+                node.image = load_image(path, "MPFB2 texture")
                 node.image.colorspace_settings.name = d.get("colorspace", "sRGB")
         if kind == "ShaderNodeValToRGB" and "stops" in d:
             for el, pos in zip(node.color_ramp.elements, d["stops"]):

