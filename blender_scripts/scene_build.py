@@ -304,7 +304,9 @@ def dress_garment(obj, job_dir: str, entry: dict) -> None:
     thickness = float(entry["material"].get("thickness", 0.0))
     if thickness > 0:
         mod = obj.modifiers.new("thickness", "SOLIDIFY")
-        mod.thickness, mod.offset, mod.use_even_offset = thickness, -1.0, True
+        # no even-thickness offset and a clamp at half the edge length: sliver triangles of the
+        # simulated mesh otherwise shoot spikes out of the garment
+        mod.thickness, mod.offset, mod.use_even_offset, mod.thickness_clamp = thickness, -1.0, False, 0.5
     if entry.get("hem"):
         hem = _load_npz(os.path.join(job_dir, entry["hem"]), ("hem",))["hem"]
         if len(hem) == len(obj.data.vertices):

@@ -98,6 +98,7 @@ def test_hair_and_shoe_geometry(rig, subject):
         tip = np.linalg.norm(strands[:, -1] - strands[:, 0], axis=1)
         assert np.median(tip) < 1.2 * hair.STYLES[style]["length"]
     long = hair.grow_strands(sv, sf, hv, local, axes, hair.STYLES["long_straight"], seed=1)
+    assert np.array_equal(long, hair.grow_strands(sv, sf, hv, local, axes, hair.STYLES["long_straight"], seed=1))
     assert np.median(long[:, -1, 1] - long[:, 0, 1]) < -0.15  # long hair falls
     for shoe in SHOE_TYPES[1:]:
         s = people.shoe_shell(rig, verts, shoe)
@@ -177,3 +178,13 @@ def test_frontal_render_labels_eyes_hair_and_shoes(tmp_path, subject, rig):
     assert np.abs(eyes.mean(0) - skin.mean(0)).max() > 20, (eyes.mean(0), skin.mean(0))
     depth = np.load(job / "depth" / "cam0" / "0000.npy")
     assert np.isinf(depth[whole == 0]).all() and np.isfinite(depth[whole > 0]).all()  # ground is background
+
+
+def test_dataset_card_people_distribution():
+    from synth.shards.card import people_distribution
+
+    scenes = [sample_scene(s).to_json() for s in range(40)] + [sample_scene(0, {"people": False}).to_json()]
+    d = people_distribution(scenes)
+    assert sum(d["hair style"].values()) == sum(d["shoes"].values()) == 40
+    assert sum(d["skin tone"].values()) == 41 and sum(d["iris tone"].values()) == 40
+    assert set(d["hair style"]) <= set(HAIR_STYLES) and len(d["skin tone"]) == 5

@@ -103,7 +103,7 @@ def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
     """Style, and a melanin-like colour (Principled Hair BSDF parameters) that darkens with the skin."""
     style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_P))]
     grey = rng.uniform() < 0.07
-    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.6 + 0.45 * tone + rng.normal(0, 0.22), 0.1, 1.0))
+    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.5 + 0.4 * tone + rng.normal(0, 0.2), 0.1, 0.98))
     redness = float(rng.uniform(0.0, 0.15)) if grey else float(rng.uniform(0.0, 1.0) ** 2 * (1.2 - melanin))
     return {"style": style, "melanin": round(melanin, 4), "redness": round(min(redness, 1.0), 4),
             "roughness": float(rng.uniform(0.25, 0.45)), "length_scale": float(rng.uniform(0.85, 1.15)),
