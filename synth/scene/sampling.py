@@ -29,7 +29,8 @@ IRIS_COLOURS = np.array(
 HAIR_STYLE_P = np.array([0.1] + [0.9 / (len(HAIR_STYLES) - 1)] * (len(HAIR_STYLES) - 1))  # bald 10 %
 SHOE_P = np.array([0.15, 0.35, 0.25, 0.25])  # barefoot, sneaker, boot, flat
 # Settings that steer the sampler but are not SceneSpec fields.
-_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob", "people"}
+_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob", "people",
+                 "ground_shadow"}
 
 
 def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.15, 0.9)):
@@ -180,8 +181,10 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     kwargs = {k: settings[k] for k in fields if k in settings}
     kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
     if people:
-        kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng),
-                      ground={"shadow": True})  # fmt: skip
+        kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng))
+        # the shadow catcher makes Cycles denoise its extra passes too: the largest share of the people's
+        # render time on a CPU (benchmarks/render.py, flag noground), so it can be switched off alone
+        kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", True) else {}
     return SceneSpec(
         seed=int(seed),
         **kwargs,
