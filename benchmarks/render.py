@@ -1,9 +1,9 @@
 """Seconds per rendered image (one camera, one frame) for each engine and sample setting.
 
-A dressed walking body (synth.scene.demo) with hair, eyes, shoes and the ground shadow (scene seed
-0: its sampled hair style and shoes), 4 cameras x --frames frames, the scene built once per setting.
+A dressed walking body (synth.scene.demo) with hair, eyes and shoes (scene seed 0: its sampled hair
+style and shoes; the ground shadow only with the `ground` flag), 4 cameras x --frames frames, the scene built once per setting.
 Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the body,
-garments and skin only), `noground` (people without the shadow-catching ground), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and the
+garments and skin only), `ground` (with the shadow-catching ground, off by default), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and the
 pre-MPFB plain skin: today's scene before the people work). `s/image` is the steady state (median over images after the first, which pays for
 kernel and denoiser start-up: `first s`); `setup s` is Blender's start-up plus the scene build. Passes (depth, seg) are on, as in the pipeline. HDRI backgrounds from the bpy wheel.
 For the default setting it also prints how well joints, depth and seg agree with the geometry.
@@ -64,13 +64,13 @@ def main() -> None:
         plain = "plain" in flags
         settings["people"] = not (plain or "nopeople" in flags)
         spec = sample_scene(0, settings)
-        settings["ground_shadow"] = "noground" not in flags
+        settings["ground_shadow"] = "ground" in flags
         hair = [f.split("=", 1)[1] for f in flags if f.startswith("hair=")]
         if hair:
             spec.hair["style"] = hair[0]
             spec.shoes["type"] = "sneaker"
         who = "plain skin, none" if plain else (f"{spec.hair['style']}, {spec.shoes['type']}" if spec.hair else "none")
-        who += ", no ground" if spec.hair and not spec.ground else ""
+        who += ", ground" if spec.ground else ""
         with tempfile.TemporaryDirectory() as tmp:
             job = write_render_job(Path(tmp) / "job", spec, verts, faces, garments, rig=None if plain else rig)
             t0 = time.perf_counter()

@@ -45,7 +45,8 @@ def test_people_choices_come_from_the_seed_and_cover_every_option():
     melanin = np.array([s.hair["melanin"] for s in specs])
     assert melanin.min() < 0.3 and melanin.max() > 0.9
     assert len({tuple(s.eyes["iris_major"]) for s in specs}) == len(specs)
-    off = sample_scene(11, {"people": False})
+    assert a.ground == {} and sample_scene(11, {"ground_shadow": True}).ground == {"shadow": True}  # opt-in
+    off = sample_scene(11, {"people": False, "ground_shadow": True})
     assert off.hair == off.eyes == off.shoes == off.ground == {} and off.skin == a.skin
 
 
@@ -109,7 +110,8 @@ def test_hair_and_shoe_geometry(rig, subject):
 
 def _job(tmp_path, name, subject, rig, seed=4, **over):
     verts, _, faces, garments = subject
-    spec = sample_scene(seed, {"resolution": 64, "samples": 2, "num_cameras": 1, "passes": ["depth", "seg"]})
+    spec = sample_scene(seed, {"resolution": 64, "samples": 2, "num_cameras": 1, "passes": ["depth", "seg"],
+                               "ground_shadow": True})  # fmt: skip
     for key, value in over.items():
         getattr(spec, key.split("_")[0]).update({key.split("_", 1)[1]: value})
     return write_render_job(tmp_path / name, spec, verts[:1], faces, [g.__class__(

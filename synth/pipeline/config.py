@@ -214,7 +214,7 @@ class RenderConfig:
                       Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
     options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
         Rule(fields={"denoise": Rule(kind=bool), "fill": Rule(gt=0, hi=1), "texture_prob": _PROB, "photo_prob": _PROB,
-                     "people": Rule(kind=bool), "ground_shadow": Rule(kind=bool)}),  # both default on
+                     "people": Rule(kind=bool), "ground_shadow": Rule(kind=bool)}),  # people on, ground_shadow off by default
     )
 
 

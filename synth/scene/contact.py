@@ -72,7 +72,7 @@ def make_people_sheet(out: str | Path, body, people: int = 12, seed: int = 0, re
             s = seed + k
             betas = np.random.default_rng([s, 99]).normal(0.0, 1.0, 10)
             verts, _, faces, garments = demo_subject(body, "walk", [frame], betas)
-            settings = _scene_settings(0 if k % 2 == 0 else 1, dirs, resolution, samples)
+            settings = {**_scene_settings(0 if k % 2 == 0 else 1, dirs, resolution, samples), "ground_shadow": True}
             spec = sample_scene(s, settings)
             spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
             job = write_render_job(Path(tmp) / f"p{k}", spec, verts, faces, garments, rig=rig)

@@ -182,9 +182,9 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
     if people:
         kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng))
-        # the shadow catcher makes Cycles denoise its extra passes too: the largest share of the people's
-        # render time on a CPU (benchmarks/render.py, flag noground), so it can be switched off alone
-        kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", True) else {}
+        # Off by default: with a shadow catcher Cycles' denoising costs ~2-3 s more per 250 px image on
+        # 2 CPU cores (a fixed cost, even for a sphere over a plane; benchmarks/render.py flag `ground`)
+        kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", False) else {}
     return SceneSpec(
         seed=int(seed),
         **kwargs,
