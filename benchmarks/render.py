@@ -63,8 +63,8 @@ def main() -> None:
                     "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags)}  # fmt: skip
         plain = "plain" in flags
         settings["people"] = not (plain or "nopeople" in flags)
-        spec = sample_scene(0, settings)
         settings["ground_shadow"] = "ground" in flags
+        spec = sample_scene(0, settings)
         hair = [f.split("=", 1)[1] for f in flags if f.startswith("hair=")]
         if hair:
             spec.hair["style"] = hair[0]
