@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import SynthError
-from synth.paths import PROJECT_ROOT, cache_dir, shared_assets_dir
+from synth.paths import cache_dir, package_data_dir, shared_assets_dir
 
-MANIFEST_DIR = PROJECT_ROOT / "assets_manifest"
+MANIFEST_DIR = package_data_dir("assets_manifest")
 MANIFEST_KEYS = ("name", "title", "kind", "default", "required", "licence", "licence_url", "source", "checksum",
                  "expected_layout", "locate", "how_to_use")  # fmt: skip
 

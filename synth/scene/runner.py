@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
-from synth.paths import PROJECT_ROOT
+from synth.paths import package_data_dir
 from synth.process import child_preexec
 from synth.scene.job import load_job
 
-RENDER_SCRIPT = PROJECT_ROOT / "blender_scripts" / "render.py"
+RENDER_SCRIPT = package_data_dir("blender_scripts") / "render.py"
 ERROR_TAG = "render.py: error: "
 
 
@@ -36,7 +36,7 @@ def run_render(job_dir: str | Path, timeout: float | None = None) -> Path:
     try:
         with open(log_path, "w") as log:
             proc = subprocess.run(render_command(job_dir), stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd=PROJECT_ROOT, preexec_fn=child_preexec())  # fmt: skip
+                                  timeout=timeout, cwd=job_dir, preexec_fn=child_preexec())  # fmt: skip
     except FileNotFoundError as exc:
         raise SynthError(f"cannot start Blender ({exc})", path=os.environ.get("SYNTH_BLENDER") or sys.executable,
                          fix="set SYNTH_BLENDER to a Blender binary or install bpy==5.0.1") from exc  # fmt: skip

@@ -13,15 +13,22 @@ from synth.paths import PROJECT_ROOT
 
 
 def code_version() -> dict:
+    """The package version always; the git commit only when the package runs from a checkout (an installed
+    wheel inside some other repository must not report that repository's commit)."""
     import synth
 
-    info = {"synth": synth.__version__, "commit": None, "dirty": None}
+    info = {"synth": synth.__version__, "commit": None, "dirty": None, "source": "installed package"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()  # fmt: skip
+
     try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                                        text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout  # fmt: skip
-        info["dirty"] = bool(status.strip())
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != PROJECT_ROOT:
+            return info
+        info["commit"] = git("rev-parse", "HEAD")
+        info["dirty"] = bool(git("status", "--porcelain", "--untracked-files=no"))
+        info["source"] = "git checkout"
     except (OSError, subprocess.SubprocessError):
         pass
     return info
@@ -126,7 +133,7 @@ def card_markdown(card: dict) -> str:
         f"# Dataset card: {card['name']}",
         "",
         f"{card['format']}. Seed {card['seed']}, config `{card['config_digest']}`, "
-        f"code synth {card['code']['synth']} ({card['code']['commit'] or 'unknown commit'}"
+        f"code synth {card['code']['synth']} ({card['code']['commit'] or card['code']['source']}"
         f"{', uncommitted changes' if card['code']['dirty'] else ''}).",
         "",
         "| split | sequences | samples | frames | shards | source subjects |",
