@@ -2,6 +2,55 @@
 
 Stages (each runnable alone, decoupled through files on disk): mocap -> mosh -> motion ->
 cloth -> render (blender_scripts/) -> annotate -> shards. See docs/ARCHITECTURE.md.
+
+The public API below is imported lazily, so that `import synth` stays cheap (no torch, numba or bpy until a
+stage is used)::
+
+    import synth
+
+    body = synth.load_body_model()                        # embedded open body, or SMPL given by path
+    seq = synth.mosh_clip(synth.load_clip("02_01.bvh"), body)
+    cfg = synth.load_config("ci")                          # or a YAML path; synth.PipelineConfig() for defaults
+    synth.generate("out/ci", cfg)                          # plan -> motion -> cloth -> render -> shards
+    for key, sample in synth.iter_samples("out/ci"):           # decoded: frames (T,H,W,3), joints, smpl, ...
+        print(key, sample["frames"].shape, sample["joints"]["j3d_cam"].shape)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# name -> module that defines it (the one home of each).
+_API = {
+    "load_body_model": "synth.body.model",
+    "load_clip": "synth.mocap",
+    "mosh_clip": "synth.mosh.fit",
+    "MoshedSequence": "synth.mosh.sequence",
+    "interpolate_pair": "synth.motion.interpolate",
+    "simulate_sequence": "synth.cloth.simulate",
+    "sample_scene": "synth.scene.sampling",
+    "write_render_job": "synth.scene.job",
+    "run_render": "synth.scene.runner",
+    "PipelineConfig": "synth.pipeline.config",
+    "load_config": "synth.pipeline.config",
+    "generate": "synth.pipeline.runner",
+    "iter_samples": "synth.shards.reader",
+    "SynthError": "synth.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'synth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
