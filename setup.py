@@ -10,5 +10,5 @@ setup(
     packages=find_namespace_packages(include=["synth", "synth.*", "train", "train.*"], exclude=["*__pycache__*"])
     + list(DATA_PACKAGES),
     package_dir=DATA_PACKAGES,
-    package_data={"": ["*.yaml", "*.json"], "synth.blender_scripts": ["*.py"]},
+    package_data={"": ["*.yaml", "*.json"]},
 )

@@ -6,23 +6,19 @@ can point the toolkit elsewhere without editing code.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.resources
 import os
 from pathlib import Path
 
 # The checkout (or, for an installed wheel, site-packages): only used to find ../shared beside a checkout and
-# to ask git for the commit; package data is found through importlib, checkout or wheel alike.
+# to ask git for the commit; package data is found through importlib.resources, checkout or wheel alike.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def package_data_dir(name: str) -> Path:
     """A folder shipped as package data: `blender_scripts` or `assets_manifest` (top-level folders in the
-    checkout, `synth.blender_scripts` / `synth.assets_manifest` in the wheel; see setup.py). They are namespace
-    packages (no __init__.py), so the folder comes from the import spec rather than importlib.resources.files."""
-    spec = importlib.util.find_spec(f"synth.{name}")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"synth.{name} is not installed: reinstall the package (pip install -e .)")
-    return Path(next(iter(spec.submodule_search_locations)))
+    checkout, `synth.blender_scripts` / `synth.assets_manifest` in the wheel; see setup.py)."""
+    return Path(str(importlib.resources.files(f"synth.{name}")))
 
 
 def cache_dir() -> Path:
