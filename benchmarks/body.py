@@ -36,9 +36,11 @@ def main() -> None:
     info = json.loads(default_model_path("neutral").with_suffix(".json").read_text())
     heights = {s: np.ptp(body.rest_vertices(np.eye(10)[0] * s)[:, 1]) for s in (-2, 0, 2)}
     print("model   vertices  faces   build_s  joint_err_mm(mean/max)  height_m(beta0 -2/0/+2)")
-    print(f"{info['name']:<8}{body.num_verts:>8}{len(body.faces):>7}{info['build_s']:>9}"
-          f"{info['joint_regressor_error_mm']['mean']:>12.1f}/{info['joint_regressor_error_mm']['max']:<10.1f}"
-          f"{heights[-2]:>8.3f}/{heights[0]:.3f}/{heights[2]:.3f}")  # fmt: skip
+    print(
+        f"{info['name']:<8}{body.num_verts:>8}{len(body.faces):>7}{info['build_s']:>9}"
+        f"{info['joint_regressor_error_mm']['mean']:>12.1f}/{info['joint_regressor_error_mm']['max']:<10.1f}"
+        f"{heights[-2]:>8.3f}/{heights[0]:.3f}/{heights[2]:.3f}"
+    )
     print(f"\nforward pass ({args.threads} CPU thread(s){', GPU' if torch.cuda.is_available() else ''})")
     print("device  B     ms/call  ms/body")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -52,8 +54,8 @@ def main() -> None:
 
             def call():
                 with torch.no_grad():
-                    model(betas, poses, trans)
-                if device == "cuda":
+                    model(betas, poses, trans)  # noqa: B023 (called within this iteration)
+                if device == "cuda":  # noqa: B023 (called within this iteration)
                     torch.cuda.synchronize()
 
             sec = _time(call, 5 if device == "cpu" else 20)
@@ -61,7 +63,7 @@ def main() -> None:
     print("\npreview render (numpy software renderer, supersample 2)")
     print("size  ms")
     for size in (128, 256, 512):
-        sec = _time(lambda: render_mesh_image(body.v_template, body.faces, size=size), 3)
+        sec = _time(lambda: render_mesh_image(body.v_template, body.faces, size=size), 3)  # noqa: B023 (called within this iteration)
         print(f"{size:<6}{sec * 1000:.0f}")
 
 

@@ -69,8 +69,14 @@ def load_motion(spec: str, body, frames: int | None, lead_in: int | None = None)
         seq = mosh_clip(load_clip(Path(spec), body=body), body, fps=30.0)
     seq = add_lead_in(seq, lead_in, "t", skeleton=body)
     n = min(frames or seq.num_frames, seq.num_frames)
-    return replace(seq, poses=seq.poses[:n], trans=seq.trans[:n], fit_error_mm=seq.fit_error_mm[:n],
-                   lead_in=seq.lead_in[:n], implausible=seq.implausible[:n])  # fmt: skip
+    return replace(
+        seq,
+        poses=seq.poses[:n],
+        trans=seq.trans[:n],
+        fit_error_mm=seq.fit_error_mm[:n],
+        lead_in=seq.lead_in[:n],
+        implausible=seq.implausible[:n],
+    )
 
 
 def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: float, substeps: int) -> Run:
@@ -92,8 +98,10 @@ def blender_parameters(garment: Garment, mat: Material, fps: float) -> dict[str,
     f2 = fps * fps
     return {
         "mass": float(cloth.mass.mean()),
-        "tension": mat.stretch * L / f2, "compression": mat.stretch * L / f2,
-        "shear": mat.shear * L / f2, "bending": 20.0 * mat.shear * L / f2,
+        "tension": mat.stretch * L / f2,
+        "compression": mat.stretch * L / f2,
+        "shear": mat.shear * L / f2,
+        "bending": 20.0 * mat.shear * L / f2,
         "tension_damping": float(cloth.c[cloth.springs.kind == 0].mean()) / fps,
         "compression_damping": float(cloth.c[cloth.springs.kind == 0].mean()) / fps,
         "shear_damping": float(cloth.c[cloth.springs.kind == 1].mean()) / fps,
@@ -126,8 +134,7 @@ def _key_frames(obj, per_frame: np.ndarray) -> None:
                 kb.keyframe_insert("value", frame=g + 1)
 
 
-def run_blender(garment: Garment, mat: Material, rest_body, frames, body_faces, fps: float,
-                substeps: int) -> Run:  # fmt: skip
+def run_blender(garment: Garment, mat: Material, rest_body, frames, body_faces, fps: float, substeps: int) -> Run:
     import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -204,7 +211,8 @@ def measure(run: Run, garment: Garment, frames: np.ndarray, body_faces: np.ndarr
         "max_pen_mm": 1000 * float(pen.max()),
         "p95_pen_mm": 1000 * float(np.percentile(pen, 95)),
         "pen_frac": float((pen > 0).mean()),
-        "stretch_mean": 100 * float(strain.mean()), "stretch_max": 100 * float(strain.max()),
+        "stretch_mean": 100 * float(strain.mean()),
+        "stretch_max": 100 * float(strain.max()),
     }
 
 
@@ -228,31 +236,43 @@ def main() -> None:
     frames = body_vertices(body, seq)
     faces = np.asarray(body.faces, np.int64)
     mat = get_material(args.material)
-    print(f"motion {args.motion}: {len(frames)} frames at {seq.fps:g} fps (lead-in {int(seq.lead_in.sum())}), "
-          f"substeps {args.substeps}, material {args.material}, collision distance {1000 * mat.thickness:.0f} mm")  # fmt: skip
+    print(
+        f"motion {args.motion}: {len(frames)} frames at {seq.fps:g} fps (lead-in {int(seq.lead_in.sum())}), "
+        f"substeps {args.substeps}, material {args.material}, collision distance {1000 * mat.thickness:.0f} mm"
+    )
     rows = []
     for kind in [k for k in args.garments.split(",") if k]:
         garment = build_garment(kind, rest_body, faces, body.part_labels, joints, DEFAULT_EASE[kind])
         p = blender_parameters(garment, mat, seq.fps)
-        print(f"{kind}: {len(garment.verts)} verts, {int(garment.pinned.sum())} pinned; Blender settings "
-              + ", ".join(f"{k} {v:.4g}" for k, v in p.items()))  # fmt: skip
-        runs = [run_ours(garment, mat, rest_body, frames, body, seq.fps, args.substeps),
-                run_blender(garment, mat, rest_body, frames, faces, seq.fps, args.substeps)]  # fmt: skip
+        print(
+            f"{kind}: {len(garment.verts)} verts, {int(garment.pinned.sum())} pinned; Blender settings "
+            + ", ".join(f"{k} {v:.4g}" for k, v in p.items())
+        )
+        runs = [
+            run_ours(garment, mat, rest_body, frames, body, seq.fps, args.substeps),
+            run_blender(garment, mat, rest_body, frames, faces, seq.fps, args.substeps),
+        ]
         ref = runs[1].seconds_per_frame
         for r in runs:
             rows.append((kind, r, measure(r, garment, frames, faces), r.seconds_per_frame / ref))
-    print("\ngarment   solver          frames  s/frame  x Blender  max pen mm  p95 pen mm  pen verts %  "
-          "stretch mean %  stretch max %")
+    print(
+        "\ngarment   solver          frames  s/frame  x Blender  max pen mm  p95 pen mm  pen verts %  "
+        "stretch mean %  stretch max %"
+    )
     for kind, r, m, ratio in rows:
-        print(f"{kind:<10}{r.solver:<16}{len(r.verts):>6}{r.seconds_per_frame:>9.3f}{ratio:>11.2f}"
-              f"{m['max_pen_mm']:>12.1f}{m['p95_pen_mm']:>12.1f}{100 * m['pen_frac']:>13.2f}"
-              f"{m['stretch_mean']:>16.1f}{m['stretch_max']:>15.0f}")  # fmt: skip
-    for kind, r, m, ratio in rows:
+        print(
+            f"{kind:<10}{r.solver:<16}{len(r.verts):>6}{r.seconds_per_frame:>9.3f}{ratio:>11.2f}"
+            f"{m['max_pen_mm']:>12.1f}{m['p95_pen_mm']:>12.1f}{100 * m['pen_frac']:>13.2f}"
+            f"{m['stretch_mean']:>16.1f}{m['stretch_max']:>15.0f}"
+        )
+    for kind, r, _m, _ratio in rows:
         if r.stats:
             st = r.stats
-            print(f"{kind}: ours {st['cg_iterations_per_step']:.1f} CG iterations per step (largest residual "
-                  f"{st['cg_residual_max']:.2g}), {1000 * r.seconds_per_frame / args.substeps:.1f} ms per substep, "
-                  f"{st['refined_frames']} frames re-run with more substeps (most {st['max_substeps']})")  # fmt: skip
+            print(
+                f"{kind}: ours {st['cg_iterations_per_step']:.1f} CG iterations per step (largest residual "
+                f"{st['cg_residual_max']:.2g}), {1000 * r.seconds_per_frame / args.substeps:.1f} ms per substep, "
+                f"{st['refined_frames']} frames re-run with more substeps (most {st['max_substeps']})"
+            )
 
 
 if __name__ == "__main__":

@@ -90,9 +90,14 @@ def make_sequence(kind: str, motion: str, clip_seconds: float):
 def _head(seq, n: int):
     from dataclasses import fields, replace
 
-    per_frame = {f.name: getattr(seq, f.name)[:n] for f in fields(seq)
-                 if isinstance(getattr(seq, f.name), np.ndarray) and getattr(seq, f.name).ndim
-                 and len(getattr(seq, f.name)) == seq.num_frames and f.name != "betas"}  # fmt: skip
+    per_frame = {
+        f.name: getattr(seq, f.name)[:n]
+        for f in fields(seq)
+        if isinstance(getattr(seq, f.name), np.ndarray)
+        and getattr(seq, f.name).ndim
+        and len(getattr(seq, f.name)) == seq.num_frames
+        and f.name != "betas"
+    }
     return replace(seq, **per_frame)
 
 
@@ -158,26 +163,33 @@ def main() -> None:
                 k += 1
                 tasks.append((kind, motion, outfit, mats, args.substeps, args.clip_seconds))
     print(f"{len(tasks)} simulations, substeps {args.substeps}, {args.workers} workers, 1 thread each")
-    head = (f"| {'motion':<8} | {'kind':<4} | {'outfit':<17} | {'materials':<13} | {'result':<11} | {'frames':>6} "
-            f"| {'s/frame':>7} | {'pen max mm':>10} | {'pen p95 mm':>10} | {'stretch mean':>12} | {'stretch max':>11} "
-            f"| {'stays on':>8} | {'refined':>7} |")  # fmt: skip
+    head = (
+        f"| {'motion':<8} | {'kind':<4} | {'outfit':<17} | {'materials':<13} | {'result':<11} | {'frames':>6} "
+        f"| {'s/frame':>7} | {'pen max mm':>10} | {'pen p95 mm':>10} | {'stretch mean':>12} | {'stretch max':>11} "
+        f"| {'stays on':>8} | {'refined':>7} |"
+    )
     print(head)
     print("|" + "|".join("-" * (len(c)) + ("" if i else "") for i, c in enumerate(head.split("|")[1:-1])) + "|")
     rows = []
     with ProcessPoolExecutor(args.workers, initializer=_single_thread) as pool:
         for r in pool.map(run_row, tasks):
             rows.append(r)
-            print(f"| {r.motion:<8} | {r.kind:<4} | {r.outfit:<17} | {r.materials:<13} | {r.status:<11} | {r.frames:>6} "
-                  f"| {r.s_per_frame:>7.3f} | {r.pen_max:>10.1f} | {r.pen_p95:>10.1f} | {100 * r.stretch_mean:>11.1f}% "
-                  f"| {1 + r.stretch_max:>10.2f}x | {r.stays_on:>8.3f} | {_refined(r):>7} |", flush=True)  # fmt: skip
+            print(
+                f"| {r.motion:<8} | {r.kind:<4} | {r.outfit:<17} | {r.materials:<13} | {r.status:<11} | {r.frames:>6} "
+                f"| {r.s_per_frame:>7.3f} | {r.pen_max:>10.1f} | {r.pen_p95:>10.1f} | {100 * r.stretch_mean:>11.1f}% "
+                f"| {1 + r.stretch_max:>10.2f}x | {r.stays_on:>8.3f} | {_refined(r):>7} |",
+                flush=True,
+            )
     ok = [r for r in rows if r.status == "ok"]
     frames = sum(r.frames for r in ok)
-    print(f"summary: {len(ok)}/{len(rows)} ok, {frames} frames, "
-          f"{np.mean([r.s_per_frame for r in ok]):.3f} s/frame mean, "
-          f"max penetration {max((r.pen_max for r in ok), default=0):.1f} mm, "
-          f"worst p95 penetration {max((r.pen_p95 for r in ok), default=0):.1f} mm, "
-          f"max stretch {1 + max((r.stretch_max for r in ok), default=0):.2f}x, "
-          f"worst stays-on {min((r.stays_on for r in ok if np.isfinite(r.stays_on)), default=float('nan')):.3f}")
+    print(
+        f"summary: {len(ok)}/{len(rows)} ok, {frames} frames, "
+        f"{np.mean([r.s_per_frame for r in ok]):.3f} s/frame mean, "
+        f"max penetration {max((r.pen_max for r in ok), default=0):.1f} mm, "
+        f"worst p95 penetration {max((r.pen_p95 for r in ok), default=0):.1f} mm, "
+        f"max stretch {1 + max((r.stretch_max for r in ok), default=0):.2f}x, "
+        f"worst stays-on {min((r.stays_on for r in ok if np.isfinite(r.stays_on)), default=float('nan')):.3f}"
+    )
 
 
 def _refined(r: Row) -> str:

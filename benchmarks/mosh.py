@@ -68,11 +68,13 @@ def main() -> None:
         data.append((path.stem, clip, (idx, seg, w, Y), clip_rotation_targets(clip, args.fps, model.parents)))
     for use_rot in (False, True):  # warm-up
         fit_joints(model, *data[0][2], device=args.device, rotations=data[0][3] if use_rot else None)
-    print(f"{'clip':<14}{'path':>5}{'frames':>7}{'mean mm':>9}{'p95 mm':>8}{'raw mm':>8}{'fit s':>7}{'frames/s':>9}"
-          f"{'over lim':>9}{'excess':>8}{'hinge':>6}{'off-axis':>9}{'worst med/p90':>15}")  # fmt: skip
+    print(
+        f"{'clip':<14}{'path':>5}{'frames':>7}{'mean mm':>9}{'p95 mm':>8}{'raw mm':>8}{'fit s':>7}{'frames/s':>9}"
+        f"{'over lim':>9}{'excess':>8}{'hinge':>6}{'off-axis':>9}{'worst med/p90':>15}"
+    )
     totals = {p: {"f": 0, "t": 0.0, "e": [], "x": [], "h": 0} for p in ("pos", "rot")}
     residuals = {p: {} for p in ("pos", "rot")}
-    for name, clip, fit_args, rot in data:
+    for name, _clip, fit_args, rot in data:
         for label in ("pos", "rot"):
             t0 = time.perf_counter()
             res = fit_joints(model, *fit_args, device=args.device, rotations=rot if label == "rot" else None)
@@ -90,13 +92,17 @@ def main() -> None:
                 residuals[label][name] = (rot, total, twist)
                 med, p90 = np.nanmedian(total, 0), np.nanpercentile(total, 90, axis=0)
                 worst = f"{np.nanmax(med):.1f}/{np.nanmax(p90):.1f}"
-            print(f"{name:<14}{label:>5}{n:>7}{res.error_mm.mean():>9.1f}{np.percentile(res.error_mm, 95):>8.1f}"
-                  f"{res.raw_error_mm.mean():>8.1f}{dt:>7.3f}{n / dt:>9.0f}{(excess.sum(1) > 0).mean():>9.1%}"
-                  f"{excess.sum(1).mean():>8.2f}{hinge:>6}{off_axis_p90(res.poses):>9.1f}{worst:>15}")  # fmt: skip
+            print(
+                f"{name:<14}{label:>5}{n:>7}{res.error_mm.mean():>9.1f}{np.percentile(res.error_mm, 95):>8.1f}"
+                f"{res.raw_error_mm.mean():>8.1f}{dt:>7.3f}{n / dt:>9.0f}{(excess.sum(1) > 0).mean():>9.1%}"
+                f"{excess.sum(1).mean():>8.2f}{hinge:>6}{off_axis_p90(res.poses):>9.1f}{worst:>15}"
+            )
     for label, tot in totals.items():
         e, x = np.concatenate(tot["e"]), np.concatenate(tot["x"])
-        print(f"{'all':<14}{label:>5}{tot['f']:>7}{e.mean():>9.1f}{np.percentile(e, 95):>8.1f}{'':>8}{tot['t']:>7.3f}"
-              f"{tot['f'] / tot['t']:>9.0f}{(x > 0).mean():>9.1%}{x.mean():>8.2f}{tot['h']:>6}")  # fmt: skip
+        print(
+            f"{'all':<14}{label:>5}{tot['f']:>7}{e.mean():>9.1f}{np.percentile(e, 95):>8.1f}{'':>8}{tot['t']:>7.3f}"
+            f"{tot['f'] / tot['t']:>9.0f}{(x > 0).mean():>9.1%}{x.mean():>8.2f}{tot['h']:>6}"
+        )
     print(f"speed ratio rot/pos: {totals['pos']['t'] / totals['rot']['t']:.2f}")
     _segment_table(residuals[args.segments], args.segments)
 
@@ -109,7 +115,7 @@ def _segment_table(residuals: dict, label: str) -> None:
     print(f"\norientation residual, path {label}: median/p90 (twist median/p90) degrees; valid = frames kept")
     print(f"{'segment':<15}" + "".join(f"{n:>24}" for n in names))
     segs = residuals[names[0]][0].segs
-    for i, s in enumerate(segs):
+    for s in segs:
         cells = []
         for n in names:
             rot, total, twist = residuals[n]

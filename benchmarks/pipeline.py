@@ -37,12 +37,16 @@ def main() -> None:
     print(summary_table(s), end="")
     frames = s.frames * cfg.render.num_cameras
     work = sum(s.times.values())
-    print(f"\nconfig {args.config}: {cfg.n_seq} sequences, {cfg.render.num_cameras} cameras, "
-          f"{cfg.render.resolution}px, {cfg.render.samples} samples, workers {cfg.run.workers}")  # fmt: skip
-    print(f"| wall s | sequences/hour | rendered images | images/s | render share | cloth share |")
-    print(f"| ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {wall:.1f} | {3600 * s.done / wall:.1f} | {frames} | {frames / wall:.2f} | "
-          f"{100 * s.times.get('render', 0) / work:.0f}% | {100 * s.times.get('cloth', 0) / work:.0f}% |")
+    print(
+        f"\nconfig {args.config}: {cfg.n_seq} sequences, {cfg.render.num_cameras} cameras, "
+        f"{cfg.render.resolution}px, {cfg.render.samples} samples, workers {cfg.run.workers}"
+    )
+    print("| wall s | sequences/hour | rendered images | images/s | render share | cloth share |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| {wall:.1f} | {3600 * s.done / wall:.1f} | {frames} | {frames / wall:.2f} | "
+        f"{100 * s.times.get('render', 0) / work:.0f}% | {100 * s.times.get('cloth', 0) / work:.0f}% |"
+    )
     if args.out is None:
         shutil.rmtree(out.parent, ignore_errors=True)
 

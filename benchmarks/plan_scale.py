@@ -24,8 +24,8 @@ def peak_rss_mb() -> float:
 
 def synthetic_corpus(n_sources: int, seed: int, clips_per_subject: int = 5):
     """Sources and their MoshedSequences: lengths 4-20 s at 30 fps."""
-    from synth.motion.synthetic import random_poses
     from synth.mosh.sequence import MoshedSequence
+    from synth.motion.synthetic import random_poses
     from synth.pipeline.plan import Source
 
     rng = np.random.default_rng(seed)
@@ -76,9 +76,11 @@ def main() -> None:
 
     kinds = {k: sum(s.kind == k for s in plan.sequences) for k in ("original", "transition")}
     splits = {k: sum(s.split == k for s in plan.sequences) for k in ("train", "val", "test")}
-    print(f"{len(plan.sequences)} sequences ({kinds['original']} original, {kinds['transition']} transition; "
-          f"{splits}) over {len(sources)} sources ({frames:,} frames), pair_mode {args.pair_mode}, "
-          f"plan.json {size / 2**20:.1f} MiB")  # fmt: skip
+    print(
+        f"{len(plan.sequences)} sequences ({kinds['original']} original, {kinds['transition']} transition; "
+        f"{splits}) over {len(sources)} sources ({frames:,} frames), pair_mode {args.pair_mode}, "
+        f"plan.json {size / 2**20:.1f} MiB"
+    )
     print()
     print("| step | seconds | peak RSS MB |")
     print("| --- | ---: | ---: |")
@@ -86,8 +88,10 @@ def main() -> None:
         print(f"| {name} | {sec:.1f} | {rss:.0f} |")
     plan_s = rows[2][1]
     print()
-    print(f"make_plan: {plan_s:.1f} s of the 60 s target ({plan_s / 60:.2f}x), peak RSS {peak_rss_mb():.0f} MB "
-          f"of the 2048 MB target ({peak_rss_mb() / 2048:.2f}x)")  # fmt: skip
+    print(
+        f"make_plan: {plan_s:.1f} s of the 60 s target ({plan_s / 60:.2f}x), peak RSS {peak_rss_mb():.0f} MB "
+        f"of the 2048 MB target ({peak_rss_mb() / 2048:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

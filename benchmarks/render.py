@@ -25,13 +25,15 @@ import numpy as np
 from synth.errors import SynthError
 from synth.scene import run_render, sample_scene, write_render_job
 from synth.scene.demo import demo_subject
-from synth.scene.reference import joints_in_mask, pass_errors
 from synth.scene.people import people_rig
+from synth.scene.reference import joints_in_mask, pass_errors
 from synth.scene.spec import DEFAULT_SAMPLES, HAIR_STYLES
 
 D = DEFAULT_SAMPLES
-DEFAULT_SETTINGS = (f"cycles:1,cycles:4,cycles:{D},cycles:{D}:nodenoise,cycles:{D}:nopeople,cycles:{D}:plain,"
-                    f"cycles:{D}:flow,cycles:16,cycles:32,eevee:1")  # fmt: skip
+DEFAULT_SETTINGS = (
+    f"cycles:1,cycles:4,cycles:{D},cycles:{D}:nodenoise,cycles:{D}:nopeople,cycles:{D}:plain,"
+    f"cycles:{D}:flow,cycles:16,cycles:32,eevee:1"
+)
 
 
 def main() -> None:
@@ -51,16 +53,26 @@ def main() -> None:
     body = load_body_model()
     rig = people_rig(body)
     verts, joints, faces, garments = demo_subject(body, "walk", list(range(0, 10 * args.frames, 10)))
-    print(f"{args.resolution}x{args.resolution}, {args.frames} frames x 4 cameras, {args.threads} threads, "
-          f"device {args.device}, body {verts.shape[1]} verts + garments {[g.verts.shape[1] for g in garments]}")  # fmt: skip
+    print(
+        f"{args.resolution}x{args.resolution}, {args.frames} frames x 4 cameras, {args.threads} threads, "
+        f"device {args.device}, body {verts.shape[1]} verts + garments {[g.verts.shape[1] for g in garments]}"
+    )
     accuracy = ""
-    print(f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'first s':>9}"
-          f"{'setup s':>9}{'wall s':>8}")  # fmt: skip
+    print(
+        f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'first s':>9}"
+        f"{'setup s':>9}{'wall s':>8}"
+    )
     for item in args.settings.split(","):
         engine, samples, *flags = item.split(":")
-        settings = {"resolution": args.resolution, "samples": int(samples), "engine": engine, "device": args.device,
-                    "background": "hdri", "denoise": "nodenoise" not in flags,
-                    "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags)}  # fmt: skip
+        settings = {
+            "resolution": args.resolution,
+            "samples": int(samples),
+            "engine": engine,
+            "device": args.device,
+            "background": "hdri",
+            "denoise": "nodenoise" not in flags,
+            "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags),
+        }
         plain = "plain" in flags
         settings["people"] = not (plain or "nopeople" in flags)
         settings["ground_shadow"] = "ground" in flags
@@ -84,12 +96,16 @@ def main() -> None:
             if engine == "cycles" and int(samples) == DEFAULT_SAMPLES and "nopeople" in flags:
                 meshes = [(verts, faces)] + [(g.verts.astype(float), g.faces) for g in garments]
                 err, agree = pass_errors(job, meshes, [0, 1, 2, 3], 0)
-                accuracy = (f"default setting without hair/shoes (the reference meshes): {100 * joints_in_mask(job, joints):.2f}% of projected joints in the "
-                            f"person mask; depth vs z-buffer of the meshes: median {1000 * np.median(err):.2f} mm, "
-                            f"p90 {1000 * np.percentile(err, 90):.1f} mm; seg = z-buffer labels on "
-                            f"{100 * min(agree):.1f}% of pixels (worst camera)")  # fmt: skip
-        print(f"{engine:<8}{samples:>8}{str(info['denoise']):>8}{str('flow' in flags):>6}{who[:19]:>20}{info['device'][:11]:>12}"
-              f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}")  # fmt: skip
+                accuracy = (
+                    f"default setting without hair/shoes (the reference meshes): {100 * joints_in_mask(job, joints):.2f}% of projected joints in the "
+                    f"person mask; depth vs z-buffer of the meshes: median {1000 * np.median(err):.2f} mm, "
+                    f"p90 {1000 * np.percentile(err, 90):.1f} mm; seg = z-buffer labels on "
+                    f"{100 * min(agree):.1f}% of pixels (worst camera)"
+                )
+        print(
+            f"{engine:<8}{samples:>8}{str(info['denoise']):>8}{str('flow' in flags):>6}{who[:19]:>20}{info['device'][:11]:>12}"
+            f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}"
+        )
     if accuracy:
         print(accuracy)
 

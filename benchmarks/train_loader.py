@@ -113,9 +113,21 @@ def main() -> None:
     body = load_body_model(device=rt.device)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        write_toy_shards(data, load_body_model(), sequences=8, cameras=4, frames=16, size=args.size, seed=0, test_sequences=0, samples_per_shard=8)
+        write_toy_shards(
+            data,
+            load_body_model(),
+            sequences=8,
+            cameras=4,
+            frames=16,
+            size=args.size,
+            seed=0,
+            test_sequences=0,
+            samples_per_shard=8,
+        )
         cfg = DataConfig(window=4, stride=2, crop_size=args.crop)
-        print(f"device: {rt.device}  torch threads: {torch.get_num_threads()}  frames {args.size}px -> crops {args.crop}px, T = 4")
+        print(
+            f"device: {rt.device}  torch threads: {torch.get_num_threads()}  frames {args.size}px -> crops {args.crop}px, T = 4"
+        )
         print(f"{'what':<34}{'frames/s':>10}")
         loader = {}
         for w in (int(x) for x in args.workers.split(",")):
@@ -129,23 +141,35 @@ def main() -> None:
         groups = []
         for config in args.configs.split(","):
             rows = [StepTimer(f"backbone only ({config}, B={args.batch})", frames, backbone_step(config, images, rt))]
-            rows += [StepTimer(f"train step {kind} ({config}, B={args.batch})", frames, model_step(kind, config, images, target, skeleton, rt))
-                     for kind in ("hmr", "mviper")]
+            rows += [
+                StepTimer(
+                    f"train step {kind} ({config}, B={args.batch})",
+                    frames,
+                    model_step(kind, config, images, target, skeleton, rt),
+                )
+                for kind in ("hmr", "mviper")
+            ]
             for row in rows:
                 row.step()  # warm-up: allocator, oneDNN/cuDNN kernel choice
             for _ in range(args.rounds):
                 for row in rows:
                     row.run(args.steps, rt)
             groups.append(rows)
-        print(f"\n{f'training step (median of {args.rounds * args.steps})':<34}{'frames/s':>10}{'x backbone':>12}{'CPU-time f/s':>14}{'x backbone':>12}")
+        print(
+            f"\n{f'training step (median of {args.rounds * args.steps})':<34}{'frames/s':>10}{'x backbone':>12}{'CPU-time f/s':>14}{'x backbone':>12}"
+        )
         for rows in groups:
             for row in rows:
-                print(f"{row.name:<34}{row.fps():>10.1f}{row.fps() / rows[0].fps():>12.2f}"
-                      f"{row.fps('cpu'):>14.1f}{row.fps('cpu') / rows[0].fps('cpu'):>12.2f}")
+                print(
+                    f"{row.name:<34}{row.fps():>10.1f}{row.fps() / rows[0].fps():>12.2f}"
+                    f"{row.fps('cpu'):>14.1f}{row.fps('cpu') / rows[0].fps('cpu'):>12.2f}"
+                )
         per_worker = max(loader.values())  # one decoding process (0 workers: the main process itself)
         fastest = max(row.fps() for rows in groups for row in rows[1:])
-        print(f"\nloader workers the fastest step needs: {math.ceil(fastest / per_worker)} "
-              f"({fastest:.0f} frames/s / {per_worker:.0f} frames/s per loader process)")
+        print(
+            f"\nloader workers the fastest step needs: {math.ceil(fastest / per_worker)} "
+            f"({fastest:.0f} frames/s / {per_worker:.0f} frames/s per loader process)"
+        )
 
 
 if __name__ == "__main__":

@@ -46,16 +46,20 @@ def selection(sizes: list[int], frames: int, n_random: int, topk_max: int, devic
         picks = select_pairs(seqs, n_random, seed=1, device=device, stats=stats)
         dt = time.perf_counter() - t0 - stats["build_s"]  # scoring only
         exhaustive_h = N * (N - 1) / 2 / (len(picks) / dt) / 3600
-        print(f"{N:>7}{'random':>8}{len(picks):>9}{len(picks):>9}{dt:>9.2f}{len(picks) / dt:>10.0f}{peak_mib():>10.0f}"
-              f"  packing {stats['build_s']:.1f} s; all N(N-1)/2 pairs: {exhaustive_h:.2f} h")  # fmt: skip
+        print(
+            f"{N:>7}{'random':>8}{len(picks):>9}{len(picks):>9}{dt:>9.2f}{len(picks) / dt:>10.0f}{peak_mib():>10.0f}"
+            f"  packing {stats['build_s']:.1f} s; all N(N-1)/2 pairs: {exhaustive_h:.2f} h"
+        )
         if N <= topk_max:
             stats = {}
             t0 = time.perf_counter()
             select_pairs(seqs, 10, seed=0, mode="topk", device=device, stats=stats)
             dt = time.perf_counter() - t0
             total = stats["pairs_total"]
-            print(f"{N:>7}{'top-10':>8}{total:>9}{stats['scored_exactly']:>9}{dt:>9.2f}{total / dt:>10.0f}"
-                  f"{peak_mib():>10.0f}  exact; coreset bounds pruned {1 - stats['scored_exactly'] / total:.0%}")  # fmt: skip
+            print(
+                f"{N:>7}{'top-10':>8}{total:>9}{stats['scored_exactly']:>9}{dt:>9.2f}{total / dt:>10.0f}"
+                f"{peak_mib():>10.0f}  exact; coreset bounds pruned {1 - stats['scored_exactly'] / total:.0%}"
+            )
 
 
 def guard(n_pairs: int, frames: int, skeleton) -> None:
@@ -74,8 +78,10 @@ def guard(n_pairs: int, frames: int, skeleton) -> None:
     for name in ("built-in", "CMU mosh"):  # every ordered pair
         c = corpora[name]
         sets[name] = [(X, Y, most_contrasting_pair(X, Y)) for X in c for Y in c if X is not Y]
-    print(f"{'pairs':<11}{'method':>8}{'n':>5}{'frames':>8}{'flagged seq':>13}{'flagged frames':>16}"
-          f"{'joint-limit':>13}{'penetration':>13}{'source frames':>15}")  # fmt: skip
+    print(
+        f"{'pairs':<11}{'method':>8}{'n':>5}{'frames':>8}{'flagged seq':>13}{'flagged frames':>16}"
+        f"{'joint-limit':>13}{'penetration':>13}{'source frames':>15}"
+    )
     for name, pairs in sets.items():
         sources = np.mean([plausibility(s.poses, skeleton, s.betas).rate for s in corpora[name]])
         for method in ("linear", "slerp"):
@@ -90,8 +96,10 @@ def guard(n_pairs: int, frames: int, skeleton) -> None:
                 n_jl += int(f.joint_limit.sum())
                 n_pen += int(f.penetration.sum())
                 n_seq += bool(f.implausible.any())
-            print(f"{name:<11}{method:>8}{len(pairs):>5}{n_frames:>8}{n_seq / len(pairs):>13.1%}{n_flag / n_frames:>16.1%}"
-                  f"{n_jl / n_frames:>13.1%}{n_pen / n_frames:>13.1%}{sources:>15.1%}")  # fmt: skip
+            print(
+                f"{name:<11}{method:>8}{len(pairs):>5}{n_frames:>8}{n_seq / len(pairs):>13.1%}{n_flag / n_frames:>16.1%}"
+                f"{n_jl / n_frames:>13.1%}{n_pen / n_frames:>13.1%}{sources:>15.1%}"
+            )
 
 
 def _cmu_sequences(body) -> list:

@@ -155,13 +155,14 @@ def _finish_cloth(n: Nodes, spec: dict, pixel_m: float) -> None:
     strength = 0.3 * feature_visibility(THREAD_PERIOD_M, pixel_m)
     if strength > 0 and not bsdf.inputs["Normal"].links:
         uv = n.add("ShaderNodeTexCoord")
-        weave = n.add("ShaderNodeTexWave", {"Scale": 1.0 / THREAD_PERIOD_M / 6.0}, wave_type="BANDS",
-                      bands_direction="DIAGONAL")  # fmt: skip
+        weave = n.add(
+            "ShaderNodeTexWave", {"Scale": 1.0 / THREAD_PERIOD_M / 6.0}, wave_type="BANDS", bands_direction="DIAGONAL"
+        )
         n.link(uv.outputs["UV"], weave.inputs["Vector"])
         _bump(n, bsdf, weave.outputs["Fac"], strength)
 
 
-def garment_material(name: str, spec: dict, resolve, pixel_m: float = 1.0) -> "bpy.types.Material":
+def garment_material(name: str, spec: dict, resolve, pixel_m: float = 1.0) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     n = Nodes(mat.node_tree)

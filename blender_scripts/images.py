@@ -14,6 +14,5 @@ def load_image(path: str, what: str):
     except RuntimeError as exc:
         raise JobError(f"cannot read {what} ({exc})", path, "replace the file") from exc
     if image.size[0] == 0 or image.size[1] == 0:
-        raise JobError(f"cannot decode {what} (Blender would render its magenta placeholder)", path,
-                       "replace the file")  # fmt: skip
+        raise JobError(f"cannot decode {what} (Blender would render its magenta placeholder)", path, "replace the file")
     return image

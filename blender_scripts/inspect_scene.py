@@ -18,13 +18,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from render import load_spec  # noqa: E402
-from scene_build import build_subject, place_riders, setup_engine, set_verts  # noqa: E402
+from scene_build import build_subject, place_riders, set_verts, setup_engine  # noqa: E402
 
 
 def describe(obj) -> dict:
-    d = {"type": obj.type, "pass_index": obj.pass_index, "hide_render": obj.hide_render,
-         "shadow_catcher": bool(getattr(obj, "is_shadow_catcher", False)),
-         "materials": [m.name for m in obj.data.materials if m] if hasattr(obj.data, "materials") else []}  # fmt: skip
+    d = {
+        "type": obj.type,
+        "pass_index": obj.pass_index,
+        "hide_render": obj.hide_render,
+        "shadow_catcher": bool(getattr(obj, "is_shadow_catcher", False)),
+        "materials": [m.name for m in obj.data.materials if m] if hasattr(obj.data, "materials") else [],
+    }
     if obj.type == "MESH":
         co = np.zeros((len(obj.data.vertices), 3), np.float32)
         obj.data.vertices.foreach_get("co", co.ravel())

@@ -19,8 +19,10 @@ from common import JobError
 from images import load_image
 
 LEGACY = {"ShaderNodeCombineRGB": "ShaderNodeCombineColor", "ShaderNodeSeparateRGB": "ShaderNodeSeparateColor"}
-LEGACY_SOCKETS = {"ShaderNodeCombineColor": {"R": "Red", "G": "Green", "B": "Blue", "Image": "Color"},
-                  "ShaderNodeSeparateColor": {"R": "Red", "G": "Green", "B": "Blue", "Image": "Color"}}  # fmt: skip
+LEGACY_SOCKETS = {
+    "ShaderNodeCombineColor": {"R": "Red", "G": "Green", "B": "Blue", "Image": "Color"},
+    "ShaderNodeSeparateColor": {"R": "Red", "G": "Green", "B": "Blue", "Image": "Color"},
+}
 
 
 def load_json(root: str, name: str) -> dict:
@@ -111,7 +113,9 @@ def build_group(key: str, groups: dict, subs: dict, built: dict | None = None):
         if "value" in s:
             _set_default(sock, _sub(s["value"], subs))
     for sname, stype in d.get("outputs", {}).items():
-        tree.interface.new_socket(sname, in_out="OUTPUT", socket_type=stype if isinstance(stype, str) else stype["type"])
+        tree.interface.new_socket(
+            sname, in_out="OUTPUT", socket_type=stype if isinstance(stype, str) else stype["type"]
+        )
     _populate(tree, d["nodes"], d["links"], d.get("groups", {}) or groups, subs, built)
     return tree
 

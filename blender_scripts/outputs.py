@@ -13,8 +13,13 @@ import numpy as np
 
 BACKGROUND_DEPTH = 1e9  # Cycles writes 1e10 where no surface is hit
 # pass name -> the view layer switch that produces it (also the output folder's name)
-PASS_DIRS = {"depth": "use_pass_z", "seg": "use_pass_object_index", "parts": "use_pass_material_index",
-             "normals": "use_pass_normal", "flow": "use_pass_vector"}  # fmt: skip
+PASS_DIRS = {
+    "depth": "use_pass_z",
+    "seg": "use_pass_object_index",
+    "parts": "use_pass_material_index",
+    "normals": "use_pass_normal",
+    "flow": "use_pass_vector",
+}
 
 
 def oiio():
@@ -62,8 +67,17 @@ def labels_from_pass(index: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(index), 0, 255).astype(np.uint8)
 
 
-def write_passes(job_dir: str, wanted: list[str], passes: dict[str, np.ndarray], c: int, t: int,
-                 last_frame: int, clip_end: float, R: np.ndarray, ground: bool = False) -> None:  # fmt: skip
+def write_passes(
+    job_dir: str,
+    wanted: list[str],
+    passes: dict[str, np.ndarray],
+    c: int,
+    t: int,
+    last_frame: int,
+    clip_end: float,
+    R: np.ndarray,
+    ground: bool = False,
+) -> None:
     """depth/seg/parts/normals/flow of camera c, frame t, from the render's passes (R: world->OpenCV camera).
     With a ground plane (label 0, a shadow catcher) its pixels get background depth and normals."""
     background = labels_from_pass(passes["Object Index.X"]) == 0 if ground else None

@@ -53,8 +53,13 @@ def hair_material(spec: dict, name: str, melanin: float):
     n = Nodes(mat.node_tree)
     out = n.add("ShaderNodeOutputMaterial")
     bsdf = n.add("ShaderNodeBsdfHairPrincipled", parametrization="MELANIN")
-    for key, value in (("Melanin", melanin), ("Melanin Redness", spec.get("redness", 0.2)),
-                       ("Roughness", spec.get("roughness", 0.35)), ("Radial Roughness", 0.3), ("Random Color", 0.1)):
+    for key, value in (
+        ("Melanin", melanin),
+        ("Melanin Redness", spec.get("redness", 0.2)),
+        ("Roughness", spec.get("roughness", 0.35)),
+        ("Radial Roughness", 0.3),
+        ("Random Color", 0.1),
+    ):
         if key in bsdf.inputs:
             bsdf.inputs[key].default_value = value
     n.link(bsdf.outputs[0], out.inputs["Surface"])
@@ -72,8 +77,9 @@ def _group(tree, groups, name, inputs: dict, geometry):
     return node
 
 
-def hair_curves(scene, name: str, points: np.ndarray, counts: np.ndarray, radius: float, material, label: int,
-                seed: int):  # fmt: skip
+def hair_curves(
+    scene, name: str, points: np.ndarray, counts: np.ndarray, radius: float, material, label: int, seed: int
+):
     """A hair curves object from strands (synth.scene.hair), finished by Blender's hair node groups
     (frizz, then the tapered profile at `radius`); the modifier is applied, so the curves are static."""
     groups = _hair_groups()
@@ -107,12 +113,21 @@ def build_people(scene, people: np.lib.npyio.NpzFile | dict, entry: dict, spec: 
         hair, label, seed = spec["hair"], entry["hair"]["label"], int(spec["hair"]["seed"])
         if len(people["hair_counts"]):
             mat = hair_material(hair, "hair", hair["melanin"])
-            obj = hair_curves(scene, "hair", people["hair_points"], people["hair_counts"], entry["hair"]["radius"],
-                              mat, label, seed)  # fmt: skip
+            obj = hair_curves(
+                scene, "hair", people["hair_points"], people["hair_counts"], entry["hair"]["radius"], mat, label, seed
+            )
             riders.append((obj, xform))
         bmat = hair_material(hair, "eyebrows", hair.get("eyebrow_melanin", hair["melanin"]))
-        obj = hair_curves(scene, "eyebrows", people["brow_points"], people["brow_counts"], entry["hair"]["brow_radius"],
-                          bmat, label, seed + 1)  # fmt: skip
+        obj = hair_curves(
+            scene,
+            "eyebrows",
+            people["brow_points"],
+            people["brow_counts"],
+            entry["hair"]["brow_radius"],
+            bmat,
+            label,
+            seed + 1,
+        )
         riders.append((obj, xform))
     if "eyes" in entry:
         me = new_mesh("eyes", people["eye_verts"], people["eye_faces"], people["eye_uv"])
@@ -137,8 +152,10 @@ def _shoes(scene, people, spec: dict, label: int):
 def shoe_materials(spec: dict):
     """Upper: the shoe colour with a fine grain bump (leather/canvas); sole: rubber."""
     out = []
-    for name, color, rough, grain in (("shoe_upper", spec["color"], spec.get("roughness", 0.5), 0.15),
-                                      ("shoe_sole", spec["sole_color"], 0.8, 0.0)):  # fmt: skip
+    for name, color, rough, grain in (
+        ("shoe_upper", spec["color"], spec.get("roughness", 0.5), 0.15),
+        ("shoe_sole", spec["sole_color"], 0.8, 0.0),
+    ):
         mat = bpy.data.materials.new(name)
         mat.use_nodes = True
         n = Nodes(mat.node_tree)
@@ -158,8 +175,11 @@ def build_ground(scene, ground: dict):
     """A shadow-catching floor at height z over the job's rectangle (Blender world), background
     (label 0) in seg."""
     (x0, y0), (x1, y1), z = ground["min"], ground["max"], ground["z"]
-    me = new_mesh("ground", np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float32),
-                  np.array([[0, 1, 2], [0, 2, 3]]))  # fmt: skip
+    me = new_mesh(
+        "ground",
+        np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float32),
+        np.array([[0, 1, 2], [0, 2, 3]]),
+    )
     obj = _object(scene, "ground", me, 0)
     obj.is_shadow_catcher = True
     return obj

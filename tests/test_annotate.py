@@ -7,9 +7,15 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from synth.annotate import (
-    CameraTrack, annotate_camera, bbox_from_mask, bbox_from_points, load_render_cameras, project, to_camera,
+    CameraTrack,
+    annotate_camera,
+    bbox_from_mask,
+    bbox_from_points,
+    load_render_cameras,
+    project,
+    to_camera,
     visibility,
-)  # fmt: skip
+)
 from synth.errors import SynthError
 from synth.frames import blender_to_smpl, smpl_to_blender
 
@@ -60,8 +66,9 @@ def test_render_cameras_json_blender_world_round_trip(tmp_path):
         frames.append(fr)
         cams.append({"name": ["east", "south"][c], "K": K.tolist(), "frames": fr})
     path = tmp_path / "cameras.json"
-    path.write_text(json.dumps({"convention": "opencv", "world_frame": "blender_z_up", "resolution": [250, 250],
-                                "cameras": cams}))  # fmt: skip
+    path.write_text(
+        json.dumps({"convention": "opencv", "world_frame": "blender_z_up", "resolution": [250, 250], "cameras": cams})
+    )
     tracks = load_render_cameras(path)
     assert [c.name for c in tracks] == ["east", "south"] and tracks[0].resolution == (250, 250)
     for c, track in enumerate(tracks):

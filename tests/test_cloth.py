@@ -72,7 +72,7 @@ def test_no_vertex_ends_inside_a_collision_sphere():
     cloth = ImplicitCloth(verts, faces, [mat])
     collider = MeshCollider(sf, len(sv))
     n = len(verts)
-    th, fr, free = np.full(n, mat.thickness), np.full(n, mat.friction), np.ones(n, bool)
+    th, fr = np.full(n, mat.thickness), np.full(n, mat.friction)
     h = 1 / 120
     sn = vertex_normals(sv, sf)
     idx = np.arange(n)
@@ -168,8 +168,11 @@ def test_garments_on_the_body_at_rest(body):
         assert np.einsum("fi,fi->", n, out) > 0, kind  # normals point outward
         # border edges are collapsed too: a 1.4 mm collar edge between two pins hit the 4x blow-up limit
         # on a CMU walk (the pins' body triangles turn apart as the arms come down)
-        e, count = np.unique(np.sort(np.concatenate([g.faces[:, [0, 1]], g.faces[:, [1, 2]], g.faces[:, [2, 0]]]), 1),
-                             axis=0, return_counts=True)  # fmt: skip
+        e, count = np.unique(
+            np.sort(np.concatenate([g.faces[:, [0, 1]], g.faces[:, [1, 2]], g.faces[:, [2, 0]]]), 1),
+            axis=0,
+            return_counts=True,
+        )
         length = np.linalg.norm(g.verts[e[:, 1]] - g.verts[e[:, 0]], axis=1)
         assert length[count == 1].min() >= 0.4 * np.median(length), kind
 

@@ -23,9 +23,14 @@ def brute_force(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> tup
         on_ac = a + (d2 / (d2 - d6))[..., None] * ac
         on_bc = b + ((d4 - d3) / ((d4 - d3) + (d5 - d6)))[..., None] * (c - b)
         inner = a + (vb / (va + vb + vc))[..., None] * ab + (vc / (va + vb + vc))[..., None] * ac
-    regions = [(d1 <= 0) & (d2 <= 0), (d3 >= 0) & (d4 <= d3), (vc <= 0) & (d1 >= 0) & (d3 <= 0),
-               (d6 >= 0) & (d5 <= d6), (vb <= 0) & (d2 >= 0) & (d6 <= 0),
-               (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)]  # fmt: skip
+    regions = [
+        (d1 <= 0) & (d2 <= 0),
+        (d3 >= 0) & (d4 <= d3),
+        (vc <= 0) & (d1 >= 0) & (d3 <= 0),
+        (d6 >= 0) & (d5 <= d6),
+        (vb <= 0) & (d2 >= 0) & (d6 <= 0),
+        (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0),
+    ]
     shape = np.broadcast_shapes(a.shape, p.shape)
     choices = [np.broadcast_to(x, shape) for x in (a, b, on_ab, c, on_ac, on_bc)]
     q = np.select([r[..., None] for r in regions], choices, np.broadcast_to(inner, shape))
@@ -146,7 +151,9 @@ def test_part_collider_adds_the_extra_parts_for_flagged_points_only(blob):
 def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):
     verts, faces, dirs, rng = blob
     col = MeshCollider(faces, len(verts))
-    points = dirs * rng.uniform(0.0, 3.0, len(dirs))[:, None] + [0.0, 0.0, 1.0] * (rng.uniform(size=(len(dirs), 1)) < 0.2)
+    points = dirs * rng.uniform(0.0, 3.0, len(dirs))[:, None] + [0.0, 0.0, 1.0] * (
+        rng.uniform(size=(len(dirs), 1)) < 0.2
+    )
     d2 = ((points[:, None] - verts[None]) ** 2).sum(2)
     np.testing.assert_array_equal(col.query(points, verts).vertex, d2.argmin(1))
     # on the mirror plane x = 0 of the (symmetric) icosphere, mirrored vertices are exactly as near
@@ -174,7 +181,9 @@ def test_vertex_normals_are_the_normalised_sums_of_the_incident_face_cross_produ
 def test_far_apart_small_triangles_and_non_finite_meshes():
     """Two tiny triangles 1 km apart (the grid coarsens instead of allocating 1e15 cells), and a mesh
     with a NaN vertex is refused."""
-    verts = np.array([[0, 0, 0], [1e-3, 0, 0], [0, 1e-3, 0], [1e3, 1e3, 1e3], [1e3 + 1e-3, 1e3, 1e3], [1e3, 1e3 + 1e-3, 1e3]])
+    verts = np.array(
+        [[0, 0, 0], [1e-3, 0, 0], [0, 1e-3, 0], [1e3, 1e3, 1e3], [1e3 + 1e-3, 1e3, 1e3], [1e3, 1e3 + 1e-3, 1e3]]
+    )
     faces = np.array([[0, 1, 2], [3, 4, 5]])
     col = MeshCollider(faces, 6)
     prox = col.query(np.array([[0.0, 0.0, 1.0], [1e3, 1e3, 999.0], [400.0, 400.0, 400.0]]), verts)

@@ -66,7 +66,12 @@ def test_every_packaged_config_and_the_defaults_pass():
     for name in ("default", "ci"):
         validate_config(load_config(name))
     # limits are inclusive, ints are accepted for floats
-    assert config_from_dict({"render": {"resolution": 16, "focal_mm": 50}, "shards": {"jpeg_quality": 100}}).render.focal_mm == 50.0
+    assert (
+        config_from_dict(
+            {"render": {"resolution": 16, "focal_mm": 50}, "shards": {"jpeg_quality": 100}}
+        ).render.focal_mm
+        == 50.0
+    )
 
 
 def test_a_config_built_in_code_is_checked_before_the_run(tmp_path):

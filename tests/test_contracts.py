@@ -12,8 +12,13 @@ from synth.mosh.sequence import MoshedSequence
 def test_moshed_sequence_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     seq = MoshedSequence(
-        poses=rng.normal(size=(5, 72)), betas=rng.normal(size=10), trans=rng.normal(size=(5, 3)),
-        fps=30.0, gender="female", source="cmu/02_01", body_model="default:abc",
+        poses=rng.normal(size=(5, 72)),
+        betas=rng.normal(size=10),
+        trans=rng.normal(size=(5, 3)),
+        fps=30.0,
+        gender="female",
+        source="cmu/02_01",
+        body_model="default:abc",
     )
     seq.save(tmp_path / "s.npz")
     back = MoshedSequence.load(tmp_path / "s.npz")
@@ -31,8 +36,15 @@ def test_moshed_sequence_bad_file_names_path(tmp_path):
 
 def test_garment_cache_round_trip_and_validation(tmp_path):
     rest = np.zeros((4, 3))
-    cache = GarmentCache("tshirt", faces=[[0, 1, 2], [1, 2, 3]], uv=np.zeros((4, 2)), rest=rest,
-                         verts=np.zeros((3, 4, 3)), material={"name": "cotton"}, stats={"steps": 9})
+    cache = GarmentCache(
+        "tshirt",
+        faces=[[0, 1, 2], [1, 2, 3]],
+        uv=np.zeros((4, 2)),
+        rest=rest,
+        verts=np.zeros((3, 4, 3)),
+        material={"name": "cotton"},
+        stats={"steps": 9},
+    )
     cache.save(tmp_path / "g.npz")
     back = GarmentCache.load(tmp_path / "g.npz")
     assert back.material == {"name": "cotton"} and back.stats["steps"] == 9

@@ -89,7 +89,11 @@ def test_bvh_channel_order_and_units(tmp_path):
 @pytest.mark.parametrize(
     "rows,frames,match",
     [
-        (["0 1 0 0 0 0 0 0 0 0 0 0 0 0 0", "0 1 0 0 0 0 0 0 0 0 0 0 0 0"], None, r"line 30: expected 15 channel values"),
+        (
+            ["0 1 0 0 0 0 0 0 0 0 0 0 0 0 0", "0 1 0 0 0 0 0 0 0 0 0 0 0 0"],
+            None,
+            r"line 30: expected 15 channel values",
+        ),
         (["0 1 0 0 0 0 0 0 0 0 0 0 0 0 0"], 3, r"line 29: file is truncated"),
         (["0 1 0 0 0 0 0 0 0 0 0 0 0 0 0", "0 1 nan 0 0 0 0 0 0 0 0 0 0 0 0"], None, r"line 30: non-finite"),
         ([], 0, r"line 27: Frames is 0"),
@@ -149,9 +153,11 @@ ASF = """# test skeleton
 def test_asf_amc_forward_kinematics_and_errors(tmp_path):
     (tmp_path / "01.asf").write_text(ASF)
     amc = tmp_path / "01_01.amc"
-    amc.write_text(":FULLY-SPECIFIED\n:DEGREES\n1\nroot 0 20 0 0 0 0\nlfemur 0 0 0\nltibia 0\n"
-                   "2\nroot 0 20 0 0 0 0\nlfemur -90 0 0\nltibia 0\n"
-                   "3\nroot 0 20 0 0 0 0\nlfemur 0 0 0\nltibia 90\n")  # fmt: skip
+    amc.write_text(
+        ":FULLY-SPECIFIED\n:DEGREES\n1\nroot 0 20 0 0 0 0\nlfemur 0 0 0\nltibia 0\n"
+        "2\nroot 0 20 0 0 0 0\nlfemur -90 0 0\nltibia 0\n"
+        "3\nroot 0 20 0 0 0 0\nlfemur 0 0 0\nltibia 90\n"
+    )
     clip = load_clip(amc)
     unit = 0.0254 / 0.45
     assert clip.joint_names == ["root", "lfemur", "ltibia"] and clip.fps == 120.0

@@ -33,8 +33,11 @@ def _body_joints(body, betas, poses, trans) -> np.ndarray:
     """(T,24,3) joints of the real body model (float64)."""
     T = len(poses)
     with torch.no_grad():
-        out = body(torch.as_tensor(np.asarray(betas, np.float32)).reshape(1, 10).expand(T, 10),
-                   torch.as_tensor(np.asarray(poses, np.float32)), torch.as_tensor(np.asarray(trans, np.float32)))  # fmt: skip
+        out = body(
+            torch.as_tensor(np.asarray(betas, np.float32)).reshape(1, 10).expand(T, 10),
+            torch.as_tensor(np.asarray(poses, np.float32)),
+            torch.as_tensor(np.asarray(trans, np.float32)),
+        )
     return out.joints[:, :24].double().numpy()
 
 
@@ -122,8 +125,9 @@ def _global(joint_model, betas, poses, trans):
     import roma
 
     R = roma.rotvec_to_rotmat(torch.as_tensor(np.asarray(poses, np.float64)).reshape(len(poses), 24, 3))
-    _, G = joint_model.torch_fk(dtype=torch.float64)(torch.as_tensor(np.asarray(betas, np.float64)), R,
-                                                     torch.as_tensor(np.asarray(trans, np.float64)))  # fmt: skip
+    _, G = joint_model.torch_fk(dtype=torch.float64)(
+        torch.as_tensor(np.asarray(betas, np.float64)), R, torch.as_tensor(np.asarray(trans, np.float64))
+    )
     return G.numpy()
 
 
@@ -159,7 +163,9 @@ def test_orientation_term_recovers_known_rest_offsets(body, joint_model):
     pos = fit_joints(joint_model, idx, seg, w, Y)
 
     def angle(A, B):
-        return np.degrees(Rotation.from_matrix((np.swapaxes(A, -1, -2) @ B).reshape(-1, 3, 3)).magnitude()).reshape(A.shape[:-2])
+        return np.degrees(Rotation.from_matrix((np.swapaxes(A, -1, -2) @ B).reshape(-1, 3, 3)).magnitude()).reshape(
+            A.shape[:-2]
+        )
 
     # under a degree, but the ankles' ~2.4: the run's ankle flexion about x is partly a roll about
     # the sloping foot bone, which the points cannot see and the rest-pose roll rule zeroes

@@ -11,6 +11,7 @@ import torch
 from synth.cli import main as synth_main
 from synth.mocap.builtin import BUILTIN_MOTIONS, builtin_motion
 from synth.mocap.kinematics import rotvec_to_matrix
+from synth.mosh.sequence import MoshedSequence
 from synth.motion.interpolate import (
     InterpolationConfig,
     add_lead_in,
@@ -24,7 +25,6 @@ from synth.motion.plausibility import plausibility, segment_distance
 from synth.motion.rotations import heading, lerp, rotation_angle_between, slerp
 from synth.motion.skeleton import Skeleton
 from synth.motion.synthetic import random_poses, random_sequences
-from synth.mosh.sequence import MoshedSequence
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -116,7 +116,9 @@ def test_frame_count_monotone_in_distance(body):
     n = np.array([frame_count(x, cfg) for x in d])
     assert (np.diff(n) >= 0).all() and n[0] == 12 and n[-1] == 80 and len(set(n)) > 50
     X = builtin_motion("walk")
-    lengths = [interpolate_pair(X, X, PairChoice(0, 5, dist), cfg, body).num_frames for dist in (0.5, 2.0, 4.0, 6.0, 9.0)]
+    lengths = [
+        interpolate_pair(X, X, PairChoice(0, 5, dist), cfg, body).num_frames for dist in (0.5, 2.0, 4.0, 6.0, 9.0)
+    ]
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
 
 
@@ -226,8 +228,19 @@ def test_cli_interpolate(tmp_path):
     builtin_motion("wave").save(tmp_path / "a.npz")
     builtin_motion("squat").save(tmp_path / "b.npz")
     out, png = tmp_path / "out.npz", tmp_path / "strip.png"
-    rc = synth_main(["interpolate", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--out", str(out),
-                     "--lead-in", "6", "--preview", str(png)])  # fmt: skip
+    rc = synth_main(
+        [
+            "interpolate",
+            str(tmp_path / "a.npz"),
+            str(tmp_path / "b.npz"),
+            "--out",
+            str(out),
+            "--lead-in",
+            "6",
+            "--preview",
+            str(png),
+        ]
+    )
     assert rc == 0 and png.stat().st_size > 5000
     seq = MoshedSequence.load(out)
     assert seq.lead_in.sum() == 6 and seq.source.startswith("interp:builtin/wave@")

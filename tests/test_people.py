@@ -65,7 +65,8 @@ def test_body_look_sidecar_uvs_and_eyes(body, rig, tmp_path):
     obj = tmp_path / "uv.obj"
     vt = look.uv.reshape(-1, 2)
     lines = [f"vt {u} {v}" for u, v in vt] + [
-        f"f {a + 1}/{3 * k + 1} {b + 1}/{3 * k + 2} {c + 1}/{3 * k + 3}" for k, (a, b, c) in enumerate(body.faces)]
+        f"f {a + 1}/{3 * k + 1} {b + 1}/{3 * k + 2} {c + 1}/{3 * k + 3}" for k, (a, b, c) in enumerate(body.faces)
+    ]
     obj.write_text("\n".join(lines))
     assert np.allclose(load_body_look(body, obj).uv, look.uv, atol=1e-6)
     np.savez(tmp_path / "bad.npz", uv=look.uv[:10])
@@ -110,22 +111,32 @@ def test_hair_and_shoe_geometry(rig, subject):
 
 def _job(tmp_path, name, subject, rig, seed=4, **over):
     verts, _, faces, garments = subject
-    spec = sample_scene(seed, {"resolution": 64, "samples": 2, "num_cameras": 1, "passes": ["depth", "seg"],
-                               "ground_shadow": True})  # fmt: skip
+    spec = sample_scene(
+        seed, {"resolution": 64, "samples": 2, "num_cameras": 1, "passes": ["depth", "seg"], "ground_shadow": True}
+    )
     for key, value in over.items():
         getattr(spec, key.split("_")[0]).update({key.split("_", 1)[1]: value})
-    return write_render_job(tmp_path / name, spec, verts[:1], faces, [g.__class__(
-        g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments], rig=rig)  # fmt: skip
+    return write_render_job(
+        tmp_path / name,
+        spec,
+        verts[:1],
+        faces,
+        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments],
+        rig=rig,
+    )
 
 
 @pytest.mark.slow
 def test_scene_builds_with_each_hair_style_and_shoe_type(tmp_path, subject, rig):
     """Kubric-style: build every style and shoe type in Blender without rendering, check the scene."""
-    jobs = [_job(tmp_path, style, subject, rig, hair_style=style, shoes_type=SHOE_TYPES[k % len(SHOE_TYPES)])
-            for k, style in enumerate(HAIR_STYLES)]  # fmt: skip
+    jobs = [
+        _job(tmp_path, style, subject, rig, hair_style=style, shoes_type=SHOE_TYPES[k % len(SHOE_TYPES)])
+        for k, style in enumerate(HAIR_STYLES)
+    ]
     out = tmp_path / "scenes.json"
-    proc = subprocess.run([sys.executable, str(INSPECT), "--out", str(out)] + [str(j) for j in jobs],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(INSPECT), "--out", str(out)] + [str(j) for j in jobs], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     scenes = json.loads(out.read_text())
     for k, (job, style) in enumerate(zip(jobs, HAIR_STYLES)):
@@ -159,8 +170,12 @@ def test_frontal_render_labels_eyes_hair_and_shoes(tmp_path, subject, rig):
     head = np.load(job / "people.npz")["eye_verts"].mean(0) + [0.0, 0.0, 0.02]
     # camera 0 frames the whole body from the front (south, -Y: the demo body faces -Y); camera 1
     # the face from 0.9 m (16 cm across)
-    close = {"name": "face", "distance": 0.9, "locations": [(head + [0.0, -0.9, 0.0]).tolist()],
-             "targets": [head.tolist()]}  # fmt: skip
+    close = {
+        "name": "face",
+        "distance": 0.9,
+        "locations": [(head + [0.0, -0.9, 0.0]).tolist()],
+        "targets": [head.tolist()],
+    }
     south = np.asarray(full["targets"][0]) + [0.0, -full["distance"], 0.0]
     spec["job"]["cameras"] = [dict(full, locations=[south.tolist()]), close]
     spec["cameras"] = spec["cameras"] * 2

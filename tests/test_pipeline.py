@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import descendants, wait_gone
+
 from synth.cli import main
 from synth.errors import SynthError
 from synth.pipeline.config import CONFIG_DIR, PipelineConfig, config_from_dict, config_to_yaml, load_config
@@ -121,14 +121,25 @@ def test_clip_windows_do_not_overlap_and_follow_the_lengths():
         assert n - sum(b - a for a, b in w) < 20 + 20  # windows cover the clip up to what cannot hold one more
     assert clip_windows(12, 20, 50, np.random.default_rng(0)) == [(0, 12)]  # a short clip: all of it
     a = clip_windows(300, 20, 50, np.random.default_rng(1))
-    assert a == clip_windows(300, 20, 50, np.random.default_rng(1)) != clip_windows(300, 20, 50, np.random.default_rng(2))
+    assert (
+        a == clip_windows(300, 20, 50, np.random.default_rng(1)) != clip_windows(300, 20, 50, np.random.default_rng(2))
+    )
 
 
 def test_plan_mixes_originals_and_transitions_from_the_seed(tmp_path):
     """original_fraction of the sequences are non-overlapping windows of one source (lengths from
     original_seconds), the rest transitions with their context windows; all from the seed."""
-    cfg = config_from_dict({"n_seq": 24, "motion": {"builtin_seconds": 6.0, "original_fraction": 0.75,
-                                                    "original_seconds": [1.0, 2.0], "context_seconds": 0.3}})
+    cfg = config_from_dict(
+        {
+            "n_seq": 24,
+            "motion": {
+                "builtin_seconds": 6.0,
+                "original_fraction": 0.75,
+                "original_seconds": [1.0, 2.0],
+                "context_seconds": 0.3,
+            },
+        }
+    )
     sources = resolve_sources(cfg)
     seqs = prepare_sources(tmp_path, sources, cfg)
     plan = make_plan(cfg, sources, seqs)
@@ -173,8 +184,20 @@ def test_assets_manifests_and_check(tmp_path, capsys):
     from synth.pipeline.assets import MANIFEST_KEYS, load_manifests
 
     ms = {m["name"]: m for m in load_manifests()}
-    for need in ("smpl", "cmu_mocap", "hdri_polyhaven", "places365", "dtd", "fabrics", "embedded_body",
-                 "builtin_motions", "blender_hdris", "procedural_fabrics", "mpfb2_skin_eyes", "blender_hair_assets"):
+    for need in (
+        "smpl",
+        "cmu_mocap",
+        "hdri_polyhaven",
+        "places365",
+        "dtd",
+        "fabrics",
+        "embedded_body",
+        "builtin_motions",
+        "blender_hdris",
+        "procedural_fabrics",
+        "mpfb2_skin_eyes",
+        "blender_hair_assets",
+    ):
         assert need in ms and all(k in ms[need] for k in MANIFEST_KEYS)
     assert main(["assets", "check"]) == 0
     assert "embedded_body" in capsys.readouterr().out
@@ -204,8 +227,19 @@ def test_generate_stops_early_with_clear_messages(tmp_path, capsys):
     assert "free on the output disk" in err and "--resume" in err
     with pytest.raises(SynthError, match="already holds"):
         (tmp_path / "o3").mkdir()
-        (tmp_path / "o3" / "plan.json").write_text(json.dumps({"version": 1, "seed": 0, "n_seq": 2, "config_digest": "x",
-                                                               "sources": [], "splits": {}, "sequences": []}))
+        (tmp_path / "o3" / "plan.json").write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "seed": 0,
+                    "n_seq": 2,
+                    "config_digest": "x",
+                    "sources": [],
+                    "splits": {},
+                    "sequences": [],
+                }
+            )
+        )
         generate(tmp_path / "o3", PipelineConfig())
     with pytest.raises(SynthError, match="different settings"):
         generate(tmp_path / "o3", PipelineConfig(), resume=True)
@@ -216,8 +250,15 @@ def test_generate_stops_early_with_clear_messages(tmp_path, capsys):
 
 def _synth(*args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "synth.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "synth.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def _run(*args: str, timeout: float = 600) -> tuple[int, str]:
@@ -405,8 +446,11 @@ def test_failing_sequence_is_retried_recorded_and_resumable(reference_run, tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("SYNTH_TEST_RAY"), reason="set SYNTH_TEST_RAY=1: a local Ray cluster run "
-                    "takes 1-3 minutes on the 2-core CI machine (kept out of the default suite)")
+@pytest.mark.skipif(
+    not os.environ.get("SYNTH_TEST_RAY"),
+    reason="set SYNTH_TEST_RAY=1: a local Ray cluster run "
+    "takes 1-3 minutes on the 2-core CI machine (kept out of the default suite)",
+)
 def test_ray_local_cluster_gives_the_same_dataset(reference_run, tmp_path):
     """The Ray path (`--ray local`: a local cluster, no dashboard, tasks in Ray worker processes) writes
     the same shards as the in-process run."""
@@ -430,7 +474,9 @@ def test_generated_shards_train_and_evaluate(reference_run, tmp_path, capsys):
     assert train_main(["train", *common, "--out", str(run), "--hmr-steps", "3", "--mviper-steps", "3"]) == 0
     assert (run / "hmr" / "final.pt").is_file() and (run / "mviper" / "final.pt").is_file()
     capsys.readouterr()
-    assert train_main(["eval", "--data", str(reference_run), "--run", str(run), "--split", "val", "--device", "cpu"]) == 0
+    assert (
+        train_main(["eval", "--data", str(reference_run), "--run", str(run), "--split", "val", "--device", "cpu"]) == 0
+    )
     assert "MRSV_1" in capsys.readouterr().out
     res = json.loads((run / "eval_val.json").read_text())
     for model in ("hmr", "mviper"):
@@ -444,20 +490,32 @@ def test_transition_is_embedded_in_real_motion(body):
     to X's heading and moved to continue the transition's last frame without a jump."""
     from synth.mocap.builtin import builtin_motion
     from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
+    from synth.mosh.sequence import MoshedSequence
     from synth.motion.compose import clip_window, embedded_transition
     from synth.motion.interpolate import InterpolationConfig
     from synth.motion.pairs import PairChoice
     from synth.motion.rotations import heading, yaw_matrix
-    from synth.mosh.sequence import MoshedSequence
 
     X = builtin_motion("walk", 30.0, 3.0)
     W = builtin_motion("squat", 30.0, 3.0)
     turn = yaw_matrix(np.pi / 2)  # Y was captured facing +X and walks along +X
-    Y = MoshedSequence(np.concatenate([matrix_to_rotvec(turn @ rotvec_to_matrix(W.poses[:, :3])), W.poses[:, 3:]], 1),
-                       W.betas, W.trans @ turn.T + [3.0, 0.0, -2.0], W.fps, source="builtin/squat_turned")
+    Y = MoshedSequence(
+        np.concatenate([matrix_to_rotvec(turn @ rotvec_to_matrix(W.poses[:, :3])), W.poses[:, 3:]], 1),
+        W.betas,
+        W.trans @ turn.T + [3.0, 0.0, -2.0],
+        W.fps,
+        source="builtin/squat_turned",
+    )
     i, j = 40, 30
-    seq, segs = embedded_transition(X, Y, PairChoice(i, j, 1.0), [30, i + 1], [j, j + 11],
-                                    InterpolationConfig(min_frames=8, max_frames=8), skeleton=body)
+    seq, segs = embedded_transition(
+        X,
+        Y,
+        PairChoice(i, j, 1.0),
+        [30, i + 1],
+        [j, j + 11],
+        InterpolationConfig(min_frames=8, max_frames=8),
+        skeleton=body,
+    )
     assert seq.num_frames == 10 + 8 + 10
     assert [s["frames"] for s in segs] == [[0, 10], [10, 18], [18, 28]]
     assert [s["source_frames"] for s in segs] == [[30, 40], [40, 30], [31, 41]]
@@ -467,7 +525,9 @@ def test_transition_is_embedded_in_real_motion(body):
     np.testing.assert_allclose(seq.trans[:11], X.trans[30:41], atol=1e-6)
     # Y's context: body joints unchanged, heading turned back by -90 deg, steps rotated with it
     np.testing.assert_allclose(seq.poses[18:, 3:], Y.poses[31:41, 3:], atol=1e-6)
-    dh = (heading(seq.poses[17:, :3].astype(float)) - heading(Y.poses[30:41, :3].astype(float)) + np.pi) % (2 * np.pi) - np.pi
+    dh = (heading(seq.poses[17:, :3].astype(float)) - heading(Y.poses[30:41, :3].astype(float)) + np.pi) % (
+        2 * np.pi
+    ) - np.pi
     np.testing.assert_allclose(dh, dh[0], atol=1e-4)
     assert abs(abs(dh[0]) - np.pi / 2) < 0.2  # turned to about X's heading
     step_y = np.diff(Y.trans[30:41].astype(float), axis=0) @ yaw_matrix(dh[0]).T
@@ -489,8 +549,9 @@ def test_local_workers_get_their_own_gpu():
 
     ctx = mp.get_context("spawn")
     counter = ctx.Value("i", 0)
-    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_worker_init,
-                             initargs=(1, os.getpid(), [3, 5], counter)) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        2, mp_context=ctx, initializer=_worker_init, initargs=(1, os.getpid(), [3, 5], counter)
+    ) as pool:
         seen = set(pool.map(os.getenv, ["CUDA_VISIBLE_DEVICES"] * 8))
     assert seen and seen <= {"3", "5"} and counter.value == 2
     cfg = config_from_dict({"run": {"gpus": [0, 1]}})

@@ -3,19 +3,17 @@ corrupt assets, bad motion files, absurd MoSh fits, orphaned children, file mode
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import alive, wait_gone
+
 from synth.cli import main
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
@@ -100,8 +98,10 @@ def test_validate_refuses_non_finite_and_implausible_values(toy_shard, tmp_path,
 # ---------------------------------------------------------------- 2. one run per output folder
 
 
-_HOLD = "import sys, time; from synth.pipeline.lock import output_lock\nwith output_lock(sys.argv[1]):\n" \
-        "    print('held', flush=True); time.sleep(120)\n"  # fmt: skip
+_HOLD = (
+    "import sys, time; from synth.pipeline.lock import output_lock\nwith output_lock(sys.argv[1]):\n"
+    "    print('held', flush=True); time.sleep(120)\n"
+)
 
 
 def test_second_run_into_a_locked_folder_is_refused_naming_the_holder(tmp_path, capsys):
@@ -179,7 +179,9 @@ def test_magenta_placeholder_signature():
     patch = 100 * 100 / (img.shape[0] * img.shape[1])  # a shaded placeholder patch: 4 % of the frame
     assert magenta_share(img) >= 0.99 * patch > MAGENTA_MAX_SHARE
     # pixels of a placeholder fabric lit in a real render (specular light adds green), and of real fabrics
-    placeholder = np.array([[255, 131, 255], [255, 89, 255], [255, 51, 255], [255, 36, 255], [144, 20, 180], [215, 31, 231]])
+    placeholder = np.array(
+        [[255, 131, 255], [255, 89, 255], [255, 51, 255], [255, 36, 255], [144, 20, 180], [215, 31, 231]]
+    )
     assert magenta_share(placeholder, lit=True) > PLACEHOLDER_GARMENT_SHARE and magenta_share(placeholder) < 0.5
     for tex in ("Marble01_col.jpg", "Concrete07_col.jpg"):
         pixels = np.asarray(Image.open(_assets() / "textures" / tex).convert("RGB").resize((256, 256))).reshape(-1, 3)
@@ -222,8 +224,14 @@ def test_blender_refuses_an_undecodable_hdri(tmp_path, body):
     assert not (job / "frames" / "cam0" / "0000.png").exists()
     spec = sample_scene(0, {"resolution": 32, "samples": 1, "background": "hdri", "num_cameras": 1, "passes": []})
     (tmp_path / "cut.png").write_bytes((_assets() / "backgrounds" / "skimage_coffee.png").read_bytes()[:30000])
-    spec.garment_materials[0] = {"kind": "image", "path": str(tmp_path / "cut.png"), "tint": [1, 1, 1],
-                                 "scale": 2.0, "rotation": 0.0, "roughness": 0.8}  # fmt: skip
+    spec.garment_materials[0] = {
+        "kind": "image",
+        "path": str(tmp_path / "cut.png"),
+        "tint": [1, 1, 1],
+        "scale": 2.0,
+        "rotation": 0.0,
+        "roughness": 0.8,
+    }
     job = write_render_job(tmp_path / "job2", spec, verts, faces, garments[:1])
     with pytest.raises(SynthError, match="cannot decode fabric texture") as err:
         run_render(job)
@@ -263,7 +271,11 @@ def test_bad_amass_npz_is_one_clear_error(tmp_path, over, words):
 
 
 def test_npz_that_is_not_a_zip_and_cli_format(tmp_path, capsys):
-    for name, data in (("text.npz", b"hello, not a zip" * 8), ("pk.npz", b"PK\x03\x04" + b"x" * 64), ("empty.npz", b"")):
+    for name, data in (
+        ("text.npz", b"hello, not a zip" * 8),
+        ("pk.npz", b"PK\x03\x04" + b"x" * 64),
+        ("empty.npz", b""),
+    ):
         (tmp_path / name).write_bytes(data)
         assert main(["mosh", str(tmp_path / name), "--out", str(tmp_path / "o.npz")]) == 2
         _no_traceback(capsys, name, "not a readable .npz")

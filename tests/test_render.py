@@ -94,8 +94,13 @@ def test_write_job_rejects_bad_input(tmp_path, subject):
         write_render_job(tmp_path / "c", spec, verts, faces, [])
     assert "missing.exr" in str(err.value)
     spec = _spec(0)
-    spec.garment_materials[0] = {"kind": "image", "path": str(tmp_path / "fabric.jpg"), "scale": 2.0,
-                                 "rotation": 0.0, "roughness": 0.8}  # fmt: skip
+    spec.garment_materials[0] = {
+        "kind": "image",
+        "path": str(tmp_path / "fabric.jpg"),
+        "scale": 2.0,
+        "rotation": 0.0,
+        "roughness": 0.8,
+    }
     with pytest.raises(SynthError, match="fabric.jpg"):
         write_render_job(tmp_path / "d", spec, verts, faces, garments)
 
@@ -104,8 +109,9 @@ def test_write_job_rejects_bad_input(tmp_path, subject):
 def rendered(tmp_path_factory, subject, body):
     verts, joints, faces, garments = subject
     job = tmp_path_factory.mktemp("render") / "job"
-    write_render_job(job, _spec(3, passes=["depth", "seg", "parts", "normals"]), verts, faces, garments,
-                     part_labels=body.part_labels)  # fmt: skip
+    write_render_job(
+        job, _spec(3, passes=["depth", "seg", "parts", "normals"]), verts, faces, garments, part_labels=body.part_labels
+    )
     run_render(job)
     return job
 
@@ -177,8 +183,13 @@ def test_flow_pass_matches_projected_motion(tmp_path, subject):
     """With 'flow' the scene is keyframed (shape keys, camera keys); joints, depth and flow still agree."""
     verts, joints, faces, garments = subject
     spec = _spec(6, num_cameras=2, passes=["depth", "seg", "flow"])
-    job = write_render_job(tmp_path / "job", spec, verts[:2], faces, [g.__class__(
-        g.garment_type, g.faces, g.uv, g.rest, g.verts[:2]) for g in garments])  # fmt: skip
+    job = write_render_job(
+        tmp_path / "job",
+        spec,
+        verts[:2],
+        faces,
+        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:2]) for g in garments],
+    )
     run_render(job)
     assert sorted(p.name for p in (job / "flow" / "cam0").iterdir()) == ["0000.npy"]  # t < T - 1
     assert joints_in_mask(job, joints[:2]) >= 0.99
@@ -197,11 +208,25 @@ def test_photo_background_and_image_textures(tmp_path, subject):
     if assets is None:
         pytest.skip("../shared/assets not present")
     verts, _, faces, garments = subject
-    spec = sample_scene(5, {**SETTINGS, "background": "photo", "photo_dir": str(assets / "backgrounds"),
-                            "texture_dir": str(assets / "textures"), "texture_prob": 1.0, "num_cameras": 1,
-                            "passes": ["seg"]})  # fmt: skip
-    job = write_render_job(tmp_path / "job", spec, verts[:1], faces, [g.__class__(
-        g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments])  # fmt: skip
+    spec = sample_scene(
+        5,
+        {
+            **SETTINGS,
+            "background": "photo",
+            "photo_dir": str(assets / "backgrounds"),
+            "texture_dir": str(assets / "textures"),
+            "texture_prob": 1.0,
+            "num_cameras": 1,
+            "passes": ["seg"],
+        },
+    )
+    job = write_render_job(
+        tmp_path / "job",
+        spec,
+        verts[:1],
+        faces,
+        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments],
+    )
     run_render(job)
     img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float)
     seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
@@ -241,8 +266,11 @@ def test_cli_and_blender_style_argv(tmp_path, subject):
     job = write_render_job(tmp_path / "job", _spec(2, num_cameras=1, resolution=48, samples=1), verts[:1], faces, [])
     assert main(["render", "--job", str(job)]) == 0
     first = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png"))
-    proc = subprocess.run([sys.executable, str(RENDER_SCRIPT), "-b", "-P", str(RENDER_SCRIPT), "--", "--job", str(job)],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(RENDER_SCRIPT), "-b", "-P", str(RENDER_SCRIPT), "--", "--job", str(job)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert np.array_equal(np.asarray(Image.open(job / "frames" / "cam0" / "0000.png")), first)  # deterministic
     assert main(["render", "--job", str(tmp_path / "nowhere")]) == 2

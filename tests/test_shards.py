@@ -1,6 +1,5 @@
 """Shards: deterministic atomic tars readable by `webdataset`, packing by split and size."""
 
-import io
 import tarfile
 
 import numpy as np
@@ -81,7 +80,11 @@ def test_pack_shards_by_split_and_size(tmp_path):
     (out / "train-000009.tar").write_bytes(b"stale")  # left from an earlier packing
     infos = pack_shards(out, seqs, samples_per_shard=6)
     assert [(i.name, i.samples) for i in infos] == [
-        ("train-000000.tar", 6), ("train-000001.tar", 6), ("train-000002.tar", 4), ("val-000000.tar", 4)]
+        ("train-000000.tar", 6),
+        ("train-000001.tar", 6),
+        ("train-000002.tar", 4),
+        ("val-000000.tar", 4),
+    ]
     assert [p.name for p in shard_paths(out)] == [i.name for i in infos]
     keys = [k for k, _ in iter_samples(out, decode=False)]
     assert len(keys) == 20 and len(set(keys)) == 20
@@ -107,7 +110,9 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def test_group_samples_follows_webdataset_key_rule():
     members = [("a_c0.0000.jpg", b"1"), ("a_c0.smpl.npz", b"2"), ("dir/b_c1.0000.jpg", b"3")]
     assert [(k, sorted(f)) for k, f in group_samples(members)] == [
-        ("a_c0", ["0000.jpg", "smpl.npz"]), ("dir/b_c1", ["0000.jpg"])]
+        ("a_c0", ["0000.jpg", "smpl.npz"]),
+        ("dir/b_c1", ["0000.jpg"]),
+    ]
     assert decode_sample({"meta.json": b'{"x": 1}'}) == {"frames": None, "meta": {"x": 1}}
 
 
@@ -117,8 +122,13 @@ def _passes(T: int = 3, H: int = 8, W: int = 10, seed: int = 0) -> dict:
     depth = np.where(seg > 0, rng.uniform(0.5, 20.0, (T, H, W)), np.inf).astype(np.float32)
     normals = rng.normal(size=(T, H, W, 3))
     normals = (normals / np.linalg.norm(normals, axis=-1, keepdims=True) * (seg > 0)[..., None]).astype(np.float16)
-    return {"seg": seg, "depth": depth, "parts": (seg * 5).astype(np.uint8), "normals": normals,
-            "flow": rng.normal(0, 3, (T - 1, H, W, 2)).astype(np.float16)}
+    return {
+        "seg": seg,
+        "depth": depth,
+        "parts": (seg * 5).astype(np.uint8),
+        "normals": normals,
+        "flow": rng.normal(0, 3, (T - 1, H, W, 2)).astype(np.float16),
+    }
 
 
 def test_passes_round_trip_and_encodings():
@@ -146,7 +156,10 @@ def test_check_passes_names_missing_corrupt_and_inconsistent_passes():
     from synth.shards.passes import PASS_ENCODING, check_passes, pass_members
 
     p = _passes()
-    meta = {"passes": {k: PASS_ENCODING[k] for k in p}, "seg_legend": {"0": "background", "1": "body", "2": "a", "3": "b"}}
+    meta = {
+        "passes": {k: PASS_ENCODING[k] for k in p},
+        "seg_legend": {"0": "background", "1": "body", "2": "a", "3": "b"},
+    }
     files = {n.split(".", 1)[1]: d for n, d in pass_members("s_c0", p)}
     assert check_passes("s_c0", files, 3, 10, 8, meta) == []
     bad = dict(files)

@@ -22,7 +22,9 @@ def toy(tmp_path_factory, body):
     from train.toydata import write_toy_shards
 
     out = tmp_path_factory.mktemp("toy")
-    write_toy_shards(out, body, sequences=3, cameras=2, frames=6, size=64, seed=1, test_sequences=1, samples_per_shard=2)
+    write_toy_shards(
+        out, body, sequences=3, cameras=2, frames=6, size=64, seed=1, test_sequences=1, samples_per_shard=2
+    )
     return out
 
 
@@ -104,7 +106,14 @@ def test_total_loss_delta_mask_and_shape_term(body):
     theta = torch.randn(B, T, 72) * 0.2
     beta = torch.randn(B, T, 10)
     j3d = model_joints(body, theta, beta)
-    batch = {"theta": theta, "beta": beta, "j3d": j3d, "j2d": j3d[..., :2] * 0.9, "vis": torch.ones(B, T, 24), "has_3d": torch.ones(B, T)}
+    batch = {
+        "theta": theta,
+        "beta": beta,
+        "j3d": j3d,
+        "j2d": j3d[..., :2] * 0.9,
+        "vis": torch.ones(B, T, 24),
+        "has_3d": torch.ones(B, T),
+    }
     phi = mean_phi().repeat(B, T, 1) + 0.05 * torch.randn(B, T, PHI_DIM)
     pred = decode_phi(phi)
     w = LossWeights()
@@ -119,11 +128,14 @@ def test_total_loss_delta_mask_and_shape_term(body):
     with_shape, parts = total_loss(pred, batch, body, w, use_shape=True)
     assert with_shape.item() == pytest.approx(full.item() + shape_smoothness(pred["beta"]).mean().item(), rel=1e-5)
     # perfect 3D prediction: the 3D and SMPL terms vanish
-    from train.models import rotmat_to_6d
     import roma
 
+    from train.models import rotmat_to_6d
+
     R = roma.rotvec_to_rotmat(theta.reshape(B, T, 24, 3))
-    perfect = decode_phi(torch.cat([rotmat_to_6d(R).reshape(B, T, -1), beta, torch.tensor([0.9, 0, 0]).repeat(B, T, 1)], -1))
+    perfect = decode_phi(
+        torch.cat([rotmat_to_6d(R).reshape(B, T, -1), beta, torch.tensor([0.9, 0, 0]).repeat(B, T, 1)], -1)
+    )
     _, parts = total_loss(perfect, batch, body, w, use_shape=False)
     assert parts["joints3d"] < 1e-8 and parts["smpl"] < 1e-6 and parts["proj"] < 1e-5
 
@@ -164,7 +176,12 @@ def test_bad_training_config_is_refused_naming_the_key(tmp_path):
     from synth.errors import SynthError
     from train.config import load_config
 
-    for bad, key in (("lr: -1", "lr"), ("lr_schedule: step", "lr_schedule"), ("batch_size: 0", "batch_size"), ("grad_clip: -2", "grad_clip")):
+    for bad, key in (
+        ("lr: -1", "lr"),
+        ("lr_schedule: step", "lr_schedule"),
+        ("batch_size: 0", "batch_size"),
+        ("grad_clip: -2", "grad_clip"),
+    ):
         (tmp_path / "c.yaml").write_text(bad + "\n")
         with pytest.raises(SynthError, match=key) as exc:
             load_config(str(tmp_path / "c.yaml"))
@@ -195,7 +212,11 @@ def test_model_output_shapes_and_mviper_starts_at_hmr():
     with torch.no_grad():
         out = hmr(x)
         assert out["phi"].shape == (2, 3, PHI_DIM) and out["theta"].shape == (2, 3, 72)
-        assert out["rotmat"].shape == (2, 3, 24, 3, 3) and out["beta"].shape == (2, 3, 10) and out["cam"].shape == (2, 3, 3)
+        assert (
+            out["rotmat"].shape == (2, 3, 24, 3, 3)
+            and out["beta"].shape == (2, 3, 10)
+            and out["cam"].shape == (2, 3, 3)
+        )
         o2 = mv(x)
         assert o2["theta"].shape == (2, 3, 72) and o2["attention"].shape == (2, 3, 8, 8)
         assert torch.allclose(o2["attention"].sum((-1, -2)), torch.ones(2, 3))
@@ -207,10 +228,10 @@ def test_model_output_shapes_and_mviper_starts_at_hmr():
 
 
 def test_encoder_weights_only_from_a_path(tmp_path):
+    import torchvision
+
     from synth.errors import SynthError
     from train.models import Encoder
-
-    import torchvision
 
     ref = torchvision.models.resnet18(weights=None)
     torch.save(ref.state_dict(), tmp_path / "r18.pth")
@@ -249,7 +270,9 @@ def test_loader_windows_crops_and_flip(toy, body):
     flip_cfg = DataConfig(window=4, crop_size=32, scale_jitter=0, trans_jitter=0, color_jitter=0, flip_prob=1.0)
     flipped = make_window(s, 0, 4, flip_cfg, np.random.default_rng(0))
     assert flipped["flip"] and torch.allclose(flipped["images"], plain["images"].flip(-1))
-    assert torch.allclose(flipped["j2d"][:, 1, 0], -plain["j2d"][:, 2, 0]) and torch.allclose(flipped["j2d"][:, 1, 1], plain["j2d"][:, 2, 1])
+    assert torch.allclose(flipped["j2d"][:, 1, 0], -plain["j2d"][:, 2, 0]) and torch.allclose(
+        flipped["j2d"][:, 1, 1], plain["j2d"][:, 2, 1]
+    )
     np.testing.assert_allclose(flip_pose(flip_pose(plain["theta"].numpy())), plain["theta"].numpy())
     J = model_joints(body, flipped["theta"][None], flipped["beta"][None])[0]
     assert torch.allclose(J - J[:, :1], flipped["j3d"], atol=2e-3)  # the body is left/right symmetric to ~mm
@@ -328,10 +351,16 @@ def test_loader_refuses_non_finite_and_misshapen_samples(toy, tmp_path, caplog):
         items = list(ds)
     assert {it["key"] for it in items} == {"seq000001_c1"}
     assert all(torch.isfinite(it[k]).all() for it in items for k in ("theta", "beta", "j2d", "j3d"))
-    assert ds.skipped == ["train-000000.tar:seq000000_c0", "train-000000.tar:seq000000_c1", "train-000001.tar:seq000001_c0"]
+    assert ds.skipped == [
+        "train-000000.tar:seq000000_c0",
+        "train-000000.tar:seq000000_c1",
+        "train-000001.tar:seq000001_c0",
+    ]
     assert "poses_cam has non-finite values in frames [2]" in caplog.text
     assert "j3d_cam has non-finite values in frames [4]" in caplog.text
-    assert "poses_cam has shape (6, 69), the contract wants (6, 72)" in caplog.text and "train-000001.tar" in caplog.text
+    assert (
+        "poses_cam has shape (6, 69), the contract wants (6, 72)" in caplog.text and "train-000001.tar" in caplog.text
+    )
 
 
 def _cut_after_sample(shard, key):
@@ -393,7 +422,26 @@ def hmr_run(toy, tmp_path_factory):
     from train.mviper import main
 
     run = tmp_path_factory.mktemp("hmr_run") / "run"
-    assert main(["train", "--data", str(toy), "--config", "tiny", "--device", "cpu", "--out", str(run), "--stage", "hmr", "--hmr-steps", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(toy),
+                "--config",
+                "tiny",
+                "--device",
+                "cpu",
+                "--out",
+                str(run),
+                "--stage",
+                "hmr",
+                "--hmr-steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     return run
 
 
@@ -430,7 +478,26 @@ def test_non_finite_loss_stops_training_naming_step_and_samples(toy, tmp_path, c
     cfg = _config(tmp_path, lr=1e30, grad_clip=0.0, warmup_steps=0, lr_schedule="constant")
     run = tmp_path / "run"
     capsys.readouterr()
-    assert main(["train", "--data", str(toy), "--config", cfg, "--device", "cpu", "--out", str(run), "--stage", "hmr", "--hmr-steps", "6"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(toy),
+                "--config",
+                cfg,
+                "--device",
+                "cpu",
+                "--out",
+                str(run),
+                "--stage",
+                "hmr",
+                "--hmr-steps",
+                "6",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "hmr step " in err and "non-finite" in err and "batch samples: seq0000" in err
     assert not (run / "hmr" / "final.pt").exists()
@@ -462,7 +529,24 @@ def test_predict_and_eval_name_the_way_out(toy, hmr_run, tmp_path, capsys, caplo
     assert "pass --models hmr" in capsys.readouterr().err
     bad = frames / "0001.jpg"
     bad.write_bytes(bad.read_bytes()[:300])
-    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--model", "hmr", "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(hmr_run),
+                "--input",
+                str(frames),
+                "--out",
+                str(out),
+                "--model",
+                "hmr",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(bad) in err and "cannot decode this frame" in err and "Traceback" not in err and not out.exists()
     only_train = _copy_shards(toy, tmp_path / "only_train")
@@ -496,7 +580,24 @@ def test_non_finite_weights_are_refused_by_predict_and_eval(toy, hmr_run, tmp_pa
     mp4 = tmp_path / "clip.mp4"
     iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
     capsys.readouterr()
-    assert main(["predict", "--run", str(run), "--input", str(mp4), "--out", str(tmp_path / "p"), "--model", "hmr", "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--input",
+                str(mp4),
+                "--out",
+                str(tmp_path / "p"),
+                "--model",
+                "hmr",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "non-finite weights" in capsys.readouterr().err and not (tmp_path / "p" / "smpl.npz").exists()
     assert main(["eval", "--data", str(toy), "--run", str(run), "--models", "hmr", "--device", "cpu"]) == 2
     assert "non-finite weights" in capsys.readouterr().err
@@ -525,7 +626,26 @@ def test_motion_transfer_round_trip(toy, hmr_run, tmp_path, body):
     for t, f in enumerate(s["frames"]):
         Image.fromarray(f).save(frames / f"{t:04d}.png")
     out = tmp_path / "pred"
-    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--model", "hmr", "--device", "cpu", "--fps", "25"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(hmr_run),
+                "--input",
+                str(frames),
+                "--out",
+                str(out),
+                "--model",
+                "hmr",
+                "--device",
+                "cpu",
+                "--fps",
+                "25",
+            ]
+        )
+        == 0
+    )
     pred = np.load(out / "smpl.npz")
     seq = MoshedSequence.load(out / "motion.npz")
     assert seq.num_frames == 6 and seq.fps == 25.0 and seq.source == "predict/frames"
@@ -567,7 +687,12 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     assert log[0].startswith("stage,step") and len(log) >= 2
     assert list((resumed / "hmr" / "tb").glob("events.*"))
     capsys.readouterr()
-    assert main(["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu", "--preview", str(tmp_path / "p.png")]) == 0
+    assert (
+        main(
+            ["eval", "--data", str(toy), "--run", str(resumed), "--device", "cpu", "--preview", str(tmp_path / "p.png")]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     assert "MRVPV_1" in table and "mviper" in table and "hmr" in table
     assert "mean pose" in table and "hmr no motion" in table and "mviper no motion" in table and "/ mean pose" in table
@@ -580,6 +705,7 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     assert held["MRSV_1"] == pytest.approx(0.0, abs=1e-6) and held["sequences"] == 2
     # predict: a folder of frames and an MP4
     import imageio.v3 as iio
+
     from synth.shards.reader import find_sample
 
     _, s = find_sample(toy, "seq000002_c0")
@@ -588,14 +714,51 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     for t, f in enumerate(s["frames"]):
         iio.imwrite(frames_dir / f"{t:04d}.png", f)
     out = tmp_path / "pred"
-    assert main(["predict", "--run", str(resumed), "--input", str(frames_dir), "--out", str(out), "--device", "cpu",
-                 "--bbox", *map(str, s["joints"]["bbox"][0])]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(resumed),
+                "--input",
+                str(frames_dir),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--bbox",
+                *map(str, s["joints"]["bbox"][0]),
+            ]
+        )
+        == 0
+    )
     z = np.load(out / "smpl.npz")
     assert (out / "motion.npz").exists()
-    assert z["poses_cam"].shape == (6, 72) and z["betas"].shape == (6, 10) and len(list((out / "meshes").glob("*.obj"))) == 6
+    assert (
+        z["poses_cam"].shape == (6, 72)
+        and z["betas"].shape == (6, 10)
+        and len(list((out / "meshes").glob("*.obj"))) == 6
+    )
     mp4 = tmp_path / "clip.mp4"
     iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
     out2 = tmp_path / "pred_mp4"
-    assert main(["predict", "--run", str(resumed), "--input", str(mp4), "--out", str(out2), "--model", "hmr", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(resumed),
+                "--input",
+                str(mp4),
+                "--out",
+                str(out2),
+                "--model",
+                "hmr",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert np.load(out2 / "smpl.npz")["poses_cam"].shape[0] == 6
     assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(mp4), "--out", str(out2)]) == 2

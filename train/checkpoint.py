@@ -24,9 +24,15 @@ def load_checkpoint(path: Path) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise SynthError(f"unreadable checkpoint ({exc})", path=path, fix="delete it and re-run without --resume") from exc
+        raise SynthError(
+            f"unreadable checkpoint ({exc})", path=path, fix="delete it and re-run without --resume"
+        ) from exc
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise SynthError("not a train.mviper checkpoint (no model/config)", path=path, fix="point at a run directory written by `python -m train.mviper train`")
+        raise SynthError(
+            "not a train.mviper checkpoint (no model/config)",
+            path=path,
+            fix="point at a run directory written by `python -m train.mviper train`",
+        )
     return ck
 
 
@@ -35,9 +41,15 @@ def check_architecture(ck: dict, cfg: TrainConfig, path: Path, what: str) -> Non
     diff = config_differences(ck["config"].get("model", {}), cfg.to_dict()["model"], "model.")
     if diff:
         theirs = ck["config"].get("model", {})
-        shown = ", ".join(f"{k} {theirs.get(k.split('.', 1)[1])!r} here {getattr(cfg.model, k.split('.', 1)[1], None)!r}" for k in diff[:4])
-        raise SynthError(f"{what}: the checkpoint has another architecture ({shown})", path=path,
-                         fix="train with the run's own config (see RUN/config.json), or use a new --out")
+        shown = ", ".join(
+            f"{k} {theirs.get(k.split('.', 1)[1])!r} here {getattr(cfg.model, k.split('.', 1)[1], None)!r}"
+            for k in diff[:4]
+        )
+        raise SynthError(
+            f"{what}: the checkpoint has another architecture ({shown})",
+            path=path,
+            fix="train with the run's own config (see RUN/config.json), or use a new --out",
+        )
 
 
 def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
@@ -48,7 +60,9 @@ def trained_stages(run: Path) -> list[str]:
     return [k for k in STAGES if any((run / k / n).exists() for n in CHECKPOINTS)]
 
 
-def load_trained(run: Path, kind: str, device: torch.device, flag: str = "--model") -> tuple[torch.nn.Module, TrainConfig]:
+def load_trained(
+    run: Path, kind: str, device: torch.device, flag: str = "--model"
+) -> tuple[torch.nn.Module, TrainConfig]:
     """The finished (else latest) model of a stage, in eval mode; `flag` is the option that chooses the
     stage, named in the error when the run lacks this one."""
     for name in CHECKPOINTS:
@@ -58,19 +72,27 @@ def load_trained(run: Path, kind: str, device: torch.device, flag: str = "--mode
             cfg = TrainConfig.from_dict(ck["config"])
             bad = nonfinite_tensors(ck["model"])
             if bad:
-                raise SynthError(f"non-finite weights (NaN/inf) in {len(bad)} tensors, e.g. {bad[0]}", path=path,
-                                 fix="retrain this stage (training stops on a non-finite loss since this check exists)")
+                raise SynthError(
+                    f"non-finite weights (NaN/inf) in {len(bad)} tensors, e.g. {bad[0]}",
+                    path=path,
+                    fix="retrain this stage (training stops on a non-finite loss since this check exists)",
+                )
             model = build_model(kind, cfg.model)
             try:
                 model.load_state_dict(ck["model"])
             except RuntimeError as exc:
-                raise SynthError(f"weights do not fit the {kind} model of the stored config ({str(exc).splitlines()[0]})", path=path,
-                                 fix="the checkpoint is damaged or was written by another version: retrain") from exc
+                raise SynthError(
+                    f"weights do not fit the {kind} model of the stored config ({str(exc).splitlines()[0]})",
+                    path=path,
+                    fix="the checkpoint is damaged or was written by another version: retrain",
+                ) from exc
             return model.to(device).eval(), cfg
     have = trained_stages(run)
     if have:
-        fix = f"this run has {', '.join(have)}: pass {flag} {','.join(have) if flag == '--models' else have[-1]}, " \
-              f"or train it: python -m train.mviper train --data DATA --out {run} --stage {kind}"
+        fix = (
+            f"this run has {', '.join(have)}: pass {flag} {','.join(have) if flag == '--models' else have[-1]}, "
+            f"or train it: python -m train.mviper train --data DATA --out {run} --stage {kind}"
+        )
     else:
         fix = f"run `python -m train.mviper train --data DATA --out {run}` first"
     raise SynthError(f"no {kind} checkpoint", path=run / kind, fix=fix)

@@ -29,7 +29,9 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-5  # peak learning rate (after warm-up)
     warmup_steps: int = 500  # linear ramp from 0 to lr; keeps Adam's first, noisy moments from wrecking BatchNorm stats
-    lr_schedule: str = "cosine"  # after warm-up: cosine decay to min_lr_ratio * lr at the stage's last step, or constant
+    lr_schedule: str = (
+        "cosine"  # after warm-up: cosine decay to min_lr_ratio * lr at the stage's last step, or constant
+    )
     min_lr_ratio: float = 0.01
     grad_clip: float = 100.0  # max global gradient L2 norm (cuts spikes; typical norms are 10-50); 0 disables
     hmr_steps: int = 50000
@@ -40,7 +42,7 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         sub = {"model": ModelConfig, "data": DataConfig, "loss": LossWeights}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
@@ -54,12 +56,22 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise ValueError naming the first setting outside its range."""
-        for name, v in {"batch_size": self.batch_size, "log_every": self.log_every, "ckpt_every": self.ckpt_every,
-                        "data.crop_size": self.data.crop_size, "data.window": self.data.window}.items():
+        for name, v in {
+            "batch_size": self.batch_size,
+            "log_every": self.log_every,
+            "ckpt_every": self.ckpt_every,
+            "data.crop_size": self.data.crop_size,
+            "data.window": self.data.window,
+        }.items():
             if v < 1:
                 raise ValueError(f"{name} must be >= 1, got {v}")
-        for name, v in {"hmr_steps": self.hmr_steps, "mviper_steps": self.mviper_steps, "warmup_steps": self.warmup_steps,
-                        "workers": self.workers, "grad_clip": self.grad_clip}.items():
+        for name, v in {
+            "hmr_steps": self.hmr_steps,
+            "mviper_steps": self.mviper_steps,
+            "warmup_steps": self.warmup_steps,
+            "workers": self.workers,
+            "grad_clip": self.grad_clip,
+        }.items():
             if v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -78,7 +90,11 @@ def load_config(name_or_path: str) -> TrainConfig:
     if not path.exists():
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        raise SynthError("no such config", path=name_or_path, fix=f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
+        raise SynthError(
+            "no such config",
+            path=name_or_path,
+            fix=f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}",
+        )
     try:
         cfg = TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
         cfg.check()

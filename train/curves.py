@@ -21,7 +21,9 @@ def read_log(path: Path) -> dict[str, list[float]]:
     """Columns of a log.csv as floats (step, loss parts, lr, ...)."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in (rows[0] if rows else {}) if k != "stage"}
+    return {
+        k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in (rows[0] if rows else {}) if k != "stage"
+    }
 
 
 def plot_curves(runs: list[Path], out: Path) -> Path:
@@ -40,7 +42,11 @@ def plot_curves(runs: list[Path], out: Path) -> Path:
                 logs.append((f"{run.name}/{stage}", log))
                 offset = log["step"][-1] if log["step"] else offset
     if not logs:
-        raise SynthError("no RUN/{hmr,mviper}/log.csv", path=runs[0], fix="pass run directories written by `python -m train.mviper train`")
+        raise SynthError(
+            "no RUN/{hmr,mviper}/log.csv",
+            path=runs[0],
+            fix="pass run directories written by `python -m train.mviper train`",
+        )
     fig, axes = plt.subplots(1, len(TERMS), figsize=(4 * len(TERMS), 3.2))
     for ax, term in zip(axes, TERMS):
         for name, log in logs:

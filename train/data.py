@@ -12,9 +12,10 @@ end-of-archive marker); training never stops on one bad member.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,7 +108,9 @@ def check_sample(s: dict[str, Any]) -> int:
                 raise ValueError(f"{name}.npz lacks {k!r}")
             a = np.asarray(s[name][k])
             if a.shape != (T, *shape):
-                raise ValueError(f"{name}.npz {k} has shape {a.shape}, the contract wants {(T, *shape)} for its {T} frames")
+                raise ValueError(
+                    f"{name}.npz {k} has shape {a.shape}, the contract wants {(T, *shape)} for its {T} frames"
+                )
             if a.dtype.kind == "f" and not np.isfinite(a).all():
                 rows = np.flatnonzero(~np.isfinite(a.reshape(T, -1)).all(1))
                 raise ValueError(f"{name}.npz {k} has non-finite values in frames {rows[:5].tolist()}")
@@ -126,7 +129,9 @@ def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip:
 
         def warp(a: np.ndarray) -> np.ndarray:
             img = Image.fromarray(np.ascontiguousarray(a, np.float32))
-            return np.asarray(img.transform((size, size), Image.Transform.EXTENT, box, resample=Image.Resampling.NEAREST))
+            return np.asarray(
+                img.transform((size, size), Image.Transform.EXTENT, box, resample=Image.Resampling.NEAREST)  # noqa: B023 (called within this iteration)
+            )
 
         inside = warp(np.ones(arr.shape[1:3])) > 0
         for ch in range(arr.shape[-1]):
@@ -161,7 +166,9 @@ def available_splits(data_dir: str | Path) -> list[str]:
     return sorted({p.name.rsplit("-", 1)[0] for p in shard_paths(data_dir)})
 
 
-def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None) -> dict[str, Any]:
+def make_window(
+    s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None
+) -> dict[str, Any]:
     """Frames [start, start + T) of a decoded sample -> crops and targets. rng=None: no augmentation."""
     sl = slice(start, start + T)
     frames = s["frames"][sl]
@@ -190,8 +197,10 @@ def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.
         theta = flip_pose(theta)
     has_3d = np.isfinite(j3d).all((1, 2))
     half = boxes[:, 2] / 2
-    passes = {name: torch.from_numpy(np.ascontiguousarray(crop_pass(name, s["passes"][name][sl], boxes, S, flip)))
-              for name in cfg.passes}  # fmt: skip
+    passes = {
+        name: torch.from_numpy(np.ascontiguousarray(crop_pass(name, s["passes"][name][sl], boxes, S, flip)))
+        for name in cfg.passes
+    }
     return passes | {
         "images": torch.from_numpy(normalise_image(crops)),
         "theta": torch.from_numpy(theta),
@@ -200,7 +209,11 @@ def make_window(s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.
         "vis": torch.from_numpy(vis.astype(np.float32)),
         "j3d": torch.from_numpy(np.nan_to_num(j3d).astype(np.float32)),
         "has_3d": torch.from_numpy(has_3d.astype(np.float32)),
-        "crop": torch.from_numpy(np.stack([boxes[:, 0] - half, boxes[:, 1] - half, boxes[:, 0] + half, boxes[:, 1] + half], 1).astype(np.float32)),
+        "crop": torch.from_numpy(
+            np.stack([boxes[:, 0] - half, boxes[:, 1] - half, boxes[:, 0] + half, boxes[:, 1] + half], 1).astype(
+                np.float32
+            )
+        ),
         "flip": flip,
         "key": s["key"],
         "start": start,
@@ -221,12 +234,18 @@ class ShardWindows(torch.utils.data.IterableDataset):
     and DataLoader workers; every random choice comes from (seed, epoch, rank, worker).
     """
 
-    def __init__(self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None):
+    def __init__(
+        self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None
+    ):
         paths = shard_paths(data_dir, split)
         if not paths:
             have = available_splits(data_dir) if Path(data_dir).is_dir() else []
-            raise SynthError(f"no {split}-NNNNNN.tar shards (splits here: {', '.join(have) or 'none'})", path=data_dir,
-                             fix="point --data at a `synth generate` output directory" + (f" or use one of: {', '.join(have)}" if have else ""))
+            raise SynthError(
+                f"no {split}-NNNNNN.tar shards (splits here: {', '.join(have) or 'none'})",
+                path=data_dir,
+                fix="point --data at a `synth generate` output directory"
+                + (f" or use one of: {', '.join(have)}" if have else ""),
+            )
         self.urls = [str(p) for p in paths]
         self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
         self.window = cfg.window if window is None else window
@@ -261,7 +280,9 @@ class ShardWindows(torch.utils.data.IterableDataset):
         for raw in ds:
             key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
             try:
-                s = decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}, passes=list(self.cfg.passes))
+                s = decode_sample(
+                    {k: v for k, v in raw.items() if not k.startswith("__")}, passes=list(self.cfg.passes)
+                )
                 check_sample(s)
             except Exception as exc:  # a corrupt member must never stop training
                 log.warning("skipping corrupt sample %s in %s: %s", key, Path(url).name, exc)
@@ -273,7 +294,11 @@ class ShardWindows(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info else 0
-        rank = torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+        rank = (
+            torch.distributed.get_rank()
+            if torch.distributed.is_available() and torch.distributed.is_initialized()
+            else 0
+        )
         rng = np.random.default_rng([self.seed, self.epoch, rank, worker]) if self.train else None
         buffer: list[dict[str, Any]] = []
         for s in self.samples():
@@ -305,6 +330,10 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def make_loader(dataset: ShardWindows, batch_size: int, workers: int = 0) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-        persistent_workers=False, pin_memory=torch.cuda.is_available(),
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
     )

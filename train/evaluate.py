@@ -60,7 +60,10 @@ def training_mean(data: Path, split: str = "train") -> tuple[np.ndarray, np.ndar
 
 def _warn_skipped(dataset: ShardWindows, what: str) -> None:
     if dataset.skipped:
-        print(f"warning: {what}: skipped {len(dataset.skipped)} corrupt samples or shard regions: {dataset.skipped[:5]}", file=sys.stderr)
+        print(
+            f"warning: {what}: skipped {len(dataset.skipped)} corrupt samples or shard regions: {dataset.skipped[:5]}",
+            file=sys.stderr,
+        )
 
 
 def resolve_split(data: Path, split: str | None) -> str:
@@ -69,14 +72,27 @@ def resolve_split(data: Path, split: str | None) -> str:
     chosen = split or "test"
     if chosen not in have:
         given = f"--split {split}" if split else "no --split given and"
-        raise SynthError(f"{given} no {chosen}-NNNNNN.tar shards; the splits here: {', '.join(have) or 'none'}", path=data,
-                         fix=f"pass --split {' or --split '.join(have)}" if have else "point --data at a `synth generate` output directory")
+        raise SynthError(
+            f"{given} no {chosen}-NNNNNN.tar shards; the splits here: {', '.join(have) or 'none'}",
+            path=data,
+            fix=f"pass --split {' or --split '.join(have)}"
+            if have
+            else "point --data at a `synth generate` output directory",
+        )
     return chosen
 
 
 @torch.no_grad()
-def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kinds=STAGES, firsts: dict | None = None,
-             baselines: bool = True) -> dict[str, dict[str, float]]:
+def evaluate(
+    run: Path,
+    data: Path,
+    split: str,
+    body,
+    device: torch.device,
+    kinds=STAGES,
+    firsts: dict | None = None,
+    baselines: bool = True,
+) -> dict[str, dict[str, float]]:
     """Metrics of each trained model (and the baselines) over every whole clip of `split`, frame-weighted
     means. `firsts`, when given, receives {kind: (first clip item, predicted theta, predicted beta)}."""
     mean = training_mean(data) if baselines else None
@@ -86,7 +102,9 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
     weights: dict[str, list[int]] = {}
 
     def add(name: str, pred_theta: np.ndarray, pred_beta: np.ndarray, item: dict) -> None:
-        rows.setdefault(name, []).append(sequence_metrics(body, pred_theta, pred_beta, item["theta"].numpy(), item["beta"].numpy()))
+        rows.setdefault(name, []).append(
+            sequence_metrics(body, pred_theta, pred_beta, item["theta"].numpy(), item["beta"].numpy())
+        )
         weights.setdefault(name, []).append(len(item["theta"]))
 
     for n, kind in enumerate(kinds):
@@ -96,8 +114,11 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
             pred = model(item["images"][None].to(device))
             theta, beta = pred["theta"][0].cpu().numpy(), pred["beta"][0].cpu().numpy()
             if not (np.isfinite(theta).all() and np.isfinite(beta).all()):
-                raise SynthError(f"{kind} predicted non-finite values on clip {item['key']}", path=run / kind,
-                                 fix="retrain this stage; the checkpoint's weights are finite but its outputs overflow")
+                raise SynthError(
+                    f"{kind} predicted non-finite values on clip {item['key']}",
+                    path=run / kind,
+                    fix="retrain this stage; the checkpoint's weights are finite but its outputs overflow",
+                )
             add(kind, theta, beta, item)
             if baselines:
                 add(f"{kind} no motion", np.repeat(theta[:1], len(theta), 0), np.repeat(beta[:1], len(beta), 0), item)
@@ -108,9 +129,20 @@ def evaluate(run: Path, data: Path, split: str, body, device: torch.device, kind
                 firsts[kind] = (item, pred["theta"][0].cpu(), pred["beta"][0].cpu())
         _warn_skipped(dataset, f"eval {split}")
         if kind not in rows:
-            raise SynthError(f"no readable {split} clips to evaluate", path=data, fix=f"write held-out shards ({split}-NNNNNN.tar) or check them (`synth validate`)")
-    order = [k for k in kinds] + ([MEAN_POSE] if MEAN_POSE in rows else []) + [f"{k} no motion" for k in kinds if f"{k} no motion" in rows]
-    return {name: {**average(rows[name], weights[name]), "sequences": len(rows[name]), "frames": int(sum(weights[name]))} for name in order}
+            raise SynthError(
+                f"no readable {split} clips to evaluate",
+                path=data,
+                fix=f"write held-out shards ({split}-NNNNNN.tar) or check them (`synth validate`)",
+            )
+    order = (
+        [k for k in kinds]
+        + ([MEAN_POSE] if MEAN_POSE in rows else [])
+        + [f"{k} no motion" for k in kinds if f"{k} no motion" in rows]
+    )
+    return {
+        name: {**average(rows[name], weights[name]), "sequences": len(rows[name]), "frames": int(sum(weights[name]))}
+        for name in order
+    }
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
@@ -123,7 +155,11 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
     lines.append("(mm; MRVPV/MRSV/Accel per frame^k; lower is better)")
     base = results.get(MEAN_POSE)
     if base:
-        lines += ["", f"{'/ mean pose':<{width}}" + "".join(f"{m:>10}" for m in METRICS), "-" * (width + 10 * len(METRICS))]
+        lines += [
+            "",
+            f"{'/ mean pose':<{width}}" + "".join(f"{m:>10}" for m in METRICS),
+            "-" * (width + 10 * len(METRICS)),
+        ]
         for kind, r in results.items():
             if kind != MEAN_POSE:
                 lines.append(f"{kind:<{width}}" + "".join(f"{_ratio(r[m], base[m]):>10}" for m in METRICS))
@@ -153,7 +189,9 @@ def save_preview(path: Path, firsts: dict, body, frames: int = 4, size: int = 16
         out = body(beta[:T].to(dev), theta[:T].to(dev), torch.zeros(T, 3, device=dev))
         return ((out.vertices - out.joints[:, :1]).cpu() * to_view).numpy()
 
-    rows = [("ground truth", meshes(item["theta"], item["beta"]))] + [(k, meshes(th, be)) for k, (_, th, be) in firsts.items()]
+    rows = [("ground truth", meshes(item["theta"], item["beta"]))] + [
+        (k, meshes(th, be)) for k, (_, th, be) in firsts.items()
+    ]
     tiles, titles = [], []
     for t in range(T):
         crop = item["images"][t].numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN

@@ -47,7 +47,9 @@ def joints3d_loss(pred_j3d: torch.Tensor, gt_j3d: torch.Tensor) -> torch.Tensor:
     return ((p - g) ** 2).sum(-1).mean(-1)
 
 
-def smpl_loss(pred_rotmat: torch.Tensor, gt_theta: torch.Tensor, pred_beta: torch.Tensor, gt_beta: torch.Tensor, w: LossWeights) -> torch.Tensor:
+def smpl_loss(
+    pred_rotmat: torch.Tensor, gt_theta: torch.Tensor, pred_beta: torch.Tensor, gt_beta: torch.Tensor, w: LossWeights
+) -> torch.Tensor:
     """Rotation-matrix MSE (unique, unlike axis-angle) plus a small beta MSE: -> (B,T)."""
     gt_R = roma.rotvec_to_rotmat(gt_theta.reshape(*gt_theta.shape[:-1], 24, 3))
     pose = ((pred_rotmat - gt_R) ** 2).sum((-1, -2)).mean(-1)
@@ -75,7 +77,9 @@ class Skeleton(torch.nn.Module):
         smpl = body.smpl
         J_reg = smpl.J_regressor.float()
         self.register_buffer("J_template", J_reg @ smpl.v_template.float())  # (24, 3)
-        self.register_buffer("J_shapedirs", torch.einsum("jv,vcl->jcl", J_reg, smpl.shapedirs.float()[..., :10]))  # (24, 3, 10)
+        self.register_buffer(
+            "J_shapedirs", torch.einsum("jv,vcl->jcl", J_reg, smpl.shapedirs.float()[..., :10])
+        )  # (24, 3, 10)
         self.register_buffer("parents", smpl.parents.clone())
         self.to(getattr(body, "device", "cpu"))
 
@@ -89,7 +93,9 @@ class Skeleton(torch.nn.Module):
         return posed.reshape(*lead, 24, 3)
 
 
-def total_loss(pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], skeleton: Skeleton, w: LossWeights, use_shape: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def total_loss(
+    pred: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], skeleton: Skeleton, w: LossWeights, use_shape: bool
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training objective and its parts (batch means of the per-sequence sums over t), the parts as
     detached 0-d tensors: reading them is the caller's choice (a GPU sync), not every step's."""
     joints = skeleton(pred["rotmat"], pred["beta"])

@@ -71,7 +71,9 @@ def mrvpv(pred_v: np.ndarray, gt_v: np.ndarray, pred_root: np.ndarray, gt_root: 
     return variation_error(_root_relative(pred_v, pred_root), _root_relative(gt_v, gt_root), order)
 
 
-def mrsv(pred_rest: np.ndarray, gt_rest: np.ndarray, pred_rest_root: np.ndarray, gt_rest_root: np.ndarray, order: int) -> float:
+def mrsv(
+    pred_rest: np.ndarray, gt_rest: np.ndarray, pred_rest_root: np.ndarray, gt_rest_root: np.ndarray, order: int
+) -> float:
     return variation_error(_root_relative(pred_rest, pred_rest_root), _root_relative(gt_rest, gt_rest_root), order)
 
 
@@ -85,11 +87,15 @@ METRICS = ("MPJPE", "PA-MPJPE", "MPVPE", "MRVPV_1", "MRVPV_2", "MRSV_1", "MRSV_2
 @torch.no_grad()
 def _mesh(body, theta: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     T = len(theta)
-    out = body(torch.as_tensor(beta, dtype=torch.float32), torch.as_tensor(theta, dtype=torch.float32), torch.zeros(T, 3))
+    out = body(
+        torch.as_tensor(beta, dtype=torch.float32), torch.as_tensor(theta, dtype=torch.float32), torch.zeros(T, 3)
+    )
     return out.vertices.double().cpu().numpy(), out.joints[:, :24].double().cpu().numpy()
 
 
-def sequence_metrics(body, pred_theta: np.ndarray, pred_beta: np.ndarray, gt_theta: np.ndarray, gt_beta: np.ndarray) -> dict[str, float]:
+def sequence_metrics(
+    body, pred_theta: np.ndarray, pred_beta: np.ndarray, gt_theta: np.ndarray, gt_beta: np.ndarray
+) -> dict[str, float]:
     """All metrics for one sequence of T frames: theta (T,72) camera-frame axis-angle, beta (T,10)."""
     pv, pj = _mesh(body, pred_theta, pred_beta)
     gv, gj = _mesh(body, gt_theta, gt_beta)

@@ -59,7 +59,13 @@ def decode_phi(phi: torch.Tensor) -> dict[str, torch.Tensor]:
     """(..., 157) -> rotmat (..., 24, 3, 3), theta axis-angle (..., 72), beta (..., 10), cam (..., 3)."""
     rotmat = sixd_to_rotmat(phi[..., :POSE_DIM].reshape(*phi.shape[:-1], NUM_JOINTS, 6))
     theta = roma.rotmat_to_rotvec(rotmat.float()).reshape(*phi.shape[:-1], NUM_JOINTS * 3)
-    return {"phi": phi, "rotmat": rotmat, "theta": theta, "beta": phi[..., POSE_DIM:POSE_DIM + BETA_DIM], "cam": phi[..., -CAM_DIM:]}
+    return {
+        "phi": phi,
+        "rotmat": rotmat,
+        "theta": theta,
+        "beta": phi[..., POSE_DIM : POSE_DIM + BETA_DIM],
+        "cam": phi[..., -CAM_DIM:],
+    }
 
 
 def _imagenet_file(backbone: str) -> Path:
@@ -67,8 +73,10 @@ def _imagenet_file(backbone: str) -> Path:
     found = sorted((Path(torch.hub.get_dir()) / "checkpoints").glob(f"{backbone}-*.pth"))
     if not found:
         raise SynthError(
-            f"no ImageNet weights for {backbone} in the torch hub cache", path=Path(torch.hub.get_dir()) / "checkpoints",
-            fix="pass --weights PATH to a torchvision state dict, or omit it for random initialisation")
+            f"no ImageNet weights for {backbone} in the torch hub cache",
+            path=Path(torch.hub.get_dir()) / "checkpoints",
+            fix="pass --weights PATH to a torchvision state dict, or omit it for random initialisation",
+        )
     return found[0]
 
 
@@ -87,11 +95,15 @@ class Encoder(nn.Module):
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except (OSError, RuntimeError) as exc:
-                raise SynthError(f"cannot read encoder weights ({exc})", path=path, fix="pass a torchvision ResNet state dict") from exc
+                raise SynthError(
+                    f"cannot read encoder weights ({exc})", path=path, fix="pass a torchvision ResNet state dict"
+                ) from exc
             missing, unexpected = net.load_state_dict(state, strict=False)
             bad = [k for k in missing + unexpected if not k.startswith("fc.")]
             if bad:
-                raise SynthError(f"weights do not fit {backbone}: {bad[:4]}", path=path, fix=f"pass {backbone} ImageNet weights")
+                raise SynthError(
+                    f"weights do not fit {backbone}: {bad[:4]}", path=path, fix=f"pass {backbone} ImageNet weights"
+                )
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
         self.low_index = ["layer1", "layer2", "layer3", "layer4"].index(attention_layer)
@@ -123,8 +135,12 @@ class IEFRegressor(nn.Module):
         super().__init__()
         self.iters = iters
         self.mlp = nn.Sequential(
-            nn.Linear(feat_dim + PHI_DIM, width), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(width, width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(feat_dim + PHI_DIM, width),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Dropout(dropout),
         )
         self.out = nn.Linear(width, PHI_DIM)
         nn.init.xavier_uniform_(self.out.weight, gain=0.01)
@@ -210,4 +226,3 @@ def build_model(kind: str, cfg: ModelConfig) -> HMR:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-

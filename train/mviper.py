@@ -31,14 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:N")
-    common.add_argument("--body-model", default=None, help="SMPL .pkl/.npz; default $SYNTH_SMPL_MODEL or the embedded model")
+    common.add_argument(
+        "--body-model", default=None, help="SMPL .pkl/.npz; default $SYNTH_SMPL_MODEL or the embedded model"
+    )
     t = sub.add_parser("train", parents=[common], help="two-stage training: hmr, then mviper from hmr")
     t.add_argument("--data", required=True, type=Path, help="directory of {split}-NNNNNN.tar shards")
     t.add_argument("--out", required=True, type=Path, help="run directory")
     t.add_argument("--config", default="default", help="name in train/configs or a YAML path")
     t.add_argument("--stage", choices=("hmr", "mviper", "both"), default="both")
     t.add_argument("--resume", action="store_true", help="continue from RUN/{stage}/last.pt")
-    t.add_argument("--force", action="store_true", help="start the chosen stages again in an existing run (deletes their checkpoints and logs)")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="start the chosen stages again in an existing run (deletes their checkpoints and logs)",
+    )
     t.add_argument("--hmr-steps", type=int)
     t.add_argument("--mviper-steps", type=int)
     t.add_argument("--batch-size", type=int)
@@ -49,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", parents=[common], help="metric table of MVIPER vs HMR on held-out shards")
     e.add_argument("--data", required=True, type=Path)
     e.add_argument("--run", required=True, type=Path)
-    e.add_argument("--split", default=None, help="held-out split (default test; an error lists the splits the data has)")
+    e.add_argument(
+        "--split", default=None, help="held-out split (default test; an error lists the splits the data has)"
+    )
     e.add_argument("--models", default="hmr,mviper")
     e.add_argument("--preview", type=Path, help="PNG: input crops, ground truth and predicted meshes of the first clip")
     e.add_argument("--no-baselines", action="store_true", help="models only (no mean-pose and no-motion rows)")
@@ -59,8 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True, type=Path)
     pr.add_argument("--out", required=True, type=Path)
     pr.add_argument("--model", choices=STAGES, default="mviper")
-    pr.add_argument("--bbox", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="person box in pixels (default: whole frame)")
-    pr.add_argument("--fps", type=float, default=None, help="frame rate of motion.npz (default: the video's, 30 for a folder)")
+    pr.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        metavar=("X0", "Y0", "X1", "Y1"),
+        help="person box in pixels (default: whole frame)",
+    )
+    pr.add_argument(
+        "--fps", type=float, default=None, help="frame rate of motion.npz (default: the video's, 30 for a folder)"
+    )
     pr.set_defaults(func=cmd_predict)
     return p
 
@@ -75,7 +91,10 @@ def _body(args, device: torch.device, data: Path | None = None):
         _, files = next(iter_samples(data, decode=False))
         used = json.loads(files.get("meta.json", b"{}")).get("body_model", "")
         if used and used != body.identifier:
-            print(f"warning: shards in {data} were annotated with {used}, training uses {body.identifier}", file=sys.stderr)
+            print(
+                f"warning: shards in {data} were annotated with {used}, training uses {body.identifier}",
+                file=sys.stderr,
+            )
     return body
 
 
@@ -125,13 +144,17 @@ def cmd_predict(args) -> int:
     from train.predict import predict
 
     rt = setup_runtime(args.device)
-    path = predict(args.run, args.input, args.out, _body(args, rt.device), rt.device, args.model, args.bbox, fps=args.fps)
+    path = predict(
+        args.run, args.input, args.out, _body(args, rt.device), rt.device, args.model, args.bbox, fps=args.fps
+    )
     print(path)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="warning: %(name)s: %(message)s")  # skipped samples, truncated shards
+    logging.basicConfig(
+        level=logging.WARNING, format="warning: %(name)s: %(message)s"
+    )  # skipped samples, truncated shards
     args = build_parser().parse_args(argv)
     return run_command(args.func, args, f"train.mviper {args.command}")
 

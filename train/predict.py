@@ -28,7 +28,9 @@ def read_image(path: Path) -> np.ndarray:
             im.load()  # PIL decodes lazily: force it so a truncated file fails here, not later
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as exc:
-        raise SynthError(f"cannot decode this frame ({exc})", path=path, fix="re-export the frame, or remove it from the folder") from exc
+        raise SynthError(
+            f"cannot decode this frame ({exc})", path=path, fix="re-export the frame, or remove it from the folder"
+        ) from exc
 
 
 def read_frames(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -78,7 +80,9 @@ def world_motion(theta_cam: np.ndarray, beta: np.ndarray, cam: np.ndarray, body,
     # SMPL rotates the root about the rest pelvis j0: the same body in the world needs trans_w = C (j0 + t_c) - j0.
     trans = (j0 + trans_cam) @ CAMERA_TO_WORLD.T - j0
     trans[:, [0, 2]] -= trans[0, [0, 2]]
-    return MoshedSequence(poses=poses, betas=betas, trans=trans, fps=fps, source=source, body_model=getattr(body, "identifier", ""))
+    return MoshedSequence(
+        poses=poses, betas=betas, trans=trans, fps=fps, source=source, body_model=getattr(body, "identifier", "")
+    )
 
 
 def clip_fps(path: Path, default: float = 30.0) -> float:
@@ -101,8 +105,17 @@ def write_obj(path: Path, verts: np.ndarray, faces: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind: str = "mviper", bbox: list[float] | None = None,
-            chunk: int = 64, fps: float | None = None) -> Path:
+def predict(
+    run: Path,
+    source: Path,
+    out: Path,
+    body,
+    device: torch.device,
+    kind: str = "mviper",
+    bbox: list[float] | None = None,
+    chunk: int = 64,
+    fps: float | None = None,
+) -> Path:
     """Per-frame SMPL parameters (camera frame) and meshes for a clip; the person box is `bbox` (xyxy,
     one for all frames) or the centred square of the frame."""
     model, cfg = load_trained(run, kind, device)
@@ -123,19 +136,36 @@ def predict(run: Path, source: Path, out: Path, body, device: torch.device, kind
     theta, beta, cam = torch.cat(theta), torch.cat(beta), torch.cat(cam)
     bad = ~(torch.isfinite(theta).all(1) & torch.isfinite(beta).all(1) & torch.isfinite(cam).all(1))
     if bad.any():
-        raise SynthError(f"the {kind} model predicted non-finite values for {int(bad.sum())} frames, e.g. {names[int(bad.nonzero()[0])]}",
-                         path=run / kind, fix="nothing was written; retrain this stage or try --model hmr")
+        raise SynthError(
+            f"the {kind} model predicted non-finite values for {int(bad.sum())} frames, e.g. {names[int(bad.nonzero()[0])]}",
+            path=run / kind,
+            fix="nothing was written; retrain this stage or try --model hmr",
+        )
     dev = body_device(body)
     mesh = body(beta.to(dev), theta.to(dev), torch.zeros(len(theta), 3, device=dev))
     verts = mesh.vertices.cpu().numpy()
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "smpl.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, poses_cam=theta.numpy(), betas=beta.numpy(), cam=cam.numpy(),
-                            crop=np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]] * len(theta), np.float32),
-                            joints=mesh.joints[:, :24].cpu().numpy(), frames=np.array(names), model=kind,
-                            body_model=getattr(body, "identifier", ""), camera_frame="opencv")
-    motion = world_motion(theta.numpy().astype(np.float64), beta.numpy().astype(np.float64), cam.numpy().astype(np.float64), body,
-                          fps or clip_fps(source), f"predict/{source.stem}")
+        np.savez_compressed(
+            fh,
+            poses_cam=theta.numpy(),
+            betas=beta.numpy(),
+            cam=cam.numpy(),
+            crop=np.array([[cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]] * len(theta), np.float32),
+            joints=mesh.joints[:, :24].cpu().numpy(),
+            frames=np.array(names),
+            model=kind,
+            body_model=getattr(body, "identifier", ""),
+            camera_frame="opencv",
+        )
+    motion = world_motion(
+        theta.numpy().astype(np.float64),
+        beta.numpy().astype(np.float64),
+        cam.numpy().astype(np.float64),
+        body,
+        fps or clip_fps(source),
+        f"predict/{source.stem}",
+    )
     motion.save(out / "motion.npz")
     faces = np.asarray(body.faces)
     for t, name in enumerate(names):

@@ -50,7 +50,9 @@ def toy_motion(rng: np.random.Generator, T: int) -> tuple[np.ndarray, np.ndarray
     return poses.astype(np.float32), betas.astype(np.float32), trans.astype(np.float32)
 
 
-def draw_frame(verts2d: np.ndarray, j2d: np.ndarray, size: int, body_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def draw_frame(
+    verts2d: np.ndarray, j2d: np.ndarray, size: int, body_rgb: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """A noisy background, the body's vertices as a silhouette, limbs as lines (left red, right blue)."""
     img = np.clip(rng.normal(90, 15, (size, size, 3)), 0, 255).astype(np.uint8)
     ij = np.floor(verts2d).astype(int)
@@ -91,7 +93,9 @@ def write_toy_shards(
         split = "test" if k >= sequences - test_sequences else "train"
         poses, betas, trans = toy_motion(rng, frames)
         with torch.no_grad():
-            out_b = body(torch.from_numpy(np.tile(betas, (frames, 1))), torch.from_numpy(poses), torch.from_numpy(trans))
+            out_b = body(
+                torch.from_numpy(np.tile(betas, (frames, 1))), torch.from_numpy(poses), torch.from_numpy(trans)
+            )
         verts = out_b.vertices.double().numpy()
         joints = out_b.joints[:, :24].double().numpy()
         pelvis = joints[:, 0].mean(0)
@@ -101,17 +105,30 @@ def write_toy_shards(
             angle = np.pi / 2 * c
             centre = pelvis + distance * np.array([np.cos(angle), 0.05, np.sin(angle)])
             R, t = look_at(centre, pelvis)
-            track = CameraTrack(CAMERA_NAMES[c % 4], K, np.tile(R, (frames, 1, 1)), np.tile(t, (frames, 1)), (size, size))
+            track = CameraTrack(
+                CAMERA_NAMES[c % 4], K, np.tile(R, (frames, 1, 1)), np.tile(t, (frames, 1)), (size, size)
+            )
             ann = annotate_camera(track, poses, betas, trans, joints, {"body": verts})
             v2d = project(ann.verts["body"].astype(np.float64), K)
             imgs = [draw_frame(v2d[i], ann.joints["j2d"][i], size, body_rgb, rng) for i in range(frames)]
             meta = {
-                "sequence": seq, "camera": c, "camera_name": track.name, "fps": 30.0, "num_frames": frames,
-                "lead_in": [False] * frames, "split": split, "sources": [f"toy:{seed}:{k}"], "garments": [],
-                "scene": {"kind": "toy"}, "seed": seed, "body_model": getattr(body, "identifier", ""),
+                "sequence": seq,
+                "camera": c,
+                "camera_name": track.name,
+                "fps": 30.0,
+                "num_frames": frames,
+                "lead_in": [False] * frames,
+                "split": split,
+                "sources": [f"toy:{seed}:{k}"],
+                "garments": [],
+                "scene": {"kind": "toy"},
+                "seed": seed,
+                "body_model": getattr(body, "identifier", ""),
                 "world_frame": "smpl_y_up",
             }
-            members = encode_sample(sample_key(seq, c), imgs, ann.smpl, ann.joints, ann.camera, meta, image_format=image_format)
+            members = encode_sample(
+                sample_key(seq, c), imgs, ann.smpl, ann.joints, ann.camera, meta, image_format=image_format
+            )
             by_split.setdefault(split, []).append(members)
     paths = []
     for split, samples in by_split.items():

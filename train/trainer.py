@@ -28,7 +28,20 @@ from train.models import build_model
 from train.runtime import Runtime
 
 TARGETS = ("theta", "beta", "j2d", "vis", "j3d", "has_3d")
-LOG_FIELDS = ["stage", "step", "epoch", "loss", "proj", "joints3d", "smpl", "shape", "lr", "grad_norm", "frames_per_s", "seconds"]
+LOG_FIELDS = [
+    "stage",
+    "step",
+    "epoch",
+    "loss",
+    "proj",
+    "joints3d",
+    "smpl",
+    "shape",
+    "lr",
+    "grad_norm",
+    "frames_per_s",
+    "seconds",
+]
 STAGE_OUTPUTS = ("final.pt", "last.pt", "log.csv", "tb")
 
 
@@ -58,7 +71,9 @@ class FiniteGuard:
                 bad = [n for n, good in zip(names, row) if not good]
                 self.pending.clear()
                 raise SynthError(
-                    f"{self.stage} step {step}: non-finite {', '.join(bad)}; batch samples: {', '.join(keys)}", fix="check those samples (`synth validate DATA`), lower lr or grad_clip, then --resume from last.pt")
+                    f"{self.stage} step {step}: non-finite {', '.join(bad)}; batch samples: {', '.join(keys)}",
+                    fix="check those samples (`synth validate DATA`), lower lr or grad_clip, then --resume from last.pt",
+                )
         self.pending.clear()
 
 
@@ -66,7 +81,9 @@ def batch_keys(batch: dict) -> list[str]:
     return [f"{k}@{s}" for k, s in zip(batch["key"], batch["start"])]
 
 
-def prepare_run(run: Path, cfg: TrainConfig, stages: tuple[str, ...], resume: bool, force: bool, main: bool = True) -> None:
+def prepare_run(
+    run: Path, cfg: TrainConfig, stages: tuple[str, ...], resume: bool, force: bool, main: bool = True
+) -> None:
     """Refuse anything that would overwrite a finished stage or load weights of another architecture,
     before anything is written; then (and only then) write RUN/config.json."""
     for stage in stages:
@@ -78,13 +95,19 @@ def prepare_run(run: Path, cfg: TrainConfig, stages: tuple[str, ...], resume: bo
                     check_architecture(load_checkpoint(out / name), cfg, out / name, "--resume")
                     break
         elif present and not force:
-            raise SynthError(f"the {stage} stage already has {', '.join(present)}", path=out,
-                             fix="pass --resume to continue it, --force to start it again (deletes those files), or choose a new --out")
+            raise SynthError(
+                f"the {stage} stage already has {', '.join(present)}",
+                path=out,
+                fix="pass --resume to continue it, --force to start it again (deletes those files), or choose a new --out",
+            )
         if stage == "mviper" and not (resume and (out / "last.pt").exists()) and "hmr" not in stages:
             hmr = run / "hmr" / "final.pt"
             if not hmr.exists():
-                raise SynthError("the mviper stage starts from the hmr stage's final.pt, which is missing", path=hmr,
-                                 fix=f"train it first: python -m train.mviper train --data DATA --out {run} --stage hmr")
+                raise SynthError(
+                    "the mviper stage starts from the hmr stage's final.pt, which is missing",
+                    path=hmr,
+                    fix=f"train it first: python -m train.mviper train --data DATA --out {run} --stage hmr",
+                )
             check_architecture(load_checkpoint(hmr), cfg, hmr, "mviper initialisation")
     if not main:
         return
@@ -111,12 +134,24 @@ def init_from_hmr(model: torch.nn.Module, path: Path, cfg: TrainConfig) -> None:
     missing, unexpected = model.load_state_dict(hmr["model"], strict=False)
     shared = [k for k in missing if k.startswith(("encoder.", "regressor."))]
     if unexpected or shared:
-        raise SynthError(f"not an HMR checkpoint of this architecture (unexpected {unexpected[:3]}, missing {shared[:3]})", path=path,
-                         fix="train the hmr stage of this run again (--stage hmr --force)")
+        raise SynthError(
+            f"not an HMR checkpoint of this architecture (unexpected {unexpected[:3]}, missing {shared[:3]})",
+            path=path,
+            fix="train the hmr stage of this run again (--stage hmr --force)",
+        )
 
 
-def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, images: torch.Tensor, target: dict[str, torch.Tensor],
-                  skeleton: Skeleton, cfg: TrainConfig, use_shape: bool, rt: Runtime, lr: float) -> dict[str, torch.Tensor]:
+def training_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    images: torch.Tensor,
+    target: dict[str, torch.Tensor],
+    skeleton: Skeleton,
+    cfg: TrainConfig,
+    use_shape: bool,
+    rt: Runtime,
+    lr: float,
+) -> dict[str, torch.Tensor]:
     """Forward, losses, backward and gradient clipping, up to (not including) opt.step(), so that the
     caller can refuse a non-finite step first. Returns the loss parts and grad_norm as device tensors."""
     with rt.autocast():
@@ -161,7 +196,9 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
     _move_optimizer(opt, rt.device)
     skeleton = Skeleton(body).to(rt.device)
     if rt.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
+        )
     dataset = ShardWindows(data, "train", cfg.data, train=True, seed=cfg.seed)
     loader = make_loader(dataset, cfg.batch_size, cfg.workers)
     writer = SummaryWriter(str(out / "tb")) if rt.main else None
@@ -192,24 +229,45 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
                 guard.check()
                 values = {k: float(v) for k, v in parts.items()}  # the one host sync, every log_every steps
                 dt = time.perf_counter() - t0
-                row = {"stage": stage, "step": step, "epoch": epoch, **values, "lr": lr, "frames_per_s": frames / max(dt, 1e-9), "seconds": dt}
+                row = {
+                    "stage": stage,
+                    "step": step,
+                    "epoch": epoch,
+                    **values,
+                    "lr": lr,
+                    "frames_per_s": frames / max(dt, 1e-9),
+                    "seconds": dt,
+                }
                 with open(log_path, "a", newline="") as fh:
-                    csv.DictWriter(fh, LOG_FIELDS).writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+                    csv.DictWriter(fh, LOG_FIELDS).writerow(
+                        {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+                    )
                 for k, v in values.items():
                     writer.add_scalar(f"{stage}/{k}", v, step)
                 writer.add_scalar(f"{stage}/lr", lr, step)
                 bar.set_postfix(loss=f"{values['loss']:.4f}")
             if rt.main and (step % cfg.ckpt_every == 0 or step == total):
                 guard.check()
-                save_checkpoint(last, model=_unwrap(model).state_dict(), optim=opt.state_dict(), step=step, epoch=epoch,
-                                batch_in_epoch=batches, torch_rng=torch.get_rng_state(), config=cfg.to_dict())
+                save_checkpoint(
+                    last,
+                    model=_unwrap(model).state_dict(),
+                    optim=opt.state_dict(),
+                    step=step,
+                    epoch=epoch,
+                    batch_in_epoch=batches,
+                    torch_rng=torch.get_rng_state(),
+                    config=cfg.to_dict(),
+                )
             if step >= total:
                 break
         else:
             if batches == 0:
                 why = f"; {len(dataset.skipped)} refused: {', '.join(dataset.skipped[:3])}" if dataset.skipped else ""
-                raise SynthError(f"the training split gave no windows{why}", path=data,
-                                 fix=f"write longer clips (>= {cfg.data.window} frames) or check the shards (`synth validate`)")
+                raise SynthError(
+                    f"the training split gave no windows{why}",
+                    path=data,
+                    fix=f"write longer clips (>= {cfg.data.window} frames) or check the shards (`synth validate`)",
+                )
             epoch, skip = epoch + 1, 0
     guard.check()
     bar.close()
@@ -230,14 +288,28 @@ def _move_optimizer(opt: torch.optim.Optimizer, device: torch.device) -> None:
 def _finish(out: Path, model: torch.nn.Module, cfg: TrainConfig, stage: str, step: int, rt: Runtime) -> Path:
     final = out / "final.pt"
     if rt.main:
-        save_checkpoint(final, model={k: v.cpu() for k, v in model.state_dict().items()}, step=step, stage=stage, config=cfg.to_dict())
+        save_checkpoint(
+            final,
+            model={k: v.cpu() for k, v in model.state_dict().items()},
+            step=step,
+            stage=stage,
+            config=cfg.to_dict(),
+        )
     if rt.world > 1:
         torch.distributed.barrier()
     return final
 
 
-def train(cfg: TrainConfig, data: Path, run: Path, body, rt: Runtime, stages: tuple[str, ...] = STAGES,
-          resume: bool = False, force: bool = False) -> list[Path]:
+def train(
+    cfg: TrainConfig,
+    data: Path,
+    run: Path,
+    body,
+    rt: Runtime,
+    stages: tuple[str, ...] = STAGES,
+    resume: bool = False,
+    force: bool = False,
+) -> list[Path]:
     """Check the run directory, then train the stages in order; returns their final.pt paths."""
     prepare_run(run, cfg, stages, resume, force, rt.main)
     if rt.world > 1:

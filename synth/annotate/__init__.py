@@ -13,6 +13,16 @@ from synth.annotate.project import (
 from synth.annotate.sample import CameraAnnotation, annotate_camera, root_to_camera
 
 __all__ = [
-    "CameraTrack", "load_render_cameras", "SMPL_PARENTS", "bbox_from_mask", "bbox_from_points", "in_image",
-    "project", "to_camera", "visibility", "CameraAnnotation", "annotate_camera", "root_to_camera",
-]  # fmt: skip
+    "CameraTrack",
+    "load_render_cameras",
+    "SMPL_PARENTS",
+    "bbox_from_mask",
+    "bbox_from_points",
+    "in_image",
+    "project",
+    "to_camera",
+    "visibility",
+    "CameraAnnotation",
+    "annotate_camera",
+    "root_to_camera",
+]

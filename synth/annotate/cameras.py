@@ -44,7 +44,7 @@ class CameraTrack:
         }
 
     @classmethod
-    def from_json(cls, d: dict, name: str = "") -> "CameraTrack":
+    def from_json(cls, d: dict, name: str = "") -> CameraTrack:
         return cls(
             name=d.get("name", name),
             K=np.asarray(d["K"], np.float64),

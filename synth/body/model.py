@@ -61,9 +61,7 @@ def _resolve_path(model_path: str | Path | None, gender: str) -> Path:
             candidate = path / f"SMPL_{gender.upper()}{ext}"
             if candidate.is_file():
                 return candidate
-        raise SynthError(
-            f"no SMPL_{gender.upper()}.npz or .pkl in this directory", path=path, fix=SMPL_SOURCE
-        )
+        raise SynthError(f"no SMPL_{gender.upper()}.npz or .pkl in this directory", path=path, fix=SMPL_SOURCE)
     if not path.is_file():
         raise SynthError("SMPL model file not found", path=path, fix=SMPL_SOURCE)
     return path
@@ -87,8 +85,7 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
         raise SynthError(
             f"this .pkl needs the '{exc.name}' package to unpickle",
             path=path,
-            fix="convert it once to .npz (np.savez with the arrays) or use the SMPL v1.1 npz files; "
-            + SMPL_SOURCE,
+            fix="convert it once to .npz (np.savez with the arrays) or use the SMPL v1.1 npz files; " + SMPL_SOURCE,
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any decoding failure means a corrupt file
         raise SynthError(f"cannot read it as {expected} ({exc})", path=path, fix=SMPL_SOURCE) from exc
@@ -105,7 +102,8 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
     v = arrays["v_template"].shape[0]
     checks = {
         "v_template": arrays["v_template"].shape == (v, 3),
-        "shapedirs": arrays["shapedirs"].ndim == 3 and arrays["shapedirs"].shape[:2] == (v, 3)
+        "shapedirs": arrays["shapedirs"].ndim == 3
+        and arrays["shapedirs"].shape[:2] == (v, 3)
         and arrays["shapedirs"].shape[2] >= 10,
         "posedirs": arrays["posedirs"].shape == (v, 3, 207),
         "J_regressor": arrays["J_regressor"].shape == (24, v),
@@ -154,7 +152,7 @@ class BodyModel:
         self.device = torch.device("cpu")
         self.to(device)
 
-    def to(self, device: str | torch.device) -> "BodyModel":
+    def to(self, device: str | torch.device) -> BodyModel:
         self.device = torch.device(device)
         self.smpl = self.smpl.to(self.device)
         return self
@@ -177,21 +175,23 @@ class BodyModel:
         trans = torch.zeros(1, 3, device=self.device) if trans is None else self._tensor(trans, 3, "trans")
         batch = max(len(poses), len(betas), len(trans))
         poses, betas, trans = (t.expand(batch, -1) for t in (poses, betas, trans))
-        out = self.smpl(
-            betas=betas, global_orient=poses[:, :3], body_pose=poses[:, 3:], transl=trans
-        )
+        out = self.smpl(betas=betas, global_orient=poses[:, :3], body_pose=poses[:, 3:], transl=trans)
         return BodyOutput(vertices=out.vertices, joints=out.joints[:, : len(JOINT_NAMES)])
 
-    def evaluate(self, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64
-                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def evaluate(
+        self, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(T,V,3) vertices and (T,24,3) joints (float64, SMPL world) of a sequence: one shape
         `betas` (10,), poses (T,72), trans (T,3); no autograd, `chunk` frames at a time."""
         verts, joints = [], []
         b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, 10), device=self.device)
         with torch.no_grad():
             for s in range(0, len(poses), chunk):
-                out = self(b, torch.as_tensor(np.asarray(poses[s : s + chunk]), dtype=torch.float32),
-                           torch.as_tensor(np.asarray(trans[s : s + chunk]), dtype=torch.float32))  # fmt: skip
+                out = self(
+                    b,
+                    torch.as_tensor(np.asarray(poses[s : s + chunk]), dtype=torch.float32),
+                    torch.as_tensor(np.asarray(trans[s : s + chunk]), dtype=torch.float32),
+                )
                 verts.append(out.vertices.cpu().numpy())
                 joints.append(out.joints[:, :24].cpu().numpy())
         return np.concatenate(verts).astype(np.float64), np.concatenate(joints).astype(np.float64)

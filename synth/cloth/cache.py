@@ -32,8 +32,7 @@ class GarmentCache:
         n = len(self.rest)
         if self.verts.ndim != 3 or self.verts.shape[1:] != (n, 3) or len(self.uv) != n:
             raise ValueError(
-                f"inconsistent garment cache: rest {self.rest.shape}, uv {self.uv.shape}, "
-                f"verts {self.verts.shape}"
+                f"inconsistent garment cache: rest {self.rest.shape}, uv {self.uv.shape}, verts {self.verts.shape}"
             )
 
     def save(self, path: str | Path) -> None:
@@ -49,7 +48,7 @@ class GarmentCache:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "GarmentCache":
+    def load(cls, path: str | Path) -> GarmentCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return cls(

@@ -89,8 +89,9 @@ def _nearest_vertices(points, verts, faces, vallow, group):
     e = 0.0
     for f in range(faces.shape[0]):
         a, b = faces[f, 0], faces[f, 1]
-        e += np.sqrt((verts[a, 0] - verts[b, 0]) ** 2 + (verts[a, 1] - verts[b, 1]) ** 2
-                     + (verts[a, 2] - verts[b, 2]) ** 2)  # fmt: skip
+        e += np.sqrt(
+            (verts[a, 0] - verts[b, 0]) ** 2 + (verts[a, 1] - verts[b, 1]) ** 2 + (verts[a, 2] - verts[b, 2]) ** 2
+        )
     h = 3.0 * e / max(faces.shape[0], 1) + 1e-9  # 3, not 2: fewer empty cells around points far off the body
     lo, hi = np.empty(3), np.empty(3)
     n = np.ones(3, np.int64)
@@ -248,21 +249,24 @@ class MeshCollider:
         where needed, at the closest points' triangles)."""
         return self.query_groups(points, verts, *self.everything, np.zeros(len(points), np.int64))
 
-    def query_groups(self, points: np.ndarray, verts: np.ndarray, allow: np.ndarray, vallow: np.ndarray,
-                     group: np.ndarray) -> Proximity:  # fmt: skip
+    def query_groups(
+        self, points: np.ndarray, verts: np.ndarray, allow: np.ndarray, vallow: np.ndarray, group: np.ndarray
+    ) -> Proximity:
         """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
         whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign)."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
         if not np.isfinite(verts).all():
             raise ValueError("the collision mesh has non-finite vertices")
         near = _nearest_vertices(points, verts, self.faces, vallow, group)
-        signed, normal, point, face, bary = _closest_points(points, verts, self.faces, self.vf, self.valence,
-                                                            near, allow, group)  # fmt: skip
+        signed, normal, point, face, bary = _closest_points(
+            points, verts, self.faces, self.vf, self.valence, near, allow, group
+        )
         return Proximity(signed, normal, point, face, bary, near)
 
 
-def surface_at(verts: np.ndarray, normals: np.ndarray, faces: np.ndarray, face: np.ndarray,
-               bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def surface_at(
+    verts: np.ndarray, normals: np.ndarray, faces: np.ndarray, face: np.ndarray, bary: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The point with barycentrics `bary` on triangle `face` of a posed mesh, and its unit
     Phong-interpolated normal: where a tracked surface point is after the body moved."""
     tri = faces[face]
@@ -271,8 +275,16 @@ def surface_at(verts: np.ndarray, normals: np.ndarray, faces: np.ndarray, face: 
     return point, n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
 
 
-def respond(x: np.ndarray, v: np.ndarray, idx: np.ndarray, point: np.ndarray, normal: np.ndarray,
-            body_vel: np.ndarray, thickness: np.ndarray, friction: np.ndarray) -> int:  # fmt: skip
+def respond(
+    x: np.ndarray,
+    v: np.ndarray,
+    idx: np.ndarray,
+    point: np.ndarray,
+    normal: np.ndarray,
+    body_vel: np.ndarray,
+    thickness: np.ndarray,
+    friction: np.ndarray,
+) -> int:
     """Keep vertices idx at least `thickness` in front of their body surface point (point, unit
     normal): push the closer ones out along the normal, cancel their approaching normal velocity
     relative to the body's velocity there, and apply Coulomb friction to the tangential part.
@@ -309,7 +321,7 @@ class Embedding:
     coords: np.ndarray  # (N, 3): p = v0 + a e1 + b e2 + c n
 
     @classmethod
-    def build(cls, points: np.ndarray, verts: np.ndarray, faces: np.ndarray, prox: Proximity) -> "Embedding":
+    def build(cls, points: np.ndarray, verts: np.ndarray, faces: np.ndarray, prox: Proximity) -> Embedding:
         tri = verts[faces[prox.face]]
         frame = _frames(tri)
         coords = np.linalg.solve(frame, (points - tri[:, 0])[..., None])[..., 0]
@@ -337,9 +349,16 @@ class PartCollider:
 
     groups: per (home part, flag), (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
 
-    def __init__(self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray,
-                 also: np.ndarray | None = None, extra: tuple[int, ...] = (),
-                 adjacent: dict[int, tuple[int, ...]] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        faces: np.ndarray,
+        labels: np.ndarray,
+        parents: np.ndarray,
+        home: np.ndarray,
+        also: np.ndarray | None = None,
+        extra: tuple[int, ...] = (),
+        adjacent: dict[int, tuple[int, ...]] | None = None,
+    ):
         self.mesh = MeshCollider(faces, len(labels))
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]

@@ -12,13 +12,20 @@ import numpy as np
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate garments on a MoshedSequence (implicit mass-spring cloth)")
     p.add_argument("seq", help="MoshedSequence .npz, or builtin:NAME (e.g. builtin:walk)")
-    p.add_argument("--garments", default="tshirt,shorts", help="comma list of tshirt,longsleeve,shorts,trousers,skirt,dress")
+    p.add_argument(
+        "--garments", default="tshirt,shorts", help="comma list of tshirt,longsleeve,shorts,trousers,skirt,dress"
+    )
     p.add_argument("--material", default="cotton", help="one preset for all, or a comma list (one per garment)")
     p.add_argument("--out", type=Path, required=True, help="output directory: {garment}.npz caches")
     p.add_argument("--substeps", type=int, default=4, help="solver steps per frame")
     p.add_argument("--seed", type=int, default=0, help="seed of the garment ease jitter")
-    p.add_argument("--lead-in", type=int, default=8, metavar="N",
-                   help="T-pose lead-in frames added when the sequence has none (written to OUT/sequence.npz)")  # fmt: skip
+    p.add_argument(
+        "--lead-in",
+        type=int,
+        default=8,
+        metavar="N",
+        help="T-pose lead-in frames added when the sequence has none (written to OUT/sequence.npz)",
+    )
     p.add_argument("--seconds", type=float, default=None, help="length of a builtin motion")
     p.add_argument("--preview", type=Path, default=None, help="PNG strip or GIF of the clothed body")
     p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
@@ -42,14 +49,17 @@ def run(args: argparse.Namespace) -> int:
         seq = add_lead_in(seq, args.lead_in, "t", skeleton=body)
     seq.save(args.out / "sequence.npz")
     garments = [g for g in args.garments.split(",") if g]
-    caches = simulate_sequence(seq, body, garments, args.material.split(","), args.seed, substeps=args.substeps,
-                               progress=True)  # fmt: skip
+    caches = simulate_sequence(
+        seq, body, garments, args.material.split(","), args.seed, substeps=args.substeps, progress=True
+    )
     for c in caches:
         c.save(args.out / f"{c.garment_type}.npz")
         s = c.stats
-        print(f"{c.garment_type}: {len(c.rest)} verts, {s['frames']} frames, {s['seconds_per_frame']:.3f} s/frame, "
-              f"penetration max {s['max_penetration_mm']:.1f} mm p95 {s['p95_penetration_mm']:.1f} mm, "
-              f"stretch mean {100 * s['mean_edge_stretch']:.1f}% max {100 * s['max_edge_stretch']:.0f}%")  # fmt: skip
+        print(
+            f"{c.garment_type}: {len(c.rest)} verts, {s['frames']} frames, {s['seconds_per_frame']:.3f} s/frame, "
+            f"penetration max {s['max_penetration_mm']:.1f} mm p95 {s['p95_penetration_mm']:.1f} mm, "
+            f"stretch mean {100 * s['mean_edge_stretch']:.1f}% max {100 * s['max_edge_stretch']:.0f}%"
+        )
     if args.preview:
         write_preview(args.preview, body_vertices(body, seq), np.asarray(body.faces), caches)
         print(f"preview: {args.preview}")
@@ -76,9 +86,17 @@ def write_preview(path: Path, body_frames: np.ndarray, body_faces: np.ndarray, c
     frames = range(T) if gif else np.linspace(0, T - 1, n).round().astype(int)
     centres, extent = follow_view(body_frames)
     colours = [(0.75, 0.75, 0.78), (0.85, 0.35, 0.25), (0.25, 0.4, 0.75), (0.3, 0.65, 0.35)]
-    images = [render_mesh_image([body_frames[t]] + [c.verts[t] for c in caches], [body_faces] + [c.faces for c in caches],
-                                size=256, colours=colours[: 1 + len(caches)], centre=centres[t], extent=extent)
-              for t in frames]  # fmt: skip
+    images = [
+        render_mesh_image(
+            [body_frames[t]] + [c.verts[t] for c in caches],
+            [body_faces] + [c.faces for c in caches],
+            size=256,
+            colours=colours[: 1 + len(caches)],
+            centre=centres[t],
+            extent=extent,
+        )
+        for t in frames
+    ]
     if gif:
         import imageio.v2 as imageio
 

@@ -20,8 +20,7 @@ from synth.errors import SynthError
 
 GARMENT_TYPES = ("tshirt", "longsleeve", "shorts", "trousers", "skirt", "dress")
 LOWER = ("shorts", "trousers", "skirt")  # worn underneath (inner layer) when combined with a top
-DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers": 0.012, "skirt": 0.015,
-                "dress": 0.02}  # fmt: skip
+DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers": 0.012, "skirt": 0.015, "dress": 0.02}
 MIN_VERTS, MAX_VERTS = 1500, 8000
 NECK_PIN_RADIUS = 0.09  # m from the neck axis: tops are pinned on this collar; wider reached the trapezius,
 # whose skin a lowered arm stretches by half, and pinned cloth cannot slide to follow it
@@ -116,8 +115,9 @@ def _envelope(body: np.ndarray, centre: np.ndarray, y_lo: float, y_hi: float, an
     return rmax[q]
 
 
-def _skirt_rings(top: np.ndarray, body: np.ndarray, centre: np.ndarray, y_bottom: float, ease: float,
-                 flare: float, spacing: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _skirt_rings(
+    top: np.ndarray, body: np.ndarray, centre: np.ndarray, y_bottom: float, ease: float, flare: float, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Rings below the ordered loop `top` (N, 3) down to y_bottom: (new verts (R*N, 3), faces)."""
     N = len(top)
     ang = np.arctan2(top[:, 0] - centre[0], top[:, 2] - centre[2])
@@ -137,8 +137,9 @@ def _skirt_rings(top: np.ndarray, body: np.ndarray, centre: np.ndarray, y_bottom
     return np.concatenate(verts), faces
 
 
-def _collapse_short_edges(verts: np.ndarray, faces: np.ndarray, fraction: float,
-                          rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _collapse_short_edges(
+    verts: np.ndarray, faces: np.ndarray, fraction: float, rounds: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Merge the ends of edges shorter than `fraction` x the median edge (the body mesh is dense at
     the groin, navel and chest: 1 mm edges beside 20 mm ones). A spring's stiffness does not shrink
     with its length, so such edges make the implicit system stiff, and a 1 mm contact push is a 100%
@@ -148,8 +149,11 @@ def _collapse_short_edges(verts: np.ndarray, faces: np.ndarray, fraction: float,
     collar joins two pins whose body triangles turn apart when the arms come down, 4x its length."""
     verts = verts.copy()
     for _ in range(rounds):
-        e, count = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1),
-                             axis=0, return_counts=True)  # fmt: skip
+        e, count = np.unique(
+            np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1),
+            axis=0,
+            return_counts=True,
+        )
         length = np.linalg.norm(verts[e[:, 1]] - verts[e[:, 0]], axis=1)
         is_short = length < fraction * np.median(length)
         short, link = e[is_short], np.minimum(count[is_short], 2)
@@ -193,8 +197,9 @@ def _uv(verts: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.stack([u, v], 1)
 
 
-def build_garment(kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.ndarray, joints: np.ndarray,
-                  ease: float | None = None) -> Garment:  # fmt: skip
+def build_garment(
+    kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.ndarray, joints: np.ndarray, ease: float | None = None
+) -> Garment:
     """One garment for a body at rest: rest (Vb,3) vertices, faces, part labels (Vb,), joints (24,3)."""
     if kind not in GARMENT_TYPES:
         raise SynthError(f"unknown garment type {kind!r}", fix=f"choose from {', '.join(GARMENT_TYPES)}")
@@ -244,8 +249,9 @@ def _add_skirt(verts, faces, body, centre, waist, y_bottom, ease):
     return np.concatenate([verts, ring_v]), np.concatenate([faces, index[ring_f]])
 
 
-def _attachments(kind: str, verts: np.ndarray, rest: np.ndarray, labels: np.ndarray, joints: np.ndarray,
-                 waist: float) -> np.ndarray:  # fmt: skip
+def _attachments(
+    kind: str, verts: np.ndarray, rest: np.ndarray, labels: np.ndarray, joints: np.ndarray, waist: float
+) -> np.ndarray:
     """Waistband (lower garments: the top 2 cm) or shoulders (tops, dress: around the neck)."""
     if kind in LOWER:
         return verts[:, 1] >= verts[:, 1].max() - 0.02

@@ -15,8 +15,14 @@ from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
 from synth.cloth.collision import (
-    Embedding, MeshCollider, PartCollider, coulomb_scale, respond, surface_at, vertex_normals,
-)  # fmt: skip
+    Embedding,
+    MeshCollider,
+    PartCollider,
+    coulomb_scale,
+    respond,
+    surface_at,
+    vertex_normals,
+)
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
@@ -89,9 +95,14 @@ class BodyReach:
     embedding: Embedding  # the points on the sub-mesh at rest (drape onto frame 0, attachments)
 
 
-def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray,
-               body_labels: np.ndarray | None = None, body_parents: np.ndarray | None = None,
-               swung_through: np.ndarray | None = None) -> BodyReach:  # fmt: skip
+def body_reach(
+    points: np.ndarray,
+    rest_body: np.ndarray,
+    body_faces: np.ndarray,
+    body_labels: np.ndarray | None = None,
+    body_parents: np.ndarray | None = None,
+    swung_through: np.ndarray | None = None,
+) -> BodyReach:
     """Collide only with the body near the garment points at rest (feet and head rarely matter);
     with body_labels (Vb,) and body_parents (24,), each point only with the parts around its own
     (PartCollider), and points flagged in swung_through (N,) bool (skirts, dresses) also with the
@@ -113,16 +124,26 @@ def body_reach(points: np.ndarray, rest_body: np.ndarray, body_faces: np.ndarray
     if body_labels is not None:
         labels = np.asarray(body_labels)[used]
         home = labels[cKDTree(sub_rest).query(points)[1]]
-        dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home,
-                                swung_through if hands else None, ARM_PARTS, ARMPIT)  # fmt: skip
+        dynamics = PartCollider(
+            sub_faces, labels, np.asarray(body_parents), home, swung_through if hands else None, ARM_PARTS, ARMPIT
+        )
     return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
 
 
-def simulate_garments(garments: list[Garment], materials: list[Material], rest_body: np.ndarray,
-                      body_frames: np.ndarray, body_faces: np.ndarray, fps: float, substeps: int = 4,
-                      settings: SolverSettings | None = None, name: str = "sequence",
-                      progress: bool = False, body_labels: np.ndarray | None = None,
-                      body_parents: np.ndarray | None = None) -> SimResult:  # fmt: skip
+def simulate_garments(
+    garments: list[Garment],
+    materials: list[Material],
+    rest_body: np.ndarray,
+    body_frames: np.ndarray,
+    body_faces: np.ndarray,
+    fps: float,
+    substeps: int = 4,
+    settings: SolverSettings | None = None,
+    name: str = "sequence",
+    progress: bool = False,
+    body_labels: np.ndarray | None = None,
+    body_parents: np.ndarray | None = None,
+) -> SimResult:
     """Simulate garments (dressed on `rest_body`) over body_frames (T, Vb, 3); frame 0 is the
     garment carried onto the first body frame by its triangle-frame embedding. With body_labels
     (Vb,) and body_parents (24,), each cloth vertex collides only with the parts around its own."""
@@ -157,10 +178,20 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
         t0 = time.perf_counter()
         if not np.isfinite(body_frames[f]).all():
             _diverged(name, f, T, "the body mesh has NaN/inf vertices (bad pose or translation)")
-        levels[f], within = advance_frame(cloth, body_frames[f - 1], body_frames[f], substeps, fps, name, f, T,
-                                          lambda start, end, h: substep(cloth, dynamics, pin_emb, sub_faces, start,
-                                                                        end, h, thickness, friction, free),
-                                          within)  # fmt: skip
+        levels[f], within = advance_frame(
+            cloth,
+            body_frames[f - 1],
+            body_frames[f],
+            substeps,
+            fps,
+            name,
+            f,
+            T,
+            lambda start, end, h: substep(
+                cloth, dynamics, pin_emb, sub_faces, start, end, h, thickness, friction, free
+            ),
+            within,
+        )
         elapsed += time.perf_counter() - t0
         out[f] = cloth.x
         pen[f] = np.maximum(0.0, -collider.query(cloth.x, body_frames[f]).signed)
@@ -173,34 +204,74 @@ def simulate_garments(garments: list[Garment], materials: list[Material], rest_b
             stretch[f, :, k] = e[m].mean(), e[m].max()
     seconds = elapsed / max(T - 1, 1)
     final, kinetic = (energy[-1]["total"] if energy else 0.0), max((e["kinetic"] for e in energy), default=0.0)
-    stats = [garment_stats(pen[:, owner == k], stretch[:, 0, k], stretch[:, 1, k], cloth.steps, substeps,
-                           cloth.cg_iterations, cloth.cg_residual_max, final, kinetic, seconds, levels)
-             for k in range(len(garments))]  # fmt: skip
+    stats = [
+        garment_stats(
+            pen[:, owner == k],
+            stretch[:, 0, k],
+            stretch[:, 1, k],
+            cloth.steps,
+            substeps,
+            cloth.cg_iterations,
+            cloth.cg_residual_max,
+            final,
+            kinetic,
+            seconds,
+            levels,
+        )
+        for k in range(len(garments))
+    ]
     return SimResult(out, stats, seconds)
 
 
-def garment_stats(pen: np.ndarray, stretch_mean: np.ndarray, stretch_max: np.ndarray, steps: int, substeps: int,
-                  cg_iterations: float, cg_residual_max: float, energy_final: float, kinetic_max: float,
-                  seconds_per_frame: float, levels: np.ndarray) -> dict[str, Any]:  # fmt: skip
+def garment_stats(
+    pen: np.ndarray,
+    stretch_mean: np.ndarray,
+    stretch_max: np.ndarray,
+    steps: int,
+    substeps: int,
+    cg_iterations: float,
+    cg_residual_max: float,
+    energy_final: float,
+    kinetic_max: float,
+    seconds_per_frame: float,
+    levels: np.ndarray,
+) -> dict[str, Any]:
     """The stats one garment's cache records: pen
     (T, V) penetration depth in m per frame and vertex, stretch_mean / stretch_max (T,) the mean and
     largest |length / rest - 1| of its stretch springs per frame, energies of its last frame and peak,
     levels (T,) the substep refinements of each frame (`advance_frame`)."""
     p = pen * 1000.0
     return {
-        "steps": steps, "substeps": substeps, "frames": len(pen),
-        "cg_iterations_per_step": float(cg_iterations) / max(steps, 1), "cg_residual_max": float(cg_residual_max),
-        "max_penetration_mm": float(p.max()), "p95_penetration_mm": float(np.percentile(p, 95)),
+        "steps": steps,
+        "substeps": substeps,
+        "frames": len(pen),
+        "cg_iterations_per_step": float(cg_iterations) / max(steps, 1),
+        "cg_residual_max": float(cg_residual_max),
+        "max_penetration_mm": float(p.max()),
+        "p95_penetration_mm": float(np.percentile(p, 95)),
         "penetrating_fraction": float((p > 0).mean()),
-        "mean_edge_stretch": float(stretch_mean.mean()), "max_edge_stretch": float(stretch_max.max()),
-        "energy_final_J": float(energy_final), "kinetic_max_J": float(kinetic_max),
+        "mean_edge_stretch": float(stretch_mean.mean()),
+        "max_edge_stretch": float(stretch_max.max()),
+        "energy_final_J": float(energy_final),
+        "kinetic_max_J": float(kinetic_max),
         "seconds_per_frame": seconds_per_frame,
-        "refined_frames": int((levels > 0).sum()), "max_substeps": int(substeps * 2 ** levels.max(initial=0)),
-    }  # fmt: skip
+        "refined_frames": int((levels > 0).sum()),
+        "max_substeps": int(substeps * 2 ** levels.max(initial=0)),
+    }
 
 
-def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarray, start: np.ndarray,
-            end: np.ndarray, h: float, thickness: np.ndarray, friction: np.ndarray, free: np.ndarray) -> int:  # fmt: skip
+def substep(
+    cloth: ImplicitCloth,
+    dynamics,
+    pin_emb: Embedding,
+    faces: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    h: float,
+    thickness: np.ndarray,
+    friction: np.ndarray,
+    free: np.ndarray,
+) -> int:
     """One implicit step against the body moving from `start` to `end`, with history-based contacts.
 
     Every free vertex within reach of the body at the start of the substep (where it is outside, or
@@ -237,13 +308,24 @@ def substep(cloth: ImplicitCloth, dynamics, pin_emb: Embedding, faces: np.ndarra
     weights[i] = CONTACT_WEIGHT
     cloth.limit_strain(h, weights)
     free_now = ~act  # the constrained ones were placed by the solve; pushing them again after strain
-    respond(cloth.x, cloth.v, idx[free_now], point[free_now], normal[free_now], body_vel[free_now], thickness,
-            friction)  # limiting would tear cloth pinched between two body parts (thigh and belly)  # fmt: skip
+    respond(
+        cloth.x, cloth.v, idx[free_now], point[free_now], normal[free_now], body_vel[free_now], thickness, friction
+    )  # limiting would tear cloth pinched between two body parts (thigh and belly)
     return len(i)
 
 
-def advance_frame(cloth: ImplicitCloth, start: np.ndarray, end: np.ndarray, substeps: int, fps: float, name: str,
-                  frame: int, T: int, step, started_within: bool = True) -> tuple[int, bool]:  # fmt: skip
+def advance_frame(
+    cloth: ImplicitCloth,
+    start: np.ndarray,
+    end: np.ndarray,
+    substeps: int,
+    fps: float,
+    name: str,
+    frame: int,
+    T: int,
+    step,
+    started_within: bool = True,
+) -> tuple[int, bool]:
     """Advance the cloth by one frame while the body moves from `start` to `end` (linearly within
     the frame), `substeps` calls of step(start, end, h) at first. When the frame ends out of
     bounds (`ImplicitCloth.out_of_bounds`: a free edge or a vertex speed past the refinement limits)
@@ -288,8 +370,9 @@ _SETTINGS = {f.name for f in fields(SolverSettings)}
 OPTION_KEYS = ("ease", "material", "progress", *sorted(_SETTINGS))
 
 
-def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: int, substeps: int = 4,
-                      **options: Any) -> list[GarmentCache]:  # fmt: skip
+def simulate_sequence(
+    seq, body, outfit: list[str], materials: list[str], seed: int, substeps: int = 4, **options: Any
+) -> list[GarmentCache]:
     """Dress the sequence's body in `outfit` and simulate it over every frame (lead-in included).
 
     options: ease (float or {garment: float}; default per garment, jittered +-15% from `seed`),
@@ -320,12 +403,33 @@ def simulate_sequence(seq, body, outfit: list[str], materials: list[str], seed: 
         base = DEFAULT_EASE.get(kind, 0.015) if e is None else float(e)
         garments.append(build_garment(kind, rest_body, body.faces, body.part_labels, joints, base * jitter))
     frames = body_vertices(body, seq)
-    res = simulate_garments(garments, mats, rest_body, frames, body.faces, seq.fps, substeps, settings,
-                            seq.source or "sequence", progress, body.part_labels, body.parents)  # fmt: skip
+    res = simulate_garments(
+        garments,
+        mats,
+        rest_body,
+        frames,
+        body.faces,
+        seq.fps,
+        substeps,
+        settings,
+        seq.source or "sequence",
+        progress,
+        body.part_labels,
+        body.parents,
+    )
     caches, o = [], 0
     for g, name, m, st in zip(garments, materials, mats, res.stats):
         st.update(seed=int(seed), ease_m=g.ease, body_model=getattr(body, "identifier", ""))
-        caches.append(GarmentCache(g.garment_type, g.faces, g.uv, g.verts, res.verts[:, o : o + len(g.verts)],
-                                   {"preset": name, **m.to_dict()}, st))  # fmt: skip
+        caches.append(
+            GarmentCache(
+                g.garment_type,
+                g.faces,
+                g.uv,
+                g.verts,
+                res.verts[:, o : o + len(g.verts)],
+                {"preset": name, **m.to_dict()},
+                st,
+            )
+        )
         o += len(g.verts)
     return caches

@@ -41,9 +41,15 @@ class SolverSettings:
 class ImplicitCloth:
     """State and one implicit step of a set of cloth meshes solved together (one sparse system)."""
 
-    def __init__(self, rest: np.ndarray, faces: np.ndarray, materials: list[Material],
-                 vertex_garment: np.ndarray | None = None, pinned: np.ndarray | None = None,
-                 settings: SolverSettings | None = None):  # fmt: skip
+    def __init__(
+        self,
+        rest: np.ndarray,
+        faces: np.ndarray,
+        materials: list[Material],
+        vertex_garment: np.ndarray | None = None,
+        pinned: np.ndarray | None = None,
+        settings: SolverSettings | None = None,
+    ):
         self.rest = np.asarray(rest, np.float64)
         self.faces = np.asarray(faces, np.int64)
         V = len(self.rest)
@@ -79,8 +85,13 @@ class ImplicitCloth:
         grav = -float(np.sum(self.mass * (self.x @ np.asarray(self.settings.gravity))))
         return {"kinetic": kin, "spring": spring, "gravity": grav, "total": kin + spring + grav}
 
-    def step(self, h: float, pin_targets: np.ndarray | None = None, limit_strain: bool = True,
-             contacts: "Contacts | None" = None) -> int:  # fmt: skip
+    def step(
+        self,
+        h: float,
+        pin_targets: np.ndarray | None = None,
+        limit_strain: bool = True,
+        contacts: Contacts | None = None,
+    ) -> int:
         """Advance by h seconds. pin_targets (P, 3): where the pinned vertices must be at t + h.
         contacts: vertices whose new velocity along a unit normal is prescribed (the body's
         surface), solved as Baraff-Witkin constraints so the springs, not a later push, share out
@@ -105,8 +116,27 @@ class ImplicitCloth:
             normal[c_idx] = n
         ptr, other, spring, sign = self._adj
         dv, iters, residual, push = kernels.implicit_step(
-            x, v, sp.i, sp.j, sp.rest, self.k, self.c, self.mass, self.drag, self._gravity, float(h), ptr, other,
-            spring, sign, z, free, normal, float(st.cg_tol), int(st.cg_max_iter))  # fmt: skip
+            x,
+            v,
+            sp.i,
+            sp.j,
+            sp.rest,
+            self.k,
+            self.c,
+            self.mass,
+            self.drag,
+            self._gravity,
+            float(h),
+            ptr,
+            other,
+            spring,
+            sign,
+            z,
+            free,
+            normal,
+            float(st.cg_tol),
+            int(st.cg_max_iter),
+        )
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on
         self.contact_force[:] = push / h

@@ -142,9 +142,11 @@ def _block_inverses(diag, free, normal):
 @njit(cache=True, inline="always")
 def _apply(P, a, r0, r1, r2):
     """P[a] @ r (3x3 times 3)."""
-    return (P[a, 0, 0] * r0 + P[a, 0, 1] * r1 + P[a, 0, 2] * r2,
-            P[a, 1, 0] * r0 + P[a, 1, 1] * r1 + P[a, 1, 2] * r2,
-            P[a, 2, 0] * r0 + P[a, 2, 1] * r1 + P[a, 2, 2] * r2)  # fmt: skip
+    return (
+        P[a, 0, 0] * r0 + P[a, 0, 1] * r1 + P[a, 0, 2] * r2,
+        P[a, 1, 0] * r0 + P[a, 1, 1] * r1 + P[a, 1, 2] * r2,
+        P[a, 2, 0] * r0 + P[a, 2, 1] * r1 + P[a, 2, 2] * r2,
+    )
 
 
 @njit(cache=True)
@@ -192,8 +194,9 @@ def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
 
 
 @njit(cache=True)
-def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal,
-                  tol, max_iter):  # fmt: skip
+def implicit_step(
+    x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal, tol, max_iter
+):
     """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, the
     final relative (preconditioned) residual, and at contact vertices the normal component of the
     residual A dv - b (what the constraint pushed with, times h; 0 elsewhere)."""

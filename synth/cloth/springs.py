@@ -89,8 +89,9 @@ def vertex_areas(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.bincount(faces.ravel(), weights=np.repeat(a / 3.0, 3), minlength=len(v))
 
 
-def spring_coefficients(springs: Springs, mass: np.ndarray, materials: list[Material],
-                        vertex_garment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def spring_coefficients(
+    springs: Springs, mass: np.ndarray, materials: list[Material], vertex_garment: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-spring stiffness k (N/m) and damping c (N s/m): c = zeta * 2 sqrt(k * reduced mass)."""
     g = vertex_garment[springs.i]
     table = np.array([[m.stretch, m.shear, m.bend, m.damping] for m in materials])

@@ -46,10 +46,15 @@ def load_clip(path: str | Path, body=None, fps: float | None = None) -> MocapCli
     if suffix == ".asf":
         amcs = sorted(path.parent.glob(path.stem + "*.amc"))
         if not amcs:
-            raise SynthError("this .asf is a skeleton only: its .amc motion is missing", path=path,
-                             fix=f"put the motion ({path.stem}_NN.amc) beside it and pass the .amc")  # fmt: skip
+            raise SynthError(
+                "this .asf is a skeleton only: its .amc motion is missing",
+                path=path,
+                fix=f"put the motion ({path.stem}_NN.amc) beside it and pass the .amc",
+            )
         if len(amcs) != 1:
-            raise SynthError(f"found {len(amcs)} .amc files for this skeleton", path=path, fix="pass the .amc file itself")
+            raise SynthError(
+                f"found {len(amcs)} .amc files for this skeleton", path=path, fix="pass the .amc file itself"
+            )
         return load_asf_amc(path, amcs[0], fps=fps or 120.0)
     if suffix == ".npz":
         return _smpl_clip(path, body)
@@ -65,7 +70,9 @@ def _moshed_or_amass(path: Path, body):
 
     try:
         with np.load(path, allow_pickle=False) as z:
-            moshed = {"fps", "fit_error_mm", "poses", "betas", "trans"} <= set(z.files) and "mocap_framerate" not in z.files
+            moshed = {"fps", "fit_error_mm", "poses", "betas", "trans"} <= set(
+                z.files
+            ) and "mocap_framerate" not in z.files
     except Exception:  # noqa: BLE001 - not a zip, empty, truncated: load_amass names the unreadable file
         moshed = False
     return MoshedSequence.load(path) if moshed else load_amass(path, body=body)
@@ -88,10 +95,16 @@ def _smpl_clip(path: Path, body) -> MocapClip:
         for s in range(0, seq.num_frames, 512):
             sl = slice(s, s + 512)
             n = len(seq.poses[sl])
-            out = body(torch.as_tensor(seq.betas).expand(n, -1), torch.as_tensor(seq.poses[sl]),
-                       torch.as_tensor(seq.trans[sl]))  # fmt: skip
+            out = body(
+                torch.as_tensor(seq.betas).expand(n, -1), torch.as_tensor(seq.poses[sl]), torch.as_tensor(seq.trans[sl])
+            )
             joints.append(out.joints[:, :24].double().cpu().numpy())
     return MocapClip(
-        name=seq.source, joint_names=list(SMPL_JOINT_NAMES), parents=np.asarray(body.parents),
-        positions=np.concatenate(joints), fps=seq.fps, source=str(path), checksum=file_checksum(path),
-    )  # fmt: skip
+        name=seq.source,
+        joint_names=list(SMPL_JOINT_NAMES),
+        parents=np.asarray(body.parents),
+        positions=np.concatenate(joints),
+        fps=seq.fps,
+        source=str(path),
+        checksum=file_checksum(path),
+    )

@@ -30,7 +30,9 @@ def _framerate(data: dict, path: Path) -> float:
         raise SynthError("mocap_framerate is missing", path=path, fix=_FIX)
     arr = np.asarray(raw)
     if arr.size != 1 or arr.dtype.kind not in "iuf":
-        raise SynthError(f"mocap_framerate must be one number, found {arr.dtype} of shape {arr.shape}", path=path, fix=_FIX)
+        raise SynthError(
+            f"mocap_framerate must be one number, found {arr.dtype} of shape {arr.shape}", path=path, fix=_FIX
+        )
     fps = float(arr.reshape(()))
     if not (np.isfinite(fps) and 0 < fps <= 10000):
         raise SynthError(f"mocap_framerate {fps:g} is not a frame rate (0 < fps <= 10000)", path=path, fix=_FIX)
@@ -65,8 +67,9 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
     for key, arr, limit in (("poses", np.abs(poses), MAX_ABS_POSE_RAD), ("trans", np.abs(trans), MAX_ABS_TRANS_M)):
         if arr.max() > limit:
             frame = int(np.argwhere(arr > limit)[0, 0])
-            raise SynthError(f"{key} value {arr.max():.3g} at frame {frame} is not plausible (<= {limit:g})",
-                             path=path, fix=_FIX)  # fmt: skip
+            raise SynthError(
+                f"{key} value {arr.max():.3g} at frame {frame} is not plausible (<= {limit:g})", path=path, fix=_FIX
+            )
     body_pose = np.zeros((len(poses), 72))
     body_pose[:, :66] = poses[:, :66]
     if poses.shape[1] == 72:
@@ -78,8 +81,11 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
         except ValueError as exc:
             raise SynthError(f"betas are not numbers ({exc})", path=path, fix=_FIX) from exc
         if not (np.isfinite(b).all() and np.abs(b).max(initial=0.0) <= MAX_ABS_BETA):
-            raise SynthError(f"betas {np.round(b, 3).tolist()} are not finite within +-{MAX_ABS_BETA:g} (a person's shape)",
-                             path=path, fix=_FIX)  # fmt: skip
+            raise SynthError(
+                f"betas {np.round(b, 3).tolist()} are not finite within +-{MAX_ABS_BETA:g} (a person's shape)",
+                path=path,
+                fix=_FIX,
+            )
         betas[: len(b)] = b
     fps = _framerate(data, path)
     if z_up:
@@ -94,6 +100,11 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
         trans = (trans + pelvis) @ BLENDER_TO_SMPL.T - pelvis
     gender = str(data["gender"]) if "gender" in data else "neutral"
     return MoshedSequence(
-        poses=body_pose, betas=betas, trans=trans, fps=fps, gender=gender,
-        source=f"amass/{path.stem}", body_model=getattr(body, "identifier", ""),
-    )  # fmt: skip
+        poses=body_pose,
+        betas=betas,
+        trans=trans,
+        fps=fps,
+        gender=gender,
+        source=f"amass/{path.stem}",
+        body_model=getattr(body, "identifier", ""),
+    )

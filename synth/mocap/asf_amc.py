@@ -45,9 +45,16 @@ def parse_asf(path: str | Path) -> dict:
     """Skeleton as a dict: units, root order/position/orientation, bones {name: {...}}, children."""
     path = Path(path)
     lines = path.read_text(errors="replace").splitlines()
-    sk = {"length": None, "deg": True, "root_order": ["tx", "ty", "tz", "rx", "ry", "rz"],
-          "root_axis": "xyz", "root_position": np.zeros(3), "root_orientation": np.zeros(3),
-          "bones": {}, "children": {}}  # fmt: skip
+    sk = {
+        "length": None,
+        "deg": True,
+        "root_order": ["tx", "ty", "tz", "rx", "ry", "rz"],
+        "root_axis": "xyz",
+        "root_position": np.zeros(3),
+        "root_orientation": np.zeros(3),
+        "bones": {},
+        "children": {},
+    }
     section, bone, bone_line = None, None, 0
     for ln, raw in enumerate(lines, 1):
         line = raw.split("#", 1)[0].strip()
@@ -152,7 +159,8 @@ def parse_amc(path: str | Path, sk: dict, asf_path: Path) -> dict[str, np.ndarra
             end = "the file ends" if k == len(frames) - 1 else "the next frame starts"
             raise SynthError(
                 f"line {ln}: frame {k + 1} lacks bones {missing[:4]} before {end} (truncated?)",
-                path=path, fix=_FIX,
+                path=path,
+                fix=_FIX,
             )
     scale = np.pi / 180 if deg else 1.0
     out = {}
@@ -165,8 +173,9 @@ def parse_amc(path: str | Path, sk: dict, asf_path: Path) -> dict[str, np.ndarra
     return out
 
 
-def load_asf_amc(asf: str | Path, amc: str | Path, fps: float = 120.0, scale: float | None = None,
-                 name: str | None = None) -> MocapClip:
+def load_asf_amc(
+    asf: str | Path, amc: str | Path, fps: float = 120.0, scale: float | None = None, name: str | None = None
+) -> MocapClip:
     """Read an ASF skeleton and an AMC motion (CMU records at 120 fps; AMC does not say)."""
     asf, amc = Path(asf), Path(amc)
     for p in (asf, amc):

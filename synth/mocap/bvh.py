@@ -45,14 +45,14 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
         try:
             return next(tokens)
         except StopIteration:
-            raise SynthError(f"file ends inside the HIERARCHY while reading {what}", path=path, fix=_FIX)
+            raise SynthError(f"file ends inside the HIERARCHY while reading {what}", path=path, fix=_FIX) from None
 
     def number(what: str) -> float:
         ln, tok = need(what)
         try:
             return float(tok)
         except ValueError:
-            raise SynthError(f"line {ln}: expected a number for {what}, found {tok!r}", path=path, fix=_FIX)
+            raise SynthError(f"line {ln}: expected a number for {what}, found {tok!r}", path=path, fix=_FIX) from None
 
     ln, tok = need("HIERARCHY")
     if tok.upper() != "HIERARCHY":
@@ -99,7 +99,8 @@ def _parse_hierarchy(path: Path, tokens) -> tuple[list[_Joint], int]:
                 if c.lower() not in {a + k for a in "xyz" for k in ("position", "rotation")}:
                     raise SynthError(
                         f"line {ln}: unknown channel {c!r} (CHANNELS {int(n)} lists fewer names?)",
-                        path=path, fix=_FIX,
+                        path=path,
+                        fix=_FIX,
                     )
             joints[stack[-1]].channels = chans
         elif key == "MOTION":
@@ -123,16 +124,20 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
             raise SynthError(f"line {i}: file ends before the '{key.title()}:' line", path=path, fix=_FIX)
         label, _, value = lines[i].partition(":")
         if label.strip().lower() != key:
-            raise SynthError(f"line {i + 1}: expected '{key.title()}:', found {lines[i].strip()!r}", path=path, fix=_FIX)
+            raise SynthError(
+                f"line {i + 1}: expected '{key.title()}:', found {lines[i].strip()!r}", path=path, fix=_FIX
+            )
         try:
             header[key] = float(value)
         except ValueError:
-            raise SynthError(f"line {i + 1}: bad value {value.strip()!r} for {key!r}", path=path, fix=_FIX)
+            raise SynthError(f"line {i + 1}: bad value {value.strip()!r} for {key!r}", path=path, fix=_FIX) from None
         header[key + "_line"] = i + 1
         i += 1
     n_frames, dt = header["frames"], header["frame time"]
     if n_frames != int(n_frames) or n_frames <= 0:
-        raise SynthError(f"line {header['frames_line']}: Frames is {n_frames:g}; need at least 1 frame", path=path, fix=_FIX)
+        raise SynthError(
+            f"line {header['frames_line']}: Frames is {n_frames:g}; need at least 1 frame", path=path, fix=_FIX
+        )
     if not np.isfinite(dt) or dt <= 0:
         raise SynthError(f"line {header['frame time_line']}: Frame Time must be > 0, found {dt:g}", path=path, fix=_FIX)
     rows = [(ln, s) for ln, s in enumerate(lines[i:], i + 1) if s.strip()]
@@ -140,12 +145,14 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
         last = rows[-1][0] if rows else header["frame time_line"]
         raise SynthError(
             f"line {last}: file is truncated: header says {int(n_frames)} frames, data has {len(rows)}",
-            path=path, fix=_FIX,
+            path=path,
+            fix=_FIX,
         )
     if len(rows) > n_frames:
         raise SynthError(
             f"line {header['frames_line']}: header says {int(n_frames)} frames, data has {len(rows)} lines",
-            path=path, fix="set Frames: to the number of data lines (or remove the extra lines)",
+            path=path,
+            fix="set Frames: to the number of data lines (or remove the extra lines)",
         )
     values = []
     for ln, s in rows:
@@ -153,12 +160,13 @@ def _parse_motion(path: Path, lines: list[str], motion_line: int, n_channels: in
         if len(parts) != n_channels:
             raise SynthError(
                 f"line {ln}: expected {n_channels} channel values (from the HIERARCHY), found {len(parts)}",
-                path=path, fix=_FIX,
+                path=path,
+                fix=_FIX,
             )
         try:
             row = [float(p) for p in parts]
         except ValueError as exc:
-            raise SynthError(f"line {ln}: not a number ({exc})", path=path, fix=_FIX)
+            raise SynthError(f"line {ln}: not a number ({exc})", path=path, fix=_FIX) from exc
         values.append(row)
     data = np.asarray(values, np.float64)
     bad = ~np.isfinite(data)

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out or Path(f"{args.clip.stem}_mosh.npz")
     if out.is_dir():
-        raise SynthError("--out is a folder", path=out, fix=f"give a file name, e.g. --out {out / (args.clip.stem + '_mosh.npz')}")
+        raise SynthError(
+            "--out is a folder", path=out, fix=f"give a file name, e.g. --out {out / (args.clip.stem + '_mosh.npz')}"
+        )
     body = load_body_model(model_path=args.model)
     clip = load_clip(args.clip, body=body)
     seq = require_good_fit(mosh_clip(clip, body, fps=args.fps, device=args.device), args.clip)
@@ -37,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SynthError(f"cannot write ({exc.strerror})", path=out, fix="choose a writable --out path") from exc
     err = seq.fit_error_mm
-    print(f"{clip.name}: {seq.num_frames} frames at {seq.fps:g} fps, joint error mean {err.mean():.1f} mm, "
-          f"p95 {np.percentile(err, 95):.1f} mm -> {out}")  # fmt: skip
+    print(
+        f"{clip.name}: {seq.num_frames} frames at {seq.fps:g} fps, joint error mean {err.mean():.1f} mm, "
+        f"p95 {np.percentile(err, 95):.1f} mm -> {out}"
+    )
     if args.preview:
         from synth.mosh.preview import write_preview
 

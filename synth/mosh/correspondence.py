@@ -18,11 +18,31 @@ from __future__ import annotations
 import numpy as np
 
 SMPL_JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hand", "right_hand",
-)  # fmt: skip
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
+)
 
 # SMPL joint -> (CMU canonical joint, weight, segment). A CMU joint is the start of a CMU
 # segment and rides rigidly on CMU's parent segment; "parent" attaches it (with its offset) to
@@ -59,26 +79,44 @@ CMU_TO_SMPL: dict[str, tuple[str, float, str]] = {
 # thorax spans SMPL's spine2 and spine3 (the clavicles hang on it), so both follow it.
 CMU_SEGMENT_FOR_SMPL: dict[str, tuple[str, float]] = {
     "pelvis": ("root", 1.0),
-    "left_hip": ("lfemur", 1.0), "right_hip": ("rfemur", 1.0),
-    "left_knee": ("ltibia", 1.0), "right_knee": ("rtibia", 1.0),
-    "left_ankle": ("lfoot", 1.0), "right_ankle": ("rfoot", 1.0),
-    "left_foot": ("ltoes", 1.0), "right_foot": ("rtoes", 1.0),
-    "spine1": ("upperback", 1.0), "spine2": ("thorax", 1.0), "spine3": ("thorax", 1.0),
-    "neck": ("upperneck", 1.0), "head": ("head", 1.0),
-    "left_collar": ("lclavicle", 1.0), "right_collar": ("rclavicle", 1.0),
-    "left_shoulder": ("lhumerus", 1.0), "right_shoulder": ("rhumerus", 1.0),
-    "left_elbow": ("lradius", 1.0), "right_elbow": ("rradius", 1.0),
-    "left_wrist": ("lhand", 0.5), "right_wrist": ("rhand", 0.5),
-    "left_hand": ("lfingers", 1.0), "right_hand": ("rfingers", 1.0),
-}  # fmt: skip
+    "left_hip": ("lfemur", 1.0),
+    "right_hip": ("rfemur", 1.0),
+    "left_knee": ("ltibia", 1.0),
+    "right_knee": ("rtibia", 1.0),
+    "left_ankle": ("lfoot", 1.0),
+    "right_ankle": ("rfoot", 1.0),
+    "left_foot": ("ltoes", 1.0),
+    "right_foot": ("rtoes", 1.0),
+    "spine1": ("upperback", 1.0),
+    "spine2": ("thorax", 1.0),
+    "spine3": ("thorax", 1.0),
+    "neck": ("upperneck", 1.0),
+    "head": ("head", 1.0),
+    "left_collar": ("lclavicle", 1.0),
+    "right_collar": ("rclavicle", 1.0),
+    "left_shoulder": ("lhumerus", 1.0),
+    "right_shoulder": ("rhumerus", 1.0),
+    "left_elbow": ("lradius", 1.0),
+    "right_elbow": ("rradius", 1.0),
+    "left_wrist": ("lhand", 0.5),
+    "right_wrist": ("rhand", 0.5),
+    "left_hand": ("lfingers", 1.0),
+    "right_hand": ("rfingers", 1.0),
+}
 
 # Limb segments whose length is defined alike in both skeletons: used to initialise beta.
 LENGTH_PAIRS = (
-    ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"),
-    ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
-    ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"), ("left_hip", "right_hip"),
+    ("left_hip", "left_knee"),
+    ("right_hip", "right_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_knee", "right_ankle"),
+    ("left_shoulder", "left_elbow"),
+    ("right_shoulder", "right_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "right_hip"),
     ("left_shoulder", "right_shoulder"),
-)  # fmt: skip
+)
 
 
 def smpl_targets(canonical: list[str | None], positions: np.ndarray, parents: np.ndarray):

@@ -34,13 +34,22 @@ from synth.mocap.clip import MocapClip, canonical_names, detect_naming
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import JOINT_LIMIT_DEG, hinge_halfspaces
-from synth.mosh.orientation import (ClipRotations, bone_axes, clip_rotations, global_rotations, hinge_offsets,
-                                   rest_offsets, transfer_twist)  # fmt: skip
+from synth.mosh.orientation import (
+    ClipRotations,
+    bone_axes,
+    clip_rotations,
+    global_rotations,
+    hinge_offsets,
+    rest_offsets,
+    transfer_twist,
+)
 from synth.mosh.sequence import MoshedSequence
 
 FIT_VERSION = 3  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+
+
 @dataclass(frozen=True)
 class FitSettings:
     iterations: int = 3  # Levenberg-Marquardt steps over the whole clip
@@ -121,8 +130,14 @@ def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, rid
     return np.clip(beta, -4, 4)
 
 
-def init_pose(model: JointModel, betas: np.ndarray, smpl_idx: np.ndarray, segments: np.ndarray,
-              targets: np.ndarray, offsets: np.ndarray):
+def init_pose(
+    model: JointModel,
+    betas: np.ndarray,
+    smpl_idx: np.ndarray,
+    segments: np.ndarray,
+    targets: np.ndarray,
+    offsets: np.ndarray,
+):
     """Analytic per-frame local rotations (T,24,3,3), global rotations, joints and translation.
 
     Top-down: each joint's global rotation aligns the rest vectors of the points that fix it
@@ -164,8 +179,9 @@ def init_pose(model: JointModel, betas: np.ndarray, smpl_idx: np.ndarray, segmen
     return local, G, X, trans
 
 
-def estimate_offsets(smpl_idx: np.ndarray, segments: np.ndarray, targets: np.ndarray,
-                     G: np.ndarray, X: np.ndarray, ridge: float) -> np.ndarray:
+def estimate_offsets(
+    smpl_idx: np.ndarray, segments: np.ndarray, targets: np.ndarray, G: np.ndarray, X: np.ndarray, ridge: float
+) -> np.ndarray:
     """Closed-form per-point offsets in their segment's frame: mean of G_s^T (Y - X_k), shrunk."""
     local = np.einsum("tkba,tkb->tka", G[:, segments], targets - X[:, smpl_idx])
     return local.mean(0) / (1 + ridge)
@@ -189,8 +205,14 @@ def gauge_free_joints(parents: np.ndarray, segments: np.ndarray) -> list[int]:
     return out
 
 
-def fix_gauge(local: np.ndarray, offsets: np.ndarray, rest: np.ndarray, smpl_idx: np.ndarray,
-              segments: np.ndarray, joints: list[int]) -> None:
+def fix_gauge(
+    local: np.ndarray,
+    offsets: np.ndarray,
+    rest: np.ndarray,
+    smpl_idx: np.ndarray,
+    segments: np.ndarray,
+    joints: list[int],
+) -> None:
     """In place: for each gauge-free joint, the constant rotation Q (absorbed by its points'
     offsets) that makes its local rotations closest to identity on average (chordal mean), so the
     data's blind spot is filled by "a segment rests near its rest pose" rather than by the drift
@@ -279,7 +301,7 @@ def refine(
     offsets: np.ndarray,
     local: np.ndarray,
     trans: np.ndarray,
-    settings: "FitSettings",
+    settings: FitSettings,
     device: str = "cpu",
     orient: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ):
@@ -377,8 +399,13 @@ def refine(
         r = (q - tgt) * sw
         v = q[:, :, None, :] - P[:, None, act, :]  # (T,K,A,3)
         Jw = -_skew(v) * inc * sw[..., None, None]  # (T,K,A,3,3): d q / d w = -[v]x
-        J = torch.cat([Jw.permute(0, 1, 3, 2, 4).reshape(T, 3 * K, 3 * A),
-                       (sw[..., None] * eye3).reshape(1, 3 * K, 3).expand(T, -1, -1)], 2)  # fmt: skip
+        J = torch.cat(
+            [
+                Jw.permute(0, 1, 3, 2, 4).reshape(T, 3 * K, 3 * A),
+                (sw[..., None] * eye3).reshape(1, 3 * K, 3).expand(T, -1, -1),
+            ],
+            2,
+        )
         H = J.transpose(1, 2) @ J
         g = (J.transpose(1, 2) @ r.reshape(T, 3 * K, 1))[..., 0]
         if ro is not None:
@@ -404,8 +431,13 @@ def refine(
         q = P[:, idx] + (G[:, seg] @ off[None, :, :, None])[..., 0]
     err = (q - Y).norm(dim=-1).mean(-1) * 1000
     raw = (P[:, idx] - Y).norm(dim=-1).mean(-1) * 1000
-    return (roma.rotmat_to_rotvec(R).cpu().numpy(), tr.cpu().numpy(), off.cpu().numpy(),
-            err.cpu().numpy(), raw.cpu().numpy())  # fmt: skip
+    return (
+        roma.rotmat_to_rotvec(R).cpu().numpy(),
+        tr.cpu().numpy(),
+        off.cpu().numpy(),
+        err.cpu().numpy(),
+        raw.cpu().numpy(),
+    )
 
 
 def fit_joints(
@@ -414,7 +446,7 @@ def fit_joints(
     segments: np.ndarray,
     weights: np.ndarray,
     targets: np.ndarray,
-    settings: "FitSettings" = None,
+    settings: FitSettings = None,
     device: str = "cpu",
     rotations: ClipRotations | None = None,
 ) -> FitResult:
@@ -437,8 +469,9 @@ def fit_joints(
     leaf = np.array([not (model.parents == j).any() for j in range(24)])
     orient = leaf_targets = O = None
     if rotations is not None and len(rotations):
-        local, O, orient, leaf_targets = _orientation_start(model.parents, local, rotations, leaf, gauge,
-                                                            model.rest_joints(betas))  # fmt: skip
+        local, O, orient, leaf_targets = _orientation_start(
+            model.parents, local, rotations, leaf, gauge, model.rest_joints(betas)
+        )
     theta, trans, offsets, err, raw = refine(
         model, smpl_idx, segments, weights, targets, betas, offsets, local, trans, settings, device, orient
     )
@@ -457,8 +490,9 @@ def fit_joints(
     )
 
 
-def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotations, leaf: np.ndarray,
-                       gauge: list[int], rest: np.ndarray):  # fmt: skip
+def _orientation_start(
+    parents: np.ndarray, local: np.ndarray, rot: ClipRotations, leaf: np.ndarray, gauge: list[int], rest: np.ndarray
+):
     """Rest offsets from the analytic pose (the roll of gauge-free segments, which the points
     cannot see, from the rest poses: transfer_twist), the segments' targets G* = R_clip O, and
     the start pose with every corresponded inner segment at its target where the clip is valid.
@@ -485,8 +519,9 @@ def _orientation_start(parents: np.ndarray, local: np.ndarray, rot: ClipRotation
     return new_local, O, orient, (rot.segs[keep], O_par, rot.rotations[:, keep], rot.valid[:, keep])
 
 
-def _set_leaves(parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.ndarray, R_clip: np.ndarray,
-                valid: np.ndarray) -> None:  # fmt: skip
+def _set_leaves(
+    parents: np.ndarray, theta: np.ndarray, segs: np.ndarray, O: np.ndarray, R_clip: np.ndarray, valid: np.ndarray
+) -> None:
     """In place: leaf local rotations G_parent^T R_clip O where the clip is valid, shortened to
     the joint's total-angle limit (synth/mosh/limits.py)."""
     from scipy.spatial.transform import Rotation
@@ -517,10 +552,15 @@ def clip_rotation_targets(clip: MocapClip, fps: float, parents: np.ndarray) -> C
 
 def _cache_key(clip: MocapClip, fps: float, settings: FitSettings, model_id: str) -> str:
     blob = json.dumps(
-        {"clip": clip.checksum or hashlib.sha256(clip.positions.tobytes()).hexdigest(), "fps": fps,
-         "settings": asdict(settings), "body": model_id, "version": FIT_VERSION},
+        {
+            "clip": clip.checksum or hashlib.sha256(clip.positions.tobytes()).hexdigest(),
+            "fps": fps,
+            "settings": asdict(settings),
+            "body": model_id,
+            "version": FIT_VERSION,
+        },
         sort_keys=True,
-    )  # fmt: skip
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -553,8 +593,13 @@ def mosh_clip(
     rotations = clip_rotation_targets(clip, fps, model.parents)
     res = fit_joints(model, smpl_idx, segments, weights, targets, settings, device, rotations)
     seq = MoshedSequence(
-        poses=res.poses, betas=res.betas, trans=res.trans, fps=fps, source=clip.name,
-        fit_error_mm=res.error_mm, body_model=model.identifier,
-    )  # fmt: skip
+        poses=res.poses,
+        betas=res.betas,
+        trans=res.trans,
+        fps=fps,
+        source=clip.name,
+        fit_error_mm=res.error_mm,
+        body_model=model.identifier,
+    )
     seq.save(path)
     return seq

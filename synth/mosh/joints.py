@@ -23,7 +23,7 @@ class JointModel:
     identifier: str = ""  # body model "name:sha256"
 
     @classmethod
-    def from_body(cls, body) -> "JointModel":
+    def from_body(cls, body) -> JointModel:
         """Probe a body model (synth.body API) at zero pose with beta = 0 and unit betas."""
         betas = torch.cat([torch.zeros(1, 10), torch.eye(10)]).float()
         zeros = torch.zeros(11, 72)
@@ -36,7 +36,7 @@ class JointModel:
     def rest_joints(self, betas: np.ndarray) -> np.ndarray:
         return self.J0 + self.Jdirs @ np.asarray(betas, float)
 
-    def torch_fk(self, device: str | torch.device = "cpu", dtype=torch.float32) -> "TorchJointFK":
+    def torch_fk(self, device: str | torch.device = "cpu", dtype=torch.float32) -> TorchJointFK:
         return TorchJointFK(self, device, dtype)
 
 
@@ -52,7 +52,9 @@ class TorchJointFK:
         for lv in self.levels:
             pos_in_level[lv] = np.arange(len(lv))
         self.level_idx = [torch.as_tensor(lv, device=device) for lv in self.levels]
-        self.level_parent = [torch.as_tensor(pos_in_level[np.maximum(self.parents[lv], 0)], device=device) for lv in self.levels]
+        self.level_parent = [
+            torch.as_tensor(pos_in_level[np.maximum(self.parents[lv], 0)], device=device) for lv in self.levels
+        ]
         self.J0 = torch.as_tensor(model.J0, dtype=dtype, device=device)
         self.Jdirs = torch.as_tensor(model.Jdirs, dtype=dtype, device=device)
         self.parent_t = torch.as_tensor(np.maximum(self.parents, 0), device=device)

@@ -16,17 +16,43 @@ from __future__ import annotations
 import numpy as np
 
 # max total rotation angle per SMPL joint (degrees), SMPL joint order
-JOINT_LIMIT_DEG = np.array([
-    180, 150, 150, 70, 160, 160, 70, 80, 80, 70, 60, 60,
-    80, 50, 50, 80, 180, 180, 160, 160, 110, 110, 80, 80,
-], float)  # fmt: skip
+JOINT_LIMIT_DEG = np.array(
+    [
+        180,
+        150,
+        150,
+        70,
+        160,
+        160,
+        70,
+        80,
+        80,
+        70,
+        60,
+        60,
+        80,
+        50,
+        50,
+        80,
+        180,
+        180,
+        160,
+        160,
+        110,
+        110,
+        80,
+        80,
+    ],
+    float,
+)
 HYPEREXTENSION_DEG = 20.0
 KNEE_OFF_AXIS_DEG = 45.0
 L_KNEE, R_KNEE, L_ELBOW, R_ELBOW = 4, 5, 18, 19
 
 
-def hinge_halfspaces(hyperextension_deg: float = HYPEREXTENSION_DEG,
-                     knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def hinge_halfspaces(
+    hyperextension_deg: float = HYPEREXTENSION_DEG, knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hinge rules as half-spaces: joint (H,), direction d (H,3), bound (H,) degrees; a joint's
     local axis-angle theta obeys the rule when d . theta <= bound."""
     ex, ey, ez = np.eye(3)
@@ -38,9 +64,12 @@ def hinge_halfspaces(hyperextension_deg: float = HYPEREXTENSION_DEG,
     return (np.array([r[0] for r in rows]), np.stack([r[1] for r in rows]), np.array([r[2] for r in rows], float))
 
 
-def limit_excess_deg(theta: np.ndarray, limits_deg: np.ndarray = JOINT_LIMIT_DEG,
-                     hyperextension_deg: float = HYPEREXTENSION_DEG,
-                     knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG) -> np.ndarray:  # fmt: skip
+def limit_excess_deg(
+    theta: np.ndarray,
+    limits_deg: np.ndarray = JOINT_LIMIT_DEG,
+    hyperextension_deg: float = HYPEREXTENSION_DEG,
+    knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG,
+) -> np.ndarray:
     """Canonical local axis-angles (T,24,3) -> (T,24) degrees beyond the limits, summed over a
     joint's rules (0 inside every limit; the root is free)."""
     deg = np.degrees(np.asarray(theta, float))
@@ -52,8 +81,11 @@ def limit_excess_deg(theta: np.ndarray, limits_deg: np.ndarray = JOINT_LIMIT_DEG
     return excess
 
 
-def limit_flags(theta: np.ndarray, limits_deg: np.ndarray = JOINT_LIMIT_DEG,
-                hyperextension_deg: float = HYPEREXTENSION_DEG,
-                knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG) -> np.ndarray:  # fmt: skip
+def limit_flags(
+    theta: np.ndarray,
+    limits_deg: np.ndarray = JOINT_LIMIT_DEG,
+    hyperextension_deg: float = HYPEREXTENSION_DEG,
+    knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG,
+) -> np.ndarray:
     """Canonical local axis-angles (T,24,3) -> (T,24) bool: joints beyond a limit (root free)."""
     return limit_excess_deg(theta, limits_deg, hyperextension_deg, knee_off_axis_deg) > 0

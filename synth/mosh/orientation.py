@@ -22,8 +22,12 @@ from synth.mosh.limits import JOINT_LIMIT_DEG, L_ELBOW, L_KNEE, R_ELBOW, R_KNEE
 _AXIS_CHILD = {0: 3, 9: 12}
 # Hinges (parent segment, hinge segment, flexion axis in the parent's SMPL rest frame: the
 # direction d with local rotation exp(theta d), theta >= 0 in flexion; synth/mosh/limits.py).
-HINGES = ((1, L_KNEE, (1.0, 0.0, 0.0)), (2, R_KNEE, (1.0, 0.0, 0.0)),
-          (16, L_ELBOW, (0.0, -1.0, 0.0)), (17, R_ELBOW, (0.0, 1.0, 0.0)))  # fmt: skip
+HINGES = (
+    (1, L_KNEE, (1.0, 0.0, 0.0)),
+    (2, R_KNEE, (1.0, 0.0, 0.0)),
+    (16, L_ELBOW, (0.0, -1.0, 0.0)),
+    (17, R_ELBOW, (0.0, 1.0, 0.0)),
+)
 
 
 def global_rotations(parents: np.ndarray, local: np.ndarray) -> np.ndarray:
@@ -130,8 +134,9 @@ def transfer_twist(O: np.ndarray, segs: np.ndarray, joints: list[int], parents: 
 INVALID_BEYOND_LIMIT_DEG = 30.0
 
 
-def valid_frames(segs: np.ndarray, cols: np.ndarray, rotations: np.ndarray, clip_parents: np.ndarray,
-                 smpl_parents: np.ndarray) -> np.ndarray:  # fmt: skip
+def valid_frames(
+    segs: np.ndarray, cols: np.ndarray, rotations: np.ndarray, clip_parents: np.ndarray, smpl_parents: np.ndarray
+) -> np.ndarray:
     """(T,S) bool: frames where the clip's rotation of each corresponded segment is physically
     plausible: the clip joint's own local rotation (against its clip parent) stays within the
     total-angle limit of the SMPL joint it drives (synth/mosh/limits.py) plus
@@ -193,8 +198,9 @@ class ClipRotations:
         return len(self.segs)
 
 
-def clip_rotations(canonical: list[str | None], rotations: np.ndarray | None, clip_parents: np.ndarray,
-                   smpl_parents: np.ndarray) -> ClipRotations | None:  # fmt: skip
+def clip_rotations(
+    canonical: list[str | None], rotations: np.ndarray | None, clip_parents: np.ndarray, smpl_parents: np.ndarray
+) -> ClipRotations | None:
     """The corresponded segments' rotations of a clip (None where the clip has no rotations or
     no CMU names: the fit then uses positions only)."""
     if rotations is None:
@@ -206,8 +212,9 @@ def clip_rotations(canonical: list[str | None], rotations: np.ndarray | None, cl
     return ClipRotations(segs, weights, rotations[:, cols], valid)
 
 
-def fit_residuals(parents: np.ndarray, rest_joints: np.ndarray, poses: np.ndarray,
-                  rot: ClipRotations) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def fit_residuals(
+    parents: np.ndarray, rest_joints: np.ndarray, poses: np.ndarray, rot: ClipRotations
+) -> tuple[np.ndarray, np.ndarray]:
     """How far a fit's segments are from the clip's rotations, after the best constant rest
     offset per segment (chordal mean over the valid frames): (T,S) total and twist degrees about
     the SMPL bone axis; invalid frames are NaN. poses (T,72) axis-angle, rest_joints (24,3)."""

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.viz.render import save_figure
 from synth.mocap.clip import MocapClip, canonical_names
 from synth.mocap.kinematics import axis_rotation, rotvec_to_matrix
 from synth.mosh.correspondence import CMU_SEGMENT_FOR_SMPL, SMPL_JOINT_NAMES
 from synth.mosh.orientation import global_rotations, rest_offsets
 from synth.mosh.sequence import MoshedSequence
+from synth.viz.render import save_figure
 
 _HANDS = ("left_wrist", "right_wrist")  # SMPL segments carrying the hands
 _THUMB, _PALM = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])  # T-pose hand, SMPL rest frame
@@ -36,16 +36,23 @@ def _view_rotation(root_rotvec: np.ndarray) -> np.ndarray:
     return axis_rotation("y", np.array(-np.arctan2(fwd[0], fwd[2])))
 
 
-def draw_mesh(ax, verts: np.ndarray, faces: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float],
-              pixels_per_metre: float = 110.0) -> None:  # fmt: skip
+def draw_mesh(
+    ax,
+    verts: np.ndarray,
+    faces: np.ndarray,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    pixels_per_metre: float = 110.0,
+) -> None:
     """Render a mesh, already in panel coordinates (x right, y up, viewer at +Z), with
     synth.viz.render_mesh_image and place it on a matplotlib axis spanning xlim x ylim."""
     from synth.viz import render_mesh_image
 
     (x0, x1), (y0, y1) = xlim, ylim
     w, h = max(8, round((x1 - x0) * pixels_per_metre)), max(8, round((y1 - y0) * pixels_per_metre))
-    img = render_mesh_image(verts, faces, size=(h, w), view="front", centre=((x0 + x1) / 2, (y0 + y1) / 2, 0.0),
-                            extent=(y1 - y0) / 2)  # fmt: skip
+    img = render_mesh_image(
+        verts, faces, size=(h, w), view="front", centre=((x0 + x1) / 2, (y0 + y1) / 2, 0.0), extent=(y1 - y0) / 2
+    )
     ax.imshow(img, extent=(x0, x1, y0, y1), interpolation="bilinear", zorder=0)
 
 
@@ -76,8 +83,11 @@ def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=N
     V = faces = fit_G = None
     with torch.no_grad():
         if body is not None:
-            out = body(torch.as_tensor(seq.betas).expand(len(picks), -1), torch.as_tensor(seq.poses[picks]),
-                       torch.as_tensor(seq.trans[picks]))  # fmt: skip
+            out = body(
+                torch.as_tensor(seq.betas).expand(len(picks), -1),
+                torch.as_tensor(seq.poses[picks]),
+                torch.as_tensor(seq.trans[picks]),
+            )
             V, J = out.vertices.cpu().numpy(), out.joints[:, :24].cpu().numpy()
             faces = np.asarray(body.faces)
             local = rotvec_to_matrix(seq.poses[:T].reshape(-1, 24, 3).astype(float))
@@ -113,6 +123,9 @@ def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=N
             a.set_aspect("equal")
             a.set_xticks([])
             a.set_yticks([])
-    fig.suptitle(f"{clip.name}: mocap skeleton (top) vs fitted SMPL mesh (bottom; orange SMPL joints, "
-                 f"black mocap joints), front view\nhands: thumb side green, palm normal magenta", fontsize=8)  # fmt: skip
+    fig.suptitle(
+        f"{clip.name}: mocap skeleton (top) vs fitted SMPL mesh (bottom; orange SMPL joints, "
+        f"black mocap joints), front view\nhands: thumb side green, palm normal magenta",
+        fontsize=8,
+    )
     return save_figure(fig, path)

@@ -11,7 +11,6 @@ import numpy as np
 from synth.errors import SynthError
 from synth.io import save_npz_atomic
 
-
 # A fitted clip is usable only when SMPL follows it: the shared CMU clips fit at 4-11 mm mean (the
 # dance is the worst); a huge root offset or absurd shape gives metres, and such a clip would fail
 # much later in the cloth stage with misleading advice.
@@ -19,13 +18,16 @@ MAX_MEAN_FIT_ERROR_MM = 50.0
 MAX_ABS_BETA = 5.0  # shape coefficients (standard deviations of the body model) beyond this are not a person
 
 
-def require_good_fit(seq: "MoshedSequence", clip_path: str | Path | None) -> "MoshedSequence":
+def require_good_fit(seq: MoshedSequence, clip_path: str | Path | None) -> MoshedSequence:
     """`seq` when its mean fit error is within MAX_MEAN_FIT_ERROR_MM, else a SynthError naming the clip."""
     err = float(np.mean(seq.fit_error_mm)) if seq.fit_error_mm.size else 0.0
     if not err <= MAX_MEAN_FIT_ERROR_MM:
-        raise SynthError(f"MoSh fit of {seq.source or 'the clip'} is off by {err:.3g} mm on average "
-                         f"(usable: <= {MAX_MEAN_FIT_ERROR_MM:g} mm)", path=clip_path,
-                         fix="check the clip (units, root offset, skeleton) or leave it out of motion.sources")  # fmt: skip
+        raise SynthError(
+            f"MoSh fit of {seq.source or 'the clip'} is off by {err:.3g} mm on average "
+            f"(usable: <= {MAX_MEAN_FIT_ERROR_MM:g} mm)",
+            path=clip_path,
+            fix="check the clip (units, root offset, skeleton) or leave it out of motion.sources",
+        )
     return seq
 
 
@@ -79,7 +81,7 @@ class MoshedSequence:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "MoshedSequence":
+    def load(cls, path: str | Path) -> MoshedSequence:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return cls(

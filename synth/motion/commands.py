@@ -18,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-frames", type=int, default=None)
     p.add_argument("--max-frames", type=int, default=None)
     p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="linear = the paper's rule")
-    p.add_argument("--guard", choices=("flag", "reject"), default="flag",
-                   help="implausible frames: report them (flag) or write nothing and exit 3 (reject)")  # fmt: skip
+    p.add_argument(
+        "--guard",
+        choices=("flag", "reject"),
+        default="flag",
+        help="implausible frames: report them (flag) or write nothing and exit 3 (reject)",
+    )
     p.add_argument("--preview", type=Path, default=None, help="PNG strip of bodies from A to B")
     p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
     p.set_defaults(func=run)
@@ -34,11 +38,11 @@ def _body(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from synth.mosh.sequence import MoshedSequence
     from synth.motion.interpolate import InterpolationConfig, add_lead_in, interpolate_pair
     from synth.motion.pairs import most_contrasting_pair
     from synth.motion.plausibility import plausibility
     from synth.motion.skeleton import Skeleton
-    from synth.mosh.sequence import MoshedSequence
 
     X, Y = MoshedSequence.load(args.a), MoshedSequence.load(args.b)
     cfg = InterpolationConfig(method=args.method)
@@ -49,17 +53,21 @@ def run(args: argparse.Namespace) -> int:
     choice = most_contrasting_pair(X, Y)
     seq = interpolate_pair(X, Y, choice, cfg, sk)
     flags = plausibility(seq.poses, sk, seq.betas)
-    print(f"max D = {choice.distance:.3f} rad at X[{choice.i}] / Y[{choice.j}] -> {seq.num_frames} frames; "
-          f"implausible frames {flags.implausible.sum()} ({flags.rate:.1%}: {flags.joint_limit.sum()} joint limit, "
-          f"{flags.penetration.sum()} limb through torso)")  # fmt: skip
+    print(
+        f"max D = {choice.distance:.3f} rad at X[{choice.i}] / Y[{choice.j}] -> {seq.num_frames} frames; "
+        f"implausible frames {flags.implausible.sum()} ({flags.rate:.1%}: {flags.joint_limit.sum()} joint limit, "
+        f"{flags.penetration.sum()} limb through torso)"
+    )
     if args.guard == "reject" and flags.implausible.any():
         print("rejected: implausible frames (--guard flag writes it anyway)")
         return 3
     if args.lead_in > 0:
         seq = add_lead_in(seq, args.lead_in, args.start_pose, sk)
     seq.save(args.out)
-    print(f"{seq.num_frames} frames ({int(seq.lead_in.sum())} lead-in, {int(seq.implausible.sum())} flagged "
-          f"implausible, saved as `implausible`) -> {args.out}")  # fmt: skip
+    print(
+        f"{seq.num_frames} frames ({int(seq.lead_in.sum())} lead-in, {int(seq.implausible.sum())} flagged "
+        f"implausible, saved as `implausible`) -> {args.out}"
+    )
     if args.preview:
         from synth.motion.preview import write_transition_strip
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
+from synth.mosh.sequence import MoshedSequence
 from synth.motion.interpolate import InterpolationConfig, interpolate_pair
 from synth.motion.pairs import PairChoice
 from synth.motion.rotations import heading, yaw_matrix
-from synth.mosh.sequence import MoshedSequence
 
 
 def clip_window(seq: MoshedSequence, start: int, stop: int) -> tuple[MoshedSequence, list[dict]]:
@@ -25,14 +25,28 @@ def clip_window(seq: MoshedSequence, start: int, stop: int) -> tuple[MoshedSeque
     if not 0 <= start < stop <= seq.num_frames:
         raise ValueError(f"window [{start}, {stop}) is outside the {seq.num_frames} frames of {seq.source}")
     sl = slice(start, stop)
-    out = MoshedSequence(poses=seq.poses[sl], betas=seq.betas, trans=seq.trans[sl], fps=seq.fps, gender=seq.gender,
-                         source=f"{seq.source}[{start}:{stop}]", fit_error_mm=seq.fit_error_mm[sl],
-                         body_model=seq.body_model, lead_in=seq.lead_in[sl], implausible=seq.implausible[sl])  # fmt: skip
+    out = MoshedSequence(
+        poses=seq.poses[sl],
+        betas=seq.betas,
+        trans=seq.trans[sl],
+        fps=seq.fps,
+        gender=seq.gender,
+        source=f"{seq.source}[{start}:{stop}]",
+        fit_error_mm=seq.fit_error_mm[sl],
+        body_model=seq.body_model,
+        lead_in=seq.lead_in[sl],
+        implausible=seq.implausible[sl],
+    )
     return out, [{"kind": "source", "source": seq.source, "source_frames": [start, stop], "frames": [0, stop - start]}]
 
 
-def continue_motion(Y: MoshedSequence, j: int, stop: int, end_pose: np.ndarray, end_trans: np.ndarray,
-                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def continue_motion(
+    Y: MoshedSequence,
+    j: int,
+    stop: int,
+    end_pose: np.ndarray,
+    end_trans: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Y's frames (j, stop) moved rigidly (a turn about the up axis and a shift) so that Y_j lands
     on (end_pose's root, end_trans): poses (n,72), trans (n,3), continuing the transition's last
     frame without a jump. The turn is the heading difference (the interpolation aligns Y_j's
@@ -46,8 +60,15 @@ def continue_motion(Y: MoshedSequence, j: int, stop: int, end_pose: np.ndarray, 
     return poses, trans
 
 
-def embedded_transition(X: MoshedSequence, Y: MoshedSequence, choice: PairChoice, window_a: list, window_b: list,
-                        cfg: InterpolationConfig | None = None, skeleton=None) -> tuple[MoshedSequence, list[dict]]:  # fmt: skip
+def embedded_transition(
+    X: MoshedSequence,
+    Y: MoshedSequence,
+    choice: PairChoice,
+    window_a: list,
+    window_b: list,
+    cfg: InterpolationConfig | None = None,
+    skeleton=None,
+) -> tuple[MoshedSequence, list[dict]]:
     """X's frames [window_a[0], i), the transition X_i -> Y_j (interpolate_pair: its first frame is
     X_i, its last Y_j turned to X's heading), then Y's frames (j, window_b[1]) continuing from there.
     One shape (the transition's betas) for the whole sequence."""
@@ -72,7 +93,12 @@ def embedded_transition(X: MoshedSequence, Y: MoshedSequence, choice: PairChoice
     segments = [
         {"kind": "source", "source": X.source, "source_frames": [a0, i], "frames": [0, n_x]},
         {"kind": "interpolated", "source": mid.source, "source_frames": [i, j], "frames": [n_x, n_x + n_mid]},
-        {"kind": "source", "source": Y.source, "source_frames": [j + 1, b1], "frames": [n_x + n_mid, n_x + n_mid + n_y]},
+        {
+            "kind": "source",
+            "source": Y.source,
+            "source_frames": [j + 1, b1],
+            "frames": [n_x + n_mid, n_x + n_mid + n_y],
+        },
     ]
     return seq, [s for s in segments if s["frames"][1] > s["frames"][0]]
 

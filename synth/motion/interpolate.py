@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.mosh.sequence import MoshedSequence
 from synth.motion.pairs import PairChoice
 from synth.motion.plausibility import plausibility
 from synth.motion.rotations import canonical, heading, lerp, set_heading, slerp, yaw_matrix
 from synth.motion.skeleton import Skeleton
-from synth.mosh.sequence import MoshedSequence
 
 
 @dataclass
@@ -50,8 +50,12 @@ class InterpolationConfig:
     ground: bool = True  # keep the feet on the ground (else: hold X_i's root height)
 
     def __post_init__(self) -> None:
-        for name, allowed in (("method", ("linear", "slerp")), ("root", ("align_heading", "raw")),
-                              ("translation", ("velocity", "hold")), ("betas", ("x", "y", "mean"))):  # fmt: skip
+        for name, allowed in (
+            ("method", ("linear", "slerp")),
+            ("root", ("align_heading", "raw")),
+            ("translation", ("velocity", "hold")),
+            ("betas", ("x", "y", "mean")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if not 2 <= self.min_frames <= self.max_frames:
@@ -63,8 +67,9 @@ def frame_count(distance: float, cfg: InterpolationConfig) -> int:
     return int(min(cfg.max_frames, max(cfg.min_frames, math.ceil(cfg.frames_per_unit * float(distance)))))
 
 
-def blend_poses(p0: np.ndarray, p1: np.ndarray, alphas: np.ndarray, method: str = "linear",
-                fix_flip: bool = True) -> np.ndarray:  # fmt: skip
+def blend_poses(
+    p0: np.ndarray, p1: np.ndarray, alphas: np.ndarray, method: str = "linear", fix_flip: bool = True
+) -> np.ndarray:
     """(24,3) -> (24,3) at alphas (T,) -> (T,72); endpoints (alpha 0 / 1) are p0 and p1 exactly."""
     p0 = np.asarray(p0, float).reshape(24, 3)
     p1 = np.asarray(p1, float).reshape(24, 3)
@@ -90,8 +95,9 @@ def floor_height(seq: MoshedSequence, skeleton: Skeleton) -> float:
     return float(skeleton.lowest(seq.poses, seq.betas, seq.trans).min())
 
 
-def _grounded_heights(poses: np.ndarray, betas: np.ndarray, floor: float, clearance: np.ndarray,
-                      skeleton: Skeleton) -> np.ndarray:  # fmt: skip
+def _grounded_heights(
+    poses: np.ndarray, betas: np.ndarray, floor: float, clearance: np.ndarray, skeleton: Skeleton
+) -> np.ndarray:
     """Root heights that put each frame's lowest point `clearance` above `floor`."""
     rel = skeleton.lowest(poses, betas, np.zeros((len(poses), 3)))
     return floor + clearance - rel
@@ -159,8 +165,9 @@ def rest_pose(kind: str = "t") -> np.ndarray:
     return pose
 
 
-def add_lead_in(seq: MoshedSequence, n_frames: int, start_pose: str = "t", skeleton=None,
-                ground: bool = True) -> MoshedSequence:  # fmt: skip
+def add_lead_in(
+    seq: MoshedSequence, n_frames: int, start_pose: str = "t", skeleton=None, ground: bool = True
+) -> MoshedSequence:
     """Prepend `n_frames` frames from an upright T-pose (or A-pose) to the first frame.
 
     The lead-in's first frame is exactly the rest pose: body joints from `rest_pose(start_pose)`, the root

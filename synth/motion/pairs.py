@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -133,8 +133,12 @@ class _Corpus:
             i = min(int(flat // n), int(self.lengths[a]) - 1)
             j = min(int(flat % n), int(self.lengths[b]) - 1)
             # the reported distance in float64 (cdist's matrix-product path is float32-accurate)
-            dist = float(np.linalg.norm(self.flat[self.offsets[a] + i].double().cpu().numpy()
-                                        - self.flat[self.offsets[b] + j].double().cpu().numpy()))  # fmt: skip
+            dist = float(
+                np.linalg.norm(
+                    self.flat[self.offsets[a] + i].double().cpu().numpy()
+                    - self.flat[self.offsets[b] + j].double().cpu().numpy()
+                )
+            )
             res.append((i, j, dist))
         return res
 

@@ -18,14 +18,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from synth.mosh.limits import HYPEREXTENSION_DEG, JOINT_LIMIT_DEG, KNEE_OFF_AXIS_DEG, limit_flags
 from synth.motion.rotations import canonical
 from synth.motion.skeleton import Skeleton
-from synth.mosh.limits import HYPEREXTENSION_DEG, JOINT_LIMIT_DEG, KNEE_OFF_AXIS_DEG, limit_flags
 
 _TORSO = ((0, 9), (9, 12))  # pelvis -> spine3 -> neck
 # (parent joint, child joint, radius m)
-_LIMBS = ((18, 20, 0.035), (19, 21, 0.035), (20, 22, 0.03), (21, 23, 0.03),  # forearms, hands
-          (4, 7, 0.045), (5, 8, 0.045), (7, 10, 0.035), (8, 11, 0.035))  # shins, feet  # fmt: skip
+_LIMBS = (
+    (18, 20, 0.035),
+    (19, 21, 0.035),
+    (20, 22, 0.03),
+    (21, 23, 0.03),  # forearms, hands
+    (4, 7, 0.045),
+    (5, 8, 0.045),
+    (7, 10, 0.035),
+    (8, 11, 0.035),
+)  # shins, feet
 _SHINS = ((4, 7), (5, 8))
 
 
@@ -98,8 +106,9 @@ def penetration_flags(joints: np.ndarray, cfg: PlausibilityConfig | None = None)
     return flag
 
 
-def plausibility(poses: np.ndarray, body_or_joints=None, betas: np.ndarray | None = None,
-                 cfg: PlausibilityConfig | None = None) -> PlausibilityFlags:  # fmt: skip
+def plausibility(
+    poses: np.ndarray, body_or_joints=None, betas: np.ndarray | None = None, cfg: PlausibilityConfig | None = None
+) -> PlausibilityFlags:
     """Per-frame flags for poses (T,72).
 
     `body_or_joints`: joints (T,24,3) already computed, or a body model / JointModel / None

@@ -11,18 +11,24 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.viz.render import save_figure
 from synth.mocap.kinematics import axis_rotation
-from synth.motion.rotations import heading
-from synth.motion.skeleton import Skeleton
 from synth.mosh.preview import draw_mesh
 from synth.mosh.sequence import MoshedSequence
+from synth.motion.rotations import heading
+from synth.motion.skeleton import Skeleton
+from synth.viz.render import save_figure
 
 _SIDE = (
-    (1, 4, 7, 10), (13, 16, 18, 20, 22),  # left leg, left arm (blue)
-    (2, 5, 8, 11), (14, 17, 19, 21, 23),  # right (red)
-    (0, 3, 6, 9, 12, 15), (9, 13), (9, 14), (0, 1), (0, 2),  # trunk (black)
-)  # fmt: skip
+    (1, 4, 7, 10),
+    (13, 16, 18, 20, 22),  # left leg, left arm (blue)
+    (2, 5, 8, 11),
+    (14, 17, 19, 21, 23),  # right (red)
+    (0, 3, 6, 9, 12, 15),
+    (9, 13),
+    (9, 14),
+    (0, 1),
+    (0, 2),  # trunk (black)
+)
 
 
 def _draw_skeleton(ax, J: np.ndarray) -> None:
@@ -32,8 +38,14 @@ def _draw_skeleton(ax, J: np.ndarray) -> None:
     ax.plot(J[:, 0], J[:, 1], "o", color="0.3", ms=2.5)
 
 
-def write_transition_strip(path: str | Path, seq: MoshedSequence, body=None, panels: int = 8,
-                           flags: np.ndarray | None = None, title: str | None = None) -> Path:  # fmt: skip
+def write_transition_strip(
+    path: str | Path,
+    seq: MoshedSequence,
+    body=None,
+    panels: int = 8,
+    flags: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
     """PNG strip of `panels` frames evenly spaced over `seq`; flagged frames get a red title."""
     import matplotlib
 

@@ -20,7 +20,7 @@ _CHUNK = 256  # frames per body-model forward pass
 
 
 @cache
-def _default_skeleton() -> "Skeleton":
+def _default_skeleton() -> Skeleton:
     from synth.body import load_body_model
 
     return Skeleton(body=load_body_model())
@@ -34,7 +34,7 @@ class Skeleton:
         self.model = joint_model or JointModel.from_body(body)
 
     @classmethod
-    def resolve(cls, x) -> "Skeleton":
+    def resolve(cls, x) -> Skeleton:
         if isinstance(x, Skeleton):
             return x
         if x is None:
@@ -85,4 +85,6 @@ class Skeleton:
         """(T,V,3) mesh vertices, or None without a body model."""
         if self.body is None:
             return None
-        return np.concatenate(self._body_pass(np.asarray(poses).reshape(-1, 72), betas, np.asarray(trans).reshape(-1, 3))[2])
+        return np.concatenate(
+            self._body_pass(np.asarray(poses).reshape(-1, 72), betas, np.asarray(trans).reshape(-1, 3))[2]
+        )

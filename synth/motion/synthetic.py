@@ -12,10 +12,34 @@ import numpy as np
 from synth.mosh.sequence import MoshedSequence
 
 # per-joint amplitude (radians) of the random motion, SMPL joint order
-_AMPLITUDE = np.array([
-    0.15, 0.6, 0.6, 0.2, 0.7, 0.7, 0.15, 0.3, 0.3, 0.15, 0.15, 0.15,
-    0.3, 0.15, 0.15, 0.3, 0.7, 0.7, 0.8, 0.8, 0.3, 0.3, 0.15, 0.15,
-])  # fmt: skip
+_AMPLITUDE = np.array(
+    [
+        0.15,
+        0.6,
+        0.6,
+        0.2,
+        0.7,
+        0.7,
+        0.15,
+        0.3,
+        0.3,
+        0.15,
+        0.15,
+        0.15,
+        0.3,
+        0.15,
+        0.15,
+        0.3,
+        0.7,
+        0.7,
+        0.8,
+        0.8,
+        0.3,
+        0.3,
+        0.15,
+        0.15,
+    ]
+)
 
 
 def random_poses(frames: int, rng: np.random.Generator, fps: float = 30.0, scale: float = 1.0) -> np.ndarray:

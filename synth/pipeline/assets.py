@@ -13,8 +13,20 @@ from synth.errors import SynthError
 from synth.paths import cache_dir, package_data_dir, shared_assets_dir
 
 MANIFEST_DIR = package_data_dir("assets_manifest")
-MANIFEST_KEYS = ("name", "title", "kind", "default", "required", "licence", "licence_url", "source", "checksum",
-                 "expected_layout", "locate", "how_to_use")  # fmt: skip
+MANIFEST_KEYS = (
+    "name",
+    "title",
+    "kind",
+    "default",
+    "required",
+    "licence",
+    "licence_url",
+    "source",
+    "checksum",
+    "expected_layout",
+    "locate",
+    "how_to_use",
+)
 
 
 def load_manifests(folder: str | Path = MANIFEST_DIR) -> list[dict]:
@@ -111,8 +123,9 @@ def fingerprint(files: list[Path]) -> str:
 def check_manifest(m: dict, cfg=None, verify: bool = False) -> AssetStatus:
     path, configured, how = locate(m, cfg)
     layout = m.get("expected_layout") or {}
-    st = AssetStatus(m["name"], m["kind"], bool(m["default"]), configured, str(path) if path else how, False, 0,
-                     how, m["licence"])  # fmt: skip
+    st = AssetStatus(
+        m["name"], m["kind"], bool(m["default"]), configured, str(path) if path else how, False, 0, how, m["licence"]
+    )
     if layout.get("type") == "embedded":
         st.present, st.detail = True, "embedded in the code"
         return st
@@ -133,12 +146,17 @@ def check_manifest(m: dict, cfg=None, verify: bool = False) -> AssetStatus:
         return st
     st.files = len(files)
     st.present = len(files) >= need
-    st.detail = f"{how}: {len(files)} file(s)" + ("" if st.present else f", expected at least {need} ({', '.join(patterns)})")
+    st.detail = f"{how}: {len(files)} file(s)" + (
+        "" if st.present else f", expected at least {need} ({', '.join(patterns)})"
+    )
     if files:
         st.fingerprint = fingerprint(files)
     if verify and m.get("files"):
-        bad = [n for n, digest in m["files"].items()
-               if not (path / n).is_file() or hashlib.sha256((path / n).read_bytes()).hexdigest() != digest]  # fmt: skip
+        bad = [
+            n
+            for n, digest in m["files"].items()
+            if not (path / n).is_file() or hashlib.sha256((path / n).read_bytes()).hexdigest() != digest
+        ]
         st.detail += f"; checksums: {len(m['files']) - len(bad)}/{len(m['files'])} match"
         st.present = st.present and not bad
     return st
@@ -155,17 +173,31 @@ def assets_used(cfg, plan) -> list[dict]:
     smpl = bool(os.environ.get("SYNTH_SMPL_MODEL"))
     r = cfg.render
     used = {
-        "embedded_body": not smpl, "smpl": smpl, "builtin_motions": "builtin" in kinds, "cmu_mocap": cmu,
+        "embedded_body": not smpl,
+        "smpl": smpl,
+        "builtin_motions": "builtin" in kinds,
+        "cmu_mocap": cmu,
         "hdri_polyhaven": bool(r.hdri_dir) and r.background != "photo",
         "blender_hdris": not r.hdri_dir and r.background != "photo",
         "places365": bool(r.photo_dir) and r.background != "hdri",
-        "dtd": bool(r.texture_dir), "fabrics": bool(r.texture_dir), "procedural_fabrics": not r.texture_dir,
-        "mpfb2_skin_eyes": True, "blender_hair_assets": True,
-    }  # fmt: skip
+        "dtd": bool(r.texture_dir),
+        "fabrics": bool(r.texture_dir),
+        "procedural_fabrics": not r.texture_dir,
+        "mpfb2_skin_eyes": True,
+        "blender_hair_assets": True,
+    }
     out = []
     for m in load_manifests():
         st = check_manifest(m, cfg)
-        out.append({"name": m["name"], "title": m["title"], "used": bool(used.get(m["name"], False)),
-                    "licence": m["licence"], "source": m["source"], "location": st.location,
-                    "fingerprint": st.fingerprint})  # fmt: skip
+        out.append(
+            {
+                "name": m["name"],
+                "title": m["title"],
+                "used": bool(used.get(m["name"], False)),
+                "licence": m["licence"],
+                "source": m["source"],
+                "location": st.location,
+                "fingerprint": st.fingerprint,
+            }
+        )
     return out

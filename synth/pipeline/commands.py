@@ -25,15 +25,28 @@ def _count(lo: int):
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="plan and generate a dataset: MoSh -> variation -> cloth -> render -> shards")
     g.add_argument("--out", type=Path, required=True, help="output folder (shards, dataset card, plan, work/)")
-    g.add_argument("--n-seq", type=_count(1), default=None, help="number of sequences (default: n_seq of the config, 4)")
-    g.add_argument("--config", default=None,
-                   help="YAML config overriding the defaults, or a packaged name: default, ci (tiny, for tests)")
-    g.add_argument("--workers", type=_count(1), default=None, help="parallel local sequence tasks (default: run.workers)")
-    g.add_argument("--ray", default=None, metavar="ADDRESS",
-                   help="run the tasks on a Ray cluster (ADDRESS like ray://head:10001, 'auto', or 'local'); "
-                        "--out must be on a filesystem every node sees")
+    g.add_argument(
+        "--n-seq", type=_count(1), default=None, help="number of sequences (default: n_seq of the config, 4)"
+    )
+    g.add_argument(
+        "--config",
+        default=None,
+        help="YAML config overriding the defaults, or a packaged name: default, ci (tiny, for tests)",
+    )
+    g.add_argument(
+        "--workers", type=_count(1), default=None, help="parallel local sequence tasks (default: run.workers)"
+    )
+    g.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the tasks on a Ray cluster (ADDRESS like ray://head:10001, 'auto', or 'local'); "
+        "--out must be on a filesystem every node sees",
+    )
     g.add_argument("--seed", type=_count(0), default=None, help="master seed (default: seed of the config, 0)")
-    g.add_argument("--resume", action="store_true", help="finish an interrupted run in --out (skips finished sequences)")
+    g.add_argument(
+        "--resume", action="store_true", help="finish an interrupted run in --out (skips finished sequences)"
+    )
     g.add_argument("--print-config", action="store_true", help="print the full resolved config as YAML and exit")
     g.set_defaults(func=run_generate)
 
@@ -49,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--format", choices=("mp4", "gif"), default="mp4")
     i.add_argument("--frames", type=int, default=6, help="frames per camera on the contact sheet")
     i.add_argument("--tile", type=int, default=200, help="tile size in pixels")
-    i.add_argument("--fps", type=float, default=None, help="video frame rate (default: the sequence's; lower = slow motion)")
+    i.add_argument(
+        "--fps", type=float, default=None, help="video frame rate (default: the sequence's; lower = slow motion)"
+    )
     i.set_defaults(func=run_inspect)
 
     v = sub.add_parser("validate", help="check shards against the sample contract (exit 1 on any violation)")
@@ -86,8 +101,9 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config_to_yaml(cfg), end="")
         return 0
-    summary = generate(args.out, cfg, resume=args.resume, ray_address=args.ray,
-                       base_dir=getattr(cfg, "_source_dir", None))  # fmt: skip
+    summary = generate(
+        args.out, cfg, resume=args.resume, ray_address=args.ray, base_dir=getattr(cfg, "_source_dir", None)
+    )
     print(summary_table(summary), end="")
     print(f"shards and dataset card in {args.out}; look at a sample with: synth inspect {args.out}")
     return 1 if summary.failed else 0

@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from synth.errors import SynthError
 
@@ -35,7 +36,7 @@ class Rule:
     choices: tuple | Callable[[], tuple] | None = None
     kind: type | None = None  # required type of list items / mapping values (top-level types come from the default)
     min_items: int = 0
-    each: "Rule | None" = None
+    each: Rule | None = None
     fields: dict | None = None  # mapping: key -> Rule
     keys: tuple | Callable[[], tuple] | None = None  # mapping: allowed keys when `fields` is not given
 
@@ -71,8 +72,12 @@ class Rule:
             if not (self.kind is float and isinstance(value, int) and not isinstance(value, bool)):
                 return f"{value!r} is not a {self.kind.__name__}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value != value or (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi) \
-                    or (self.gt is not None and value <= self.gt):  # fmt: skip
+            if (
+                value != value
+                or (self.lo is not None and value < self.lo)
+                or (self.hi is not None and value > self.hi)
+                or (self.gt is not None and value <= self.gt)
+            ):
                 return f"{value!r} is out of range"
         if self.choices is not None and not isinstance(value, (list, dict)) and value not in _call(self.choices):
             return f"{value!r} is not a valid choice"
@@ -149,27 +154,37 @@ class MotionConfig:
     fps: float = _f(30.0, "frame rate of every sequence (clips are resampled by MoSh)", Rule(gt=0, hi=1000))
     builtin_seconds: float = _f(2.0, "length of each built-in motion, seconds", Rule(gt=0, hi=3600))
     original_fraction: float = _f(
-        0.5, "share of sequences that are windows of the source motion itself ('original'); the rest are "
-        "'transition' sequences between the most contrasting poses of two sources", _PROB,
+        0.5,
+        "share of sequences that are windows of the source motion itself ('original'); the rest are "
+        "'transition' sequences between the most contrasting poses of two sources",
+        _PROB,
     )
     original_seconds: list = _f(
-        [0.8, 1.0], "shortest and longest original window, seconds; the length and start are drawn from the seed, "
-        "and a long clip gives several windows that do not overlap", Rule(min_items=2, each=Rule(gt=0, hi=3600)),
+        [0.8, 1.0],
+        "shortest and longest original window, seconds; the length and start are drawn from the seed, "
+        "and a long clip gives several windows that do not overlap",
+        Rule(min_items=2, each=Rule(gt=0, hi=3600)),
     )
     context_seconds: float = _f(
-        0.2, "real motion around a transition: X's motion up to frame i and Y's from frame j, seconds each",
+        0.2,
+        "real motion around a transition: X's motion up to frame i and Y's from frame j, seconds each",
         Rule(lo=0, hi=3600),
     )
-    pair_mode: str = _f("random", "interpolation pair selection: 'random' (seeded) or 'topk' (most contrasting)",
-                          Rule(choices=("random", "topk")))
+    pair_mode: str = _f(
+        "random",
+        "interpolation pair selection: 'random' (seeded) or 'topk' (most contrasting)",
+        Rule(choices=("random", "topk")),
+    )
     include_root: bool = _f(True, "include the global orientation in the pose distance D")
     frames_per_unit: float = _f(12.0, "interpolated frames per radian of max D", Rule(lo=0, hi=10000))
     min_frames: int = _f(16, "fewest interpolated frames per sequence", Rule(lo=1, hi=100000))
     max_frames: int = _f(24, "most interpolated frames per sequence (>= min_frames)", Rule(lo=1, hi=100000))
-    method: str = _f("linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'",
-                     Rule(choices=("linear", "slerp")))
-    lead_in_frames: int = _f(12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed",
-                            Rule(lo=0, hi=10000))
+    method: str = _f(
+        "linear", "pose blending: 'linear' axis-angle (the paper) or 'slerp'", Rule(choices=("linear", "slerp"))
+    )
+    lead_in_frames: int = _f(
+        12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed", Rule(lo=0, hi=10000)
+    )
     lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)", Rule(choices=("t", "a")))
     render_lead_in: bool = _f(False, "also render and annotate the lead-in frames (meta.lead_in marks them)")
 
@@ -182,8 +197,11 @@ class ClothConfig:
         "garment sets; each sequence wears one, drawn from the plan's seed",
         Rule(min_items=1, each=Rule(kind=list, min_items=1, each=Rule(choices=_GARMENTS))),
     )
-    materials: list = _f(["cotton", "denim", "silk", "jersey", "wool"], "material presets drawn per garment (synth.cloth.MATERIALS)",
-                     Rule(min_items=1, each=Rule(choices=_MATERIALS)))
+    materials: list = _f(
+        ["cotton", "denim", "silk", "jersey", "wool"],
+        "material presets drawn per garment (synth.cloth.MATERIALS)",
+        Rule(min_items=1, each=Rule(choices=_MATERIALS)),
+    )
     substeps: int = _f(4, "solver substeps per output frame", Rule(lo=1, hi=1024))
     options: dict = _f({}, "extra keyword settings handed to the cloth solver unchanged", Rule(keys=_CLOTH_OPTIONS))
 
@@ -191,30 +209,58 @@ class ClothConfig:
 @dataclass
 class RenderConfig:
     resolution: int = _f(250, "square output size in pixels", Rule(lo=16, hi=4096))
-    num_cameras: int = _f(4, "cameras at East/West/South/North tracking the pelvis",
-                          Rule(lo=1, hi=4))  # as many as synth.scene.spec.CAMERA_NAMES
+    num_cameras: int = _f(
+        4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4)
+    )  # as many as synth.scene.spec.CAMERA_NAMES
     focal_mm: float = _f(180.0, "lens focal length, mm", Rule(lo=1, hi=5000))
     sensor_mm: float = _f(32.0, "sensor width, mm", Rule(lo=1, hi=100))
-    engine: str = _f("cycles", "Blender engine: 'cycles' or 'eevee'",
-                     Rule(choices=_names("synth.scene.spec", "ENGINES")))
-    samples: int = _f(8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)",
-                      Rule(lo=1, hi=65536))
-    device: str = _f("auto", "'cpu', 'gpu' or 'auto' (GPU when present)",
-                     Rule(choices=_names("synth.scene.spec", "DEVICES")))
-    background: str = _f("mixed", "'hdri', 'photo' or 'mixed' backgrounds",
-                         Rule(choices=_names("synth.scene.spec", "BACKGROUNDS")))
-    hdri_dir: str = _f("", "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: "
-                           "against the config file", path=True)
-    photo_dir: str = _f("", "folder of background photos, e.g. Places365 ('' = none); relative paths: "
-                            "against the config file", path=True)
-    texture_dir: str = _f("", "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); "
-                              "relative paths: against the config file", path=True)
-    passes: list = _f(["depth", "seg"], "passes to render: depth, seg (both used for joint visibility), parts, "
-                      "normals, flow (flow about doubles the render time); shards.passes are added",
-                      Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))))
-    options: dict = _f({}, "extra SceneSpec settings handed to the scene sampler unchanged",
-        Rule(fields={"denoise": Rule(kind=bool), "fill": Rule(gt=0, hi=1), "texture_prob": _PROB, "photo_prob": _PROB,
-                     "people": Rule(kind=bool), "ground_shadow": Rule(kind=bool)}),  # people on, ground_shadow off by default
+    engine: str = _f(
+        "cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=_names("synth.scene.spec", "ENGINES"))
+    )
+    samples: int = _f(
+        8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)", Rule(lo=1, hi=65536)
+    )
+    device: str = _f(
+        "auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=_names("synth.scene.spec", "DEVICES"))
+    )
+    background: str = _f(
+        "mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=_names("synth.scene.spec", "BACKGROUNDS"))
+    )
+    hdri_dir: str = _f(
+        "",
+        "folder of equirectangular HDRIs ('' = Blender's bundled ones); relative paths: against the config file",
+        path=True,
+    )
+    photo_dir: str = _f(
+        "",
+        "folder of background photos, e.g. Places365 ('' = none); relative paths: against the config file",
+        path=True,
+    )
+    texture_dir: str = _f(
+        "",
+        "folder of fabric images, e.g. DTD/Fabrics ('' = procedural fabric shaders); "
+        "relative paths: against the config file",
+        path=True,
+    )
+    passes: list = _f(
+        ["depth", "seg"],
+        "passes to render: depth, seg (both used for joint visibility), parts, "
+        "normals, flow (flow about doubles the render time); shards.passes are added",
+        Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))),
+    )
+    options: dict = _f(
+        {},
+        "extra SceneSpec settings handed to the scene sampler unchanged",
+        Rule(
+            fields={
+                "denoise": Rule(kind=bool),
+                "fill": Rule(gt=0, hi=1),
+                "texture_prob": _PROB,
+                "photo_prob": _PROB,
+                "people": Rule(kind=bool),
+                "ground_shadow": Rule(kind=bool),
+            }
+        ),  # people on, ground_shadow off by default
     )
 
 
@@ -233,43 +279,57 @@ class ShardConfig:
     image_format: str = _f("jpg", "frame encoding in the shards: 'jpg' or 'png'", Rule(choices=("jpg", "png")))
     jpeg_quality: int = _f(92, "JPEG quality", Rule(lo=1, hi=100))
     include_verts: bool = _f(
-        True, "write verts.npz once per sequence (in camera 0's sample): garment vertices in the SMPL world "
+        True,
+        "write verts.npz once per sequence (in camera 0's sample): garment vertices in the SMPL world "
         "and every camera's extrinsics; body vertices are rebuilt from smpl.npz (synth.shards.verts)",
     )
     passes: list = _f(
-        ["seg", "depth"], "render passes stored in the shards: seg, depth, parts, normals, flow "
+        ["seg", "depth"],
+        "render passes stored in the shards: seg, depth, parts, normals, flow "
         "(rendered even when not listed in render.passes; encodings in docs/ARCHITECTURE.md)",
         Rule(each=Rule(choices=_names("synth.shards.passes", "PASSES"))),
     )
-    splits: dict = _f({"train": 0.8, "val": 0.1, "test": 0.1}, "fractions of source subjects per split (not all zero)",
-                  Rule(keys=_SPLITS, each=_PROB))
+    splits: dict = _f(
+        {"train": 0.8, "val": 0.1, "test": 0.1},
+        "fractions of source subjects per split (not all zero)",
+        Rule(keys=_SPLITS, each=_PROB),
+    )
 
 
 @dataclass
 class RunConfig:
     workers: int = _f(1, "parallel sequence tasks on this machine (1 = in process)", Rule(lo=1, hi=1024))
-    retries: int = _f(1, "extra attempts for a failing sequence (each doubles the cloth substeps) before it goes to failures.jsonl",
-                  Rule(lo=0, hi=10))
+    retries: int = _f(
+        1,
+        "extra attempts for a failing sequence (each doubles the cloth substeps) before it goes to failures.jsonl",
+        Rule(lo=0, hi=10),
+    )
     min_free_gb: float = _f(1.0, "stop with a clear message when the output disk has less free space", Rule(lo=0))
     threads_per_worker: int = _f(0, "torch/OpenMP/Blender threads per task (0 = cores / workers)", Rule(lo=0, hi=1024))
     keep_work: bool = _f(False, "keep per-sequence render jobs (body, garment caches, passes) under work/tmp")
-    fail_sequences: list = _f([], "sequence ids that fail on purpose (exercises retries and failures.jsonl)",
-                          Rule(each=Rule(kind=str)))
+    fail_sequences: list = _f(
+        [], "sequence ids that fail on purpose (exercises retries and failures.jsonl)", Rule(each=Rule(kind=str))
+    )
     gpus: list = _f(
-        [], "GPU ids for local workers: worker k renders on gpus[k % len] through CUDA_VISIBLE_DEVICES, one "
-        "Blender process per GPU ([] = leave the environment as it is)", Rule(each=Rule(kind=int)),
+        [],
+        "GPU ids for local workers: worker k renders on gpus[k % len] through CUDA_VISIBLE_DEVICES, one "
+        "Blender process per GPU ([] = leave the environment as it is)",
+        Rule(each=Rule(kind=int)),
     )
     ray_gpus_per_task: float = _f(
-        0.0, "GPUs each Ray task asks for (1 on a GPU cluster: Ray gives every task its own GPU through "
-        "CUDA_VISIBLE_DEVICES; 0 = CPU tasks)", Rule(lo=0, hi=64),
+        0.0,
+        "GPUs each Ray task asks for (1 on a GPU cluster: Ray gives every task its own GPU through "
+        "CUDA_VISIBLE_DEVICES; 0 = CPU tasks)",
+        Rule(lo=0, hi=64),
     )
 
 
 @dataclass
 class PipelineConfig:
     n_seq: int = _f(4, "sequences to generate (--n-seq overrides)", Rule(lo=1, hi=10**7))
-    seed: int = _f(0, "master seed; every random choice in the plan derives from it (--seed overrides)",
-                 Rule(lo=0, hi=2**32 - 1))
+    seed: int = _f(
+        0, "master seed; every random choice in the plan derives from it (--seed overrides)", Rule(lo=0, hi=2**32 - 1)
+    )
     motion: MotionConfig = field(default_factory=MotionConfig, metadata={"doc": "motion sources and variation"})
     cloth: ClothConfig = field(default_factory=ClothConfig, metadata={"doc": "garments and cloth simulation"})
     render: RenderConfig = field(default_factory=RenderConfig, metadata={"doc": "scene sampling and Blender"})
@@ -293,13 +353,15 @@ def _name(where: str, key: str) -> str:
 
 def _merge(obj: Any, data: dict, where: str, path: Path | None) -> None:
     if not isinstance(data, dict):
-        raise SynthError(f"'{where or 'top level'}' must be a mapping", path=path,
-                         fix="see synth/pipeline/configs/default.yaml")  # fmt: skip
+        raise SynthError(
+            f"'{where or 'top level'}' must be a mapping", path=path, fix="see synth/pipeline/configs/default.yaml"
+        )
     names = {f.name: f for f in fields(obj)}
     for key, value in data.items():
         if key not in names:
-            raise SynthError(f"unknown setting '{_name(where, key)}'", path=path,
-                             fix=f"valid keys here: {', '.join(names)}")  # fmt: skip
+            raise SynthError(
+                f"unknown setting '{_name(where, key)}'", path=path, fix=f"valid keys here: {', '.join(names)}"
+            )
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             _merge(current, value or {}, _name(where, key), path)
@@ -309,24 +371,32 @@ def _merge(obj: Any, data: dict, where: str, path: Path | None) -> None:
         if not isinstance(value, type(current)) or isinstance(value, bool) != isinstance(current, bool):
             rule = names[key].metadata.get("rule")
             hint = f" ({rule.allowed()})" if rule and rule.allowed() else ""
-            raise SynthError(f"setting '{_name(where, key)}' should be {type(current).__name__}{hint}, got {value!r}",
-                             path=path, fix="fix the value's type")  # fmt: skip
+            raise SynthError(
+                f"setting '{_name(where, key)}' should be {type(current).__name__}{hint}, got {value!r}",
+                path=path,
+                fix="fix the value's type",
+            )
         setattr(obj, key, value)
 
 
-def _cross_checks(cfg: "PipelineConfig") -> list[tuple[str, str, str]]:
+def _cross_checks(cfg: PipelineConfig) -> list[tuple[str, str, str]]:
     """(key, problem, allowed) for rules that tie two settings together."""
     out = []
     m = cfg.motion
     if m.min_frames > m.max_frames:
-        out.append(("motion.min_frames", f"{m.min_frames} is above motion.max_frames ({m.max_frames})",
-                    "min_frames <= max_frames"))  # fmt: skip
+        out.append(
+            (
+                "motion.min_frames",
+                f"{m.min_frames} is above motion.max_frames ({m.max_frames})",
+                "min_frames <= max_frames",
+            )
+        )
     if not any(v > 0 for v in cfg.shards.splits.values()):
         out.append(("shards.splits", f"{cfg.shards.splits!r} gives no split any subject", "at least one fraction > 0"))
     return out
 
 
-def validate_config(cfg: "PipelineConfig", path: str | Path | None = None) -> None:
+def validate_config(cfg: PipelineConfig, path: str | Path | None = None) -> None:
     """Check every setting against its Rule (and the cross-setting rules); raise a SynthError naming
     the file, the key and the allowed range. Cheap: run when a config is loaded and before a run."""
 
@@ -392,12 +462,17 @@ def load_config(path: str | Path | None = None) -> PipelineConfig:
     try:
         data = yaml.safe_load(p.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise SynthError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})", path=p,
-                         fix="save the config as UTF-8") from exc  # fmt: skip
+        raise SynthError(
+            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            path=p,
+            fix="save the config as UTF-8",
+        ) from exc
     except yaml.YAMLError as exc:
         raise SynthError(f"not valid YAML ({exc})", path=p, fix="fix the syntax") from exc
     except OSError as exc:
-        raise SynthError(f"cannot read the config ({exc.strerror})", path=p, fix="check the path and its permissions") from exc
+        raise SynthError(
+            f"cannot read the config ({exc.strerror})", path=p, fix="check the path and its permissions"
+        ) from exc
     cfg = config_from_dict(data, p)
     base = p.resolve().parent
     _resolve_paths(cfg, base)
@@ -410,8 +485,10 @@ def config_to_yaml(cfg: PipelineConfig | None = None) -> str:
     import yaml
 
     cfg = cfg or PipelineConfig()
-    lines = ["# synth generate configuration. Every setting is optional; these are the defaults.",
-             "# Generated by synth.pipeline.config.config_to_yaml()."]  # fmt: skip
+    lines = [
+        "# synth generate configuration. Every setting is optional; these are the defaults.",
+        "# Generated by synth.pipeline.config.config_to_yaml().",
+    ]
 
     def dump(obj: Any, indent: str) -> None:
         for f in fields(obj):

@@ -14,9 +14,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from synth.errors import SynthError
 
@@ -31,8 +31,7 @@ def _holder_text(fd: int) -> str:
         return "another process"
     if not info:
         return "another process"
-    return (f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')} "
-            f"({info.get('command', '')})")  # fmt: skip
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')} ({info.get('command', '')})"
 
 
 @contextmanager
@@ -44,18 +43,26 @@ def output_lock(out: str | Path) -> Iterator[Path]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
-        raise SynthError(f"cannot create the lock file ({exc.strerror})", path=path,
-                         fix="choose an --out folder you can write to") from exc  # fmt: skip
+        raise SynthError(
+            f"cannot create the lock file ({exc.strerror})", path=path, fix="choose an --out folder you can write to"
+        ) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SynthError(f"another run is writing into this folder: {_holder_text(fd)}", path=out,
-                             fix="wait for it to finish (then --resume if needed), or choose another --out folder") from None  # fmt: skip
+            raise SynthError(
+                f"another run is writing into this folder: {_holder_text(fd)}",
+                path=out,
+                fix="wait for it to finish (then --resume if needed), or choose another --out folder",
+            ) from None
         except OSError as exc:  # a filesystem without flock: run unlocked rather than not at all
             print(f"warning: cannot lock {out} ({exc.strerror}); make sure no other run writes there", file=sys.stderr)
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  "command": " ".join(sys.argv)[:300]}  # fmt: skip
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": " ".join(sys.argv)[:300],
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
         yield path

@@ -74,12 +74,16 @@ class Plan:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Plan":
+    def from_dict(cls, d: dict) -> Plan:
         return cls(
-            version=d["version"], seed=d["seed"], n_seq=d["n_seq"], config_digest=d["config_digest"],
-            sources=[Source(**s) for s in d["sources"]], splits=dict(d["splits"]),
+            version=d["version"],
+            seed=d["seed"],
+            n_seq=d["n_seq"],
+            config_digest=d["config_digest"],
+            sources=[Source(**s) for s in d["sources"]],
+            splits=dict(d["splits"]),
             sequences=[SequencePlan(**s) for s in d["sequences"]],
-        )  # fmt: skip
+        )
 
 
 def derived_seed(seed: int, *keys: int) -> int:
@@ -107,22 +111,29 @@ def resolve_sources(cfg: PipelineConfig, base_dir: str | Path | None = None) -> 
             names = BUILTIN_MOTIONS if name in ("*", "") else [name]
             for n in names:
                 if n not in BUILTIN_MOTIONS:
-                    raise SynthError(f"unknown built-in motion {n!r} in motion.sources",
-                                     fix=f"choose from {', '.join(BUILTIN_MOTIONS)}")  # fmt: skip
+                    raise SynthError(
+                        f"unknown built-in motion {n!r} in motion.sources",
+                        fix=f"choose from {', '.join(BUILTIN_MOTIONS)}",
+                    )
                 out[f"builtin/{n}"] = Source(f"builtin/{n}", "builtin", f"builtin/{n}")
             continue
         if spec.startswith("shared:"):
             root = shared_assets_dir()
             if root is None:
-                raise SynthError(f"motion source {spec!r} needs the shared assets",
-                                 fix="set SYNTH_ASSETS to the assets folder (see assets_manifest/cmu_mocap.yaml)")  # fmt: skip
+                raise SynthError(
+                    f"motion source {spec!r} needs the shared assets",
+                    fix="set SYNTH_ASSETS to the assets folder (see assets_manifest/cmu_mocap.yaml)",
+                )
             pattern = str(root / spec.split(":", 1)[1])
         else:
             pattern = relative_to(spec, base_dir)
         files = sorted(f for f in glob.glob(pattern) if Path(f).suffix.lower() in (".bvh", ".amc", ".npz"))
         if not files:
-            raise SynthError(f"motion source {spec!r} matches no .bvh/.amc/.npz file", path=pattern,
-                             fix="fix motion.sources in the config, or see assets_manifest/cmu_mocap.yaml")  # fmt: skip
+            raise SynthError(
+                f"motion source {spec!r} matches no .bvh/.amc/.npz file",
+                path=pattern,
+                fix="fix motion.sources in the config, or see assets_manifest/cmu_mocap.yaml",
+            )
         for f in files:
             sid, subject = _subject_of(Path(f).stem)
             out[sid] = Source(sid, "clip", subject, str(Path(f).resolve()))
@@ -210,14 +221,16 @@ def _kinds(n: int, fraction: float, rng: np.random.Generator) -> list[str]:
     return [str(k) for k in kinds[rng.permutation(n)]]
 
 
-def _original_choices(pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int,
-                      n: int) -> list[tuple[int, tuple[int, int]]]:  # fmt: skip
+def _original_choices(
+    pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int, n: int
+) -> list[tuple[int, tuple[int, int]]]:
     """n (pool index, window) picks: every window of every source of the pool in a seeded order
     (reused in that order, with new scenes and clothes, when the pool has fewer windows)."""
     lo, hi = (float(x) for x in cfg.motion.original_seconds)
     if not 0 < lo <= hi:
-        raise SynthError(f"motion.original_seconds must be [min, max] with 0 < min <= max, got {[lo, hi]}",
-                         fix="fix the config")  # fmt: skip
+        raise SynthError(
+            f"motion.original_seconds must be [min, max] with 0 < min <= max, got {[lo, hi]}", fix="fix the config"
+        )
     windows = []
     for k, src in enumerate(pool):
         fps = float(sequences[src.id].fps)
@@ -235,14 +248,16 @@ def _stable_index(source_id: str) -> int:
     return int.from_bytes(hashlib.sha256(source_id.encode()).digest()[:4], "little")
 
 
-def _transition_choices(pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int,
-                        n: int) -> list:  # fmt: skip
+def _transition_choices(
+    pool: list[Source], sequences: dict, cfg: PipelineConfig, seed: int, split_index: int, n: int
+) -> list:
     from synth.motion.pairs import most_contrasting_pair, select_pairs
 
     seqs = [sequences[s.id] for s in pool]
     if len(pool) >= 2:
-        choices = select_pairs(seqs, n, derived_seed(seed, 2, split_index), cfg.motion.pair_mode,
-                               include_root=cfg.motion.include_root)  # fmt: skip
+        choices = select_pairs(
+            seqs, n, derived_seed(seed, 2, split_index), cfg.motion.pair_mode, include_root=cfg.motion.include_root
+        )
     else:  # a lone subject: its own most contrasting frames
         c = most_contrasting_pair(seqs[0], seqs[0], include_root=cfg.motion.include_root)
         choices = [dataclasses.replace(c, a=0, b=0)]
@@ -251,7 +266,7 @@ def _transition_choices(pool: list[Source], sequences: dict, cfg: PipelineConfig
     return choices[:n]
 
 
-def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "object"]) -> Plan:
+def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, object]) -> Plan:
     """The plan for cfg.n_seq sequences. `sequences` maps Source.id -> MoshedSequence (for pairs
     and windows)."""
     if cfg.n_seq < 1:
@@ -278,17 +293,43 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, "
         for kind in split_kinds:
             if kind == "original":
                 k, (start, stop) = next(originals)
-                plans.append(SequencePlan(index=-1, id="", split=sp, seed=0, source_a=pool[k].id, source_b="",
-                                          frame_i=-1, frame_j=-1, distance=0.0, kind=kind, window_a=[start, stop]))  # fmt: skip
+                plans.append(
+                    SequencePlan(
+                        index=-1,
+                        id="",
+                        split=sp,
+                        seed=0,
+                        source_a=pool[k].id,
+                        source_b="",
+                        frame_i=-1,
+                        frame_j=-1,
+                        distance=0.0,
+                        kind=kind,
+                        window_a=[start, stop],
+                    )
+                )
                 continue
             c = next(transitions)
             a, b = pool[int(c.a)], pool[int(c.b)]
-            wa, wb = transition_windows(int(c.i), int(c.j), sequences[a.id].num_frames, sequences[b.id].num_frames,
-                                        context)  # fmt: skip
-            plans.append(SequencePlan(
-                index=-1, id="", split=sp, seed=0, source_a=a.id, source_b=b.id, frame_i=int(c.i), frame_j=int(c.j),
-                distance=float(c.distance), kind=kind, window_a=wa, window_b=wb,
-            ))  # fmt: skip
+            wa, wb = transition_windows(
+                int(c.i), int(c.j), sequences[a.id].num_frames, sequences[b.id].num_frames, context
+            )
+            plans.append(
+                SequencePlan(
+                    index=-1,
+                    id="",
+                    split=sp,
+                    seed=0,
+                    source_a=a.id,
+                    source_b=b.id,
+                    frame_i=int(c.i),
+                    frame_j=int(c.j),
+                    distance=float(c.distance),
+                    kind=kind,
+                    window_a=wa,
+                    window_b=wb,
+                )
+            )
     for k, p in enumerate(plans):
         p.index, p.id = k, f"seq{k:06d}"
         p.seed = derived_seed(seed, 3, k)

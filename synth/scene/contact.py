@@ -13,8 +13,8 @@ from tqdm import tqdm
 from synth.io import atomic_path
 from synth.paths import shared_assets_dir
 from synth.scene.job import write_render_job
-from synth.scene.runner import run_render
 from synth.scene.people import people_rig
+from synth.scene.runner import run_render
 from synth.scene.sampling import sample_scene
 from synth.scene.spec import DEFAULT_SAMPLES
 
@@ -24,8 +24,11 @@ def _default_dirs() -> dict[str, str]:
     assets = shared_assets_dir()
     if assets is None:
         return {}
-    return {"photo_dir": str(assets / "backgrounds"), "texture_dir": str(assets / "textures"),
-            "hdri_dir": str(assets / "hdri")}  # fmt: skip
+    return {
+        "photo_dir": str(assets / "backgrounds"),
+        "texture_dir": str(assets / "textures"),
+        "hdri_dir": str(assets / "hdri"),
+    }
 
 
 def _scene_settings(k: int, dirs: dict[str, str], resolution: int, samples: int) -> dict:
@@ -51,13 +54,23 @@ def _caption(spec) -> str:
 
 def _people_caption(spec) -> str:
     bg = spec.background
-    return (f"seed {spec.seed} {bg['kind']} {Path(bg['path']).stem[:10]} | tone {spec.skin['tone']:.2f} "
-            f"{spec.hair['style']} m{spec.hair['melanin']:.2f} | {spec.shoes['type']}")  # fmt: skip
+    return (
+        f"seed {spec.seed} {bg['kind']} {Path(bg['path']).stem[:10]} | tone {spec.skin['tone']:.2f} "
+        f"{spec.hair['style']} m{spec.hair['melanin']:.2f} | {spec.shoes['type']}"
+    )
 
 
-def make_people_sheet(out: str | Path, body, people: int = 12, seed: int = 0, resolution: int = 512,
-                      samples: int = DEFAULT_SAMPLES, frame: int = 20, dirs: dict[str, str] | None = None,
-                      cols: int = 4) -> Path:  # fmt: skip
+def make_people_sheet(
+    out: str | Path,
+    body,
+    people: int = 12,
+    seed: int = 0,
+    resolution: int = 512,
+    samples: int = DEFAULT_SAMPLES,
+    frame: int = 20,
+    dirs: dict[str, str] | None = None,
+    cols: int = 4,
+) -> Path:
     """`people` people (seeds seed..seed+people-1: body shape, skin, hair, eyes, shoes, garments),
     each seen from the front (south) and the back (north), alternating HDRI and photo backgrounds."""
     from PIL import Image, ImageDraw
@@ -92,8 +105,16 @@ def make_people_sheet(out: str | Path, body, people: int = 12, seed: int = 0, re
     return out
 
 
-def make_contact_sheet(out: str | Path, body, scenes: int = 3, seed: int = 0, resolution: int = 250,
-                       samples: int = DEFAULT_SAMPLES, frame: int = 20, dirs: dict[str, str] | None = None) -> Path:  # fmt: skip
+def make_contact_sheet(
+    out: str | Path,
+    body,
+    scenes: int = 3,
+    seed: int = 0,
+    resolution: int = 250,
+    samples: int = DEFAULT_SAMPLES,
+    frame: int = 20,
+    dirs: dict[str, str] | None = None,
+) -> Path:
     """Render `scenes` scenes x 4 cameras and write them as rows of one PNG with captions."""
     from PIL import Image, ImageDraw
 

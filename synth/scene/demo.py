@@ -23,8 +23,9 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
-def shell_garment(garment_type: str, verts: np.ndarray, faces: np.ndarray, labels: np.ndarray,
-                  parts: tuple[int, ...], offset: float) -> GarmentCache:  # fmt: skip
+def shell_garment(
+    garment_type: str, verts: np.ndarray, faces: np.ndarray, labels: np.ndarray, parts: tuple[int, ...], offset: float
+) -> GarmentCache:
     """The faces whose three vertices belong to `parts`, pushed out by `offset` metres every frame."""
     keep = np.isin(labels, parts)[faces].all(axis=1)
     sub = faces[keep]

@@ -71,9 +71,17 @@ def _push_out(p: np.ndarray, tree: cKDTree, hv: np.ndarray, hn: np.ndarray, gap:
     return p + np.maximum(gap - depth, 0.0)[:, None] * hn[i]
 
 
-def grow_strands(scalp_verts: np.ndarray, scalp_faces: np.ndarray, head_verts: np.ndarray, head_faces: np.ndarray,
-                 axes: np.ndarray, style: dict, seed: int, length_scale: float = 1.0,
-                 density_scale: float = 1.0) -> np.ndarray:  # fmt: skip
+def grow_strands(
+    scalp_verts: np.ndarray,
+    scalp_faces: np.ndarray,
+    head_verts: np.ndarray,
+    head_faces: np.ndarray,
+    axes: np.ndarray,
+    style: dict,
+    seed: int,
+    length_scale: float = 1.0,
+    density_scale: float = 1.0,
+) -> np.ndarray:
     """(N, P, 3) strand points, roots first. axes: rows right, up, forward of the head (frame 0)."""
     rng = np.random.default_rng(seed)
     n = max(1, int(round(style["count"] * density_scale)))

@@ -39,12 +39,15 @@ def _check_geometry(verts: np.ndarray, faces: np.ndarray, garments: list[Garment
     if spec.num_frames not in (0, T):
         raise SynthError(f"spec.num_frames={spec.num_frames} but the body has {T} frames", fix="set num_frames = T")
     if len(garments) > len(spec.garment_materials):
-        raise SynthError(f"{len(garments)} garments but {len(spec.garment_materials)} material slots",
-                         fix="wear fewer garments")  # fmt: skip
+        raise SynthError(
+            f"{len(garments)} garments but {len(spec.garment_materials)} material slots", fix="wear fewer garments"
+        )
     for k, g in enumerate(garments):
         if len(g.verts) != T:
-            raise SynthError(f"garment {k} ({g.garment_type}) has {len(g.verts)} frames, body {T}",
-                             fix="simulate the garment for the rendered frames")  # fmt: skip
+            raise SynthError(
+                f"garment {k} ({g.garment_type}) has {len(g.verts)} frames, body {T}",
+                fix="simulate the garment for the rendered frames",
+            )
         if not np.isfinite(g.verts).all():
             raise SynthError(f"garment {k} ({g.garment_type}) verts contain NaN/inf", fix="re-run the cloth stage")
 
@@ -62,23 +65,40 @@ def _check_assets(spec: SceneSpec, n_garments: int) -> None:
 def _hair_arrays(spec_hair: dict, rig: people.BodyRig, verts0: np.ndarray, axes: np.ndarray) -> dict:
     """Scalp hair (none when bald) and eyebrows as flattened strands: points (sum P, 3), counts (N,)."""
     patches = {}
-    for name, faces in (("scalp", people.scalp_faces(rig)), ("brows", people.brow_faces(rig)),
-                        ("head", people.head_faces(rig))):  # fmt: skip
+    for name, faces in (
+        ("scalp", people.scalp_faces(rig)),
+        ("brows", people.brow_faces(rig)),
+        ("head", people.head_faces(rig)),
+    ):
         used, local = people.submesh(faces)
         patches[name] = (verts0[used], local)
     hv, hf = patches["head"]
     seed, style = int(spec_hair["seed"]), spec_hair["style"]
     scalp = []
     if style in hair.STYLES:
-        scalp.append(hair.grow_strands(*patches["scalp"], hv, hf, axes, hair.STYLES[style], seed,
-                                       spec_hair.get("length_scale", 1.0), spec_hair.get("density_scale", 1.0)))  # fmt: skip
+        scalp.append(
+            hair.grow_strands(
+                *patches["scalp"],
+                hv,
+                hf,
+                axes,
+                hair.STYLES[style],
+                seed,
+                spec_hair.get("length_scale", 1.0),
+                spec_hair.get("density_scale", 1.0),
+            )
+        )
         if style == "bun":
             scalp.append(hair.bun_strands(patches["scalp"][0], axes, seed + 1))
     brows = [hair.grow_strands(*patches["brows"], hv, hf, axes, hair.BROWS, seed + 2)]
     out = {}
     for name, strands in (("hair", scalp), ("brow", brows)):
-        out[f"{name}_points"] = np.concatenate([s.reshape(-1, 3) for s in strands] or [np.zeros((0, 3))]).astype(np.float32)
-        out[f"{name}_counts"] = np.concatenate([np.full(len(s), s.shape[1]) for s in strands] or [np.zeros(0)]).astype(np.int32)
+        out[f"{name}_points"] = np.concatenate([s.reshape(-1, 3) for s in strands] or [np.zeros((0, 3))]).astype(
+            np.float32
+        )
+        out[f"{name}_counts"] = np.concatenate([np.full(len(s), s.shape[1]) for s in strands] or [np.zeros(0)]).astype(
+            np.int32
+        )
     return out
 
 
@@ -91,9 +111,13 @@ def _people_arrays(spec: SceneSpec, rig: people.BodyRig, body_b: np.ndarray) -> 
     entry: dict[str, Any] = {"file": "people.npz"}
     if spec.hair:
         arrays.update(_hair_arrays(spec.hair, rig, body_b[0], arrays["head_axes"]))
-        entry["hair"] = {"label": HAIR, "style": spec.hair["style"], "strands": len(arrays["hair_counts"]),
-                         "radius": hair.STYLES.get(spec.hair["style"], hair.BROWS)["radius"],
-                         "brow_radius": hair.BROWS["radius"]}  # fmt: skip
+        entry["hair"] = {
+            "label": HAIR,
+            "style": spec.hair["style"],
+            "strands": len(arrays["hair_counts"]),
+            "radius": hair.STYLES.get(spec.hair["style"], hair.BROWS)["radius"],
+            "brow_radius": hair.BROWS["radius"],
+        }
     if spec.eyes and rig.look.has_eyes:
         arrays["eye_verts"] = people.place_eyes(rig, body_b[0]).astype(np.float32)
         arrays["eye_faces"] = rig.look.eye_faces.astype(np.int32)
@@ -110,9 +134,16 @@ def _people_arrays(spec: SceneSpec, rig: people.BodyRig, body_b: np.ndarray) -> 
     return arrays, entry
 
 
-def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, faces: np.ndarray,
-                     garments: list[GarmentCache], track: np.ndarray | None = None,
-                     part_labels: np.ndarray | None = None, rig: people.BodyRig | None = None) -> Path:  # fmt: skip
+def write_render_job(
+    job_dir: str | Path,
+    spec: SceneSpec,
+    verts: np.ndarray,
+    faces: np.ndarray,
+    garments: list[GarmentCache],
+    track: np.ndarray | None = None,
+    part_labels: np.ndarray | None = None,
+    rig: people.BodyRig | None = None,
+) -> Path:
     """Write job.json, body.npz and garments/*.npz (Blender world). `verts` (T,V,3) and the garment
     caches are in the SMPL world; `track` (T,3) SMPL-world pelvis (default: body vertex centroid);
     `part_labels` (V,) SMPL part per body vertex (body.part_labels), needed by the 'parts' pass;
@@ -129,14 +160,18 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
     if part_labels is not None:
         body["part_labels"] = np.asarray(part_labels, np.int32).reshape(-1)
         if len(body["part_labels"]) != verts.shape[1] or body["part_labels"].min() < 0:
-            raise SynthError(f"part_labels has {len(body['part_labels'])} entries for {verts.shape[1]} vertices",
-                             fix="pass the body model's part_labels")  # fmt: skip
+            raise SynthError(
+                f"part_labels has {len(body['part_labels'])} entries for {verts.shape[1]} vertices",
+                fix="pass the body model's part_labels",
+            )
     elif "parts" in spec.passes:
         raise SynthError("the 'parts' pass needs part_labels", fix="pass part_labels=body.part_labels")
     if rig is not None and rig.look.uv is not None:
         if len(rig.look.uv) != len(faces):
-            raise SynthError(f"the body's UV map has {len(rig.look.uv)} faces, the mesh {len(faces)}",
-                             fix="give the UV map of this body model")  # fmt: skip
+            raise SynthError(
+                f"the body's UV map has {len(rig.look.uv)} faces, the mesh {len(faces)}",
+                fix="give the UV map of this body model",
+            )
         body["uv"] = rig.look.uv.astype(np.float32)
     save_npz_atomic(job_dir / "body.npz", **body)
     people_entry = None
@@ -149,12 +184,20 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
         name = f"{k:02d}_{g.garment_type}"
         gv = smpl_to_blender(g.verts.astype(np.float64))
         all_points.append(gv)
-        GarmentCache(g.garment_type, g.faces, g.uv, smpl_to_blender(g.rest), gv.astype(np.float32),
-                     g.material, g.stats).save(job_dir / "garments" / f"{name}.npz")  # fmt: skip
+        GarmentCache(
+            g.garment_type, g.faces, g.uv, smpl_to_blender(g.rest), gv.astype(np.float32), g.material, g.stats
+        ).save(job_dir / "garments" / f"{name}.npz")
         save_npz_atomic(job_dir / "garments" / f"{name}.hem.npz", hem=people.hem_weights(g.rest, g.faces))
-        garment_entries.append({"file": f"garments/{name}.npz", "type": g.garment_type, "label": garment_label(k),
-                                "num_verts": int(gv.shape[1]), "material": spec.garment_materials[k],
-                                "hem": f"garments/{name}.hem.npz"})  # fmt: skip
+        garment_entries.append(
+            {
+                "file": f"garments/{name}.npz",
+                "type": g.garment_type,
+                "label": garment_label(k),
+                "num_verts": int(gv.shape[1]),
+                "material": spec.garment_materials[k],
+                "hem": f"garments/{name}.hem.npz",
+            }
+        )
 
     targets = track_points(body_b) if track is None else smpl_to_blender(np.asarray(track, np.float64))
     points = np.concatenate(all_points, axis=1)
@@ -172,9 +215,12 @@ def write_render_job(job_dir: str | Path, spec: SceneSpec, verts: np.ndarray, fa
         "people": people_entry,
         "mpfb2": str(mpfb_dir()) if rig is not None else "",
         "ground": people.ground_patch(lowest, rig, GROUND_MARGIN) if spec.ground else None,
-        "seg_legend": seg_legend([g.garment_type for g in garments], hair=bool(people_entry and "hair" in people_entry),
-                                 eyes=bool(people_entry and "eyes" in people_entry),
-                                 shoes=bool(people_entry and "shoes" in people_entry)),
+        "seg_legend": seg_legend(
+            [g.garment_type for g in garments],
+            hair=bool(people_entry and "hair" in people_entry),
+            eyes=bool(people_entry and "eyes" in people_entry),
+            shoes=bool(people_entry and "shoes" in people_entry),
+        ),
     }
     save_json_atomic(job_dir / "job.json", job)
     return job_dir
@@ -185,4 +231,6 @@ def load_job(job_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise SynthError(f"not a readable render job ({exc})", path=path, fix="re-create it with write_render_job") from exc
+        raise SynthError(
+            f"not a readable render job ({exc})", path=path, fix="re-create it with write_render_job"
+        ) from exc

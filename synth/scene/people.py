@@ -41,8 +41,12 @@ def people_rig(body, look: BodyLook | None = None) -> BodyRig:
     """BodyRig of a BodyModel (its look sidecar / UV map loaded unless given)."""
     from synth.body.look import load_body_look
 
-    return BodyRig(np.asarray(body.v_template, np.float64), np.asarray(body.faces, np.int64),
-                   np.asarray(body.part_labels, np.int64), look or load_body_look(body))  # fmt: skip
+    return BodyRig(
+        np.asarray(body.v_template, np.float64),
+        np.asarray(body.faces, np.int64),
+        np.asarray(body.part_labels, np.int64),
+        look or load_body_look(body),
+    )
 
 
 def rigid_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -150,8 +154,12 @@ def shoe_shell(rig: BodyRig, verts: np.ndarray, shoe: str) -> dict[str, np.ndarr
         normals = -normals  # faces wound inwards (decided over the whole body, as demo.shell_garment)
     normals = normals[:, used]
     offset = upper + (sole - upper) * sole_w[used]
-    return {"verts": verts[:, used] + offset[None, :, None] * normals, "faces": local,
-            "sole": sole_w[used][local].mean(axis=1) > 0.5, "used": used}  # fmt: skip
+    return {
+        "verts": verts[:, used] + offset[None, :, None] * normals,
+        "faces": local,
+        "sole": sole_w[used][local].mean(axis=1) > 0.5,
+        "used": used,
+    }
 
 
 def hem_weights(rest: np.ndarray, faces: np.ndarray, width: float = 0.012) -> np.ndarray:

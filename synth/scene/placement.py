@@ -45,20 +45,23 @@ def track_points(body_verts: np.ndarray) -> np.ndarray:
     return body_verts.mean(axis=1)
 
 
-def camera_tracks(spec_cameras: list[dict], points: np.ndarray, targets: np.ndarray, focal_mm: float,
-                  sensor_mm: float, fill: float) -> list[dict]:  # fmt: skip
+def camera_tracks(
+    spec_cameras: list[dict], points: np.ndarray, targets: np.ndarray, focal_mm: float, sensor_mm: float, fill: float
+) -> list[dict]:
     """Per camera: name, distance, and per-frame locations and look-at targets (Blender world)."""
     tan_half = 0.5 * sensor_mm / focal_mm
     tracks = []
     for cam in spec_cameras:
         direction = camera_direction(cam["azimuth"], cam["elevation"])
         dist = fit_distance(points, targets, direction, tan_half, fill)
-        tracks.append({
-            "name": cam["name"],
-            "distance": dist,
-            "locations": (targets + dist * direction).tolist(),
-            "targets": targets.tolist(),
-        })  # fmt: skip
+        tracks.append(
+            {
+                "name": cam["name"],
+                "distance": dist,
+                "locations": (targets + dist * direction).tolist(),
+                "targets": targets.tolist(),
+            }
+        )
     return tracks
 
 

@@ -23,8 +23,18 @@ def render_command(job_dir: Path) -> list[str]:
     """`blender -b -P render.py -- --job DIR` when $SYNTH_BLENDER names a binary, else the bpy module."""
     blender = os.environ.get("SYNTH_BLENDER", "")
     if blender:
-        return [blender, "-b", "--factory-startup", "--python-exit-code", "2", "-P", str(RENDER_SCRIPT),
-                "--", "--job", str(job_dir)]  # fmt: skip
+        return [
+            blender,
+            "-b",
+            "--factory-startup",
+            "--python-exit-code",
+            "2",
+            "-P",
+            str(RENDER_SCRIPT),
+            "--",
+            "--job",
+            str(job_dir),
+        ]
     return [sys.executable, str(RENDER_SCRIPT), "--job", str(job_dir)]
 
 
@@ -35,11 +45,20 @@ def run_render(job_dir: str | Path, timeout: float | None = None) -> Path:
     log_path = job_dir / "render.log"
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.run(render_command(job_dir), stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=timeout, cwd=job_dir, preexec_fn=child_preexec())  # fmt: skip
+            proc = subprocess.run(
+                render_command(job_dir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                cwd=job_dir,
+                preexec_fn=child_preexec(),
+            )
     except FileNotFoundError as exc:
-        raise SynthError(f"cannot start Blender ({exc})", path=os.environ.get("SYNTH_BLENDER") or sys.executable,
-                         fix="set SYNTH_BLENDER to a Blender binary or install bpy==5.0.1") from exc  # fmt: skip
+        raise SynthError(
+            f"cannot start Blender ({exc})",
+            path=os.environ.get("SYNTH_BLENDER") or sys.executable,
+            fix="set SYNTH_BLENDER to a Blender binary or install bpy==5.0.1",
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise SynthError(f"render timed out after {timeout} s", path=log_path, fix="lower samples/resolution") from exc
     text = log_path.read_text(errors="replace")
@@ -94,8 +113,13 @@ def check_frames(job_dir: Path, job: dict) -> None:
             if share <= MAGENTA_MAX_SHARE and image_garments and seg_path.is_file():
                 seg = np.asarray(Image.open(seg_path))
                 for label in image_garments:
-                    if (seg == label).sum() >= 16 and magenta_share(rgb[seg == label], lit=True) > PLACEHOLDER_GARMENT_SHARE:
+                    if (seg == label).sum() >= 16 and magenta_share(
+                        rgb[seg == label], lit=True
+                    ) > PLACEHOLDER_GARMENT_SHARE:
                         share = float((seg == label).mean())
             if share > MAGENTA_MAX_SHARE:
-                raise SynthError(f"{100 * share:.0f}% of the frame is Blender's missing-image magenta", path=path,
-                                 fix="an HDRI, photo or fabric image named in job.json did not decode: replace it")
+                raise SynthError(
+                    f"{100 * share:.0f}% of the frame is Blender's missing-image magenta",
+                    path=path,
+                    fix="an HDRI, photo or fabric image named in job.json did not decode: replace it",
+                )

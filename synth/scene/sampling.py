@@ -11,26 +11,46 @@ import numpy as np
 from synth.errors import SynthError
 from synth.scene.assets import list_hdris, list_photos, list_textures
 from synth.scene.labels import GARMENT_SLOTS
-from synth.scene.spec import (BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, HAIR_STYLES, PASSES, SHOE_TYPES,
-                              SceneSpec)  # fmt: skip
+from synth.scene.spec import BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, HAIR_STYLES, PASSES, SHOE_TYPES, SceneSpec
 
 # sRGB skin tones from light to dark (Fitzpatrick-like anchors); a drawn tone t in [0, 1] is a
 # point on the piecewise-linear curve through them (uniform in t: a balanced, continuous range).
 SKIN_TONES = np.array(
-    [[0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.47], [0.73, 0.52, 0.37],
-     [0.58, 0.39, 0.26], [0.42, 0.27, 0.18], [0.30, 0.19, 0.13]]
-)  # fmt: skip
+    [
+        [0.96, 0.80, 0.69],
+        [0.92, 0.72, 0.58],
+        [0.84, 0.62, 0.47],
+        [0.73, 0.52, 0.37],
+        [0.58, 0.39, 0.26],
+        [0.42, 0.27, 0.18],
+        [0.30, 0.19, 0.13],
+    ]
+)
 PATTERNS = ("plain", "stripes", "plaid", "knit", "denim", "print")
 # sRGB iris colours from light to dark (blue, grey-green, green, hazel, brown, dark brown).
 IRIS_COLOURS = np.array(
-    [[0.28, 0.45, 0.68], [0.42, 0.52, 0.50], [0.36, 0.48, 0.26], [0.50, 0.40, 0.18],
-     [0.36, 0.20, 0.09], [0.16, 0.08, 0.04]]
-)  # fmt: skip
+    [
+        [0.28, 0.45, 0.68],
+        [0.42, 0.52, 0.50],
+        [0.36, 0.48, 0.26],
+        [0.50, 0.40, 0.18],
+        [0.36, 0.20, 0.09],
+        [0.16, 0.08, 0.04],
+    ]
+)
 HAIR_STYLE_P = np.array([0.1] + [0.9 / (len(HAIR_STYLES) - 1)] * (len(HAIR_STYLES) - 1))  # bald 10 %
 SHOE_P = np.array([0.15, 0.35, 0.25, 0.25])  # barefoot, sneaker, boot, flat
 # Settings that steer the sampler but are not SceneSpec fields.
-_SAMPLER_KEYS = {"background", "hdri_dir", "photo_dir", "texture_dir", "texture_prob", "photo_prob", "people",
-                 "ground_shadow"}
+_SAMPLER_KEYS = {
+    "background",
+    "hdri_dir",
+    "photo_dir",
+    "texture_dir",
+    "texture_prob",
+    "photo_prob",
+    "people",
+    "ground_shadow",
+}
 
 
 def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.15, 0.9)):
@@ -42,9 +62,14 @@ def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val:
 
 
 def _garment_material(rng: np.random.Generator, textures: list[str], texture_prob: float) -> dict[str, Any]:
-    common = {"scale": float(rng.uniform(1.5, 4.0)), "rotation": float(rng.uniform(0, np.pi)),
-              "roughness": float(rng.uniform(0.55, 0.95)), "sheen": float(rng.uniform(0.2, 0.7)),
-              "hem_shade": float(rng.uniform(0.7, 0.9)), "thickness": float(rng.uniform(0.002, 0.004))}  # fmt: skip
+    common = {
+        "scale": float(rng.uniform(1.5, 4.0)),
+        "rotation": float(rng.uniform(0, np.pi)),
+        "roughness": float(rng.uniform(0.55, 0.95)),
+        "sheen": float(rng.uniform(0.2, 0.7)),
+        "hem_shade": float(rng.uniform(0.7, 0.9)),
+        "thickness": float(rng.uniform(0.002, 0.004)),
+    }
     if textures and rng.uniform() < texture_prob:
         tint = [round(float(c), 4) for c in rng.uniform(0.6, 1.0, 3)]
         return {"kind": "image", "path": textures[int(rng.integers(len(textures)))], "tint": tint, **common}
@@ -53,22 +78,35 @@ def _garment_material(rng: np.random.Generator, textures: list[str], texture_pro
     if pattern == "denim":
         colors = [_color(rng, (0.5, 0.8), (0.25, 0.55)) for _ in range(3)]
         colors = [[c[0] * 0.4, c[1] * 0.6, max(c)] for c in colors]  # blue-ish indigo family
-    return {"kind": "procedural", "pattern": pattern, "colors": colors,
-            "stripe_ratio": float(rng.uniform(0.2, 0.6)), **common}  # fmt: skip
+    return {
+        "kind": "procedural",
+        "pattern": pattern,
+        "colors": colors,
+        "stripe_ratio": float(rng.uniform(0.2, 0.6)),
+        **common,
+    }
 
 
 def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
     if kind == "mixed":
         kind = "photo" if photos and rng.uniform() < photo_prob else "hdri"
-    env = {"path": hdris[int(rng.integers(len(hdris)))], "rotation": float(rng.uniform(0, 2 * np.pi)),
-           "strength": float(rng.uniform(0.6, 1.4))}  # fmt: skip
+    env = {
+        "path": hdris[int(rng.integers(len(hdris)))],
+        "rotation": float(rng.uniform(0, 2 * np.pi)),
+        "strength": float(rng.uniform(0.6, 1.4)),
+    }
     if kind == "hdri":
         return {"kind": "hdri", **env}
     # A photo seen straight by the camera (screen-space), each camera its own crop: zoomed/rotated a
     # little so no edge shows; the HDRI still lights the subject but is invisible to camera rays.
-    views = [{"zoom": float(rng.uniform(1.2, 2.5)), "rotation": float(rng.uniform(-0.12, 0.12)),
-              "offset": [float(v) for v in rng.uniform(-1, 1, 2)]}  # offset: fraction of the free margin
-             for _ in CAMERA_NAMES]  # fmt: skip
+    views = [
+        {
+            "zoom": float(rng.uniform(1.2, 2.5)),
+            "rotation": float(rng.uniform(-0.12, 0.12)),
+            "offset": [float(v) for v in rng.uniform(-1, 1, 2)],
+        }  # offset: fraction of the free margin
+        for _ in CAMERA_NAMES
+    ]
     return {
         "kind": "photo",
         "path": photos[int(rng.integers(len(photos)))],
@@ -94,51 +132,75 @@ def _skin(rng: np.random.Generator) -> dict[str, Any]:
     undertone = float(rng.uniform(-1.0, 1.0))  # -1 cool (pinkish) .. +1 warm (olive/golden)
     color = _on_curve(SKIN_TONES, tone) * (1.0 + undertone * np.array([0.015, 0.02, -0.05]))
     color = color * rng.uniform(0.97, 1.03)
-    return {"tone": round(tone, 4), "undertone": round(undertone, 4), "color": _rgb(color),
-            "roughness": float(rng.uniform(0.38, 0.55)), "subsurface": float(rng.uniform(0.15, 0.3)),
-            "pore_strength": float(rng.uniform(0.1, 0.3)), "blush": float(rng.uniform(0.02, 0.1)),
-            "lip_tint": float(rng.uniform(0.2, 0.6))}  # fmt: skip
+    return {
+        "tone": round(tone, 4),
+        "undertone": round(undertone, 4),
+        "color": _rgb(color),
+        "roughness": float(rng.uniform(0.38, 0.55)),
+        "subsurface": float(rng.uniform(0.15, 0.3)),
+        "pore_strength": float(rng.uniform(0.1, 0.3)),
+        "blush": float(rng.uniform(0.02, 0.1)),
+        "lip_tint": float(rng.uniform(0.2, 0.6)),
+    }
 
 
 def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
     """Style, and a melanin-like colour (Principled Hair BSDF parameters) that darkens with the skin."""
     style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_P))]
     grey = rng.uniform() < 0.07
-    melanin = float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.5 + 0.4 * tone + rng.normal(0, 0.2), 0.1, 0.98))
+    melanin = (
+        float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.5 + 0.4 * tone + rng.normal(0, 0.2), 0.1, 0.98))
+    )
     redness = float(rng.uniform(0.0, 0.15)) if grey else float(rng.uniform(0.0, 1.0) ** 2 * (1.2 - melanin))
-    return {"style": style, "melanin": round(melanin, 4), "redness": round(min(redness, 1.0), 4),
-            "roughness": float(rng.uniform(0.25, 0.45)), "length_scale": float(rng.uniform(0.85, 1.15)),
-            "density_scale": float(rng.uniform(0.8, 1.2)), "seed": int(rng.integers(1 << 30)),
-            "eyebrow_melanin": round(min(1.0, melanin + 0.15), 4)}  # fmt: skip
+    return {
+        "style": style,
+        "melanin": round(melanin, 4),
+        "redness": round(min(redness, 1.0), 4),
+        "roughness": float(rng.uniform(0.25, 0.45)),
+        "length_scale": float(rng.uniform(0.85, 1.15)),
+        "density_scale": float(rng.uniform(0.8, 1.2)),
+        "seed": int(rng.integers(1 << 30)),
+        "eyebrow_melanin": round(min(1.0, melanin + 0.15), 4),
+    }
 
 
 def _eyes(rng: np.random.Generator, tone: float) -> dict[str, Any]:
     """Iris colour on a light..dark curve (darker eyes more likely with darker skin), pupil size."""
     t = float(np.clip(0.45 + 0.55 * tone + rng.normal(0, 0.3), 0.0, 1.0))
     major = _on_curve(IRIS_COLOURS, t) * rng.uniform(0.9, 1.1, 3)
-    return {"iris_tone": round(t, 4), "iris_major": _rgb(major), "iris_minor": _rgb(0.45 * major),
-            "pupil_size": float(rng.uniform(0.25, 0.35))}  # fmt: skip
+    return {
+        "iris_tone": round(t, 4),
+        "iris_major": _rgb(major),
+        "iris_minor": _rgb(0.45 * major),
+        "pupil_size": float(rng.uniform(0.25, 0.35)),
+    }
 
 
 def _shoes(rng: np.random.Generator) -> dict[str, Any]:
     kind = SHOE_TYPES[int(rng.choice(len(SHOE_TYPES), p=SHOE_P))]
     sole = [0.9, 0.89, 0.86] if rng.uniform() < 0.5 else [0.08, 0.08, 0.08]
-    return {"type": kind, "color": _color(rng, (0.0, 0.7), (0.05, 0.9)), "sole_color": sole,
-            "roughness": float(rng.uniform(0.3, 0.8))}  # fmt: skip
+    return {
+        "type": kind,
+        "color": _color(rng, (0.0, 0.7), (0.05, 0.9)),
+        "sole_color": sole,
+        "roughness": float(rng.uniform(0.3, 0.8)),
+    }
 
 
 def _lights(rng: np.random.Generator) -> list[dict[str, Any]]:
     """Four area lights, one per quadrant around the subject, random strength/size/tint."""
     out = []
     for k in range(4):
-        out.append({
-            "azimuth": float(np.pi / 4 + k * np.pi / 2 + rng.uniform(-0.4, 0.4)),
-            "elevation": float(rng.uniform(0.3, 1.0)),
-            "distance": float(rng.uniform(3.0, 5.0)),
-            "size": float(rng.uniform(1.0, 3.0)),
-            "power": float(rng.uniform(100.0, 900.0)),  # watts
-            "color": [round(float(c), 4) for c in 1.0 - rng.uniform(0.0, 0.15, 3)],
-        })  # fmt: skip
+        out.append(
+            {
+                "azimuth": float(np.pi / 4 + k * np.pi / 2 + rng.uniform(-0.4, 0.4)),
+                "elevation": float(rng.uniform(0.3, 1.0)),
+                "distance": float(rng.uniform(3.0, 5.0)),
+                "size": float(rng.uniform(1.0, 3.0)),
+                "power": float(rng.uniform(100.0, 900.0)),  # watts
+                "color": [round(float(c), 4) for c in 1.0 - rng.uniform(0.0, 0.15, 3)],
+            }
+        )
     return out
 
 
@@ -190,9 +252,13 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
         **kwargs,
         background=_background(bg_rng, bg_kind, hdris, photos, float(settings.get("photo_prob", 0.5))),
         skin=skin,
-        garment_materials=[_garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5)))
-                           for _ in range(GARMENT_SLOTS)],
+        garment_materials=[
+            _garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5)))
+            for _ in range(GARMENT_SLOTS)
+        ],
         lights=_lights(light_rng),
-        cameras=[{"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
-                 for c, c_az in enumerate((0.0, np.pi, -np.pi / 2, np.pi / 2)[:n_cam])],
-    )  # fmt: skip
+        cameras=[
+            {"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
+            for c, c_az in enumerate((0.0, np.pi, -np.pi / 2, np.pi / 2)[:n_cam])
+        ],
+    )

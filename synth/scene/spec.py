@@ -49,6 +49,6 @@ class SceneSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "SceneSpec":
+    def from_json(cls, d: dict[str, Any]) -> SceneSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})

@@ -20,8 +20,9 @@ def code_version() -> dict:
     info = {"synth": synth.__version__, "commit": None, "dirty": None, "source": "installed package"}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != PROJECT_ROOT:
@@ -50,7 +51,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         per_split[info.split]["shards"] += 1
     seen = set()
     if shards:
-        for key, files in iter_samples(out, decode=False):
+        for _key, files in iter_samples(out, decode=False):
             meta = json.loads(files["meta.json"])
             sp = per_split[meta["split"]]
             sp["samples"] += 1
@@ -81,11 +82,23 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         "config": cfg.to_dict(),
         "split_subjects": subjects,
         "sources": [s.__dict__ for s in plan.sources],
-        "sequences": [{"id": s.id, "split": s.split, "kind": s.kind, "seed": s.seed, "scene_seed": s.scene_seed,
-                       "source_windows": _windows(s), "segments": segments.get(s.id, []),
-                       "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)]
-                       if s.kind == "transition" else None,
-                       "outfit": s.outfit, "materials": s.materials} for s in plan.sequences],  # fmt: skip
+        "sequences": [
+            {
+                "id": s.id,
+                "split": s.split,
+                "kind": s.kind,
+                "seed": s.seed,
+                "scene_seed": s.scene_seed,
+                "source_windows": _windows(s),
+                "segments": segments.get(s.id, []),
+                "pair": [s.source_a, s.frame_i, s.source_b, s.frame_j, round(s.distance, 4)]
+                if s.kind == "transition"
+                else None,
+                "outfit": s.outfit,
+                "materials": s.materials,
+            }
+            for s in plan.sequences
+        ],
         "kinds": dict(kinds),
         "passes": passes,
         "seg_labels": {name: int(label) for name, label in sorted(legends.items(), key=lambda kv: int(kv[1]))},
@@ -141,21 +154,39 @@ def card_markdown(card: dict) -> str:
     ]
     for s in ("train", "val", "test"):
         subj = ", ".join(card["split_subjects"][s]) or "-"
-        lines.append(f"| {s} | {c[s]['sequences']} | {c[s]['samples']} | {c[s]['frames']} | {c[s]['shards']} | {subj} |")
+        lines.append(
+            f"| {s} | {c[s]['sequences']} | {c[s]['samples']} | {c[s]['frames']} | {c[s]['shards']} | {subj} |"
+        )
     t = card["total"]
     lines.append(f"| **total** | {t['sequences']} | {t['samples']} | {t['frames']} | {t['shards']} | |")
-    lines += ["", f"Planned sequences: {card['planned_sequences']}; missing (failed or unfinished): "
-              f"{', '.join(card['missing_sequences']) or 'none'}.", ""]  # fmt: skip
+    lines += [
+        "",
+        f"Planned sequences: {card['planned_sequences']}; missing (failed or unfinished): "
+        f"{', '.join(card['missing_sequences']) or 'none'}.",
+        "",
+    ]
     kinds = ", ".join(f"{v} {k}" for k, v in sorted(card.get("kinds", {}).items())) or "none"
-    lines += ["Splits are by source subject: no subject's motion appears in two splits.", "",
-              f"Sequences in the shards by kind: {kinds} (original: a window of a source's own motion; transition: "
-              "X's motion up to frame i, the interpolated frames, then Y's motion from frame j).", ""]  # fmt: skip
+    lines += [
+        "Splits are by source subject: no subject's motion appears in two splits.",
+        "",
+        f"Sequences in the shards by kind: {kinds} (original: a window of a source's own motion; transition: "
+        "X's motion up to frame i, the interpolated frames, then Y's motion from frame j).",
+        "",
+    ]
     if card.get("passes"):
-        lines += [f"Render passes in every sample: {', '.join(card['passes'])} (encodings in docs/ARCHITECTURE.md "
-                  "and each meta.json `passes`). Seg labels: "
-                  + ", ".join(f"{v} {k}" for k, v in card.get("seg_labels", {}).items()) + ".", ""]  # fmt: skip
-    lines += ["## Sequences", "", "| id | split | kind | source frames [start, stop) | frames shown | pair (i -> j, max D) | outfit |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            f"Render passes in every sample: {', '.join(card['passes'])} (encodings in docs/ARCHITECTURE.md "
+            "and each meta.json `passes`). Seg labels: "
+            + ", ".join(f"{v} {k}" for k, v in card.get("seg_labels", {}).items())
+            + ".",
+            "",
+        ]
+    lines += [
+        "## Sequences",
+        "",
+        "| id | split | kind | source frames [start, stop) | frames shown | pair (i -> j, max D) | outfit |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for s in card["sequences"]:
         windows = " + ".join(f"{w['source']}[{w['frames'][0]}:{w['frames'][1]}]" for w in s.get("source_windows", []))
         pair = "-"
@@ -164,7 +195,9 @@ def card_markdown(card: dict) -> str:
             pair = f"{a}@{i} -> {b}@{j}, {d:.2f}"
         outfit = ", ".join(f"{g} ({m})" for g, m in zip(s["outfit"], s["materials"])) or "none"
         shown = ", ".join(f"{g['frames'][0]}:{g['frames'][1]} {g['kind']}" for g in s.get("segments", [])) or "-"
-        lines.append(f"| {s['id']} | {s['split']} | {s.get('kind', 'transition')} | {windows or '-'} | {shown} | {pair} | {outfit} |")
+        lines.append(
+            f"| {s['id']} | {s['split']} | {s.get('kind', 'transition')} | {windows or '-'} | {shown} | {pair} | {outfit} |"
+        )
     lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
     for a in card["assets"]:
         lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")
@@ -172,7 +205,12 @@ def card_markdown(card: dict) -> str:
     for name, counts in card.get("people", {}).items():
         lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or '-'} |")
     lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
-    lines += ["", f"Units: {card['units']}.", "", "Full configuration: `dataset_card.json` (`config`) and `config.yaml`."]
+    lines += [
+        "",
+        f"Units: {card['units']}.",
+        "",
+        "Full configuration: `dataset_card.json` (`config`) and `config.yaml`.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -99,8 +99,11 @@ def draw_joints(img: Image.Image, j2d: np.ndarray, vis: np.ndarray, scale: float
     r = max(2.0, img.size[0] / 90)
     for j, parent in enumerate(SMPL_PARENTS):
         if parent >= 0 and (j2d[[j, parent]] >= 0).all():
-            d.line([tuple(p[parent]), tuple(p[j])], fill=(255, 60, 60) if j in _LEFT else (60, 255, 255),
-                   width=max(1, int(r / 2)))  # fmt: skip
+            d.line(
+                [tuple(p[parent]), tuple(p[j])],
+                fill=(255, 60, 60) if j in _LEFT else (60, 255, 255),
+                width=max(1, int(r / 2)),
+            )
     for j in range(len(p)):
         box = [p[j, 0] - r, p[j, 1] - r, p[j, 0] + r, p[j, 1] + r]
         if vis[j]:
@@ -154,15 +157,19 @@ def sequence_samples(path: str | Path, key: str | None) -> list[tuple[str, dict]
     for k, s in found:
         missing = [f"{k}.{name}" for name in ("joints.npz", "camera.json", "meta.json") if name.split(".")[0] not in s]
         if missing or s["frames"] is None:
-            raise SynthError(f"sample {k} lacks {', '.join(missing) or 'frames'}", path=path,
-                             fix="re-pack it (`synth shard DIR`) or regenerate; `synth validate` lists every problem")  # fmt: skip
+            raise SynthError(
+                f"sample {k} lacks {', '.join(missing) or 'frames'}",
+                path=path,
+                fix="re-pack it (`synth shard DIR`) or regenerate; `synth validate` lists every problem",
+            )
     if key and "_c" in key:
         found = [f for f in found if f[0] == key] or found
     return found
 
 
-def contact_sheet(samples: list[tuple[str, dict]], out_png: str | Path, n_frames: int = 6, tile: int = 200,
-                  meshes: dict | None = None) -> Path:  # fmt: skip
+def contact_sheet(
+    samples: list[tuple[str, dict]], out_png: str | Path, n_frames: int = 6, tile: int = 200, meshes: dict | None = None
+) -> Path:
     """Rows: cameras, each followed by one row per stored pass; columns: the first frame as rendered
     (no overlay, to judge the picture itself), then evenly spaced frames with the mesh, 2D joints
     and box overlaid (pass rows: the same frames, colour-coded as in `pass_image`)."""
@@ -198,8 +205,13 @@ def contact_sheet(samples: list[tuple[str, dict]], out_png: str | Path, n_frames
     return out_png
 
 
-def video(samples: list[tuple[str, dict]], out_path: str | Path, tile: int = 200, fps: float | None = None,
-          meshes: dict | None = None) -> Path:  # fmt: skip
+def video(
+    samples: list[tuple[str, dict]],
+    out_path: str | Path,
+    tile: int = 200,
+    fps: float | None = None,
+    meshes: dict | None = None,
+) -> Path:
     """All frames, cameras side by side in a grid; MP4 (or GIF by suffix, or when ffmpeg is missing)."""
     import imageio.v2 as imageio
 
@@ -225,8 +237,15 @@ def video(samples: list[tuple[str, dict]], out_path: str | Path, tile: int = 200
     return out_path
 
 
-def inspect(path: str | Path, out_dir: str | Path, key: str | None = None, fmt: str = "mp4",
-            n_frames: int = 6, tile: int = 200, fps: float | None = None) -> list[Path]:  # fmt: skip
+def inspect(
+    path: str | Path,
+    out_dir: str | Path,
+    key: str | None = None,
+    fmt: str = "mp4",
+    n_frames: int = 6,
+    tile: int = 200,
+    fps: float | None = None,
+) -> list[Path]:
     """Contact sheet PNG and video of one sequence (all its cameras); returns their paths."""
     from synth.shards.verts import camera_meshes
 

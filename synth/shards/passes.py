@@ -28,14 +28,32 @@ MAX_PART = 24  # parts labels are 0..24
 # what meta.json `passes` says about each stored pass (the module table, for readers of the shards)
 PASS_ENCODING = {
     "seg": {"member": "seg.{t:04d}.png", "dtype": "uint8", "background": 0, "legend": "meta.json seg_legend"},
-    "depth": {"member": "depth.{t:04d}.png", "dtype": "uint16", "unit": "mm", "axis": "camera z",
-              "background": DEPTH_BACKGROUND, "max": DEPTH_MAX},
+    "depth": {
+        "member": "depth.{t:04d}.png",
+        "dtype": "uint16",
+        "unit": "mm",
+        "axis": "camera z",
+        "background": DEPTH_BACKGROUND,
+        "max": DEPTH_MAX,
+    },
     "parts": {"member": "parts.{t:04d}.png", "dtype": "uint8", "background": 0, "legend": "meta.json part_legend"},
-    "normals": {"member": "normals.npz", "array": "normals", "dtype": "float16", "shape": "T,H,W,3",
-                "frame": "opencv camera", "background": 0},
-    "flow": {"member": "flow.npz", "array": "flow", "dtype": "float16", "shape": "T-1,H,W,2",
-             "unit": "px", "direction": "t -> t+1, x right, y down"},
-}  # fmt: skip
+    "normals": {
+        "member": "normals.npz",
+        "array": "normals",
+        "dtype": "float16",
+        "shape": "T,H,W,3",
+        "frame": "opencv camera",
+        "background": 0,
+    },
+    "flow": {
+        "member": "flow.npz",
+        "array": "flow",
+        "dtype": "float16",
+        "shape": "T-1,H,W,2",
+        "unit": "px",
+        "direction": "t -> t+1, x right, y down",
+    },
+}
 
 
 def check_pass_names(names: list[str], where: str = "shards.passes") -> list[str]:
@@ -105,8 +123,9 @@ def pass_names_in(files: dict[str, bytes]) -> list[str]:
     return [n for n in PASSES if member_name(n, 0) in files]
 
 
-def decode_passes(files: dict[str, bytes], T: int | None = None, names: list[str] | None = None
-                  ) -> dict[str, np.ndarray]:  # fmt: skip
+def decode_passes(
+    files: dict[str, bytes], T: int | None = None, names: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """{pass: array} for the passes present (or `names`; a missing member raises KeyError), decoded
     as in the module table; T frames (None: as many as the members hold)."""
     out = {}
@@ -138,8 +157,10 @@ def check_passes(key: str, files: dict[str, bytes], T: int, W: int, H: int, meta
         need = [member_name(name, t) for t in range(T)] if name in FRAME_PASSES else [member_name(name)]
         missing = [m for m in need if m not in files]
         if missing:
-            errs.append(f"{key}: pass {name} missing {', '.join(f'{key}.{m}' for m in missing[:3])}"
-                        f"{' ...' if len(missing) > 3 else ''}")  # fmt: skip
+            errs.append(
+                f"{key}: pass {name} missing {', '.join(f'{key}.{m}' for m in missing[:3])}"
+                f"{' ...' if len(missing) > 3 else ''}"
+            )
             continue
         try:
             if name in FRAME_PASSES:
@@ -153,8 +174,10 @@ def check_passes(key: str, files: dict[str, bytes], T: int, W: int, H: int, meta
                 dtypes = {a.dtype for a in raw}
                 want = np.uint16 if name == "depth" else np.uint8
                 if shapes != {(H, W)} or dtypes != {np.dtype(want)}:
-                    errs.append(f"{key}: pass {name} frames are {sorted(shapes)} {sorted(map(str, dtypes))}, "
-                                f"expected ({H}, {W}) {np.dtype(want)}")  # fmt: skip
+                    errs.append(
+                        f"{key}: pass {name} frames are {sorted(shapes)} {sorted(map(str, dtypes))}, "
+                        f"expected ({H}, {W}) {np.dtype(want)}"
+                    )
                     continue
                 decoded[name] = np.stack(raw)
             else:
@@ -185,6 +208,8 @@ def check_passes(key: str, files: dict[str, bytes], T: int, W: int, H: int, meta
         bg_seg = decoded["seg"] == 0
         bg_depth = decoded["depth"] == DEPTH_BACKGROUND
         if (bg_seg != bg_depth).any():
-            errs.append(f"{key}: seg is background in {int((bg_seg & ~bg_depth).sum())} pixels where depth is not, "
-                        f"depth in {int((bg_depth & ~bg_seg).sum())} where seg is not")  # fmt: skip
+            errs.append(
+                f"{key}: seg is background in {int((bg_seg & ~bg_depth).sum())} pixels where depth is not, "
+                f"depth in {int((bg_depth & ~bg_seg).sum())} where seg is not"
+            )
     return errs

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from synth.errors import SynthError
 from synth.shards.sample import decode_sample
@@ -11,13 +12,16 @@ from synth.shards.tario import group_samples, read_tar
 from synth.shards.writer import shard_paths
 
 
-def iter_samples(path: str | Path, decode: bool = True, passes: list[str] | str | None = None
-                 ) -> Iterator[tuple[str, dict[str, Any]]]:  # fmt: skip
+def iter_samples(
+    path: str | Path, decode: bool = True, passes: list[str] | str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(key, sample) for every sample of a shard file or of every shard in a directory; `passes`
     ("all" or names) also decodes render passes (decode_sample)."""
     path = Path(path)
     if not path.exists():
-        raise SynthError("no such shard or directory", path=path, fix="give a shard or the output directory of `synth generate`")
+        raise SynthError(
+            "no such shard or directory", path=path, fix="give a shard or the output directory of `synth generate`"
+        )
     paths = shard_paths(path) if path.is_dir() else [path]
     if not paths:
         raise SynthError("no shards found ({split}-NNNNNN.tar)", path=path, fix="run `synth generate --out DIR` first")

@@ -33,7 +33,9 @@ def encode_sample(
 ) -> list[Member]:
     """Tar members of a sample in a fixed order: frames, then the annotation files, then the
     passes (synth.shards.passes)."""
-    members = [(f"{key}.{t:04d}.{image_format}", image_bytes(f, image_format, jpeg_quality)) for t, f in enumerate(frames)]
+    members = [
+        (f"{key}.{t:04d}.{image_format}", image_bytes(f, image_format, jpeg_quality)) for t, f in enumerate(frames)
+    ]
     members += [
         (f"{key}.camera.json", json_bytes(camera)),
         (f"{key}.joints.npz", npz_bytes(**joints)),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from synth.errors import SynthError
 from synth.io import atomic_path

@@ -20,7 +20,6 @@ from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS
 from synth.shards.tario import group_samples, read_tar
 from synth.shards.writer import SHARD_RE, shard_paths
 
-
 # Plausible magnitudes of the annotations (a NaN or a 1e29 sneaks through every shape check and
 # trains a NaN model): per-joint axis-angle norm (radians; interpolation may pass pi a little),
 # shape coefficients (MAX_ABS_BETA, as for MoSh), world/camera positions (metres) and the body's
@@ -50,11 +49,19 @@ def value_problems(key: str, smpl: dict, joints: dict, verts: dict | None = None
             errs.append(f"{key}.{name}: {what} {worst:.3g} at frame {t} (plausible: <= {limit:g})")
 
     for k in ("poses", "poses_cam"):
-        over(f"smpl.npz:{k}", np.linalg.norm(smpl[k].astype(np.float64).reshape(len(smpl[k]), -1, 3), axis=-1), MAX_ROTATION_RAD,
-             "joint rotation of")  # fmt: skip
+        over(
+            f"smpl.npz:{k}",
+            np.linalg.norm(smpl[k].astype(np.float64).reshape(len(smpl[k]), -1, 3), axis=-1),
+            MAX_ROTATION_RAD,
+            "joint rotation of",
+        )
     over("smpl.npz:betas", np.abs(smpl["betas"]), MAX_ABS_BETA, "|beta|")
-    for name, a in (("smpl.npz:trans", smpl["trans"]), ("smpl.npz:trans_cam", smpl["trans_cam"]),
-                    ("joints.npz:j3d_world", joints["j3d_world"]), ("joints.npz:j3d_cam", joints["j3d_cam"])):  # fmt: skip
+    for name, a in (
+        ("smpl.npz:trans", smpl["trans"]),
+        ("smpl.npz:trans_cam", smpl["trans_cam"]),
+        ("joints.npz:j3d_world", joints["j3d_world"]),
+        ("joints.npz:j3d_cam", joints["j3d_cam"]),
+    ):
         over(name, np.abs(a), MAX_ABS_POSITION_M, "|position| m")
     spread = np.linalg.norm(joints["j3d_world"] - joints["j3d_world"][:, :1], axis=-1)
     over("joints.npz:j3d_world", spread, MAX_JOINT_SPREAD_M, "joint distance from the pelvis m")
@@ -104,8 +111,15 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
     img = decode_image(files[frames[0]])
     if img.shape[:2] != (H, W):
         errs.append(f"{key}: frame size {img.shape[1]}x{img.shape[0]} != camera resolution {W}x{H}")
-    for k, v in {"sequence": str, "camera": int, "num_frames": int, "split": str, "fps": float, "lead_in": list,
-                 "world_frame": str}.items():  # fmt: skip
+    for k, v in {
+        "sequence": str,
+        "camera": int,
+        "num_frames": int,
+        "split": str,
+        "fps": float,
+        "lead_in": list,
+        "world_frame": str,
+    }.items():
         if not isinstance(meta.get(k), v) and not (v is float and isinstance(meta.get(k), int)):
             errs.append(f"{key}.meta.json: '{k}' missing or not {v.__name__}")
     if errs:
@@ -116,10 +130,24 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
         errs.append(f"{key}: key is not {{sequence}}_c{{camera}} of meta.json")
     if meta["split"] != split:
         errs.append(f"{key}: meta split {meta['split']!r} in a {split!r} shard")
-    if meta["world_frame"] != "smpl_y_up" or cam.get("world_frame") != "smpl_y_up" or cam.get("camera_frame") != "opencv":
+    if (
+        meta["world_frame"] != "smpl_y_up"
+        or cam.get("world_frame") != "smpl_y_up"
+        or cam.get("camera_frame") != "opencv"
+    ):
         errs.append(f"{key}: frames must be smpl_y_up world and opencv camera")
-    shapes = {"poses": (T, 72), "poses_cam": (T, 72), "betas": (T, 10), "trans": (T, 3), "trans_cam": (T, 3),
-              "j3d_world": (T, 24, 3), "j3d_cam": (T, 24, 3), "j2d": (T, 24, 2), "visibility": (T, 24), "bbox": (T, 4)}  # fmt: skip
+    shapes = {
+        "poses": (T, 72),
+        "poses_cam": (T, 72),
+        "betas": (T, 10),
+        "trans": (T, 3),
+        "trans_cam": (T, 3),
+        "j3d_world": (T, 24, 3),
+        "j3d_cam": (T, 24, 3),
+        "j2d": (T, 24, 2),
+        "visibility": (T, 24),
+        "bbox": (T, 4),
+    }
     for name, arrays in (("smpl", smpl), ("joints", joints)):
         for k in SMPL_KEYS if name == "smpl" else JOINT_KEYS:
             if k not in arrays:
@@ -152,11 +180,22 @@ def check_sample(key: str, files: dict[str, bytes], split: str, tol_px: float = 
     vis = joints["visibility"]
     if vis.dtype != bool:
         errs.append(f"{key}: visibility is {vis.dtype}, not bool")
-    inside = (joints["j2d"][..., 0] >= 0) & (joints["j2d"][..., 0] < W) & (joints["j2d"][..., 1] >= 0) & (joints["j2d"][..., 1] < H)
+    inside = (
+        (joints["j2d"][..., 0] >= 0)
+        & (joints["j2d"][..., 0] < W)
+        & (joints["j2d"][..., 1] >= 0)
+        & (joints["j2d"][..., 1] < H)
+    )
     if (vis & ~inside).any():
         errs.append(f"{key}: {(vis & ~inside).sum()} visible joints outside the image")
     b = joints["bbox"]
-    if (b[:, 0] > b[:, 2]).any() or (b[:, 1] > b[:, 3]).any() or (b < 0).any() or (b[:, [0, 2]] > W).any() or (b[:, [1, 3]] > H).any():
+    if (
+        (b[:, 0] > b[:, 2]).any()
+        or (b[:, 1] > b[:, 3]).any()
+        or (b < 0).any()
+        or (b[:, [0, 2]] > W).any()
+        or (b[:, [1, 3]] > H).any()
+    ):
         errs.append(f"{key}: bbox not xyxy inside the {W}x{H} image")
     root_w = Rotation.from_rotvec(smpl["poses"][:, :3].astype(np.float64)).as_matrix()
     root_c = Rotation.from_rotvec(smpl["poses_cam"][:, :3].astype(np.float64)).as_matrix()
@@ -227,6 +266,8 @@ def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
         else:
             total = json.loads(card.read_text())["total"]
             if total["samples"] != rep.samples or total["frames"] != rep.frames:
-                rep.errors.append(f"dataset card counts {total['samples']} samples/{total['frames']} frames, "
-                                  f"shards hold {rep.samples}/{rep.frames}")  # fmt: skip
+                rep.errors.append(
+                    f"dataset card counts {total['samples']} samples/{total['frames']} frames, "
+                    f"shards hold {rep.samples}/{rep.frames}"
+                )
     return rep

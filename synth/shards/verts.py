@@ -23,8 +23,9 @@ from synth.annotate.project import to_camera
 from synth.errors import SynthError
 
 
-def encode_world_verts(trans: np.ndarray, garments: dict[str, np.ndarray], faces: dict[str, np.ndarray],
-                       R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+def encode_world_verts(
+    trans: np.ndarray, garments: dict[str, np.ndarray], faces: dict[str, np.ndarray], R: np.ndarray, t: np.ndarray
+) -> dict[str, np.ndarray]:
     """verts.npz arrays: trans (T,3) world root, garments {name: (T,V,3) world}, faces {name: (F,3)},
     R (C,T,3,3), t (C,T,3)."""
     origin = np.asarray(trans, np.float32)
@@ -35,8 +36,9 @@ def encode_world_verts(trans: np.ndarray, garments: dict[str, np.ndarray], faces
     return out
 
 
-def world_meshes(verts: dict[str, np.ndarray], smpl: dict[str, np.ndarray], meta: dict, body=None
-                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def world_meshes(
+    verts: dict[str, np.ndarray], smpl: dict[str, np.ndarray], meta: dict, body=None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{"body": (verts (T,V,3), faces), "cloth_{name}": ...} in the SMPL world, the body rebuilt by
     the body model (`body`, else the default one, checked against meta.json body_model)."""
     if body is None:
@@ -45,8 +47,10 @@ def world_meshes(verts: dict[str, np.ndarray], smpl: dict[str, np.ndarray], meta
         body = load_body_model()
     want = meta.get("body_model", "")
     if want and getattr(body, "identifier", want) != want:
-        raise SynthError(f"the shards were made with body model {want}, this one is {body.identifier}",
-                         fix="point SYNTH_SMPL_MODEL at the model named in meta.json body_model")  # fmt: skip
+        raise SynthError(
+            f"the shards were made with body model {want}, this one is {body.identifier}",
+            fix="point SYNTH_SMPL_MODEL at the model named in meta.json body_model",
+        )
     v_body, _ = body.evaluate(smpl["betas"][0], smpl["poses"], smpl["trans"])
     out = {"body": (v_body, np.asarray(body.faces, np.int64))}
     origin = verts["origin"].astype(np.float64)[:, None]

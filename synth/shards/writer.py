@@ -26,7 +26,9 @@ class ShardInfo:
 
 def shard_paths(out_dir: str | Path, split: str | None = None) -> list[Path]:
     out = Path(out_dir)
-    return sorted(p for p in out.glob("*.tar") if SHARD_RE.match(p.name) and (split is None or p.name.startswith(split + "-")))
+    return sorted(
+        p for p in out.glob("*.tar") if SHARD_RE.match(p.name) and (split is None or p.name.startswith(split + "-"))
+    )
 
 
 def pack_shards(
@@ -47,9 +49,9 @@ def pack_shards(
         def flush() -> None:
             nonlocal members, count, size, index
             if count:
-                name = f"{split}-{index:06d}.tar"
+                name = f"{split}-{index:06d}.tar"  # noqa: B023 (called within this iteration)
                 nbytes = write_tar(out / name, members)
-                written.append(ShardInfo(name, split, count, nbytes))
+                written.append(ShardInfo(name, split, count, nbytes))  # noqa: B023 (called within this iteration)
                 index += 1
             members, count, size = [], 0, 0
 

@@ -7,15 +7,21 @@ grouped by bounding-box size, so the cost is numpy work proportional to covered 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from synth.io import atomic_path
 
-VIEWS = {"front": (0.0, 0.0), "back": (180.0, 0.0), "left": (90.0, 0.0), "right": (-90.0, 0.0),
-         "side": (90.0, 0.0), "top": (0.0, 89.0)}  # fmt: skip
+VIEWS = {
+    "front": (0.0, 0.0),
+    "back": (180.0, 0.0),
+    "left": (90.0, 0.0),
+    "right": (-90.0, 0.0),
+    "side": (90.0, 0.0),
+    "top": (0.0, 89.0),
+}
 DEFAULT_COLOURS = ((0.72, 0.74, 0.80), (0.85, 0.45, 0.35), (0.35, 0.60, 0.85), (0.45, 0.75, 0.45))
 
 
@@ -104,7 +110,9 @@ def render_mesh_image(
     fs = [np.asarray(faces)] if np.ndim(faces[0]) == 1 else [np.asarray(f) for f in faces]
     if len(vs) != len(fs):
         raise ValueError(f"{len(vs)} vertex arrays but {len(fs)} face arrays")
-    colours = list(colours) if colours is not None else [DEFAULT_COLOURS[i % len(DEFAULT_COLOURS)] for i in range(len(vs))]
+    colours = (
+        list(colours) if colours is not None else [DEFAULT_COLOURS[i % len(DEFAULT_COLOURS)] for i in range(len(vs))]
+    )
     h, w = (size, size) if isinstance(size, int) else size
     H, W = h * supersample, w * supersample
     basis = view_basis(view)
