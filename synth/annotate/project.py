@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.body.joints import PARENTS
+
 # SMPL kinematic tree (parent of each of the 24 joints), for drawing skeletons.
-SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
+SMPL_PARENTS = PARENTS  # synth/body/joints.py
 
 
 def to_camera(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
+from synth.body.joints import PARENTS as _PARENTS
 from synth.errors import SynthError
 from synth.mocap.kinematics import euler_to_matrix, forward_kinematics, matrix_to_rotvec
-from synth.mosh.correspondence import SMPL_JOINT_NAMES
 from synth.mosh.sequence import MoshedSequence
 
 _J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
-_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
 # Approximate SMPL neutral rest joints (metres), only for ground contact of the built-ins.
 _REST = np.array(
     [

@@ -17,32 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SMPL_JOINT_NAMES = (
-    "pelvis",
-    "left_hip",
-    "right_hip",
-    "spine1",
-    "left_knee",
-    "right_knee",
-    "spine2",
-    "left_ankle",
-    "right_ankle",
-    "spine3",
-    "left_foot",
-    "right_foot",
-    "neck",
-    "left_collar",
-    "right_collar",
-    "head",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hand",
-    "right_hand",
-)
+from synth.body.joints import JOINT_NAMES
+
+SMPL_JOINT_NAMES = JOINT_NAMES  # the SMPL skeleton's one home is synth/body/joints.py
 
 # SMPL joint -> (CMU canonical joint, weight, segment). A CMU joint is the start of a CMU
 # segment and rides rigidly on CMU's parent segment; "parent" attaches it (with its offset) to
