@@ -222,7 +222,3 @@ def build_model(kind: str, cfg: ModelConfig) -> HMR:
     if kind == "mviper":
         return MVIPER(cfg)
     raise SynthError(f"unknown model {kind!r}", fix="use 'hmr' or 'mviper'")
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
