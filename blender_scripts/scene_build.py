@@ -62,7 +62,8 @@ def setup_engine(scene, spec: dict) -> str:
     elif c.use_denoising:  # e.g. distribution builds of Blender compiled without OIDN
         print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
         c.use_denoising = False
-    # OIDN's FAST quality/prefilter: ~0.3 s per 250x250 image on 2 cores instead of ~3 s for HIGH.
+    # OIDN's FAST quality/prefilter: HIGH costs about ten times as much per image on a CPU
+    # (docs/BENCHMARKS.md#rendering).
     c.denoising_prefilter = "FAST"
     if hasattr(c, "denoising_quality"):  # Blender 4.1+
         c.denoising_quality = "FAST"

@@ -3,8 +3,8 @@
 The system matrix is never built: each spring's block is -(w w^T + beta I), w = sqrt(alpha) u, so
 A @ p is a gather over every vertex's springs (a CSR list with those 4 numbers per entry) and the
 Baraff-Witkin filter is applied per vertex in the same pass. All loops are serial and sum in a fixed
-order, so results do not depend on the thread count (prange over vertices was slower on two shared
-cores: 0.16 vs 0.14 ms per A @ p on the 3.6k-vertex T-shirt). No fastmath: no FMA contraction, so
+order, so results do not depend on the thread count (prange over vertices was no faster on two shared
+cores: docs/BENCHMARKS.md#cloth). No fastmath: no FMA contraction, so
 results do not depend on the CPU either. Two entry points (`implicit_step`, `limit_strain`) keep
 the compile time small; cache=True keeps the machine code in __pycache__ after the first call.
 """
