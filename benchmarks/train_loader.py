@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from synth.body import load_body_model
-from train.config import load_config
+from train.config import load_train_config
 from train.data import DataConfig, ShardWindows, make_loader
 from train.losses import Skeleton
 from train.models import Encoder, build_model
@@ -68,7 +68,7 @@ class StepTimer:
 
 def backbone_step(config: str, images: torch.Tensor, rt):
     """The floor of a training step: the encoder alone, forward + backward + Adam on the same images."""
-    cfg = load_config(config)
+    cfg = load_train_config(config)
     enc = Encoder(cfg.model.backbone).to(rt.device).train()
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr)
     flat = images.flatten(0, 1)
@@ -86,7 +86,7 @@ def backbone_step(config: str, images: torch.Tensor, rt):
 
 def model_step(kind: str, config: str, images: torch.Tensor, target: dict, skeleton, rt):
     """The trainer's own step (train/trainer.py: forward, losses, backward, clipping) and Adam."""
-    cfg = load_config(config)
+    cfg = load_train_config(config)
     model = build_model(kind, cfg.model).to(rt.device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 

@@ -181,7 +181,7 @@ def test_clip_sources_resolve_with_subjects(tmp_path):
 
 
 def test_assets_manifests_and_check(tmp_path, capsys):
-    from synth.pipeline.assets import MANIFEST_KEYS, load_manifests
+    from synth.pipeline.asset_manifests import MANIFEST_KEYS, load_manifests
 
     ms = {m["name"]: m for m in load_manifests()}
     for need in (

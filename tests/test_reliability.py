@@ -140,7 +140,7 @@ def test_lock_is_released_when_the_run_fails(tmp_path):
 
 
 def test_preflight_names_undecodable_assets_and_caches_the_result(tmp_path, capsys):
-    from synth.scene.assets import undecodable
+    from synth.scene.render_assets import undecodable
 
     assets = _assets()
     hdris, textures = tmp_path / "hdri", tmp_path / "tex"

@@ -15,9 +15,9 @@ from synth.annotate.cameras import load_render_cameras
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
 from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
-from synth.scene.assets import BUILTIN_HDRIS, builtin_hdri_dir
 from synth.scene.placement import camera_direction, fit_distance, view_axes
 from synth.scene.reference import flow_errors, joints_in_mask, pass_errors
+from synth.scene.render_assets import BUILTIN_HDRIS, builtin_hdri_dir
 from synth.scene.runner import RENDER_SCRIPT
 
 RES = 128

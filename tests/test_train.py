@@ -167,14 +167,14 @@ def test_learning_rate_warm_up_and_cosine_decay():
     assert lr_at(11, 20, cfg) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * 7 / 15)))
     const = TrainConfig(lr=1e-3, warmup_steps=0, lr_schedule="constant")
     assert {lr_at(s, 20, const) for s in range(20)} == {1e-3}
-    from train.config import load_config
+    from train.config import load_train_config
 
-    assert load_config("tiny").warmup_steps > 0
+    assert load_train_config("tiny").warmup_steps > 0
 
 
 def test_bad_training_config_is_refused_naming_the_key(tmp_path):
     from synth.errors import SynthError
-    from train.config import load_config
+    from train.config import load_train_config
 
     for bad, key in (
         ("lr: -1", "lr"),
@@ -184,7 +184,7 @@ def test_bad_training_config_is_refused_naming_the_key(tmp_path):
     ):
         (tmp_path / "c.yaml").write_text(bad + "\n")
         with pytest.raises(SynthError, match=key) as exc:
-            load_config(str(tmp_path / "c.yaml"))
+            load_train_config(str(tmp_path / "c.yaml"))
         assert "c.yaml" in str(exc.value)
 
 
@@ -405,9 +405,9 @@ def _config(tmp_path, name="c.yaml", **changes):
     """The tiny config with some top-level or dotted (model.backbone) settings changed, as a YAML path."""
     import yaml
 
-    from train.config import load_config
+    from train.config import load_train_config
 
-    d = load_config("tiny").to_dict()
+    d = load_train_config("tiny").to_dict()
     for k, v in changes.items():
         section, _, key = k.rpartition("__")
         (d[section] if section else d)[key] = v

@@ -9,7 +9,7 @@ import torch
 
 from synth.errors import SynthError
 from synth.io import atomic_path
-from train.config import STAGES, TrainConfig, config_differences
+from train.config import TRAINING_STAGES, TrainConfig, config_differences
 from train.models import build_model
 
 CHECKPOINTS = ("final.pt", "last.pt")
@@ -57,7 +57,7 @@ def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
 
 
 def trained_stages(run: Path) -> list[str]:
-    return [k for k in STAGES if any((run / k / n).exists() for n in CHECKPOINTS)]
+    return [k for k in TRAINING_STAGES if any((run / k / n).exists() for n in CHECKPOINTS)]
 
 
 def load_trained(

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synth.errors import SynthError
+from synth.yamlconfig import find_config, merge_into, read_yaml
 from train.data import DataConfig
 from train.losses import LossWeights
 from train.models import ModelConfig
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-STAGES = ("hmr", "mviper")
+TRAINING_STAGES = ("hmr", "mviper")  # HMR (per frame), then MVIPER (video) from it
 LR_SCHEDULES = ("cosine", "constant")
 
 
@@ -42,14 +43,12 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        sub = {"model": ModelConfig, "data": DataConfig, "loss": LossWeights}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise SynthError(f"unknown config keys {sorted(unknown)}", fix=f"use only {sorted(known)}")
-        kw = {k: sub[k](**v) if k in sub else v for k, v in d.items()}
-        return cls(**kw)
+    def from_dict(cls, d: dict, path: Path | None = None) -> TrainConfig:
+        """Defaults overridden by `d` (a YAML file's or a checkpoint's tree): unknown keys and wrong
+        types are SynthErrors naming `path`, as the pipeline config's are."""
+        cfg = cls()
+        merge_into(cfg, d, "", path, "train/configs/default.yaml")
+        return cfg
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -82,23 +81,13 @@ class TrainConfig:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
-def load_config(name_or_path: str) -> TrainConfig:
-    """A config by name (train/configs/NAME.yaml) or path, range-checked."""
-    import yaml
-
-    path = Path(name_or_path)
-    if not path.exists():
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
-        raise SynthError(
-            "no such config",
-            path=name_or_path,
-            fix=f"use a YAML path or one of {sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}",
-        )
+def load_train_config(name_or_path: str) -> TrainConfig:
+    """A training config by name (train/configs/NAME.yaml) or path, strict and range-checked."""
+    path = find_config(name_or_path, CONFIG_DIR)
+    cfg = TrainConfig.from_dict(read_yaml(path) or {}, path)
     try:
-        cfg = TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
         cfg.check()
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise SynthError(f"bad config ({exc})", path=path, fix="compare with train/configs/default.yaml") from exc
     return cfg
 

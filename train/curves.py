@@ -12,7 +12,7 @@ from pathlib import Path
 
 from synth.errors import SynthError, run_command
 from synth.io import atomic_path
-from train.config import STAGES
+from train.config import TRAINING_STAGES
 
 TERMS = ("loss", "proj", "joints3d", "smpl", "shape")
 
@@ -35,7 +35,7 @@ def plot_curves(runs: list[Path], out: Path) -> Path:
     logs = []
     for run in runs:
         offset = 0.0
-        for stage in STAGES:
+        for stage in TRAINING_STAGES:
             if (run / stage / "log.csv").exists():
                 log = read_log(run / stage / "log.csv")
                 log["step"] = [offset + s for s in log.get("step", [])]

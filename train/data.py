@@ -95,7 +95,7 @@ FRAME_SHAPES = {
 }
 
 
-def check_sample(s: dict[str, Any]) -> int:
+def check_decoded_sample(s: dict[str, Any]) -> int:
     """Raise ValueError unless the decoded sample follows the contract (members, shapes, finite
     numbers); return its frame count."""
     missing = [f for f in REQUIRED if f.rsplit(".", 1)[0] not in s]
@@ -283,7 +283,7 @@ class ShardWindows(torch.utils.data.IterableDataset):
                 s = decode_sample(
                     {k: v for k, v in raw.items() if not k.startswith("__")}, passes=list(self.cfg.passes)
                 )
-                check_sample(s)
+                check_decoded_sample(s)
             except Exception as exc:  # a corrupt member must never stop training
                 log.warning("skipping corrupt sample %s in %s: %s", key, Path(url).name, exc)
                 self.skipped.append(f"{Path(url).name}:{key}")

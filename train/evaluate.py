@@ -23,7 +23,7 @@ from synth.errors import SynthError
 from synth.shards.reader import iter_samples
 from synth.shards.writer import shard_paths
 from train.checkpoint import load_trained
-from train.config import STAGES
+from train.config import TRAINING_STAGES
 from train.data import ShardWindows, available_splits
 from train.metrics import METRICS, average, sequence_metrics
 from train.runtime import body_device
@@ -89,7 +89,7 @@ def evaluate(
     split: str,
     body,
     device: torch.device,
-    kinds=STAGES,
+    kinds=TRAINING_STAGES,
     firsts: dict | None = None,
     baselines: bool = True,
 ) -> dict[str, dict[str, float]]:

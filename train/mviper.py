@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from synth.errors import SynthError, run_command
 from synth.io import save_json_atomic
-from train.config import STAGES, load_config
+from train.config import TRAINING_STAGES, load_train_config
 from train.runtime import setup_runtime
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--run", required=True, type=Path)
     pr.add_argument("--input", required=True, type=Path)
     pr.add_argument("--out", required=True, type=Path)
-    pr.add_argument("--model", choices=STAGES, default="mviper")
+    pr.add_argument("--model", choices=TRAINING_STAGES, default="mviper")
     pr.add_argument(
         "--bbox",
         type=float,
@@ -101,7 +101,7 @@ def _body(args, device: torch.device, data: Path | None = None):
 def cmd_train(args) -> int:
     from train.trainer import train
 
-    cfg = load_config(args.config)
+    cfg = load_train_config(args.config)
     for name in ("hmr_steps", "mviper_steps", "batch_size", "lr", "workers"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
@@ -113,7 +113,7 @@ def cmd_train(args) -> int:
         raise SynthError(f"bad setting ({exc})", fix="fix the command-line value") from exc
     rt = setup_runtime(args.device)
     body = _body(args, rt.device, args.data)
-    stages = STAGES if args.stage == "both" else (args.stage,)
+    stages = TRAINING_STAGES if args.stage == "both" else (args.stage,)
     for stage, final in zip(stages, train(cfg, args.data, args.out, body, rt, stages, args.resume, args.force)):
         if rt.main:
             print(f"{stage}: {final}")
@@ -128,9 +128,9 @@ def cmd_eval(args) -> int:
     body = _body(args, rt.device, args.data)
     firsts: dict = {}
     kinds = tuple(k for k in args.models.split(",") if k)
-    unknown = [k for k in kinds if k not in STAGES]
+    unknown = [k for k in kinds if k not in TRAINING_STAGES]
     if unknown or not kinds:
-        raise SynthError(f"unknown --models {args.models!r}", fix=f"use a comma list of {', '.join(STAGES)}")
+        raise SynthError(f"unknown --models {args.models!r}", fix=f"use a comma list of {', '.join(TRAINING_STAGES)}")
     results = evaluate(args.run, args.data, split, body, rt.device, kinds, firsts, baselines=not args.no_baselines)
     print(f"split {split}")
     print(format_table(results))

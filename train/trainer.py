@@ -21,7 +21,7 @@ import torch
 from synth.errors import SynthError
 from synth.io import save_json_atomic
 from train.checkpoint import check_architecture, load_checkpoint, save_checkpoint
-from train.config import STAGES, TrainConfig, lr_at
+from train.config import TRAINING_STAGES, TrainConfig, lr_at
 from train.data import ShardWindows, make_loader
 from train.losses import Skeleton, total_loss
 from train.models import build_model
@@ -306,7 +306,7 @@ def train(
     run: Path,
     body,
     rt: Runtime,
-    stages: tuple[str, ...] = STAGES,
+    stages: tuple[str, ...] = TRAINING_STAGES,
     resume: bool = False,
     force: bool = False,
 ) -> list[Path]:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,23 +179,32 @@ class BodyModel:
         out = self.smpl(betas=betas, global_orient=poses[:, :3], body_pose=poses[:, 3:], transl=trans)
         return BodyOutput(vertices=out.vertices, joints=out.joints[:, : len(JOINT_NAMES)])
 
-    def evaluate(
-        self, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(T,V,3) vertices and (T,24,3) joints (float64, SMPL world) of a sequence: one shape
-        `betas` (10,), poses (T,72), trans (T,3); no autograd, `chunk` frames at a time."""
-        verts, joints = [], []
+    def sequence_forward(self, betas, poses, trans, chunk: int = 64) -> Iterator[BodyOutput]:
+        """No-autograd BodyOutputs of a sequence, `chunk` frames at a time (bounded memory on long
+        clips): one shape `betas` (10,), poses (T,72), trans (T,3). Every sequence pass uses this."""
         b = torch.as_tensor(np.asarray(betas, np.float32).reshape(1, 10), device=self.device)
         with torch.no_grad():
             for s in range(0, len(poses), chunk):
-                out = self(
+                yield self(
                     b,
                     torch.as_tensor(np.asarray(poses[s : s + chunk]), dtype=torch.float32),
                     torch.as_tensor(np.asarray(trans[s : s + chunk]), dtype=torch.float32),
                 )
-                verts.append(out.vertices.cpu().numpy())
-                joints.append(out.joints[:, :24].cpu().numpy())
+
+    def evaluate(
+        self, betas: np.ndarray, poses: np.ndarray, trans: np.ndarray, chunk: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(T,V,3) vertices and (T,24,3) joints (float64, SMPL world) of a sequence (see sequence_forward)."""
+        verts, joints = [], []
+        for out in self.sequence_forward(betas, poses, trans, chunk):
+            verts.append(out.vertices.cpu().numpy())
+            joints.append(out.joints[:, :24].cpu().numpy())
         return np.concatenate(verts).astype(np.float64), np.concatenate(joints).astype(np.float64)
+
+    def sequence_joints(self, betas, poses, trans, chunk: int = 512) -> np.ndarray:
+        """(T,24,3) float64 joints alone (long mocap clips: no (T,V,3) vertex array is kept)."""
+        joints = [out.joints[:, :24].cpu().numpy() for out in self.sequence_forward(betas, poses, trans, chunk)]
+        return np.concatenate(joints).astype(np.float64)
 
     def rest_vertices(self, betas) -> np.ndarray:
         """(V, 3) vertices of shape `betas` (10,) in the rest T-pose (zero pose, no translation)."""

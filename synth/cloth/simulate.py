@@ -49,16 +49,7 @@ class SimResult:
 
 def body_vertices(body, seq, chunk: int = 64) -> np.ndarray:
     """(T, Vb, 3) float64 posed body vertices of the sequence."""
-    import torch
-
-    T = seq.num_frames
-    out = []
-    with torch.no_grad():
-        for s in range(0, T, chunk):
-            n = min(chunk, T - s)
-            o = body(np.repeat(seq.betas[None], n, 0), seq.poses[s : s + n], seq.trans[s : s + n])
-            out.append(o.vertices.cpu().numpy())
-    return np.concatenate(out).astype(np.float64)
+    return body.evaluate(seq.betas, seq.poses, seq.trans, chunk)[0]
 
 
 def _layer_thickness(garments: list[Garment], materials: list[Material], rest_body: np.ndarray) -> np.ndarray:

@@ -80,7 +80,6 @@ def _moshed_or_amass(path: Path, body):
 
 def _smpl_clip(path: Path, body) -> MocapClip:
     import numpy as np
-    import torch
 
     from synth.mocap.clip import file_checksum
     from synth.mosh.correspondence import SMPL_JOINT_NAMES
@@ -90,20 +89,11 @@ def _smpl_clip(path: Path, body) -> MocapClip:
 
         body = load_body_model()
     seq = _moshed_or_amass(path, body)
-    joints = []
-    with torch.no_grad():
-        for s in range(0, seq.num_frames, 512):
-            sl = slice(s, s + 512)
-            n = len(seq.poses[sl])
-            out = body(
-                torch.as_tensor(seq.betas).expand(n, -1), torch.as_tensor(seq.poses[sl]), torch.as_tensor(seq.trans[sl])
-            )
-            joints.append(out.joints[:, :24].double().cpu().numpy())
     return MocapClip(
         name=seq.source,
         joint_names=list(SMPL_JOINT_NAMES),
         parents=np.asarray(body.parents),
-        positions=np.concatenate(joints),
+        positions=body.sequence_joints(seq.betas, seq.poses, seq.trans),
         fps=seq.fps,
         source=str(path),
         checksum=file_checksum(path),

@@ -48,20 +48,12 @@ class Skeleton:
         return getattr(self.body, "identifier", "") or self.model.identifier
 
     def _body_pass(self, poses, betas, trans):
-        import torch
-
-        T = len(poses)
         J, low, V = [], [], []
-        with torch.no_grad():
-            for s in range(0, T, _CHUNK):
-                p = torch.as_tensor(np.asarray(poses[s : s + _CHUNK], np.float32))
-                b = torch.as_tensor(np.asarray(betas, np.float32)).reshape(1, 10).expand(len(p), 10)
-                t = torch.as_tensor(np.asarray(trans[s : s + _CHUNK], np.float32))
-                out = self.body(b, p, t)
-                J.append(out.joints[:, :24].double().cpu().numpy())
-                v = out.vertices.double().cpu().numpy()
-                low.append(v[..., 1].min(1))
-                V.append(v)
+        for out in self.body.sequence_forward(betas, poses, trans, _CHUNK):
+            J.append(out.joints[:, :24].double().cpu().numpy())
+            v = out.vertices.double().cpu().numpy()
+            low.append(v[..., 1].min(1))
+            V.append(v)
         return np.concatenate(J), np.concatenate(low), V
 
     def joints(self, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ def run_assets_check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from synth.pipeline.assets import check_assets
+    from synth.pipeline.asset_manifests import check_assets
     from synth.pipeline.config import load_config
 
     cfg = load_config(args.config)

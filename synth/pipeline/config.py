@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.errors import SynthError
+from synth.yamlconfig import dotted, find_config, merge_into, read_yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -139,6 +140,14 @@ def _f(default: Any, doc: str, rule: Rule | None = None, path: bool = False) -> 
     return field(default=default, metadata=meta)
 
 
+def _scene_default(name: str) -> Any:
+    """SceneSpec's default for a render setting both declare: the scene spec is its one home."""
+    from synth.scene.spec import SceneSpec
+
+    f = {f.name: f for f in fields(SceneSpec)}[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
 _PROB = Rule(lo=0.0, hi=1.0)
 
 
@@ -208,20 +217,26 @@ class ClothConfig:
 
 @dataclass
 class RenderConfig:
-    resolution: int = _f(250, "square output size in pixels", Rule(lo=16, hi=4096))
+    resolution: int = _f(_scene_default("resolution"), "square output size in pixels", Rule(lo=16, hi=4096))
     num_cameras: int = _f(
-        4, "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4)
+        _scene_default("num_cameras"), "cameras at East/West/South/North tracking the pelvis", Rule(lo=1, hi=4)
     )  # as many as synth.scene.spec.CAMERA_NAMES
-    focal_mm: float = _f(180.0, "lens focal length, mm", Rule(lo=1, hi=5000))
-    sensor_mm: float = _f(32.0, "sensor width, mm", Rule(lo=1, hi=100))
+    focal_mm: float = _f(_scene_default("focal_mm"), "lens focal length, mm", Rule(lo=1, hi=5000))
+    sensor_mm: float = _f(_scene_default("sensor_mm"), "sensor width, mm", Rule(lo=1, hi=100))
     engine: str = _f(
-        "cycles", "Blender engine: 'cycles' or 'eevee'", Rule(choices=_names("synth.scene.spec", "ENGINES"))
+        _scene_default("engine"),
+        "Blender engine: 'cycles' or 'eevee'",
+        Rule(choices=_names("synth.scene.spec", "ENGINES")),
     )
     samples: int = _f(
-        8, "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)", Rule(lo=1, hi=65536)
+        _scene_default("samples"),
+        "render samples per pixel (the renderer's default, synth.scene.spec.DEFAULT_SAMPLES)",
+        Rule(lo=1, hi=65536),
     )
     device: str = _f(
-        "auto", "'cpu', 'gpu' or 'auto' (GPU when present)", Rule(choices=_names("synth.scene.spec", "DEVICES"))
+        _scene_default("device"),
+        "'cpu', 'gpu' or 'auto' (GPU when present)",
+        Rule(choices=_names("synth.scene.spec", "DEVICES")),
     )
     background: str = _f(
         "mixed", "'hdri', 'photo' or 'mixed' backgrounds", Rule(choices=_names("synth.scene.spec", "BACKGROUNDS"))
@@ -243,7 +258,7 @@ class RenderConfig:
         path=True,
     )
     passes: list = _f(
-        ["depth", "seg"],
+        _scene_default("passes"),
         "passes to render: depth, seg (both used for joint visibility), parts, "
         "normals, flow (flow about doubles the render time); shards.passes are added",
         Rule(each=Rule(choices=_names("synth.scene.spec", "PASSES"))),
@@ -347,38 +362,6 @@ class PipelineConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _name(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _merge(obj: Any, data: dict, where: str, path: Path | None) -> None:
-    if not isinstance(data, dict):
-        raise SynthError(
-            f"'{where or 'top level'}' must be a mapping", path=path, fix="see synth/pipeline/configs/default.yaml"
-        )
-    names = {f.name: f for f in fields(obj)}
-    for key, value in data.items():
-        if key not in names:
-            raise SynthError(
-                f"unknown setting '{_name(where, key)}'", path=path, fix=f"valid keys here: {', '.join(names)}"
-            )
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            _merge(current, value or {}, _name(where, key), path)
-            continue
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, type(current)) or isinstance(value, bool) != isinstance(current, bool):
-            rule = names[key].metadata.get("rule")
-            hint = f" ({rule.allowed()})" if rule and rule.allowed() else ""
-            raise SynthError(
-                f"setting '{_name(where, key)}' should be {type(current).__name__}{hint}, got {value!r}",
-                path=path,
-                fix="fix the value's type",
-            )
-        setattr(obj, key, value)
-
-
 def _cross_checks(cfg: PipelineConfig) -> list[tuple[str, str, str]]:
     """(key, problem, allowed) for rules that tie two settings together."""
     out = []
@@ -404,9 +387,9 @@ def validate_config(cfg: PipelineConfig, path: str | Path | None = None) -> None
         for f in fields(obj):
             value = getattr(obj, f.name)
             if dataclasses.is_dataclass(value):
-                yield from walk(value, _name(where, f.name))
+                yield from walk(value, dotted(where, f.name))
             elif "rule" in f.metadata:
-                yield _name(where, f.name), f.metadata["rule"], value
+                yield dotted(where, f.name), f.metadata["rule"], value
 
     for key, rule, value in walk(cfg, ""):
         why = rule.problem(value)
@@ -418,21 +401,9 @@ def validate_config(cfg: PipelineConfig, path: str | Path | None = None) -> None
 
 def config_from_dict(data: dict | None, path: Path | None = None) -> PipelineConfig:
     cfg = PipelineConfig()
-    _merge(cfg, data or {}, "", path)
+    merge_into(cfg, data or {}, "", path, "synth/pipeline/configs/default.yaml")
     validate_config(cfg, path)
     return cfg
-
-
-def resolve_config_path(name: str | Path) -> Path:
-    """A file path, or the name of a packaged config (`default`, `ci`)."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    packaged = CONFIG_DIR / f"{name}.yaml"
-    if packaged.is_file():
-        return packaged
-    known = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
-    raise SynthError("config file not found", path=p, fix=f"give a YAML path or a packaged config name ({known})")
 
 
 def relative_to(value: str, base_dir: str | Path | None) -> str:
@@ -454,25 +425,10 @@ def _resolve_paths(obj: Any, base_dir: Path) -> None:
 def load_config(path: str | Path | None = None) -> PipelineConfig:
     """Defaults overridden by the YAML file `path` (a packaged name such as 'ci' works too); folder
     settings are made absolute against the file's folder, as motion.sources are (`_source_dir`)."""
-    import yaml
-
     if path is None:
         return PipelineConfig()
-    p = resolve_config_path(path)
-    try:
-        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SynthError(
-            f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
-            path=p,
-            fix="save the config as UTF-8",
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise SynthError(f"not valid YAML ({exc})", path=p, fix="fix the syntax") from exc
-    except OSError as exc:
-        raise SynthError(
-            f"cannot read the config ({exc.strerror})", path=p, fix="check the path and its permissions"
-        ) from exc
+    p = find_config(path, CONFIG_DIR)
+    data = read_yaml(p)
     cfg = config_from_dict(data, p)
     base = p.resolve().parent
     _resolve_paths(cfg, base)

@@ -48,10 +48,10 @@ class SequencePlan:
     split: str
     seed: int  # the sequence's own seed (cloth, anything stochastic downstream)
     source_a: str  # Source.id of X (an original's only source)
-    source_b: str  # Source.id of Y ("" for an original)
-    frame_i: int  # X's frame (transition; -1 for an original)
-    frame_j: int  # Y's frame (transition; -1 for an original)
-    distance: float  # max D (transition; 0 for an original)
+    source_b: str = ""  # Source.id of Y ("" for an original)
+    frame_i: int = -1  # X's frame (transition; -1 for an original)
+    frame_j: int = -1  # Y's frame (transition; -1 for an original)
+    distance: float = 0.0  # max D (transition; 0 for an original)
     outfit: list = field(default_factory=list)  # garment types
     materials: list = field(default_factory=list)  # one material per garment
     scene_seed: int = 0
@@ -293,43 +293,24 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, o
         for kind in split_kinds:
             if kind == "original":
                 k, (start, stop) = next(originals)
-                plans.append(
-                    SequencePlan(
-                        index=-1,
-                        id="",
-                        split=sp,
-                        seed=0,
-                        source_a=pool[k].id,
-                        source_b="",
-                        frame_i=-1,
-                        frame_j=-1,
-                        distance=0.0,
-                        kind=kind,
-                        window_a=[start, stop],
-                    )
+                pick = {"source_a": pool[k].id, "window_a": [start, stop]}
+            else:
+                c = next(transitions)
+                a, b = pool[int(c.a)], pool[int(c.b)]
+                wa, wb = transition_windows(
+                    int(c.i), int(c.j), sequences[a.id].num_frames, sequences[b.id].num_frames, context
                 )
-                continue
-            c = next(transitions)
-            a, b = pool[int(c.a)], pool[int(c.b)]
-            wa, wb = transition_windows(
-                int(c.i), int(c.j), sequences[a.id].num_frames, sequences[b.id].num_frames, context
-            )
-            plans.append(
-                SequencePlan(
-                    index=-1,
-                    id="",
-                    split=sp,
-                    seed=0,
-                    source_a=a.id,
-                    source_b=b.id,
-                    frame_i=int(c.i),
-                    frame_j=int(c.j),
-                    distance=float(c.distance),
-                    kind=kind,
-                    window_a=wa,
-                    window_b=wb,
-                )
-            )
+                pick = {
+                    "source_a": a.id,
+                    "source_b": b.id,
+                    "frame_i": int(c.i),
+                    "frame_j": int(c.j),
+                    "distance": float(c.distance),
+                    "window_a": wa,
+                    "window_b": wb,
+                }
+            # index, id and seed are numbered below, once every split's sequences are in order
+            plans.append(SequencePlan(index=-1, id="", split=sp, seed=0, kind=kind, **pick))
     for k, p in enumerate(plans):
         p.index, p.id = k, f"seq{k:06d}"
         p.seed = derived_seed(seed, 3, k)

@@ -68,7 +68,7 @@ def check_assets_and_settings(cfg: PipelineConfig) -> None:
     """Everything every sequence would trip over, checked before hours of work start: asset folders
     (present, not empty, every image decodable) and the scene settings (one scene is sampled)."""
     from synth.scene import sample_scene
-    from synth.scene.assets import check_asset, check_decodable, list_hdris, list_photos, list_textures
+    from synth.scene.render_assets import check_asset, check_decodable, list_hdris, list_photos, list_textures
 
     for key, manifest in (("hdri_dir", "hdri_polyhaven"), ("photo_dir", "places365"), ("texture_dir", "dtd")):
         value = getattr(cfg.render, key)

@@ -19,9 +19,9 @@ from synth.errors import SynthError
 from synth.frames import smpl_to_blender
 from synth.io import save_json_atomic, save_npz_atomic
 from synth.scene import hair, people
-from synth.scene.assets import check_asset, mpfb_dir
 from synth.scene.labels import BODY, EYES, HAIR, SHOES, garment_label, seg_legend
 from synth.scene.placement import camera_tracks, light_positions, track_points
+from synth.scene.render_assets import check_asset, mpfb_dir
 from synth.scene.spec import SceneSpec
 
 JOB_FORMAT = 1

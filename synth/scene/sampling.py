@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from synth.errors import SynthError
-from synth.scene.assets import list_hdris, list_photos, list_textures
 from synth.scene.labels import GARMENT_SLOTS
+from synth.scene.render_assets import list_hdris, list_photos, list_textures
 from synth.scene.spec import BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, HAIR_STYLES, PASSES, SHOE_TYPES, SceneSpec
 
 # sRGB skin tones from light to dark (Fitzpatrick-like anchors); a drawn tone t in [0, 1] is a

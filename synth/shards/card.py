@@ -36,7 +36,7 @@ def code_version() -> dict:
 
 
 def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
-    from synth.pipeline.assets import assets_used
+    from synth.pipeline.asset_manifests import assets_used
     from synth.shards.reader import iter_samples
 
     per_split = {s: {"sequences": 0, "samples": 0, "frames": 0, "shards": 0} for s in ("train", "val", "test")}
