@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from synth.annotate.cameras import CameraTrack
@@ -92,12 +91,7 @@ def write_toy_shards(
     for k in range(sequences):
         split = "test" if k >= sequences - test_sequences else "train"
         poses, betas, trans = toy_motion(rng, frames)
-        with torch.no_grad():
-            out_b = body(
-                torch.from_numpy(np.tile(betas, (frames, 1))), torch.from_numpy(poses), torch.from_numpy(trans)
-            )
-        verts = out_b.vertices.double().numpy()
-        joints = out_b.joints[:, :24].double().numpy()
+        verts, joints = body.evaluate(betas, poses, trans)
         pelvis = joints[:, 0].mean(0)
         body_rgb = rng.integers(120, 230, 3).astype(np.uint8)
         seq = f"seq{k:06d}"
