@@ -2,8 +2,10 @@
 
     python blender_scripts/inspect_scene.py --out OUT.json JOB_DIR [JOB_DIR ...]
 
-Per job: every object's type, pass index, render visibility, shadow-catcher flag, materials,
-mesh vertex/face counts or hair curve/point counts and bounds (world frame, after frame 0).
+Per job, built and posed at frame 0 exactly as render.py does: "settings" (engine, device, film,
+colour, threads, samples, denoiser, view layer passes, frame range) and "objects": every object's
+type, pass index, render visibility, shadow-catcher flag, materials, mesh vertex/face counts or hair
+curve/point counts and bounds (world frame), camera lens and light power.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
-from render import load_spec  # noqa: E402
-from scene_build import build_subject, place_riders, set_verts, setup_engine  # noqa: E402
+from outputs import PASS_DIRS  # noqa: E402
+from render import build_scene, load_spec, pose_frame  # noqa: E402
 
 
 def describe(obj) -> dict:
@@ -28,7 +30,12 @@ def describe(obj) -> dict:
         "hide_render": obj.hide_render,
         "shadow_catcher": bool(getattr(obj, "is_shadow_catcher", False)),
         "materials": [m.name for m in obj.data.materials if m] if hasattr(obj.data, "materials") else [],
+        "location": list(obj.matrix_world.translation),
     }
+    if obj.type == "CAMERA":
+        d.update(lens=obj.data.lens, sensor_width=obj.data.sensor_width, clip_end=obj.data.clip_end)
+    if obj.type == "LIGHT":
+        d.update(energy=obj.data.energy, size=obj.data.size)
     if obj.type == "MESH":
         co = np.zeros((len(obj.data.vertices), 3), np.float32)
         obj.data.vertices.foreach_get("co", co.ravel())
@@ -46,17 +53,47 @@ def describe(obj) -> dict:
     return d
 
 
+def settings(scene, device: str) -> dict:
+    """The render settings setup_engine and enable_passes made, as Blender reports them."""
+    r, layer = scene.render, scene.view_layers[0]
+    d = {
+        "engine": r.engine,
+        "device": device,
+        "resolution": [r.resolution_x, r.resolution_y, r.resolution_percentage],
+        "film_transparent": r.film_transparent,
+        "view_transform": scene.view_settings.view_transform,
+        "dither": r.dither_intensity,
+        "threads": [r.threads_mode, r.threads],
+        "layer_passes": {prop: getattr(layer, prop) for prop in sorted(set(PASS_DIRS.values()))},
+        "frame_range": [scene.frame_start, scene.frame_end],
+        "world": scene.world.name if scene.world else None,
+    }
+    if r.engine == "CYCLES":
+        c = scene.cycles
+        d.update(
+            samples=c.samples,
+            adaptive_sampling=c.use_adaptive_sampling,
+            denoise=c.use_denoising,
+            denoiser=c.denoiser,
+            denoising_prefilter=c.denoising_prefilter,
+            denoising_quality=getattr(c, "denoising_quality", None),
+            bounces=[c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces],
+            cycles_device=c.device,
+            persistent_data=r.use_persistent_data,
+            curves=[scene.cycles_curves.shape, scene.cycles_curves.subdivisions],
+        )
+    else:
+        d.update(samples=scene.eevee.taa_render_samples)
+    return d
+
+
 def inspect(job_dir: str) -> dict:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    scene = bpy.context.scene
     spec = load_spec(job_dir)
-    setup_engine(scene, spec)
-    subject, riders = build_subject(scene, job_dir, spec)
-    for obj, verts in subject:
-        set_verts(obj, verts[0])
-    place_riders(riders, 0)
+    built = build_scene(job_dir, spec)
+    pose_frame(built, spec["job"]["cameras"], 0)
     bpy.context.view_layer.update()
-    return {obj.name: describe(obj) for obj in scene.objects}
+    scene = built.scene
+    return {"settings": settings(scene, built.device), "objects": {obj.name: describe(obj) for obj in scene.objects}}
 
 
 def main(argv: list[str]) -> int:

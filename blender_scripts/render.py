@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -78,100 +79,166 @@ def camera_record(cam) -> dict:
     return {"R": R.tolist(), "t": t.tolist()}
 
 
-def render_job(job_dir: str) -> dict:
-    job_dir = os.path.abspath(job_dir)
-    spec = load_spec(job_dir)
-    T = int(spec["num_frames"])
-    wanted = list(spec["passes"])
+@dataclass
+class BuiltScene:
+    """The scene of a job, built once: what the frame loop poses and renders."""
 
+    scene: object
+    device: str  # as setup_engine reports it: 'cpu', 'eevee' or 'gpu:KIND:NAME'
+    cams: list
+    subject: list[tuple]  # [(mesh object, verts (T,V,3))]
+    riders: list[tuple]  # [(object carried by the head, (T,4,4))]
+    ground: bool
+    animated: bool  # keyframed (the flow pass): frame t is scene frame t
+
+
+def build_scene(job_dir: str, spec: dict) -> BuiltScene:
+    """Engine, passes, world, lights, cameras and subject of a job in a fresh scene, posed nowhere yet."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     device = setup_engine(scene, spec)
-    layer = scene.view_layers[0]
-    for name in wanted:
-        setattr(layer, PASS_DIRS[name], True)
     ground = bool(spec["job"].get("ground"))
-    if ground and {"depth", "normals"} & set(wanted):
-        layer.use_pass_object_index = True  # the ground is background: its depth/normals are cleared by label
+    enable_passes(scene.view_layers[0], spec["passes"], ground)
     setup_world(scene, spec["background"])
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
     subject, riders = build_subject(scene, job_dir, spec)
-    if "flow" in wanted:
-        animate(scene, subject, cams, spec["job"]["cameras"], T, riders)
+    animated = "flow" in spec["passes"]
+    if animated:
+        animate(scene, subject, cams, spec["job"]["cameras"], int(spec["num_frames"]), riders)
+    return BuiltScene(scene, device, cams, subject, riders, ground, animated)
 
-    W = H = int(spec["resolution"])
-    bg = spec["background"]
-    backdrop = (
-        Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], W, H) if bg["kind"] == "photo" else None
-    )
-    records = [[] for _ in cams]
-    tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
-    for c in range(len(cams)):
+
+def enable_passes(layer, wanted: list[str], ground: bool) -> None:
+    """The view layer switches of the asked-for passes (PASS_DIRS)."""
+    for name in wanted:
+        setattr(layer, PASS_DIRS[name], True)
+    if ground and {"depth", "normals"} & set(wanted):
+        layer.use_pass_object_index = True  # the ground is background: its depth/normals are cleared by label
+
+
+def pose_frame(built: BuiltScene, tracks: list[dict], t: int) -> None:
+    """Body, garment and head-rider geometry and every camera at frame t."""
+    if built.animated:
+        built.scene.frame_set(t)  # shape keys and camera keys of frame t (and motion to t + 1)
+        return
+    for obj, verts in built.subject:
+        set_verts(obj, verts[t])
+    place_riders(built.riders, t)
+    for cam, track in zip(built.cams, tracks):
+        place_camera(cam, track, t)
+
+
+def load_backdrop(spec: dict) -> Backdrop | None:
+    """The photo composited behind the subject, or None for an HDRI background (rendered as is)."""
+    bg, size = spec["background"], int(spec["resolution"])
+    if bg["kind"] != "photo":
+        return None
+    return Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], size, size)
+
+
+def make_output_dirs(job_dir: str, num_cams: int, wanted: list[str]) -> None:
+    for c in range(num_cams):
         for sub in ["frames"] + wanted:
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
+
+
+def render_view(scene, cam):
+    """Render the scene through one camera; returns Blender's 'Render Result' image."""
+    scene.camera = cam
+    bpy.ops.render.render()
+    return bpy.data.images["Render Result"]
+
+
+def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_png: str) -> None:
+    """The RGB frame: the render itself, or the subject (with alpha) composited over camera c's photo crop."""
+    if backdrop is None:
+        save_image(scene, result, path, False)
+    else:
+        save_image(scene, result, tmp_png, False, alpha=True)
+        backdrop.composite(tmp_png, path, c)
+
+
+def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, list]:
+    """Every frame through every camera: images and passes on disk. Returns (per camera the OpenCV
+    pose of each frame, seconds of each image)."""
+    T, wanted, tracks = int(spec["num_frames"]), list(spec["passes"]), spec["job"]["cameras"]
+    scene = built.scene
+    records = [[] for _ in built.cams]
+    tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
     image_seconds: list[float] = []
     t0 = time.perf_counter()
     for t in range(T):
-        if "flow" in wanted:
-            scene.frame_set(t)  # shape keys and camera keys of frame t (and motion to t + 1)
-        else:
-            for obj, verts in subject:
-                set_verts(obj, verts[t])
-            place_riders(riders, t)
-        for c, cam in enumerate(cams):
-            if "flow" not in wanted:  # keyframed otherwise
-                place_camera(cam, spec["job"]["cameras"][c], t)
-            scene.camera = cam
+        pose_frame(built, tracks, t)
+        for c, cam in enumerate(built.cams):
             t_img = time.perf_counter()
-            bpy.ops.render.render()
-            result = bpy.data.images["Render Result"]
-            frame_png = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
-            if backdrop is None:
-                save_image(scene, result, frame_png, False)
-            else:
-                save_image(scene, result, tmp_png, False, alpha=True)
-                backdrop.composite(tmp_png, frame_png, c)
+            result = render_view(scene, cam)
+            save_frame(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), backdrop, c, tmp_png)
             record = camera_record(cam)
             if wanted:
                 save_image(scene, result, tmp_exr, True)
-                passes = read_exr_passes(tmp_exr)
-                write_passes(job_dir, wanted, passes, c, t, T - 1, cam.data.clip_end, np.array(record["R"]), ground)
+                R, clip_end = np.array(record["R"]), cam.data.clip_end
+                write_passes(job_dir, wanted, read_exr_passes(tmp_exr), c, t, T - 1, clip_end, R, built.ground)
             records[c].append(record)
             image_seconds.append(time.perf_counter() - t_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    seconds = time.perf_counter() - t0
-    if "seg" in wanted:
-        write_json(os.path.join(job_dir, "seg", "legend.json"), spec["job"].get("seg_legend") or {})
     for tmp in (tmp_exr, tmp_png):
         if os.path.exists(tmp):
             os.remove(tmp)
+    return records, image_seconds
 
-    cameras = {
+
+def cameras_record(cams: list, records: list[list[dict]], size: int) -> dict:
+    """cameras.json: OpenCV intrinsics and per-frame extrinsics of the cameras actually rendered."""
+    return {
         "convention": "opencv",
         "world_frame": "blender_z_up",
-        "resolution": [W, H],
+        "resolution": [size, size],
         "cameras": [
-            {"name": cam.name, "K": intrinsics(cam.data.lens, cam.data.sensor_width, W, H).tolist(), "frames": recs}
+            {
+                "name": cam.name,
+                "K": intrinsics(cam.data.lens, cam.data.sensor_width, size, size).tolist(),
+                "frames": recs,
+            }
             for cam, recs in zip(cams, records)
         ],
     }
-    info = {
+
+
+def render_info(spec: dict, built: BuiltScene, seconds: float, image_seconds: list[float]) -> dict:
+    """render_info.json: engine and device as rendered, and the timings."""
+    T, n = int(spec["num_frames"]), len(built.cams)
+    return {
         "engine": spec["engine"],
-        "device": device,
+        "device": built.device,
         "samples": spec["samples"],
-        "denoise": bool(spec["engine"] == "cycles" and scene.cycles.use_denoising),  # as rendered
+        "denoise": bool(spec["engine"] == "cycles" and built.scene.cycles.use_denoising),  # as rendered
         "frames": T,
-        "cameras": len(cams),
-        "images": T * len(cams),
+        "cameras": n,
+        "images": T * n,
         "seconds": seconds,
-        "seconds_per_image": seconds / max(1, T * len(cams)),
+        "seconds_per_image": seconds / max(1, T * n),
         "first_image_seconds": image_seconds[0],
         "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
         "blender": bpy.app.version_string,
     }
-    for name, obj in (("cameras.json", cameras), ("render_info.json", info)):
-        write_json(os.path.join(job_dir, name), obj)
+
+
+def render_job(job_dir: str) -> dict:
+    """Build the job's scene, render every frame and camera, write cameras.json and render_info.json."""
+    job_dir = os.path.abspath(job_dir)
+    spec = load_spec(job_dir)
+    built = build_scene(job_dir, spec)
+    backdrop = load_backdrop(spec)
+    make_output_dirs(job_dir, len(built.cams), list(spec["passes"]))
+    t0 = time.perf_counter()
+    records, image_seconds = render_frames(job_dir, spec, built, backdrop)
+    seconds = time.perf_counter() - t0
+    if "seg" in spec["passes"]:
+        write_json(os.path.join(job_dir, "seg", "legend.json"), spec["job"].get("seg_legend") or {})
+    info = render_info(spec, built, seconds, image_seconds)
+    write_json(os.path.join(job_dir, "cameras.json"), cameras_record(built.cams, records, int(spec["resolution"])))
+    write_json(os.path.join(job_dir, "render_info.json"), info)
     return info
 
 

@@ -35,47 +35,77 @@ def _load_image(path: str, what: str, colorspace: str | None = None):
 
 def setup_engine(scene, spec: dict) -> str:
     """Configure Cycles (CPU, or GPU when asked/auto and present) or EEVEE. Returns the device used."""
-    r = scene.render
-    r.resolution_x = r.resolution_y = int(spec["resolution"])
-    r.resolution_percentage = 100
-    r.film_transparent = False
-    scene.view_settings.view_transform = "Standard"  # photos reproduce exactly; no filmic tone curve
+    setup_film(scene.render, scene.view_settings, int(spec["resolution"]))
+    setup_threads(scene.render, os.environ.get("SYNTH_RENDER_THREADS", ""))
+    if spec["engine"] == "eevee":
+        setup_eevee(scene, int(spec["samples"]))
+        return "eevee"
+    setup_cycles(scene, int(spec["samples"]))
+    setup_denoiser(scene.cycles, bool(spec.get("denoise", True)))
+    return select_device(scene.cycles, spec["device"])
+
+
+def setup_film(render, view_settings, resolution: int) -> None:
+    """A square image at full size, opaque film, no tone curve and no dither."""
+    render.resolution_x = render.resolution_y = resolution
+    render.resolution_percentage = 100
+    render.film_transparent = False
+    view_settings.view_transform = "Standard"  # photos reproduce exactly; no filmic tone curve
     # no dither noise on the 8-bit conversion: it made 1 pixel in ~50 images differ by 1 level between
     # renders of the same job on a loaded machine, breaking byte-identical resumed datasets
-    r.dither_intensity = 0.0
-    threads = int(os.environ.get("SYNTH_RENDER_THREADS", "0") or 0)
-    if threads > 0:
-        r.threads_mode, r.threads = "FIXED", threads
-    if spec["engine"] == "eevee":
-        engines = {e.identifier for e in r.bl_rna.properties["engine"].enum_items}
-        r.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"  # 4.2-4.5 / 5.x
-        scene.eevee.taa_render_samples = int(spec["samples"])
-        return "eevee"
-    r.engine = "CYCLES"
-    r.use_persistent_data = True  # keep kernels/textures between the per-frame renders
+    render.dither_intensity = 0.0
+
+
+def setup_threads(render, threads: str) -> None:
+    """$SYNTH_RENDER_THREADS > 0 fixes the render thread count (parallel workers share the cores);
+    unset or 0 leaves Blender's automatic count."""
+    n = int(threads or 0)
+    if n > 0:
+        render.threads_mode, render.threads = "FIXED", n
+
+
+def setup_eevee(scene, samples: int) -> None:
+    engines = {e.identifier for e in scene.render.bl_rna.properties["engine"].enum_items}
+    scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"  # 4.2-4.5 / 5.x
+    scene.eevee.taa_render_samples = samples
+
+
+def setup_cycles(scene, samples: int) -> None:
+    """Cycles with a fixed sample count per pixel (no adaptive sampling) and few light bounces."""
+    scene.render.engine = "CYCLES"
+    scene.render.use_persistent_data = True  # keep kernels/textures between the per-frame renders
     c = scene.cycles
-    c.samples = int(spec["samples"])
+    c.samples = samples
     c.use_adaptive_sampling = False
-    c.use_denoising = bool(spec.get("denoise", True))
-    if has_oidn():
-        c.denoiser = "OPENIMAGEDENOISE"
-    elif c.use_denoising:  # e.g. distribution builds of Blender compiled without OIDN
-        print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
-        c.use_denoising = False
-    # OIDN's FAST quality/prefilter: HIGH costs about ten times as much per image on a CPU
-    # (docs/BENCHMARKS.md#rendering).
-    c.denoising_prefilter = "FAST"
-    if hasattr(c, "denoising_quality"):  # Blender 4.1+
-        c.denoising_quality = "FAST"
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
     # hair strands are sub-pixel at the default 250 px: camera-facing ribbons cost a fraction of round tubes
     scene.cycles_curves.shape, scene.cycles_curves.subdivisions = "RIBBONS", 2
-    c.device = "CPU"
-    used = "cpu"
-    if spec["device"] in ("gpu", "auto"):
-        used = _enable_gpu(c) or "cpu"
-        if used == "cpu" and spec["device"] == "gpu":
-            print("render.py: warning: no GPU found, rendering on the CPU", flush=True)
+
+
+def setup_denoiser(cycles, enabled: bool) -> None:
+    """OpenImageDenoise at its fast setting when asked for and built in; without it, no denoising."""
+    cycles.use_denoising = enabled
+    if has_oidn():
+        cycles.denoiser = "OPENIMAGEDENOISE"
+    elif enabled:  # e.g. distribution builds of Blender compiled without OIDN
+        print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
+        cycles.use_denoising = False
+    # OIDN's FAST quality/prefilter: HIGH costs about ten times as much per image on a CPU
+    # (docs/BENCHMARKS.md#rendering).
+    cycles.denoising_prefilter = "FAST"
+    if hasattr(cycles, "denoising_quality"):  # Blender 4.1+
+        cycles.denoising_quality = "FAST"
+
+
+def select_device(cycles, wanted: str) -> str:
+    """'cpu', or for 'gpu'/'auto' the first GPU backend with a device ('gpu:optix:NAME'); 'gpu' without one
+    warns and falls back to the CPU. Returns the device used."""
+    cycles.device = "CPU"
+    if wanted not in ("gpu", "auto"):
+        return "cpu"
+    used = _enable_gpu(cycles) or "cpu"
+    if used == "cpu" and wanted == "gpu":
+        print("render.py: warning: no GPU found, rendering on the CPU", flush=True)
     return used
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,20 @@ def wait_gone(pids, seconds: float = 20.0) -> list[int]:
     while time.time() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     return [p for p in pids if alive(p)]
+
+
+# The checkout's Blender scripts (the installed package data is a copy of them).
+BLENDER_SCRIPTS = Path(__file__).resolve().parents[1] / "blender_scripts"
+
+
+def inspect_scenes(jobs, out: Path, env: dict | None = None) -> tuple[dict, str]:
+    """Build the jobs' Blender scenes without rendering (blender_scripts/inspect_scene.py, in the bpy
+    module): ({job dir: {"settings": ..., "objects": ...}}, the build's stdout)."""
+    proc = subprocess.run(
+        [sys.executable, str(BLENDER_SCRIPTS / "inspect_scene.py"), "--out", str(out)] + [str(j) for j in jobs],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(out.read_text()), proc.stdout

@@ -4,21 +4,17 @@ scene seed, the geometry that carries them, the Blender scene they build, and th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import inspect_scenes
 from PIL import Image
 
 from synth.body.look import EYE_UV_CENTRES, load_body_look
 from synth.errors import SynthError
 from synth.scene import hair, people, run_render, sample_scene, write_render_job
 from synth.scene.labels import BODY, EYES, HAIR, SHOES, seg_legend
-from synth.scene.runner import RENDER_SCRIPT
 from synth.scene.spec import HAIR_STYLES, SHOE_TYPES
-
-INSPECT = RENDER_SCRIPT.parent / "inspect_scene.py"
 
 
 @pytest.fixture(scope="module")
@@ -133,14 +129,9 @@ def test_scene_builds_with_each_hair_style_and_shoe_type(tmp_path, subject, rig)
         _job(tmp_path, style, subject, rig, hair_style=style, shoes_type=SHOE_TYPES[k % len(SHOE_TYPES)])
         for k, style in enumerate(HAIR_STYLES)
     ]
-    out = tmp_path / "scenes.json"
-    proc = subprocess.run(
-        [sys.executable, str(INSPECT), "--out", str(out)] + [str(j) for j in jobs], capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    scenes = json.loads(out.read_text())
+    scenes, _ = inspect_scenes(jobs, tmp_path / "scenes.json")
     for k, (job, style) in enumerate(zip(jobs, HAIR_STYLES)):
-        objs = scenes[str(job)]
+        objs = scenes[str(job)]["objects"]
         shoe = SHOE_TYPES[k % len(SHOE_TYPES)]
         assert objs["body"]["uv"] == 1 and objs["body"]["pass_index"] == BODY
         assert objs["eyes"]["pass_index"] == EYES and objs["eyes"]["materials"] == ["eyes"]
