@@ -65,6 +65,7 @@ def setup_threads(render, threads: str) -> None:
 
 
 def setup_eevee(scene, samples: int) -> None:
+    """EEVEE under its 4.2-4.5 or 5.x identifier, with `samples` temporal anti-aliasing samples."""
     engines = {e.identifier for e in scene.render.bl_rna.properties["engine"].enum_items}
     scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"  # 4.2-4.5 / 5.x
     scene.eevee.taa_render_samples = samples
