@@ -24,9 +24,9 @@ def peak_rss_mb() -> float:
 
 def synthetic_corpus(n_sources: int, seed: int, clips_per_subject: int = 5):
     """Sources and their MoshedSequences: lengths 4-20 s at 30 fps."""
-    from synth.mosh.sequence import MoshedSequence
     from synth.motion.synthetic import random_poses
     from synth.pipeline.plan import Source
+    from synth.sequence import MoshedSequence
 
     rng = np.random.default_rng(seed)
     sources, seqs = [], {}

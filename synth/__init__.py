@@ -28,7 +28,7 @@ _API = {
     "load_body_model": "synth.body.model",
     "load_clip": "synth.mocap",
     "mosh_clip": "synth.mosh.fit",
-    "MoshedSequence": "synth.mosh.sequence",
+    "MoshedSequence": "synth.sequence",
     "interpolate_pair": "synth.motion.interpolate",
     "simulate_sequence": "synth.cloth.simulate",
     "sample_scene": "synth.scene.sampling",

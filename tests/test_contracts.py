@@ -6,7 +6,7 @@ import pytest
 from synth.cloth.cache import GarmentCache
 from synth.errors import SynthError
 from synth.frames import blender_to_smpl, extrinsics_blender_to_smpl, smpl_to_blender
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 
 
 def test_moshed_sequence_round_trip(tmp_path):

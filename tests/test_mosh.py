@@ -16,8 +16,8 @@ from synth.mosh.correspondence import SMPL_JOINT_NAMES
 from synth.mosh.fit import FitSettings, clip_rotation_targets, clip_targets, fit_joints, mosh_clip
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import limit_excess_deg
-from synth.mosh.sequence import MoshedSequence
 from synth.paths import shared_assets_dir
+from synth.sequence import MoshedSequence
 
 CMU = (shared_assets_dir() or Path("/nonexistent")) / "motion" / "cmu_bvh"
 needs_cmu = pytest.mark.skipif(not CMU.is_dir(), reason="shared CMU BVH clips not present")

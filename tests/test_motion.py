@@ -11,7 +11,6 @@ import torch
 from synth.cli import main as synth_main
 from synth.mocap.builtin import BUILTIN_MOTIONS, builtin_motion
 from synth.mocap.kinematics import rotvec_to_matrix
-from synth.mosh.sequence import MoshedSequence
 from synth.motion.interpolate import (
     InterpolationConfig,
     add_lead_in,
@@ -25,6 +24,7 @@ from synth.motion.plausibility import plausibility, segment_distance
 from synth.motion.rotations import heading, lerp, rotation_angle_between, slerp
 from synth.motion.skeleton import Skeleton
 from synth.motion.synthetic import random_poses, random_sequences
+from synth.sequence import MoshedSequence
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -490,11 +490,11 @@ def test_transition_is_embedded_in_real_motion(body):
     to X's heading and moved to continue the transition's last frame without a jump."""
     from synth.mocap.builtin import builtin_motion
     from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
-    from synth.mosh.sequence import MoshedSequence
     from synth.motion.compose import clip_window, embedded_transition
     from synth.motion.interpolate import InterpolationConfig
     from synth.motion.pairs import PairChoice
     from synth.motion.rotations import heading, yaw_matrix
+    from synth.sequence import MoshedSequence
 
     X = builtin_motion("walk", 30.0, 3.0)
     W = builtin_motion("squat", 30.0, 3.0)

@@ -364,8 +364,7 @@ def test_bvh_header_and_data_frame_counts_must_agree(tmp_path):
 
 def test_absurd_mosh_fit_is_refused_naming_the_clip(tmp_path, body):
     from synth.mocap import load_clip
-    from synth.mosh.fit import mosh_clip
-    from synth.mosh.sequence import MAX_MEAN_FIT_ERROR_MM, require_good_fit
+    from synth.mosh.fit import MAX_MEAN_FIT_ERROR_MM, mosh_clip, require_good_fit
 
     path = _bvh(tmp_path, 12, 12, travel=1e20)  # the root jumps by ~6e18 m a frame
     seq = mosh_clip(load_clip(path), body, cache_dir=tmp_path / "mosh")

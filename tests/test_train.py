@@ -611,9 +611,9 @@ def test_motion_transfer_round_trip(toy, hmr_run, tmp_path, body):
 
     from synth.mocap import load_clip
     from synth.mosh.fit import mosh_clip
-    from synth.mosh.sequence import MoshedSequence
     from synth.pipeline.config import PipelineConfig
     from synth.pipeline.plan import resolve_sources
+    from synth.sequence import MoshedSequence
     from synth.shards.reader import find_sample
     from train.mviper import main
     from train.predict import CAMERA_TO_WORLD

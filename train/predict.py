@@ -70,7 +70,7 @@ def world_motion(theta_cam: np.ndarray, beta: np.ndarray, cam: np.ndarray, body,
     implies: t / s across the image plane (metres at the body's depth; x2d = s X + t), depth constant
     (a weak-perspective camera does not see it). Starts at the origin of the ground plane."""
     from synth.annotate.sample import root_to_camera
-    from synth.mosh.sequence import MoshedSequence
+    from synth.sequence import MoshedSequence
 
     betas = beta.mean(0)
     j0 = body.rest_joints(betas)[0]

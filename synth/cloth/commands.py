@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from synth.body import load_body_model
     from synth.cloth.simulate import body_vertices, simulate_sequence
-    from synth.mosh.sequence import MoshedSequence
     from synth.motion.interpolate import add_lead_in
+    from synth.sequence import MoshedSequence
 
     body = load_body_model(model_path=args.model)
     if args.seq.startswith("builtin:"):

@@ -66,7 +66,7 @@ def _moshed_or_amass(path: Path, body):
     anything else as AMASS (Z up)."""
     import numpy as np
 
-    from synth.mosh.sequence import MoshedSequence
+    from synth.sequence import MoshedSequence
 
     try:
         with np.load(path, allow_pickle=False) as z:

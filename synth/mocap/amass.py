@@ -15,7 +15,7 @@ import numpy as np
 from synth.errors import SynthError
 from synth.frames import BLENDER_TO_SMPL
 from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
-from synth.mosh.sequence import MAX_ABS_BETA, MoshedSequence
+from synth.sequence import MAX_ABS_BETA, MoshedSequence
 
 _FIX = "pass an AMASS-style .npz with poses (T,72+), trans (T,3), betas and mocap_framerate"
 _NEUTRAL_PELVIS = np.array([0.0, -0.22, 0.03])  # SMPL neutral pelvis at rest (approximate)

@@ -20,7 +20,7 @@ from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
 from synth.body.joints import PARENTS as _PARENTS
 from synth.errors import SynthError
 from synth.mocap.kinematics import euler_to_matrix, forward_kinematics, matrix_to_rotvec
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 
 _J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 # Approximate SMPL neutral rest joints (metres), only for ground contact of the built-ins.

@@ -23,8 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.body import load_body_model
     from synth.errors import SynthError
     from synth.mocap import load_clip
-    from synth.mosh.fit import mosh_clip
-    from synth.mosh.sequence import require_good_fit
+    from synth.mosh.fit import mosh_clip, require_good_fit
 
     out = args.out or Path(f"{args.clip.stem}_mosh.npz")
     if out.is_dir():

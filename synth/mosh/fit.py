@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synth.errors import SynthError
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
 from synth.mosh.joints import JointModel
@@ -43,11 +44,29 @@ from synth.mosh.orientation import (
     rest_offsets,
     transfer_twist,
 )
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 
 FIT_VERSION = 3  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
+
+# A fitted clip is usable only when SMPL follows it: the shared CMU clips fit at 4-11 mm mean (the
+# dance is the worst); a huge root offset or absurd shape gives metres, and such a clip would fail
+# much later in the cloth stage with misleading advice.
+MAX_MEAN_FIT_ERROR_MM = 50.0
+
+
+def require_good_fit(seq: MoshedSequence, clip_path: str | Path | None) -> MoshedSequence:
+    """`seq` when its mean fit error is within MAX_MEAN_FIT_ERROR_MM, else a SynthError naming the clip."""
+    err = float(np.mean(seq.fit_error_mm)) if seq.fit_error_mm.size else 0.0
+    if not err <= MAX_MEAN_FIT_ERROR_MM:
+        raise SynthError(
+            f"MoSh fit of {seq.source or 'the clip'} is off by {err:.3g} mm on average "
+            f"(usable: <= {MAX_MEAN_FIT_ERROR_MM:g} mm)",
+            path=clip_path,
+            fix="check the clip (units, root offset, skeleton) or leave it out of motion.sources",
+        )
+    return seq
 
 
 @dataclass(frozen=True)
@@ -574,7 +593,6 @@ def mosh_clip(
 ) -> MoshedSequence:
     """Fit SMPL to a clip (resampled to `fps`); cached under cache_dir (default
     synth.paths.cache_dir()/mosh) by clip checksum + fps + settings + body model."""
-    from synth.errors import SynthError
     from synth.paths import cache_dir as default_cache
 
     model = body if isinstance(body, JointModel) else JointModel.from_body(body)

@@ -19,7 +19,7 @@ from synth.mocap.clip import MocapClip, canonical_names
 from synth.mocap.kinematics import axis_rotation, rotvec_to_matrix
 from synth.mosh.correspondence import CMU_SEGMENT_FOR_SMPL, SMPL_JOINT_NAMES
 from synth.mosh.orientation import global_rotations, rest_offsets
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 from synth.viz.render import save_figure
 
 _HANDS = ("left_wrist", "right_wrist")  # SMPL segments carrying the hands

@@ -38,11 +38,11 @@ def _body(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from synth.mosh.sequence import MoshedSequence
     from synth.motion.interpolate import InterpolationConfig, add_lead_in, interpolate_pair
     from synth.motion.pairs import most_contrasting_pair
     from synth.motion.plausibility import plausibility
     from synth.motion.skeleton import Skeleton
+    from synth.sequence import MoshedSequence
 
     X, Y = MoshedSequence.load(args.a), MoshedSequence.load(args.b)
     cfg = InterpolationConfig(method=args.method)

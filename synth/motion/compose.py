@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
-from synth.mosh.sequence import MoshedSequence
 from synth.motion.interpolate import InterpolationConfig, interpolate_pair
 from synth.motion.pairs import PairChoice
 from synth.motion.rotations import heading, yaw_matrix
+from synth.sequence import MoshedSequence
 
 
 def clip_window(seq: MoshedSequence, start: int, stop: int) -> tuple[MoshedSequence, list[dict]]:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synth.mosh.sequence import MoshedSequence
 from synth.motion.pairs import PairChoice
 from synth.motion.plausibility import plausibility
 from synth.motion.rotations import canonical, heading, lerp, set_heading, slerp, yaw_matrix
 from synth.motion.skeleton import Skeleton
+from synth.sequence import MoshedSequence
 
 
 @dataclass

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # distance-block budget per cdist call
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from synth.mocap.kinematics import axis_rotation
 from synth.mosh.preview import draw_mesh
-from synth.mosh.sequence import MoshedSequence
 from synth.motion.rotations import heading
 from synth.motion.skeleton import Skeleton
+from synth.sequence import MoshedSequence
 from synth.viz.render import save_figure
 
 _SIDE = (

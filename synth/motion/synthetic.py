@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.mosh.sequence import MoshedSequence
+from synth.sequence import MoshedSequence
 
 # per-joint amplitude (radians) of the random motion, SMPL joint order
 _AMPLITUDE = np.array(

@@ -88,7 +88,7 @@ def check_assets_and_settings(cfg: PipelineConfig) -> None:
 def prepare_sources(out: Path, sources: list[Source], cfg: PipelineConfig) -> dict:
     """MoshedSequence of every source (built-ins generated, clips MoSh-fitted, cached), saved
     under work/sources for the tasks."""
-    from synth.mosh.sequence import MoshedSequence
+    from synth.sequence import MoshedSequence
 
     seqs = {}
     body = None
@@ -103,8 +103,7 @@ def prepare_sources(out: Path, sources: list[Source], cfg: PipelineConfig) -> di
             seq = builtin_motion(s.id.split("/", 1)[1], cfg.motion.fps, cfg.motion.builtin_seconds)
         else:
             from synth.mocap import load_clip
-            from synth.mosh.fit import mosh_clip
-            from synth.mosh.sequence import require_good_fit
+            from synth.mosh.fit import mosh_clip, require_good_fit
 
             body = body or get_body()
             clip = load_clip(s.path, body=body)

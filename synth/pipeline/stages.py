@@ -79,10 +79,10 @@ class _Timer:
 def make_motion(out: Path, sp: SequencePlan, cfg: PipelineConfig, body):
     """The sequence's motion with its lead-in (MoshedSequence) and its segments (synth.motion.compose;
     frame ranges counted after the lead-in, i.e. in the frames rendered by default)."""
-    from synth.mosh.sequence import MoshedSequence
     from synth.motion.compose import clip_window, embedded_transition
     from synth.motion.interpolate import InterpolationConfig, add_lead_in
     from synth.motion.pairs import PairChoice
+    from synth.sequence import MoshedSequence
 
     m = cfg.motion
     X = MoshedSequence.load(source_path(out, sp.source_a))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.mosh.sequence import MAX_ABS_BETA
+from synth.sequence import MAX_ABS_BETA
 from synth.shards.passes import check_passes
 from synth.shards.sample import JOINT_KEYS, REQUIRED, SMPL_KEYS
 from synth.shards.tario import group_samples, read_tar

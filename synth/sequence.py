@@ -1,5 +1,5 @@
-"""MoshedSequence: SMPL parameters fitted to (or authored as) a motion; the contract between
-the mocap/MoSh stage and everything downstream. World frame: SMPL (Y up), metres, radians."""
+"""MoshedSequence: SMPL parameters fitted to (or authored as) a motion; the contract every stage
+after mocap reads (MoSh and the built-in motions write it, motion/cloth/pipeline read it). World frame: SMPL (Y up), metres, radians."""
 
 from __future__ import annotations
 
@@ -11,24 +11,7 @@ import numpy as np
 from synth.errors import SynthError
 from synth.io import save_npz_atomic
 
-# A fitted clip is usable only when SMPL follows it: the shared CMU clips fit at 4-11 mm mean (the
-# dance is the worst); a huge root offset or absurd shape gives metres, and such a clip would fail
-# much later in the cloth stage with misleading advice.
-MAX_MEAN_FIT_ERROR_MM = 50.0
 MAX_ABS_BETA = 5.0  # shape coefficients (standard deviations of the body model) beyond this are not a person
-
-
-def require_good_fit(seq: MoshedSequence, clip_path: str | Path | None) -> MoshedSequence:
-    """`seq` when its mean fit error is within MAX_MEAN_FIT_ERROR_MM, else a SynthError naming the clip."""
-    err = float(np.mean(seq.fit_error_mm)) if seq.fit_error_mm.size else 0.0
-    if not err <= MAX_MEAN_FIT_ERROR_MM:
-        raise SynthError(
-            f"MoSh fit of {seq.source or 'the clip'} is off by {err:.3g} mm on average "
-            f"(usable: <= {MAX_MEAN_FIT_ERROR_MM:g} mm)",
-            path=clip_path,
-            fix="check the clip (units, root offset, skeleton) or leave it out of motion.sources",
-        )
-    return seq
 
 
 @dataclass
