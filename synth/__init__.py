@@ -18,8 +18,7 @@ stage is used)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from synth.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -44,13 +43,4 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _API:
-        raise AttributeError(f"module 'synth' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

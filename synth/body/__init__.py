@@ -3,9 +3,19 @@
 from synth.body import load_body_model, JOINT_NAMES
 body = load_body_model()                 # $SYNTH_SMPL_MODEL or the embedded open model
 out = body(betas, poses, trans)          # (B,10), (B,72), (B,3) -> out.vertices, out.joints
+
+Names are imported on first use (synth.lazy): `synth.body.joints` needs no torch.
 """
 
-from synth.body.joints import JOINT_NAMES, PARENTS
-from synth.body.model import BodyModel, BodyOutput, load_body_model, read_smpl_file
+from synth.lazy import lazy_exports
 
-__all__ = ["JOINT_NAMES", "PARENTS", "BodyModel", "BodyOutput", "load_body_model", "read_smpl_file"]
+_API = {
+    "JOINT_NAMES": "synth.body.joints",
+    "PARENTS": "synth.body.joints",
+    "BodyModel": "synth.body.model",
+    "BodyOutput": "synth.body.model",
+    "load_body_model": "synth.body.model",
+    "read_smpl_file": "synth.body.model",
+}
+__all__ = list(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -2,20 +2,21 @@
 
 from synth.cloth import simulate_sequence
 caches = simulate_sequence(seq, body, ["tshirt", "trousers"], ["cotton", "denim"], seed)
+
+Names are imported on first use (synth.lazy): the solver's numba and trimesh only with it.
 """
 
-from synth.cloth.cache import GarmentCache
-from synth.cloth.garments import GARMENT_TYPES, build_garment
-from synth.cloth.materials import MATERIALS, Material, get_material
-from synth.cloth.simulate import simulate_garments, simulate_sequence
+from synth.lazy import lazy_exports
 
-__all__ = [
-    "GARMENT_TYPES",
-    "MATERIALS",
-    "GarmentCache",
-    "Material",
-    "build_garment",
-    "get_material",
-    "simulate_garments",
-    "simulate_sequence",
-]
+_API = {
+    "GARMENT_TYPES": "synth.cloth.garments",
+    "MATERIALS": "synth.cloth.materials",
+    "GarmentCache": "synth.cloth.cache",
+    "Material": "synth.cloth.materials",
+    "build_garment": "synth.cloth.garments",
+    "get_material": "synth.cloth.materials",
+    "simulate_garments": "synth.cloth.simulate",
+    "simulate_sequence": "synth.cloth.simulate",
+}
+__all__ = list(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

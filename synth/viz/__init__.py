@@ -1,5 +1,13 @@
-"""Preview pictures: a fast numpy mesh renderer and image tiling (used by every stage's preview)."""
+"""Preview pictures: a fast numpy mesh renderer and image tiling (used by every stage's preview).
 
-from synth.viz.render import VIEWS, render_mesh_image, save_figure, save_png, tile_images, view_basis
+Names are imported on first use (synth.lazy).
+"""
 
-__all__ = ["VIEWS", "render_mesh_image", "save_figure", "save_png", "tile_images", "view_basis"]
+from synth.lazy import lazy_exports
+
+_API = {
+    name: "synth.viz.render"
+    for name in ("VIEWS", "render_mesh_image", "save_figure", "save_png", "tile_images", "view_basis")
+}
+__all__ = list(_API)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -1,0 +1,31 @@
+"""Lazy package exports (PEP 562): a package names its public API without importing it.
+
+A package's `__init__` that imported its modules would make every `import synth.<stage>.<module>`
+pay for the whole stage (torch, numba, trimesh): `synth --help`, `synth validate` and config loading
+import several packages for one small module each. Names are imported on first use instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for `package`, whose public names `api` maps to the module that
+    defines each (its one home). A name, once imported, is cached in the package's namespace."""
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        if name not in api:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(api[name]), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(namespace.get("__all__", api))
+
+    return __getattr__, __dir__
