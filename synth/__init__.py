@@ -22,25 +22,23 @@ from synth.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# name -> module that defines it (the one home of each).
-_API = {
-    "load_body_model": "synth.body.model",
-    "load_clip": "synth.mocap",
-    "mosh_clip": "synth.mosh.fit",
-    "MoshedSequence": "synth.sequence",
-    "interpolate_pair": "synth.motion.interpolate",
-    "simulate_sequence": "synth.cloth.simulate",
-    "sample_scene": "synth.scene.sampling",
-    "write_render_job": "synth.scene.job",
-    "run_render": "synth.scene.runner",
-    "PipelineConfig": "synth.pipeline.config",
-    "load_config": "synth.pipeline.config",
-    "generate": "synth.pipeline.runner",
-    "iter_samples": "synth.shards.reader",
-    "SynthError": "synth.errors",
-}
-
-__all__ = ["__version__", *_API]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _API)
+# module -> the public names it defines (the one home of each)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "synth.body.model": ("load_body_model",),
+        "synth.mocap": ("load_clip",),
+        "synth.mosh.fit": ("mosh_clip",),
+        "synth.sequence": ("MoshedSequence",),
+        "synth.motion.interpolate": ("interpolate_pair",),
+        "synth.cloth.simulate": ("simulate_sequence",),
+        "synth.scene.sampling": ("sample_scene",),
+        "synth.scene.job": ("write_render_job",),
+        "synth.scene.runner": ("run_render",),
+        "synth.pipeline.config": ("PipelineConfig", "load_config"),
+        "synth.pipeline.runner": ("generate",),
+        "synth.shards.reader": ("iter_samples",),
+        "synth.errors": ("SynthError",),
+    },
+)
+__all__ = ["__version__", *__all__]

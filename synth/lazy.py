@@ -13,10 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """`__getattr__` and `__dir__` for `package`, whose public names `api` maps to the module that
-    defines each (its one home). A name, once imported, is cached in the package's namespace."""
+def lazy_exports(
+    package: str, modules: dict[str, tuple[str, ...]]
+) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """`__all__`, `__getattr__` and `__dir__` for `package`, whose public names `modules` lists under
+    the module that defines them (their one home). A name, once imported, is cached in the package."""
     namespace = sys.modules[package].__dict__
+    api = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         if name not in api:
@@ -28,4 +31,4 @@ def lazy_exports(package: str, api: dict[str, str]) -> tuple[Callable[[str], Any
     def __dir__() -> list[str]:
         return sorted(namespace.get("__all__", api))
 
-    return __getattr__, __dir__
+    return list(api), __getattr__, __dir__

@@ -249,3 +249,13 @@ def test_real_bvh_rotations_resampled_with_positions():
     R = clip.resampled_rotations(30.0)
     assert R.shape[:2] == clip.resampled(30.0).shape[:2]
     np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)
+
+
+def test_builtin_keyframe_file_names_its_joints(tmp_path):
+    """A misspelt joint in the keyframe file is an error naming the file, not a KeyError at render time."""
+    from synth.mocap.builtin import KEYFRAMES, _load
+
+    bad = tmp_path / "motions.yaml"
+    bad.write_text(KEYFRAMES.read_text().replace("left_knee: [5, 0, 0]", "left_kne: [5, 0, 0]", 1))
+    with pytest.raises(SynthError, match=r"motions.yaml: unknown joints \['left_kne'\]"):
+        _load(bad)

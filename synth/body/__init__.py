@@ -9,13 +9,10 @@ Names are imported on first use (synth.lazy): `synth.body.joints` needs no torch
 
 from synth.lazy import lazy_exports
 
-_API = {
-    "JOINT_NAMES": "synth.body.joints",
-    "PARENTS": "synth.body.joints",
-    "BodyModel": "synth.body.model",
-    "BodyOutput": "synth.body.model",
-    "load_body_model": "synth.body.model",
-    "read_smpl_file": "synth.body.model",
-}
-__all__ = list(_API)
-__getattr__, __dir__ = lazy_exports(__name__, _API)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "synth.body.joints": ("JOINT_NAMES", "PARENTS"),
+        "synth.body.model": ("BodyModel", "BodyOutput", "load_body_model", "read_smpl_file"),
+    },
+)

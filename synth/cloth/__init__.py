@@ -8,15 +8,12 @@ Names are imported on first use (synth.lazy): the solver's numba and trimesh onl
 
 from synth.lazy import lazy_exports
 
-_API = {
-    "GARMENT_TYPES": "synth.cloth.garments",
-    "MATERIALS": "synth.cloth.materials",
-    "GarmentCache": "synth.cloth.cache",
-    "Material": "synth.cloth.materials",
-    "build_garment": "synth.cloth.garments",
-    "get_material": "synth.cloth.materials",
-    "simulate_garments": "synth.cloth.simulate",
-    "simulate_sequence": "synth.cloth.simulate",
-}
-__all__ = list(_API)
-__getattr__, __dir__ = lazy_exports(__name__, _API)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "synth.cloth.cache": ("GarmentCache",),
+        "synth.cloth.garments": ("GARMENT_TYPES", "build_garment"),
+        "synth.cloth.materials": ("MATERIALS", "Material", "get_material"),
+        "synth.cloth.simulate": ("simulate_garments", "simulate_sequence"),
+    },
+)

@@ -1,11 +1,12 @@
 """Built-in motions: synthetic, procedural actions authored as SMPL keyframes (no download).
 
 These are NOT motion capture. Each action is a short cycle of hand-authored keyframes
-(Euler angles in degrees, SMPL local joint frames: T-pose, Y up, facing +Z, the subject's
-left is +X), interpolated with a periodic Catmull-Rom spline, so they look smooth and roughly
-natural. The root moves: forward speed and turning rate integrate into the translation, and
-the height is set per frame so the lower ankle stays at its standing height (an approximate
-SMPL neutral skeleton is used for that), plus an authored lift for jumps.
+(builtin_motions.yaml beside this file: Euler angles in degrees, SMPL local joint frames:
+T-pose, Y up, facing +Z, the subject's left is +X), interpolated with a periodic Catmull-Rom
+spline, so they look smooth and roughly natural. The root moves: forward speed and turning rate
+integrate into the translation, and the height is set per frame so the lower ankle stays at its
+standing height (an approximate SMPL neutral skeleton is used for that), plus an authored lift
+for jumps.
 
 Sign conventions (local frames at rest): hip flexion = -x, knee flexion = +x, ankle
 dorsiflexion = -x, spine/neck forward bend = +x; arms hang with the left shoulder at z = -70,
@@ -14,6 +15,8 @@ the right at z = +70; shoulder forward swing = -x; left elbow flexion = -y, righ
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
@@ -21,360 +24,32 @@ from synth.body.joints import PARENTS as _PARENTS
 from synth.errors import SynthError
 from synth.mocap.kinematics import euler_to_matrix, forward_kinematics, matrix_to_rotvec
 from synth.sequence import MoshedSequence
+from synth.yamlconfig import read_yaml
 
 _J = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
-# Approximate SMPL neutral rest joints (metres), only for ground contact of the built-ins.
-_REST = np.array(
-    [
-        (0.00, -0.22, 0.03),
-        (0.07, -0.31, 0.02),
-        (-0.07, -0.31, 0.02),
-        (0.00, -0.11, 0.00),
-        (0.10, -0.70, 0.02),
-        (-0.10, -0.70, 0.01),
-        (0.01, 0.02, 0.03),
-        (0.09, -1.10, -0.02),
-        (-0.09, -1.10, -0.02),
-        (0.00, 0.08, 0.03),
-        (0.12, -1.15, 0.10),
-        (-0.11, -1.15, 0.10),
-        (-0.01, 0.29, -0.01),
-        (0.08, 0.20, -0.02),
-        (-0.08, 0.20, -0.02),
-        (0.01, 0.36, 0.04),
-        (0.17, 0.23, -0.02),
-        (-0.18, 0.23, -0.02),
-        (0.43, 0.21, -0.04),
-        (-0.43, 0.21, -0.04),
-        (0.70, 0.22, -0.04),
-        (-0.70, 0.22, -0.04),
-        (0.78, 0.21, -0.05),
-        (-0.79, 0.22, -0.05),
-    ]
-)
-_ANKLE_HEIGHT = 0.08  # ankle joint above the floor when standing
-
-_BASE = {
-    "left_shoulder": (0, 0, -70),
-    "right_shoulder": (0, 0, 70),
-    "left_elbow": (0, -10, 0),
-    "right_elbow": (0, 10, 0),
-}
+KEYFRAMES = Path(__file__).with_name("builtin_motions.yaml")
 
 
-def _k(phase: float, lift: float = 0.0, **joints: tuple[float, float, float]) -> tuple:
-    return phase, lift, joints
+def _load(path: Path = KEYFRAMES) -> tuple[np.ndarray, float, dict, dict[str, tuple[float, float, float, list]]]:
+    """(rest joints (24, 3) m, ankle height m, base pose {joint: degrees}, {name: (cycle s, forward
+    speed m/s, turn deg/s, [(phase, lift m, {joint: degrees})])}) from the keyframe file."""
+    data = read_yaml(path)
+    rest = data["rest_joints"]
+    names = {j for m in data["motions"].values() for k in m["keys"] for j in k} - {"phase", "lift"}
+    unknown = sorted((names | set(data["base"]) | set(rest)) - set(SMPL_JOINT_NAMES))
+    missing = sorted(set(SMPL_JOINT_NAMES) - set(rest))
+    if unknown or missing:
+        raise SynthError(
+            f"unknown joints {unknown}, rest joints missing {missing}", path=path, fix="use synth.body.joints names"
+        )
+    motions = {
+        name: (m["period"], m["speed"], m["turn"], [(k.pop("phase"), k.pop("lift", 0.0), k) for k in m["keys"]])
+        for name, m in data["motions"].items()
+    }
+    return np.array([rest[n] for n in SMPL_JOINT_NAMES], float), data["ankle_height"], data["base"], motions
 
 
-# name -> (cycle seconds, forward speed m/s, turn deg/s, keyframes)
-_MOTIONS: dict[str, tuple[float, float, float, list]] = {
-    "walk": (
-        1.1,
-        1.25,
-        0.0,
-        [
-            _k(
-                0.0,
-                left_hip=(-25, 0, 0),
-                right_hip=(15, 0, 0),
-                left_knee=(5, 0, 0),
-                right_knee=(20, 0, 0),
-                left_shoulder=(18, 0, -72),
-                right_shoulder=(-18, 0, 72),
-                spine1=(4, 5, 0),
-                left_ankle=(-5, 0, 0),
-            ),
-            _k(
-                0.25,
-                left_hip=(-5, 0, 0),
-                right_hip=(-20, 0, 0),
-                left_knee=(15, 0, 0),
-                right_knee=(60, 0, 0),
-                left_shoulder=(0, 0, -72),
-                right_shoulder=(0, 0, 72),
-                spine1=(4, 0, 0),
-            ),
-            _k(
-                0.5,
-                left_hip=(15, 0, 0),
-                right_hip=(-25, 0, 0),
-                left_knee=(20, 0, 0),
-                right_knee=(5, 0, 0),
-                left_shoulder=(-18, 0, -72),
-                right_shoulder=(18, 0, 72),
-                spine1=(4, -5, 0),
-                right_ankle=(-5, 0, 0),
-            ),
-            _k(
-                0.75,
-                left_hip=(-20, 0, 0),
-                right_hip=(-5, 0, 0),
-                left_knee=(60, 0, 0),
-                right_knee=(15, 0, 0),
-                left_shoulder=(0, 0, -72),
-                right_shoulder=(0, 0, 72),
-                spine1=(4, 0, 0),
-            ),
-        ],
-    ),
-    "run": (
-        0.7,
-        3.2,
-        0.0,
-        [
-            _k(
-                0.0,
-                0.03,
-                left_hip=(-45, 0, 0),
-                right_hip=(20, 0, 0),
-                left_knee=(30, 0, 0),
-                right_knee=(70, 0, 0),
-                left_shoulder=(35, 0, -70),
-                right_shoulder=(-45, 0, 70),
-                left_elbow=(0, -80, 0),
-                right_elbow=(0, 85, 0),
-                spine1=(12, 8, 0),
-            ),
-            _k(
-                0.25,
-                0.07,
-                left_hip=(-10, 0, 0),
-                right_hip=(-50, 0, 0),
-                left_knee=(25, 0, 0),
-                right_knee=(110, 0, 0),
-                left_elbow=(0, -85, 0),
-                right_elbow=(0, 85, 0),
-                spine1=(12, 0, 0),
-            ),
-            _k(
-                0.5,
-                0.03,
-                left_hip=(20, 0, 0),
-                right_hip=(-45, 0, 0),
-                left_knee=(70, 0, 0),
-                right_knee=(30, 0, 0),
-                left_shoulder=(-45, 0, -70),
-                right_shoulder=(35, 0, 70),
-                left_elbow=(0, -85, 0),
-                right_elbow=(0, 80, 0),
-                spine1=(12, -8, 0),
-            ),
-            _k(
-                0.75,
-                0.07,
-                left_hip=(-50, 0, 0),
-                right_hip=(-10, 0, 0),
-                left_knee=(110, 0, 0),
-                right_knee=(25, 0, 0),
-                left_elbow=(0, -85, 0),
-                right_elbow=(0, 85, 0),
-                spine1=(12, 0, 0),
-            ),
-        ],
-    ),
-    "jump": (
-        1.6,
-        0.0,
-        0.0,
-        [
-            _k(0.0),
-            _k(
-                0.2,
-                left_hip=(-70, 0, 0),
-                right_hip=(-70, 0, 0),
-                left_knee=(90, 0, 0),
-                right_knee=(90, 0, 0),
-                left_ankle=(-25, 0, 0),
-                right_ankle=(-25, 0, 0),
-                spine1=(35, 0, 0),
-                left_shoulder=(50, 0, -75),
-                right_shoulder=(50, 0, 75),
-            ),
-            _k(
-                0.38,
-                0.1,
-                left_ankle=(30, 0, 0),
-                right_ankle=(30, 0, 0),
-                left_shoulder=(-150, 0, -40),
-                right_shoulder=(-150, 0, 40),
-            ),
-            _k(
-                0.5,
-                0.4,
-                left_hip=(-30, 0, 0),
-                right_hip=(-30, 0, 0),
-                left_knee=(50, 0, 0),
-                right_knee=(50, 0, 0),
-                left_shoulder=(-120, 0, -50),
-                right_shoulder=(-120, 0, 50),
-            ),
-            _k(
-                0.62,
-                0.1,
-                left_ankle=(20, 0, 0),
-                right_ankle=(20, 0, 0),
-                left_shoulder=(-60, 0, -60),
-                right_shoulder=(-60, 0, 60),
-            ),
-            _k(
-                0.75,
-                left_hip=(-60, 0, 0),
-                right_hip=(-60, 0, 0),
-                left_knee=(80, 0, 0),
-                right_knee=(80, 0, 0),
-                left_ankle=(-20, 0, 0),
-                right_ankle=(-20, 0, 0),
-                spine1=(30, 0, 0),
-                left_shoulder=(-20, 0, -70),
-                right_shoulder=(-20, 0, 70),
-            ),
-        ],
-    ),
-    "wave": (
-        1.2,
-        0.0,
-        0.0,
-        [
-            _k(0.0, right_shoulder=(0, 0, -20), right_elbow=(0, 0, -70), right_collar=(0, 0, -10), head=(0, -10, 0)),
-            _k(0.5, right_shoulder=(0, 0, -20), right_elbow=(0, 0, -110), right_collar=(0, 0, -10), head=(0, -10, 0)),
-        ],
-    ),
-    "squat": (
-        2.4,
-        0.0,
-        0.0,
-        [
-            _k(0.0, left_shoulder=(-10, 0, -70), right_shoulder=(-10, 0, 70)),
-            _k(
-                0.5,
-                left_hip=(-105, 0, -8),
-                right_hip=(-105, 0, 8),
-                left_knee=(120, 0, 0),
-                right_knee=(120, 0, 0),
-                left_ankle=(-30, 0, 0),
-                right_ankle=(-30, 0, 0),
-                spine1=(25, 0, 0),
-                spine2=(10, 0, 0),
-                left_shoulder=(-80, 0, -20),
-                right_shoulder=(-80, 0, 20),
-                neck=(-20, 0, 0),
-            ),
-        ],
-    ),
-    "kick": (
-        1.5,
-        0.0,
-        0.0,
-        [
-            _k(0.0),
-            _k(
-                0.3,
-                right_hip=(20, 0, 0),
-                right_knee=(90, 0, 0),
-                left_knee=(15, 0, 0),
-                spine1=(-5, 0, 0),
-                left_shoulder=(-20, 0, -60),
-                right_shoulder=(20, 0, 60),
-            ),
-            _k(
-                0.5,
-                right_hip=(-85, 0, 0),
-                right_knee=(5, 0, 0),
-                right_ankle=(30, 0, 0),
-                left_knee=(10, 0, 0),
-                spine1=(15, 0, 0),
-                left_shoulder=(30, 0, -50),
-                right_shoulder=(-40, 0, 50),
-            ),
-            _k(0.7, right_hip=(-40, 0, 0), right_knee=(80, 0, 0), left_knee=(10, 0, 0)),
-        ],
-    ),
-    "turn": (
-        1.2,
-        0.6,
-        60.0,
-        [
-            _k(
-                0.0,
-                left_hip=(-20, -10, 0),
-                right_hip=(10, 0, 0),
-                left_knee=(10, 0, 0),
-                right_knee=(25, 0, 0),
-                left_shoulder=(12, 0, -72),
-                right_shoulder=(-12, 0, 72),
-                spine1=(3, 10, 0),
-            ),
-            _k(0.25, left_hip=(-5, 0, 0), right_hip=(-15, 0, 0), left_knee=(15, 0, 0), right_knee=(50, 0, 0)),
-            _k(
-                0.5,
-                left_hip=(10, 0, 0),
-                right_hip=(-20, -10, 0),
-                left_knee=(25, 0, 0),
-                right_knee=(10, 0, 0),
-                left_shoulder=(-12, 0, -72),
-                right_shoulder=(12, 0, 72),
-                spine1=(3, 10, 0),
-            ),
-            _k(0.75, left_hip=(-15, 0, 0), right_hip=(-5, 0, 0), left_knee=(50, 0, 0), right_knee=(15, 0, 0)),
-        ],
-    ),
-    "dance": (
-        1.6,
-        0.0,
-        20.0,
-        [
-            _k(
-                0.0,
-                pelvis=(0, 0, 6),
-                spine1=(0, 0, -8),
-                spine2=(0, 0, -6),
-                left_knee=(25, 0, 0),
-                right_knee=(5, 0, 0),
-                left_hip=(-15, 0, 5),
-                left_shoulder=(0, 0, 40),
-                left_elbow=(0, -60, 0),
-                right_shoulder=(-30, 0, 40),
-                right_elbow=(0, 90, 0),
-                head=(0, 0, 10),
-            ),
-            _k(
-                0.25,
-                0.02,
-                left_knee=(10, 0, 0),
-                right_knee=(10, 0, 0),
-                left_shoulder=(-40, 0, -30),
-                right_shoulder=(-40, 0, 30),
-                left_elbow=(0, -90, 0),
-                right_elbow=(0, 90, 0),
-            ),
-            _k(
-                0.5,
-                pelvis=(0, 0, -6),
-                spine1=(0, 0, 8),
-                spine2=(0, 0, 6),
-                right_knee=(25, 0, 0),
-                left_knee=(5, 0, 0),
-                right_hip=(-15, 0, -5),
-                right_shoulder=(0, 0, -40),
-                right_elbow=(0, 60, 0),
-                left_shoulder=(-30, 0, -40),
-                left_elbow=(0, -90, 0),
-                head=(0, 0, -10),
-            ),
-            _k(
-                0.75,
-                0.02,
-                left_knee=(10, 0, 0),
-                right_knee=(10, 0, 0),
-                left_shoulder=(-40, 0, -30),
-                right_shoulder=(-40, 0, 30),
-                left_elbow=(0, -90, 0),
-                right_elbow=(0, 90, 0),
-            ),
-        ],
-    ),
-}
-
+_REST, _ANKLE_HEIGHT, _BASE, _MOTIONS = _load()
 BUILTIN_MOTIONS: tuple[str, ...] = tuple(_MOTIONS)
 
 

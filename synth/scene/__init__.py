@@ -6,12 +6,12 @@ imported on first use (synth.lazy): `synth.scene.spec` needs neither torch nor t
 
 from synth.lazy import lazy_exports
 
-_API = {
-    "SceneSpec": "synth.scene.spec",
-    "load_job": "synth.scene.job",
-    "run_render": "synth.scene.runner",
-    "sample_scene": "synth.scene.sampling",
-    "write_render_job": "synth.scene.job",
-}
-__all__ = list(_API)
-__getattr__, __dir__ = lazy_exports(__name__, _API)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "synth.scene.job": ("load_job", "write_render_job"),
+        "synth.scene.runner": ("run_render",),
+        "synth.scene.sampling": ("sample_scene",),
+        "synth.scene.spec": ("SceneSpec",),
+    },
+)

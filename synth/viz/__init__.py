@@ -5,9 +5,9 @@ Names are imported on first use (synth.lazy).
 
 from synth.lazy import lazy_exports
 
-_API = {
-    name: "synth.viz.render"
-    for name in ("VIEWS", "render_mesh_image", "save_figure", "save_png", "tile_images", "view_basis")
-}
-__all__ = list(_API)
-__getattr__, __dir__ = lazy_exports(__name__, _API)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "synth.viz.render": ("VIEWS", "render_mesh_image", "save_figure", "save_png", "tile_images", "view_basis"),
+    },
+)
