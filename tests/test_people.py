@@ -113,12 +113,7 @@ def _job(tmp_path, name, subject, rig, seed=4, **over):
     for key, value in over.items():
         getattr(spec, key.split("_")[0]).update({key.split("_", 1)[1]: value})
     return write_render_job(
-        tmp_path / name,
-        spec,
-        verts[:1],
-        faces,
-        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments],
-        rig=rig,
+        tmp_path / name, spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments], rig=rig
     )
 
 

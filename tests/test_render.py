@@ -80,10 +80,7 @@ def _spec(seed, **extra):
 
 def test_write_job_rejects_bad_input(tmp_path, subject):
     verts, joints, faces, garments = subject
-    g = garments[0]
-    from synth.cloth.cache import GarmentCache
-
-    short = GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[:2])
+    short = garments[0].select_frames(slice(2))
     with pytest.raises(SynthError, match="2 frames"):
         write_render_job(tmp_path / "a", _spec(0), verts, faces, [short])
     with pytest.raises(SynthError, match="faces"):
@@ -183,13 +180,7 @@ def test_flow_pass_matches_projected_motion(tmp_path, subject):
     """With 'flow' the scene is keyframed (shape keys, camera keys); joints, depth and flow still agree."""
     verts, joints, faces, garments = subject
     spec = _spec(6, num_cameras=2, passes=["depth", "seg", "flow"])
-    job = write_render_job(
-        tmp_path / "job",
-        spec,
-        verts[:2],
-        faces,
-        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:2]) for g in garments],
-    )
+    job = write_render_job(tmp_path / "job", spec, verts[:2], faces, [g.select_frames(slice(2)) for g in garments])
     run_render(job)
     assert sorted(p.name for p in (job / "flow" / "cam0").iterdir()) == ["0000.npy"]  # t < T - 1
     assert joints_in_mask(job, joints[:2]) >= 0.99
@@ -220,13 +211,7 @@ def test_photo_background_and_image_textures(tmp_path, subject):
             "passes": ["seg"],
         },
     )
-    job = write_render_job(
-        tmp_path / "job",
-        spec,
-        verts[:1],
-        faces,
-        [g.__class__(g.garment_type, g.faces, g.uv, g.rest, g.verts[:1]) for g in garments],
-    )
+    job = write_render_job(tmp_path / "job", spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments])
     run_render(job)
     img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float)
     seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))

@@ -416,32 +416,19 @@ def _config(tmp_path, name="c.yaml", **changes):
     return str(path)
 
 
+def _train_hmr(data, config: str, out, steps: int) -> int:
+    """`python -m train.mviper train` of the hmr stage on the CPU."""
+    from train.mviper import main
+
+    args = ["--data", str(data), "--config", config, "--device", "cpu", "--out", str(out)]
+    return main(["train", *args, "--stage", "hmr", "--hmr-steps", str(steps)])
+
+
 @pytest.fixture(scope="module")
 def hmr_run(toy, tmp_path_factory):
     """A run directory with only the hmr stage (2 steps)."""
-    from train.mviper import main
-
     run = tmp_path_factory.mktemp("hmr_run") / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(toy),
-                "--config",
-                "tiny",
-                "--device",
-                "cpu",
-                "--out",
-                str(run),
-                "--stage",
-                "hmr",
-                "--hmr-steps",
-                "2",
-            ]
-        )
-        == 0
-    )
+    assert _train_hmr(toy, "tiny", run, 2) == 0
     return run
 
 
@@ -473,31 +460,11 @@ def test_train_refuses_to_overwrite_a_run_or_resume_another_architecture(toy, hm
 
 
 def test_non_finite_loss_stops_training_naming_step_and_samples(toy, tmp_path, capsys):
-    from train.mviper import main
 
     cfg = _config(tmp_path, lr=1e30, grad_clip=0.0, warmup_steps=0, lr_schedule="constant")
     run = tmp_path / "run"
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(toy),
-                "--config",
-                cfg,
-                "--device",
-                "cpu",
-                "--out",
-                str(run),
-                "--stage",
-                "hmr",
-                "--hmr-steps",
-                "6",
-            ]
-        )
-        == 2
-    )
+    assert _train_hmr(toy, cfg, run, 6) == 2
     err = capsys.readouterr().err
     assert "hmr step " in err and "non-finite" in err and "batch samples: seq0000" in err
     assert not (run / "hmr" / "final.pt").exists()
@@ -507,46 +474,42 @@ def test_non_finite_loss_stops_training_naming_step_and_samples(toy, tmp_path, c
         assert not nonfinite_tensors(torch.load(run / "hmr" / "last.pt", weights_only=False)["model"])
 
 
+def _predict(run, src, out, *options: str) -> int:
+    """`python -m train.mviper predict` on the CPU."""
+    from train.mviper import main
+
+    return main(["predict", "--run", str(run), "--input", str(src), "--out", str(out), "--device", "cpu", *options])
+
+
+def _clip_frames(toy, folder, suffix=".png", frames=None, **save) -> tuple:
+    """(folder, sample): the toy sample seq000002_c0's frames (the first `frames`) saved as images in `folder`."""
+    from PIL import Image
+
+    from synth.shards.reader import find_sample
+
+    _, s = find_sample(toy, "seq000002_c0")
+    folder.mkdir()
+    for t, f in enumerate(s["frames"][:frames]):
+        Image.fromarray(f).save(folder / f"{t:04d}{suffix}", **save)
+    return folder, s
+
+
 def test_predict_and_eval_name_the_way_out(toy, hmr_run, tmp_path, capsys, caplog):
     """After --stage hmr: predict suggests --model hmr, eval --models hmr; eval without --split names the
     splits that exist; a truncated JPEG is one error naming it; a truncated shard is a warning."""
 
-    from synth.shards.reader import find_sample
     from train.mviper import main
 
-    _, s = find_sample(toy, "seq000002_c0")
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    from PIL import Image
-
-    for t, f in enumerate(s["frames"][:3]):
-        Image.fromarray(f).save(frames / f"{t:04d}.jpg", quality=90)
+    frames, _ = _clip_frames(toy, tmp_path / "frames", ".jpg", frames=3, quality=90)
     out = tmp_path / "pred"
     capsys.readouterr()
-    assert main(["predict", "--run", str(hmr_run), "--input", str(frames), "--out", str(out), "--device", "cpu"]) == 2
+    assert _predict(hmr_run, frames, out) == 2
     assert "no mviper checkpoint" in (err := capsys.readouterr().err) and "pass --model hmr" in err
     assert main(["eval", "--data", str(toy), "--run", str(hmr_run), "--device", "cpu"]) == 2
     assert "pass --models hmr" in capsys.readouterr().err
     bad = frames / "0001.jpg"
     bad.write_bytes(bad.read_bytes()[:300])
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(hmr_run),
-                "--input",
-                str(frames),
-                "--out",
-                str(out),
-                "--model",
-                "hmr",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert _predict(hmr_run, frames, out, "--model", "hmr") == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "cannot decode this frame" in err and "Traceback" not in err and not out.exists()
     only_train = _copy_shards(toy, tmp_path / "only_train")
@@ -580,24 +543,7 @@ def test_non_finite_weights_are_refused_by_predict_and_eval(toy, hmr_run, tmp_pa
     mp4 = tmp_path / "clip.mp4"
     iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(run),
-                "--input",
-                str(mp4),
-                "--out",
-                str(tmp_path / "p"),
-                "--model",
-                "hmr",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 2
-    )
+    assert _predict(run, mp4, tmp_path / "p", "--model", "hmr") == 2
     assert "non-finite weights" in capsys.readouterr().err and not (tmp_path / "p" / "smpl.npz").exists()
     assert main(["eval", "--data", str(toy), "--run", str(run), "--models", "hmr", "--device", "cpu"]) == 2
     assert "non-finite weights" in capsys.readouterr().err
@@ -614,38 +560,11 @@ def test_motion_transfer_round_trip(toy, hmr_run, tmp_path, body):
     from synth.pipeline.config import PipelineConfig
     from synth.pipeline.plan import resolve_sources
     from synth.sequence import MoshedSequence
-    from synth.shards.reader import find_sample
-    from train.mviper import main
     from train.predict import CAMERA_TO_WORLD
 
-    _, s = find_sample(toy, "seq000002_c0")
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    from PIL import Image
-
-    for t, f in enumerate(s["frames"]):
-        Image.fromarray(f).save(frames / f"{t:04d}.png")
+    frames, _ = _clip_frames(toy, tmp_path / "frames")
     out = tmp_path / "pred"
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(hmr_run),
-                "--input",
-                str(frames),
-                "--out",
-                str(out),
-                "--model",
-                "hmr",
-                "--device",
-                "cpu",
-                "--fps",
-                "25",
-            ]
-        )
-        == 0
-    )
+    assert _predict(hmr_run, frames, out, "--model", "hmr", "--fps", "25") == 0
     pred = np.load(out / "smpl.npz")
     seq = MoshedSequence.load(out / "motion.npz")
     assert seq.num_frames == 6 and seq.fps == 25.0 and seq.source == "predict/frames"
@@ -706,32 +625,9 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     # predict: a folder of frames and an MP4
     import imageio.v3 as iio
 
-    from synth.shards.reader import find_sample
-
-    _, s = find_sample(toy, "seq000002_c0")
-    frames_dir = tmp_path / "frames"
-    frames_dir.mkdir()
-    for t, f in enumerate(s["frames"]):
-        iio.imwrite(frames_dir / f"{t:04d}.png", f)
+    frames_dir, s = _clip_frames(toy, tmp_path / "frames")
     out = tmp_path / "pred"
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(resumed),
-                "--input",
-                str(frames_dir),
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-                "--bbox",
-                *map(str, s["joints"]["bbox"][0]),
-            ]
-        )
-        == 0
-    )
+    assert _predict(resumed, frames_dir, out, "--bbox", *map(str, s["joints"]["bbox"][0])) == 0
     z = np.load(out / "smpl.npz")
     assert (out / "motion.npz").exists()
     assert (
@@ -742,23 +638,6 @@ def test_cli_train_resume_eval_predict(toy, tmp_path, capsys):
     mp4 = tmp_path / "clip.mp4"
     iio.imwrite(mp4, s["frames"], fps=30, codec="libx264")
     out2 = tmp_path / "pred_mp4"
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(resumed),
-                "--input",
-                str(mp4),
-                "--out",
-                str(out2),
-                "--model",
-                "hmr",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert _predict(resumed, mp4, out2, "--model", "hmr") == 0
     assert np.load(out2 / "smpl.npz")["poses_cam"].shape[0] == 6
-    assert main(["predict", "--run", str(tmp_path / "nope"), "--input", str(mp4), "--out", str(out2)]) == 2
+    assert _predict(tmp_path / "nope", mp4, out2) == 2

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(func=_build_default)
     prev = cmds.add_parser("preview", help="PNGs of posed and shaped bodies, front and side")
     prev.add_argument("--out", required=True, help="output directory")
-    prev.add_argument("--model", default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
+    prev.add_argument("--model", help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
     prev.add_argument("--gender", choices=("neutral", "female", "male"), default="neutral")
     prev.add_argument("--size", type=int, default=256, help="picture height/width in pixels")
     prev.set_defaults(func=_preview)

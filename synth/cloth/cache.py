@@ -4,7 +4,7 @@ and the renderer. World frame: SMPL (Y up), metres."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,11 @@ class GarmentCache:
             raise ValueError(
                 f"inconsistent garment cache: rest {self.rest.shape}, uv {self.uv.shape}, verts {self.verts.shape}"
             )
+
+    def select_frames(self, frames: Any) -> GarmentCache:
+        """The same garment over some of its frames (`frames` indexes the frame axis: a slice, indices
+        or a bool mask), e.g. the rendered frames without the lead-in."""
+        return replace(self, verts=self.verts[frames])
 
     def save(self, path: str | Path) -> None:
         save_npz_atomic(

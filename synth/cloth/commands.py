@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="T-pose lead-in frames added when the sequence has none (written to OUT/sequence.npz)",
     )
-    p.add_argument("--seconds", type=float, default=None, help="length of a builtin motion")
-    p.add_argument("--preview", type=Path, default=None, help="PNG strip or GIF of the clothed body")
-    p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
+    p.add_argument("--seconds", type=float, help="length of a builtin motion")
+    p.add_argument("--preview", type=Path, help="PNG strip or GIF of the clothed body")
+    p.add_argument("--model", type=Path, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
     p.set_defaults(func=run)
 
 

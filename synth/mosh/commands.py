@@ -9,10 +9,10 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mosh", help="fit SMPL to a motion-capture clip (.bvh, .asf/.amc, AMASS .npz)")
     p.add_argument("clip", type=Path, help="motion file")
-    p.add_argument("--out", type=Path, default=None, help="MoshedSequence .npz (default: CLIP_mosh.npz here)")
+    p.add_argument("--out", type=Path, help="MoshedSequence .npz (default: CLIP_mosh.npz here)")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
-    p.add_argument("--preview", type=Path, default=None, help="write a PNG strip: mocap vs fitted SMPL")
-    p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
+    p.add_argument("--preview", type=Path, help="write a PNG strip: mocap vs fitted SMPL")
+    p.add_argument("--model", type=Path, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
     p.add_argument("--device", default="cpu", help="torch device for the fit (cpu, cuda)")
     p.set_defaults(func=run)
 

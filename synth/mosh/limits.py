@@ -79,13 +79,3 @@ def limit_excess_deg(
     np.add.at(excess.T, joint, hinge.T)
     excess[:, 0] = 0.0
     return excess
-
-
-def limit_flags(
-    theta: np.ndarray,
-    limits_deg: np.ndarray = JOINT_LIMIT_DEG,
-    hyperextension_deg: float = HYPEREXTENSION_DEG,
-    knee_off_axis_deg: float = KNEE_OFF_AXIS_DEG,
-) -> np.ndarray:
-    """Canonical local axis-angles (T,24,3) -> (T,24) bool: joints beyond a limit (root free)."""
-    return limit_excess_deg(theta, limits_deg, hyperextension_deg, knee_off_axis_deg) > 0

@@ -14,9 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output MoshedSequence .npz")
     p.add_argument("--lead-in", type=int, default=0, metavar="N", help="prepend N frames from a rest pose (default 0)")
     p.add_argument("--start-pose", choices=("t", "a"), default="t", help="lead-in rest pose: T-pose or A-pose")
-    p.add_argument("--frames-per-unit", type=float, default=None, help="frames per radian of pose distance")
-    p.add_argument("--min-frames", type=int, default=None)
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--frames-per-unit", type=float, help="frames per radian of pose distance")
+    p.add_argument("--min-frames", type=int)
+    p.add_argument("--max-frames", type=int)
     p.add_argument("--method", choices=("linear", "slerp"), default="linear", help="linear = the paper's rule")
     p.add_argument(
         "--guard",
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="flag",
         help="implausible frames: report them (flag) or write nothing and exit 3 (reject)",
     )
-    p.add_argument("--preview", type=Path, default=None, help="PNG strip of bodies from A to B")
-    p.add_argument("--model", type=Path, default=None, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
+    p.add_argument("--preview", type=Path, help="PNG strip of bodies from A to B")
+    p.add_argument("--model", type=Path, help="SMPL model file (default: $SYNTH_SMPL_MODEL or embedded)")
     p.set_defaults(func=run)
 
 

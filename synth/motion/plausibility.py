@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synth.mosh.limits import HYPEREXTENSION_DEG, JOINT_LIMIT_DEG, KNEE_OFF_AXIS_DEG, limit_flags
+from synth.mosh.limits import HYPEREXTENSION_DEG, JOINT_LIMIT_DEG, KNEE_OFF_AXIS_DEG, limit_excess_deg
 from synth.motion.rotations import canonical
 from synth.motion.skeleton import Skeleton
 
@@ -69,7 +69,7 @@ def joint_limit_flags(poses: np.ndarray, cfg: PlausibilityConfig | None = None) 
     """(T,72) -> (T,24) bool: joints whose local rotation breaks a limit (synth/mosh/limits.py)."""
     cfg = cfg or PlausibilityConfig()
     theta = canonical(np.asarray(poses, float).reshape(-1, 24, 3))  # angles in [0, pi]
-    return limit_flags(theta, cfg.limits_deg, cfg.hyperextension_deg, cfg.knee_off_axis_deg)
+    return limit_excess_deg(theta, cfg.limits_deg, cfg.hyperextension_deg, cfg.knee_off_axis_deg) > 0
 
 
 def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:

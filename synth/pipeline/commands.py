@@ -25,25 +25,18 @@ def _count(lo: int):
 def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="plan and generate a dataset: MoSh -> variation -> cloth -> render -> shards")
     g.add_argument("--out", type=Path, required=True, help="output folder (shards, dataset card, plan, work/)")
+    g.add_argument("--n-seq", type=_count(1), help="number of sequences (default: n_seq of the config, 4)")
     g.add_argument(
-        "--n-seq", type=_count(1), default=None, help="number of sequences (default: n_seq of the config, 4)"
+        "--config", help="YAML config overriding the defaults, or a packaged name: default, ci (tiny, for tests)"
     )
-    g.add_argument(
-        "--config",
-        default=None,
-        help="YAML config overriding the defaults, or a packaged name: default, ci (tiny, for tests)",
-    )
-    g.add_argument(
-        "--workers", type=_count(1), default=None, help="parallel local sequence tasks (default: run.workers)"
-    )
+    g.add_argument("--workers", type=_count(1), help="parallel local sequence tasks (default: run.workers)")
     g.add_argument(
         "--ray",
-        default=None,
         metavar="ADDRESS",
         help="run the tasks on a Ray cluster (ADDRESS like ray://head:10001, 'auto', or 'local'); "
         "--out must be on a filesystem every node sees",
     )
-    g.add_argument("--seed", type=_count(0), default=None, help="master seed (default: seed of the config, 0)")
+    g.add_argument("--seed", type=_count(0), help="master seed (default: seed of the config, 0)")
     g.add_argument(
         "--resume", action="store_true", help="finish an interrupted run in --out (skips finished sequences)"
     )
@@ -52,19 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("shard", help="(re)pack finished sequences of a generate folder into shards + dataset card")
     s.add_argument("dir", type=Path)
-    s.add_argument("--samples-per-shard", type=_count(1), default=None, help="override shards.samples_per_shard")
+    s.add_argument("--samples-per-shard", type=_count(1), help="override shards.samples_per_shard")
     s.set_defaults(func=run_shard)
 
     i = sub.add_parser("inspect", help="contact sheet PNG and MP4/GIF with mesh and 2D joints for a sample")
     i.add_argument("dir", type=Path, help="a generate folder or a shard .tar")
-    i.add_argument("--key", default=None, help="sequence id (seq000003) or sample key (seq000003_c1); default: first")
-    i.add_argument("--out", type=Path, default=None, help="output folder (default: DIR/inspect)")
+    i.add_argument("--key", help="sequence id (seq000003) or sample key (seq000003_c1); default: first")
+    i.add_argument("--out", type=Path, help="output folder (default: DIR/inspect)")
     i.add_argument("--format", choices=("mp4", "gif"), default="mp4")
     i.add_argument("--frames", type=int, default=6, help="frames per camera on the contact sheet")
     i.add_argument("--tile", type=int, default=200, help="tile size in pixels")
-    i.add_argument(
-        "--fps", type=float, default=None, help="video frame rate (default: the sequence's; lower = slow motion)"
-    )
+    i.add_argument("--fps", type=float, help="video frame rate (default: the sequence's; lower = slow motion)")
     i.set_defaults(func=run_inspect)
 
     v = sub.add_parser("validate", help="check shards against the sample contract (exit 1 on any violation)")
@@ -75,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("assets", help="external assets: what is present and configured")
     asub = a.add_subparsers(dest="assets_command", required=True)
     c = asub.add_parser("check", help="report every asset of assets_manifest/ (location, files, licence)")
-    c.add_argument("--config", default=None, help="config whose asset settings to check")
+    c.add_argument("--config", help="config whose asset settings to check")
     c.add_argument("--verify", action="store_true", help="also compare the pinned file checksums")
     c.set_defaults(func=run_assets_check)
 

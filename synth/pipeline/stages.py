@@ -345,11 +345,7 @@ def run_sequence(out: str | Path, plan_entry: dict, cfg_dict: dict, attempt: int
             garments = simulate(seq, body, sp, cfg, substeps)
         sel = np.ones(seq.num_frames, bool) if cfg.motion.render_lead_in else ~seq.lead_in
         with timer("render"):
-            from synth.cloth.cache import GarmentCache
-
-            shown = [
-                GarmentCache(g.garment_type, g.faces, g.uv, g.rest, g.verts[sel], g.material, g.stats) for g in garments
-            ]
+            shown = [g.select_frames(sel) for g in garments]
             scene = render(job, sp, cfg, verts_all[sel], body, joints_all[sel, 0], shown)
         members = annotate_and_encode(
             job,

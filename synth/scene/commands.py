@@ -24,9 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="people mode: N people (one per seed) front and back, at --resolution (default 512 here)",
     )
     p.add_argument("--seed", type=int, default=0, help="first scene seed of the contact sheet")
-    p.add_argument("--resolution", type=int, default=None, help="pixels (default 250; 512 in people mode)")
+    p.add_argument("--resolution", type=int, help="pixels (default 250; 512 in people mode)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
-    p.add_argument("--timeout", type=float, default=None, help="seconds before a render is abandoned")
+    p.add_argument("--timeout", type=float, help="seconds before a render is abandoned")
     p.set_defaults(func=_render)
 
 
@@ -42,15 +42,11 @@ def _render(args: argparse.Namespace) -> int:
         )
         return 0
     from synth.body import load_body_model
-    from synth.scene.contact import make_contact_sheet, make_people_sheet
+    from synth.scene.contact import make_contact_sheet
 
-    if args.people:
-        out = make_people_sheet(
-            args.contact_sheet, load_body_model(), args.people, args.seed, args.resolution or 512, args.samples
-        )
-    else:
-        out = make_contact_sheet(
-            args.contact_sheet, load_body_model(), args.scenes, args.seed, args.resolution or 250, args.samples
-        )
+    count, resolution = (args.people, args.resolution or 512) if args.people else (args.scenes, args.resolution or 250)
+    out = make_contact_sheet(
+        args.contact_sheet, load_body_model(), count, args.seed, resolution, args.samples, people=bool(args.people)
+    )
     print(f"contact sheet -> {out}")
     return 0

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from synth.io import atomic_path
 from synth.paths import shared_assets_dir
 from synth.scene.job import write_render_job
 from synth.scene.people import people_rig
 from synth.scene.runner import run_render
 from synth.scene.sampling import sample_scene
 from synth.scene.spec import DEFAULT_SAMPLES
+from synth.viz.render import save_png, tile_images
 
 
 def _default_dirs() -> dict[str, str]:
@@ -60,84 +60,51 @@ def _people_caption(spec) -> str:
     )
 
 
-def make_people_sheet(
-    out: str | Path,
-    body,
-    people: int = 12,
-    seed: int = 0,
-    resolution: int = 512,
-    samples: int = DEFAULT_SAMPLES,
-    frame: int = 20,
-    dirs: dict[str, str] | None = None,
-    cols: int = 4,
-) -> Path:
-    """`people` people (seeds seed..seed+people-1: body shape, skin, hair, eyes, shoes, garments),
-    each seen from the front (south) and the back (north), alternating HDRI and photo backgrounds."""
-    from PIL import Image, ImageDraw
+def _render_views(folder: Path, spec, verts, faces, garments, rig) -> np.ndarray:
+    """Render one frame of a scene and put its cameras' images side by side (H, cameras x W, 3)."""
+    from PIL import Image
 
-    from synth.scene.demo import demo_subject
-
-    dirs = _default_dirs() if dirs is None else dirs
-    rig = people_rig(body)
-    cells, pad = [], 16
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in tqdm(range(people), desc="people sheet", unit="person"):
-            s = seed + k
-            betas = np.random.default_rng([s, 99]).normal(0.0, 1.0, 10)
-            verts, _, faces, garments = demo_subject(body, "walk", [frame], betas)
-            settings = {**_scene_settings(0 if k % 2 == 0 else 1, dirs, resolution, samples), "ground_shadow": True}
-            spec = sample_scene(s, settings)
-            spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
-            job = write_render_job(Path(tmp) / f"p{k}", spec, verts, faces, garments, rig=rig)
-            run_render(job)
-            views = [np.asarray(Image.open(job / "frames" / f"cam{c}" / "0000.png").convert("RGB")) for c in range(2)]
-            cell = Image.new("RGB", (2 * resolution, resolution + pad), "white")
-            cell.paste(Image.fromarray(np.concatenate(views, axis=1)), (0, pad))
-            ImageDraw.Draw(cell).text((4, 2), _people_caption(spec), fill="black")
-            cells.append(cell)
-    rows = (len(cells) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * cells[0].width, rows * cells[0].height), "white")
-    for k, cell in enumerate(cells):
-        sheet.paste(cell, ((k % cols) * cell.width, (k // cols) * cell.height))
-    out = Path(out)
-    with atomic_path(out) as tmp_png:
-        sheet.save(tmp_png, format="PNG")
-    return out
+    job = write_render_job(folder, spec, verts, faces, garments, rig=rig)
+    run_render(job)
+    views = [Image.open(job / "frames" / f"cam{c}" / "0000.png").convert("RGB") for c in range(len(spec.cameras))]
+    return np.concatenate([np.asarray(v) for v in views], axis=1)
 
 
 def make_contact_sheet(
     out: str | Path,
     body,
-    scenes: int = 3,
+    count: int = 3,
     seed: int = 0,
     resolution: int = 250,
     samples: int = DEFAULT_SAMPLES,
     frame: int = 20,
     dirs: dict[str, str] | None = None,
+    people: bool = False,
 ) -> Path:
-    """Render `scenes` scenes x 4 cameras and write them as rows of one PNG with captions."""
-    from PIL import Image, ImageDraw
-
+    """Render `count` sampled scenes (seeds seed..) x the four views of frame `frame` of one dressed
+    walking body, a row each; or (`people`) `count` people, one per seed (body shape, skin, hair,
+    eyes, shoes, garments), seen from the front (south) and the back (north), four to a row,
+    alternating HDRI and photo backgrounds. One PNG with captions."""
     from synth.scene.demo import demo_subject
 
     dirs = _default_dirs() if dirs is None else dirs
-    verts, _, faces, garments = demo_subject(body, "walk", [frame])
-    rig = people_rig(body)
-    rows, pad = [], 16
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in tqdm(range(scenes), desc="contact sheet", unit="scene"):
+    walker = None if people else demo_subject(body, "walk", [frame])
+
+    def cell(k: int) -> tuple:
+        """(spec, subject, caption) of cell k."""
+        if not people:
             spec = sample_scene(seed + k, _scene_settings(k, dirs, resolution, samples))
-            job = write_render_job(Path(tmp) / f"scene{k}", spec, verts, faces, garments, rig=rig)
-            run_render(job)
-            views = [np.asarray(Image.open(job / "frames" / f"cam{c}" / "0000.png").convert("RGB")) for c in range(4)]
-            row = Image.new("RGB", (4 * resolution, resolution + pad), "white")
-            row.paste(Image.fromarray(np.concatenate(views, axis=1)), (0, pad))
-            ImageDraw.Draw(row).text((4, 2), _caption(spec) + "   (views: east, west, south, north)", fill="black")
-            rows.append(row)
-    sheet = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")
-    for k, row in enumerate(rows):
-        sheet.paste(row, (0, k * rows[0].height))
-    out = Path(out)
-    with atomic_path(out) as tmp_png:
-        sheet.save(tmp_png, format="PNG")
-    return out
+            return spec, walker, _caption(spec) + "   (views: east, west, south, north)"
+        spec = sample_scene(seed + k, {**_scene_settings(k % 2, dirs, resolution, samples), "ground_shadow": True})
+        spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
+        betas = np.random.default_rng([seed + k, 99]).normal(0.0, 1.0, 10)
+        return spec, demo_subject(body, "walk", [frame], betas), _people_caption(spec)
+
+    rig = people_rig(body)
+    images, captions = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in tqdm(range(count), desc="contact sheet", unit="person" if people else "scene"):
+            spec, (verts, _, faces, garments), caption = cell(k)
+            images.append(_render_views(Path(tmp) / f"{k}", spec, verts, faces, garments, rig))
+            captions.append(caption)
+    return save_png(out, tile_images(images, cols=4 if people else 1, pad=0, titles=captions))
