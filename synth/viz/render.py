@@ -175,6 +175,8 @@ def tile_images(
         draw = ImageDraw.Draw(pil)
         for i, text in enumerate(titles):
             r, c = divmod(i, cols)
+            while text and draw.textlength(text) > w - 2:  # cut at the tile's edge, not into the next caption
+                text = text[:-1]
             draw.text((pad + c * (w + pad) + 2, pad + r * (h + pad + title_h)), text, fill=(0, 0, 0))
         out = np.asarray(pil)
     return out
