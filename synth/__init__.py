@@ -23,7 +23,7 @@ from synth.lazy import lazy_exports
 __version__ = "0.1.0"
 
 # module -> the public names it defines (the one home of each)
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.body.model": ("load_body_model",),
@@ -41,4 +41,4 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "synth.errors": ("SynthError",),
     },
 )
-__all__ = ["__version__", *__all__]
+__all__ = ["__version__", *_API]

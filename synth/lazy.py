@@ -15,9 +15,11 @@ from typing import Any
 
 def lazy_exports(
     package: str, modules: dict[str, tuple[str, ...]]
-) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
-    """`__all__`, `__getattr__` and `__dir__` for `package`, whose public names `modules` lists under
-    the module that defines them (their one home). A name, once imported, is cached in the package."""
+) -> tuple[dict[str, str], Callable[[str], Any], Callable[[], list[str]]]:
+    """({name: defining module}, `__getattr__`, `__dir__`) for `package`, whose public names `modules`
+    lists under the module that defines them (their one home). A name, once imported, is cached in the
+    package. A name that is also its module's name (`synth.annotate.project.project`) is imported now:
+    loading the submodule later would bind the package attribute to the module instead."""
     namespace = sys.modules[package].__dict__
     api = {name: module for module, names in modules.items() for name in names}
 
@@ -31,4 +33,7 @@ def lazy_exports(
     def __dir__() -> list[str]:
         return sorted(namespace.get("__all__", api))
 
-    return list(api), __getattr__, __dir__
+    for name, module in api.items():
+        if module == f"{package}.{name}":
+            __getattr__(name)
+    return api, __getattr__, __dir__

@@ -5,7 +5,7 @@ Names are imported on first use (synth.lazy).
 
 from synth.lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.annotate.cameras": ("CameraTrack", "load_render_cameras"),
@@ -21,3 +21,4 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "synth.annotate.sample": ("CameraAnnotation", "annotate_camera", "root_to_camera"),
     },
 )
+__all__ = list(_API)

@@ -9,10 +9,11 @@ Names are imported on first use (synth.lazy): `synth.body.joints` needs no torch
 
 from synth.lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.body.joints": ("JOINT_NAMES", "PARENTS"),
         "synth.body.model": ("BodyModel", "BodyOutput", "load_body_model", "read_smpl_file"),
     },
 )
+__all__ = list(_API)

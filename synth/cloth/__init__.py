@@ -8,7 +8,7 @@ Names are imported on first use (synth.lazy): the solver's numba and trimesh onl
 
 from synth.lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.cloth.cache": ("GarmentCache",),
@@ -17,3 +17,4 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "synth.cloth.simulate": ("simulate_garments", "simulate_sequence"),
     },
 )
+__all__ = list(_API)

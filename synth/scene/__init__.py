@@ -6,7 +6,7 @@ imported on first use (synth.lazy): `synth.scene.spec` needs neither torch nor t
 
 from synth.lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.scene.job": ("load_job", "write_render_job"),
@@ -15,3 +15,4 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "synth.scene.spec": ("SceneSpec",),
     },
 )
+__all__ = list(_API)

@@ -5,9 +5,10 @@ Names are imported on first use (synth.lazy).
 
 from synth.lazy import lazy_exports
 
-__all__, __getattr__, __dir__ = lazy_exports(
+_API, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "synth.viz.render": ("VIEWS", "render_mesh_image", "save_figure", "save_png", "tile_images", "view_basis"),
     },
 )
+__all__ = list(_API)
