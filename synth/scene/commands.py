@@ -44,9 +44,10 @@ def _render(args: argparse.Namespace) -> int:
     from synth.body import load_body_model
     from synth.scene.contact import make_contact_sheet
 
-    count, resolution = (args.people, args.resolution or 512) if args.people else (args.scenes, args.resolution or 250)
+    settings = {"samples": args.samples} | ({"resolution": args.resolution} if args.resolution else {})
+    count = args.people or args.scenes
     out = make_contact_sheet(
-        args.contact_sheet, load_body_model(), count, args.seed, resolution, args.samples, people=bool(args.people)
+        args.contact_sheet, load_body_model(), count, args.seed, settings, people=bool(args.people)
     )
     print(f"contact sheet -> {out}")
     return 0

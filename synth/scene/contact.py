@@ -15,8 +15,9 @@ from synth.scene.job import write_render_job
 from synth.scene.people import people_rig
 from synth.scene.runner import run_render
 from synth.scene.sampling import sample_scene
-from synth.scene.spec import DEFAULT_SAMPLES
 from synth.viz.render import save_png, tile_images
+
+FRAME = 20  # the frame of the built-in walk shown (mid-stride)
 
 
 def _default_dirs() -> dict[str, str]:
@@ -31,9 +32,9 @@ def _default_dirs() -> dict[str, str]:
     }
 
 
-def _scene_settings(k: int, dirs: dict[str, str], resolution: int, samples: int) -> dict:
+def _scene_settings(k: int, dirs: dict[str, str], settings: dict) -> dict:
     """Scene k cycles through: bundled HDRI, photo, HDRI folder; fabrics mix images and procedurals."""
-    s = {"resolution": resolution, "samples": samples, "passes": [], "texture_prob": 0.5}
+    s = {"passes": [], "texture_prob": 0.5, **settings}
     if dirs.get("texture_dir"):
         s["texture_dir"] = dirs["texture_dir"]
     kind = ("hdri-builtin", "photo", "hdri-folder")[k % 3]
@@ -71,34 +72,28 @@ def _render_views(folder: Path, spec, verts, faces, garments, rig) -> np.ndarray
 
 
 def make_contact_sheet(
-    out: str | Path,
-    body,
-    count: int = 3,
-    seed: int = 0,
-    resolution: int = 250,
-    samples: int = DEFAULT_SAMPLES,
-    frame: int = 20,
-    dirs: dict[str, str] | None = None,
-    people: bool = False,
+    out: str | Path, body, count: int = 3, seed: int = 0, settings: dict | None = None, people: bool = False
 ) -> Path:
-    """Render `count` sampled scenes (seeds seed..) x the four views of frame `frame` of one dressed
-    walking body, a row each; or (`people`) `count` people, one per seed (body shape, skin, hair,
-    eyes, shoes, garments), seen from the front (south) and the back (north), four to a row,
-    alternating HDRI and photo backgrounds. One PNG with captions."""
+    """Render `count` sampled scenes (seeds seed..) x the four views of one frame of a dressed walking
+    body, a row each; or (`people`) `count` people, one per seed (body shape, skin, hair, eyes, shoes,
+    garments), seen from the front (south) and the back (north), four to a row, alternating HDRI and
+    photo backgrounds. `settings` go to sample_scene (default 250 px, 512 px for people). One PNG with
+    captions."""
     from synth.scene.demo import demo_subject
 
-    dirs = _default_dirs() if dirs is None else dirs
-    walker = None if people else demo_subject(body, "walk", [frame])
+    dirs = _default_dirs()
+    settings = {"resolution": 512 if people else 250, **(settings or {})}
+    walker = None if people else demo_subject(body, "walk", [FRAME])
 
     def cell(k: int) -> tuple:
         """(spec, subject, caption) of cell k."""
         if not people:
-            spec = sample_scene(seed + k, _scene_settings(k, dirs, resolution, samples))
+            spec = sample_scene(seed + k, _scene_settings(k, dirs, settings))
             return spec, walker, _caption(spec) + "   (views: east, west, south, north)"
-        spec = sample_scene(seed + k, {**_scene_settings(k % 2, dirs, resolution, samples), "ground_shadow": True})
+        spec = sample_scene(seed + k, {**_scene_settings(k % 2, dirs, settings), "ground_shadow": True})
         spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
         betas = np.random.default_rng([seed + k, 99]).normal(0.0, 1.0, 10)
-        return spec, demo_subject(body, "walk", [frame], betas), _people_caption(spec)
+        return spec, demo_subject(body, "walk", [FRAME], betas), _people_caption(spec)
 
     rig = people_rig(body)
     images, captions = [], []
