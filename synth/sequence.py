@@ -26,6 +26,7 @@ class MoshedSequence:
     body_model: str = ""  # "<name>:<sha256 of the model file>"
     lead_in: np.ndarray | None = None  # (T,) bool: True for T-pose lead-in frames (motion stage)
     implausible: np.ndarray | None = None  # (T,) bool: flagged by the motion stage's plausibility guard
+    repaired: np.ndarray | None = None  # (T,) bool: mocap glitches re-interpolated (synth/mosh/glitches.py)
 
     def __post_init__(self) -> None:
         self.poses = np.asarray(self.poses, np.float32).reshape(-1, 72)
@@ -43,6 +44,9 @@ class MoshedSequence:
         if self.implausible is None:
             self.implausible = np.zeros(n, bool)
         self.implausible = np.asarray(self.implausible, bool).reshape(n)
+        if self.repaired is None:
+            self.repaired = np.zeros(n, bool)
+        self.repaired = np.asarray(self.repaired, bool).reshape(n)
 
     @property
     def num_frames(self) -> int:
@@ -61,6 +65,7 @@ class MoshedSequence:
             body_model=np.str_(self.body_model),
             lead_in=self.lead_in,
             implausible=self.implausible,
+            repaired=self.repaired,
         )
 
     @classmethod
@@ -78,6 +83,7 @@ class MoshedSequence:
                     body_model=str(data["body_model"]),
                     lead_in=data["lead_in"] if "lead_in" in data else None,
                     implausible=data["implausible"] if "implausible" in data else None,
+                    repaired=data["repaired"] if "repaired" in data else None,
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise SynthError(

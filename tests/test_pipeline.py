@@ -335,6 +335,7 @@ def test_generate_validate_inspect(reference_run, tmp_path):
     card = json.loads((out / "dataset_card.json").read_text())
     assert card["total"]["sequences"] == 2 and card["missing_sequences"] == []
     assert card["kinds"] == {"original": 1, "transition": 1} and set(card["passes"]) == {"seg", "depth"}
+    assert card["mocap_repairs"] == {} and "Mocap glitches repaired" in (out / "dataset_card.md").read_text()
     for seq in card["sequences"]:  # the card records each sequence's source windows and frame ranges
         assert seq["source_windows"] and seq["segments"][-1]["frames"][1] <= 6
     assert rep.samples == 8 and rep.frames == card["total"]["frames"]
@@ -353,6 +354,7 @@ def test_generate_validate_inspect(reference_run, tmp_path):
         inside = (j["bbox"][:, 2] - j["bbox"][:, 0]) > 3
         assert inside.all(), "the person is in every frame of every camera"
         assert s["meta"]["lead_in"] == [False] * T and s["meta"]["split"] in ("train", "val")
+        assert s["meta"]["repaired"] == [False] * T  # built-in motions have no mocap glitches
         assert s["meta"]["cloth_substeps"] == 4  # first attempt succeeded
         # vertices once per sequence, in camera 0's sample: world-frame garments, all cameras' extrinsics
         assert ("verts" in s) == key.endswith("_c0") and s["meta"]["verts_in"] == key.split("_c")[0] + "_c0"
@@ -403,6 +405,64 @@ def test_passes_go_from_shard_through_validate_to_the_loader(reference_run, tmp_
     assert "_c1.depth.0002.png" in errs and "missing" in errs, errs
     assert "_c2.seg.0001.png" in errs and "unreadable" in errs, errs
     assert main(["validate", str(broken)]) == 1
+
+
+@pytest.mark.slow
+def test_shards_keep_sequences_whole_for_per_sample_reading(reference_run, tmp_path):
+    """A shard size that would cut every 4-camera sequence still packs whole sequences, so a
+    webdataset pipeline that shuffles samples after `SequenceVerts` gives every camera's sample
+    its sequence's meshes; shards of an older packing that cut a sequence are named by
+    `synth validate` and healed by `synth shard`."""
+    import random
+    import shutil
+
+    import webdataset as wds
+
+    from synth.shards.reader import SequenceVerts
+    from synth.shards.sample import decode_sample
+    from synth.shards.tario import read_tar, write_tar
+    from synth.shards.validate import validate_dir
+    from synth.shards.verts import camera_meshes
+    from synth.shards.writer import shard_paths
+
+    out = tmp_path / "run"
+    shutil.copytree(reference_run, out)
+    assert main(["shard", str(out), "--samples-per-shard", "3"]) == 0
+    assert [(p.name, len(list(read_tar(p))) > 0) for p in shard_paths(out)] == [
+        ("train-000000.tar", True),
+        ("val-000000.tar", True),
+    ]
+    assert validate_dir(out).ok
+    urls = [str(p) for p in shard_paths(out)]
+    ds = (
+        wds.WebDataset(urls, shardshuffle=len(urls), seed=1, empty_check=False)
+        .map(lambda raw: decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}))
+        .map(SequenceVerts())
+        .shuffle(8, rng=random.Random(1))
+    )
+    samples = list(ds)
+    assert len(samples) == 8 and all("verts" in s for s in samples)
+    by_seq: dict = {}
+    for s in samples:
+        by_seq.setdefault(s["meta"]["sequence"], []).append((f"{s['meta']['sequence']}_c{s['meta']['camera']}", s))
+    for group in by_seq.values():
+        whole = camera_meshes(group)
+        for key, s in group:  # one sample on its own gives the same meshes in its camera's frame
+            alone = camera_meshes([(key, s)])[key]
+            assert set(alone) == set(whole[key]) >= {"body", "cloth_tshirt"}
+            np.testing.assert_array_equal(alone["body"][0], whole[key]["body"][0])
+            assert (alone["body"][0][..., 2] > 1.0).all()  # in front of its camera
+
+    old = tmp_path / "old"  # the packing before: train-000000 cut after camera 1
+    shutil.copytree(out, old)
+    members = list(read_tar(old / "train-000000.tar"))
+    cut = next(i for i, (name, _) in enumerate(members) if "_c2." in name)
+    write_tar(old / "train-000000.tar", members[:cut])
+    write_tar(old / "train-000001.tar", members[cut:])
+    errs = "\n".join(validate_dir(old).errors)
+    assert "split across train-000000.tar and train-000001.tar" in errs, errs
+    assert "_c2: its vertices are in seq" in errs and "which is not earlier in this shard" in errs, errs
+    assert main(["shard", str(old)]) == 0 and validate_dir(old).ok
 
 
 @pytest.mark.slow

@@ -78,20 +78,78 @@ def test_pack_shards_by_split_and_size(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "train-000009.tar").write_bytes(b"stale")  # left from an earlier packing
-    infos = pack_shards(out, seqs, samples_per_shard=6)
+    infos = pack_shards(out, seqs, samples_per_shard=9)
+    # Shards hold whole sequences: 9 samples would cut the third sequence of four cameras
     assert [(i.name, i.samples) for i in infos] == [
-        ("train-000000.tar", 6),
-        ("train-000001.tar", 6),
-        ("train-000002.tar", 4),
+        ("train-000000.tar", 8),
+        ("train-000001.tar", 8),
         ("val-000000.tar", 4),
     ]
     assert [p.name for p in shard_paths(out)] == [i.name for i in infos]
     keys = [k for k, _ in iter_samples(out, decode=False)]
     assert len(keys) == 20 and len(set(keys)) == 20
     assert keys[:4] == ["seq000000_c0", "seq000000_c1", "seq000000_c2", "seq000000_c3"]
-    # A sample never straddles two shards, and size limits split shards too.
+    # Size limits split shards too, between sequences; a sequence over the limits gets its own shard.
     infos = pack_shards(out, seqs, samples_per_shard=100, max_bytes=2000)
-    assert all(i.samples == 1 for i in infos) and len(shard_paths(out)) == 20
+    assert all(i.samples == 4 for i in infos) and len(shard_paths(out)) == 5
+    infos = pack_shards(out, seqs, samples_per_shard=3)
+    assert all(i.samples == 4 for i in infos) and len(shard_paths(out)) == 5
+
+
+def _verts_sequence(seq: str, cameras: int = 3, T: int = 3) -> list:
+    """Members of one sequence whose camera-0 sample holds verts.npz (as the pipeline writes it)."""
+    members = []
+    verts = {"origin": np.zeros((T, 3), np.float32), "cloth_tshirt": np.ones((T, 5, 3), np.float16)}
+    for cam in range(cameras):
+        meta = {"sequence": seq, "camera": cam, "num_frames": T, "verts_in": sample_key(seq, 0)}
+        frames = [np.zeros((8, 8, 3), np.uint8)] * T
+        members += encode_sample(
+            sample_key(seq, cam), frames, {}, {}, {}, meta, verts if cam == 0 else None, image_format="png"
+        )
+    return members
+
+
+def test_every_sample_gets_its_sequence_verts_and_a_cut_sequence_is_named(tmp_path):
+    """verts.npz is stored once per sequence (camera 0); reading a shard in order gives it to every
+    camera's sample, also through a webdataset pipeline that shuffles samples afterwards. A shard
+    that cuts a sequence (an older packing) is named by the reader (by `synth validate`:
+    tests/test_pipeline.py)."""
+    import webdataset as wds
+
+    from synth.shards.reader import SequenceVerts
+
+    seqs = []
+    for k in range(3):
+        tar = tmp_path / "work" / f"seq{k:06d}.tar"
+        write_tar(tar, _verts_sequence(f"seq{k:06d}"))
+        seqs.append((f"seq{k:06d}", "train", tar))
+    out = tmp_path / "out"
+    out.mkdir()
+    pack_shards(out, seqs, samples_per_shard=4)  # 4 would cut every second sequence of 3 cameras
+    assert len(shard_paths(out)) == 3
+    got = {k: s for k, s in iter_samples(out, verts=True)}
+    assert len(got) == 9 and all(s["verts"]["cloth_tshirt"].shape == (3, 5, 3) for s in got.values())
+    assert "verts" not in dict(iter_samples(out))["seq000001_c2"]  # only camera 0 stores it
+
+    urls = [str(p) for p in shard_paths(out)]
+    ds = (
+        wds.WebDataset(urls, shardshuffle=len(urls), seed=3, empty_check=False)
+        .map(lambda raw: decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}))
+        .map(SequenceVerts())
+        .shuffle(6, rng=__import__("random").Random(3))
+    )
+    order = [(s["meta"]["sequence"], s["meta"]["camera"]) for s in ds if "verts" in s]
+    assert len(order) == 9 and order != sorted(order)  # shuffled per sample, every one with its verts
+
+    # An older packing cut seq000001 after its camera 1: the next shard starts with camera 2.
+    old = tmp_path / "old"
+    old.mkdir()
+    members = [m for _, _, tar in seqs for m in read_tar(tar)]
+    cut = next(i for i, (name, _) in enumerate(members) if name.startswith("seq000001_c2"))
+    write_tar(old / "train-000000.tar", members[:cut])
+    write_tar(old / "train-000001.tar", members[cut:])
+    with pytest.raises(SynthError, match="seq000001_c2 keeps its sequence's vertices in seq000001_c0"):
+        list(iter_samples(old, verts=True))
 
 
 def test_resumed_packing_writes_the_same_bytes(tmp_path):

@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         f"{clip.name}: {seq.num_frames} frames at {seq.fps:g} fps, joint error mean {err.mean():.1f} mm, "
         f"p95 {np.percentile(err, 95):.1f} mm -> {out}"
     )
+    if seq.repaired.any():
+        from synth.mosh.glitches import frame_ranges
+
+        ranges = ", ".join(f"[{a}:{b})" for a, b in frame_ranges(seq.repaired))
+        print(f"mocap glitches repaired (slerped over): {int(seq.repaired.sum())} frames at {ranges}")
     if args.preview:
         from synth.mosh.preview import write_preview
 

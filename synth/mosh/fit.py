@@ -18,6 +18,9 @@ knees and elbows chosen so that SMPL's hinge bends about its own flexion axis ex
 clip's hinge bends); the analytic pose takes those targets as its start, the LM steps add an
 orientation term, and the leaves (head, feet, hands), which carry no point, take their clip
 segment's rotation directly, within their joint limits.
+
+The fitted motion's mocap glitches (a joint jumping for a frame or two and back) are repaired
+before the fit is cached (synth/mosh/glitches.py; `repaired` marks the frames).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch
 from synth.errors import SynthError
 from synth.mocap.clip import MocapClip, canonical_names, detect_naming
 from synth.mosh.correspondence import LENGTH_PAIRS, SMPL_JOINT_NAMES, smpl_targets
+from synth.mosh.glitches import GlitchSettings, repair_glitches
 from synth.mosh.joints import JointModel
 from synth.mosh.limits import JOINT_LIMIT_DEG, hinge_halfspaces
 from synth.mosh.orientation import (
@@ -46,7 +50,7 @@ from synth.mosh.orientation import (
 )
 from synth.sequence import MoshedSequence
 
-FIT_VERSION = 3  # bump when the fit changes results: invalidates the cache
+FIT_VERSION = 4  # bump when the fit changes results: invalidates the cache
 
 _NAME = {n: i for i, n in enumerate(SMPL_JOINT_NAMES)}
 
@@ -569,12 +573,13 @@ def clip_rotation_targets(clip: MocapClip, fps: float, parents: np.ndarray) -> C
     return clip_rotations(canonical_names(names), clip.resampled_rotations(fps), clip.parents, parents)
 
 
-def _cache_key(clip: MocapClip, fps: float, settings: FitSettings, model_id: str) -> str:
+def _cache_key(clip: MocapClip, fps: float, settings: FitSettings, model_id: str, glitches: GlitchSettings) -> str:
     blob = json.dumps(
         {
             "clip": clip.checksum or hashlib.sha256(clip.positions.tobytes()).hexdigest(),
             "fps": fps,
             "settings": asdict(settings),
+            "glitches": asdict(glitches),
             "body": model_id,
             "version": FIT_VERSION,
         },
@@ -590,15 +595,17 @@ def mosh_clip(
     cache_dir: str | Path | None = None,
     settings: FitSettings = FitSettings(),
     device: str = "cpu",
+    glitches: GlitchSettings = GlitchSettings(),
 ) -> MoshedSequence:
-    """Fit SMPL to a clip (resampled to `fps`); cached under cache_dir (default
-    synth.paths.cache_dir()/mosh) by clip checksum + fps + settings + body model."""
+    """Fit SMPL to a clip (resampled to `fps`), its mocap glitches repaired (`repaired` marks the
+    frames); cached under cache_dir (default synth.paths.cache_dir()/mosh) by clip checksum + fps +
+    settings + body model."""
     from synth.paths import cache_dir as default_cache
 
     model = body if isinstance(body, JointModel) else JointModel.from_body(body)
     root = Path(cache_dir) if cache_dir is not None else default_cache() / "mosh"
     safe = clip.name.replace("/", "_")
-    path = root / f"{safe}_{_cache_key(clip, fps, settings, model.identifier)}.npz"
+    path = root / f"{safe}_{_cache_key(clip, fps, settings, model.identifier, glitches)}.npz"
     if path.is_file():
         return MoshedSequence.load(path)
     smpl_idx, weights, segments, targets = clip_targets(clip, fps, model.parents)
@@ -619,5 +626,6 @@ def mosh_clip(
         fit_error_mm=res.error_mm,
         body_model=model.identifier,
     )
+    seq, _ = repair_glitches(seq, model, glitches)
     seq.save(path)
     return seq

@@ -36,6 +36,7 @@ def clip_window(seq: MoshedSequence, start: int, stop: int) -> tuple[MoshedSeque
         body_model=seq.body_model,
         lead_in=seq.lead_in[sl],
         implausible=seq.implausible[sl],
+        repaired=seq.repaired[sl],
     )
     return out, [{"kind": "source", "source": seq.source, "source_frames": [start, stop], "frames": [0, stop - start]}]
 
@@ -89,6 +90,7 @@ def embedded_transition(
         fit_error_mm=np.concatenate([X.fit_error_mm[a0:i], mid.fit_error_mm, Y.fit_error_mm[j + 1 : b1]]),
         body_model=mid.body_model,
         implausible=np.concatenate([X.implausible[a0:i], mid.implausible, Y.implausible[j + 1 : b1]]),
+        repaired=np.concatenate([X.repaired[a0:i], mid.repaired, Y.repaired[j + 1 : b1]]),
     )
     segments = [
         {"kind": "source", "source": X.source, "source_frames": [a0, i], "frames": [0, n_x]},

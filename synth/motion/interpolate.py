@@ -200,4 +200,5 @@ def add_lead_in(
         body_model=seq.body_model,
         lead_in=np.concatenate([np.ones(n_frames, bool), seq.lead_in]),
         implausible=np.concatenate([plausibility(poses, sk, seq.betas).implausible, seq.implausible]),
+        repaired=np.concatenate([np.zeros(n_frames, bool), seq.repaired]),
     )

@@ -289,8 +289,12 @@ class AnnotateConfig:
 
 @dataclass
 class ShardConfig:
-    samples_per_shard: int = _f(64, "most samples (sequence x camera) per tar shard", Rule(lo=1, hi=1000000))
-    max_shard_mb: float = _f(512.0, "start a new shard past this size, MB", Rule(gt=0, hi=1000000))
+    samples_per_shard: int = _f(
+        64, "most samples (sequence x camera) per tar shard; shards hold whole sequences", Rule(lo=1, hi=1000000)
+    )
+    max_shard_mb: float = _f(
+        512.0, "start a new shard before a sequence that would pass this size, MB", Rule(gt=0, hi=1000000)
+    )
     image_format: str = _f("jpg", "frame encoding in the shards: 'jpg' or 'png'", Rule(choices=("jpg", "png")))
     jpeg_quality: int = _f(92, "JPEG quality", Rule(lo=1, hi=100))
     include_verts: bool = _f(

@@ -379,8 +379,23 @@ def finalize(out: Path, plan: Plan | None = None, cfg: PipelineConfig | None = N
     finished = [(s.id, s.split, sample_tar_path(out, s.id)) for s in plan.sequences if is_done(out, s.id)]
     infos = pack_shards(out, finished, cfg.shards.samples_per_shard, int(cfg.shards.max_shard_mb * 2**20))
     missing = [s.id for s in plan.sequences if not is_done(out, s.id)]
-    write_dataset_card(out, plan, cfg, infos, missing)
+    write_dataset_card(out, plan, cfg, infos, missing, source_repairs(out, plan.sources))
     return infos
+
+
+def source_repairs(out: Path, sources: list[Source]) -> dict[str, list[list[int]]]:
+    """Per source with repaired mocap glitches, its repaired [start, stop) frame ranges."""
+    from synth.mosh.glitches import frame_ranges
+    from synth.sequence import MoshedSequence
+
+    out_ = {}
+    for s in sources:
+        path = source_path(out, s.id)
+        if path.is_file():
+            ranges = frame_ranges(MoshedSequence.load(path).repaired)
+            if ranges:
+                out_[s.id] = ranges
+    return out_
 
 
 def summary_table(summary: RunSummary) -> str:

@@ -288,6 +288,7 @@ def annotate_and_encode(
                 "cloth_substeps": substeps,
                 "cloth_stats": {g.garment_type: _deterministic(g.stats) for g in garments},
                 "implausible": seq.implausible[frames_sel].tolist(),
+                "repaired": seq.repaired[frames_sel].tolist(),
                 "scene": scene,
                 "seed": sp.seed,
                 "scene_seed": sp.scene_seed,

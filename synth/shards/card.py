@@ -35,7 +35,9 @@ def code_version() -> dict:
     return info
 
 
-def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
+def build_card(out: Path, plan, cfg, shards: list, missing: list[str], repairs: dict | None = None) -> dict:
+    """The card's content; `repairs` = {source id: repaired [start, stop) frame ranges} (mocap glitches
+    re-interpolated by synth/mosh/glitches.py)."""
     from synth.pipeline.asset_manifests import assets_used
     from synth.shards.reader import iter_samples
 
@@ -82,6 +84,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str]) -> dict:
         "config": cfg.to_dict(),
         "split_subjects": subjects,
         "sources": [s.__dict__ for s in plan.sources],
+        "mocap_repairs": repairs or {},
         "sequences": [
             {
                 "id": s.id,
@@ -181,6 +184,18 @@ def card_markdown(card: dict) -> str:
             + ".",
             "",
         ]
+    repairs = card.get("mocap_repairs") or {}
+    lines += [
+        "Mocap glitches repaired (a joint jumping for a frame or two and back, re-interpolated before use; "
+        "meta.json `repaired` marks the frames): "
+        + (
+            "; ".join(f"{src} frames " + ", ".join(f"[{a}:{b})" for a, b in r) for src, r in repairs.items())
+            if repairs
+            else "none"
+        )
+        + ".",
+        "",
+    ]
     lines += [
         "## Sequences",
         "",
@@ -214,9 +229,11 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_dataset_card(out: str | Path, plan, cfg, shards: list, missing: list[str]) -> dict:
+def write_dataset_card(
+    out: str | Path, plan, cfg, shards: list, missing: list[str], repairs: dict | None = None
+) -> dict:
     out = Path(out)
-    card = build_card(out, plan, cfg, shards, missing)
+    card = build_card(out, plan, cfg, shards, missing, repairs)
     save_json_atomic(out / "dataset_card.json", card)
     with atomic_path(out / "dataset_card.md") as tmp:
         tmp.write_text(card_markdown(card))

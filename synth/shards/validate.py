@@ -4,7 +4,8 @@ Checks files and shapes, then the numbers themselves: every array finite and of 
 (the 2D joints really come from these cameras), visible joints inside the image, boxes inside
 the image, poses_cam/trans_cam consistent with the camera, meta split = shard split, the render
 passes meta.json lists (present for every frame, shape, dtype, range, seg background exactly
-where depth is background; synth/shards/passes.py), verts.npz, and the dataset card's counts."""
+where depth is background; synth/shards/passes.py), verts.npz, whole sequences per shard (a sample
+whose `verts_in` holder is not earlier in its shard is named), and the dataset card's counts."""
 
 from __future__ import annotations
 
@@ -228,6 +229,23 @@ def _check_verts(key: str, v: dict, meta: dict, R: np.ndarray, t: np.ndarray, T:
     return errs
 
 
+def _check_whole_sequence(key: str, files: dict, shard: str, shard_of: dict, holders: set) -> list[str]:
+    """A shard holds whole sequences, camera 0 (the verts.npz holder) first (synth/shards/writer.py)."""
+    errs = []
+    seq = key.rsplit("_c", 1)[0]
+    if shard_of.setdefault(seq, shard) != shard:
+        errs.append(f"{key}: sequence {seq} is split across {shard_of[seq]} and {shard} (re-pack: `synth shard DIR`)")
+    if "verts.npz" in files:
+        holders.add(key)
+    try:
+        holder = json.loads(files["meta.json"]).get("verts_in")
+    except (KeyError, ValueError, AttributeError):
+        return errs  # check_sample names an unreadable meta.json
+    if holder and holder not in holders:
+        errs.append(f"{key}: its vertices are in {holder}, which is not earlier in this shard")
+    return errs
+
+
 def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
     path = Path(path)
     rep = ValidationReport()
@@ -239,12 +257,14 @@ def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
         rep.errors.append(f"{path}: no shards named {{split}}-NNNNNN.tar")
         return rep
     seen = set()
+    shard_of: dict[str, str] = {}  # sequence -> the shard holding it
     for p in shards:
         m = SHARD_RE.match(p.name)
         if not m:
             rep.errors.append(f"{p.name}: not named {{train,val,test}}-NNNNNN.tar")
             continue
         rep.shards += 1
+        holders: set[str] = set()  # samples of this shard read so far that carry verts.npz
         try:
             for key, files in group_samples(read_tar(p)):
                 rep.samples += 1
@@ -254,6 +274,7 @@ def validate_dir(path: str | Path, max_errors: int = 50) -> ValidationReport:
                 seen.add(key)
                 errs, T = check_sample(key, files, m.group(1))
                 rep.frames += T
+                errs += _check_whole_sequence(key, files, p.name, shard_of, holders)
                 rep.errors += [f"{p.name}: {e}" for e in errs]
         except Exception as exc:  # noqa: BLE001 - a corrupt shard is a finding, not a crash
             rep.errors.append(f"{p.name}: unreadable ({exc})")

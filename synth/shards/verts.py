@@ -62,9 +62,18 @@ def world_meshes(
 
 def camera_meshes(samples: list[tuple[str, dict]], body=None) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{sample key: {mesh name: (verts (T,V,3) in that camera's frame, faces)}} for the decoded
-    samples of one sequence; empty when the sequence has no verts.npz among them."""
+    samples of one sequence; empty when the sequence stores no vertices (meta.json `verts_in`
+    null); a SynthError when it does but its holder sample is not among `samples`."""
     holder = next((s for _, s in samples if "verts" in s), None)
     if holder is None:
+        wanted = {s["meta"].get("verts_in") for _, s in samples} - {None}
+        if wanted:
+            raise SynthError(
+                f"the vertices of {', '.join(k for k, _ in samples)} are in {', '.join(sorted(wanted))}, "
+                "which is not among these samples",
+                fix="pass the samples of the whole sequence (synth.shards.inspect.sequence_samples), "
+                "or read the shard in order with synth.shards.reader.SequenceVerts",
+            )
         return {}
     world = world_meshes(holder["verts"], holder["smpl"], holder["meta"], body)
     out = {}
