@@ -12,8 +12,8 @@ from synth.mosh.correspondence import SMPL_JOINT_NAMES
 from synth.mosh.fit import mosh_clip
 from synth.mosh.glitches import find_glitches, frame_ranges, repair_glitches
 from synth.mosh.joints import JointModel
-from synth.sequence import MoshedSequence
 from synth.motion.skeleton import Skeleton
+from synth.sequence import MoshedSequence
 
 R_HIP, R_KNEE, L_SHOULDER, L_ELBOW = 2, 5, 16, 18
 
