@@ -10,9 +10,9 @@ Detection (per joint, on the fitted joint positions): a frame step is a *jump* w
 speed over it is above `min_speed` and `ratio` times the median speed of that joint over the
 `window_s` around it (a real kick's foot is fast over many frames, a glitch only over one). A jump
 answered within `max_frames` by a step back (faster than min_speed / 2, after which the joint is
-within half the larger of the two steps of where its motion before the jump would have taken it) makes the frames in between glitched; a jump
-that is never answered (the joint stays on the new track) is spread over as many frames as bring
-its speed under `min_speed`. Each range is widened by `pad` frames on both sides: the fit's
+within half the larger of the two steps of where its motion before the jump would have taken it)
+makes the frames in between glitched; a jump that is never answered (the joint stays on the new
+track) is spread over as many frames as bring its speed under `min_speed`. Each range is widened by `pad` frames on both sides: the fit's
 temporal smoothness term pulls the frames beside a glitch part of the way with it.
 
 Repair: over each glitched range, the local rotations that leave the slerp between the good frames
@@ -24,8 +24,13 @@ motion stays within a few degrees of a slerp over a few frames, so the other lim
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from synth.mosh.joints import JointModel
+    from synth.sequence import MoshedSequence
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,6 @@ class Glitch:
     joints: list[int]  # SMPL joints whose positions jumped
     speed: float  # largest jump speed, m/s
     replaced: np.ndarray | None = None  # (24,) bool: joints whose rotations were re-interpolated
-
-    def to_dict(self) -> dict:
-        out = {"frames": [self.start, self.stop], "joints": self.joints, "speed_mps": round(self.speed, 3)}
-        if self.replaced is not None:
-            out["replaced"] = np.flatnonzero(self.replaced).tolist()
-        return out
 
 
 def _local_median(speed: np.ndarray, half: int) -> np.ndarray:
@@ -118,9 +117,9 @@ def candidates(parents: np.ndarray, joints: list[int]) -> np.ndarray:
     out = np.zeros(len(parents), bool)
     for k in joints:
         j = int(parents[k])
-        while j > 0 or (j == 0 and parents[k] == 0):
-            out[j] = True
-            j = int(parents[j]) if j > 0 else -1
+        while j >= 0:
+            out[j] |= j > 0 or parents[k] == 0
+            j = int(parents[j])
         below = [k]
         while below:
             j = below.pop()
@@ -163,9 +162,8 @@ def repair_range(
     jumping ones (`candidates`)."""
     T = len(poses)
     a, b = glitch.start - 1, glitch.stop  # the good frames around it
-    keep = np.zeros(24, bool)
     if a < 0 and b >= T:
-        return poses, trans, keep  # nothing good to interpolate from
+        return poses, trans, np.zeros(24, bool)  # nothing good to interpolate from
     frames = np.arange(glitch.start, glitch.stop)
     if a < 0 or b >= T:  # at a clip end: hold the good frame
         src = dst = b if a < 0 else a
@@ -186,7 +184,9 @@ def repair_range(
     return poses.reshape(T, 72), trans, mask
 
 
-def repair_glitches(seq, joint_model, settings: GlitchSettings = GlitchSettings()):
+def repair_glitches(
+    seq: MoshedSequence, joint_model: JointModel, settings: GlitchSettings = GlitchSettings()
+) -> tuple[MoshedSequence, list[Glitch]]:
     """The MoshedSequence with its glitches repaired (`repaired` marks the frames) and the glitches
     found, in the order repaired."""
     import dataclasses
