@@ -114,6 +114,8 @@ def test_every_sample_gets_its_sequence_verts_and_a_cut_sequence_is_named(tmp_pa
     camera's sample, also through a webdataset pipeline that shuffles samples afterwards. A shard
     that cuts a sequence (an older packing) is named by the reader (by `synth validate`:
     tests/test_pipeline.py)."""
+    import random
+
     import webdataset as wds
 
     from synth.shards.reader import SequenceVerts
@@ -136,7 +138,7 @@ def test_every_sample_gets_its_sequence_verts_and_a_cut_sequence_is_named(tmp_pa
         wds.WebDataset(urls, shardshuffle=len(urls), seed=3, empty_check=False)
         .map(lambda raw: decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}))
         .map(SequenceVerts())
-        .shuffle(6, rng=__import__("random").Random(3))
+        .shuffle(6, rng=random.Random(3))
     )
     order = [(s["meta"]["sequence"], s["meta"]["camera"]) for s in ds if "verts" in s]
     assert len(order) == 9 and order != sorted(order)  # shuffled per sample, every one with its verts
