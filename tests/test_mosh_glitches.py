@@ -2,10 +2,13 @@
 found, only they are re-interpolated, fast real motion is left alone, and the MoSh cache records
 the repaired frames."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from synth.mocap import load_clip
 from synth.mocap.builtin import BUILTIN_MOTIONS, builtin_motion
 from synth.mocap.clip import MocapClip
 from synth.mosh.correspondence import SMPL_JOINT_NAMES
@@ -13,9 +16,12 @@ from synth.mosh.fit import mosh_clip
 from synth.mosh.glitches import find_glitches, frame_ranges, repair_glitches
 from synth.mosh.joints import JointModel
 from synth.motion.skeleton import Skeleton
+from synth.paths import shared_assets_dir
 from synth.sequence import MoshedSequence
 
 R_HIP, R_KNEE, L_SHOULDER, L_ELBOW = 2, 5, 16, 18
+CMU = (shared_assets_dir() or Path("/nonexistent")) / "motion" / "cmu_bvh"
+needs_cmu = pytest.mark.skipif(not CMU.is_dir(), reason="shared CMU BVH clips not present")
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +114,17 @@ def test_mosh_cache_records_the_repaired_frames(body, joint_model, tmp_path):
     assert _speeds(seq, joint_model)[:, R_KNEE].max() < 4.0
     (cached,) = tmp_path.glob("*.npz")
     np.testing.assert_array_equal(MoshedSequence.load(cached).repaired, seq.repaired)
+
+
+@needs_cmu
+def test_shared_cmu_clips_only_the_dance_has_glitches(body, joint_model, tmp_path):
+    """Real mocap: the dance's knee swaps (docs/BENCHMARKS.md) are found and taken out; the walk and
+    the three 131 clips (fast arm and leg motion up to 9.5 m/s) are left as they are."""
+    for path in sorted(CMU.glob("*.bvh")):
+        seq = mosh_clip(load_clip(path, body=body), body, fps=30.0, cache_dir=tmp_path)
+        ranges = frame_ranges(seq.repaired)
+        if path.stem == "05_06_dance":
+            assert len(ranges) == 4 and 28 <= ranges[0][0] and ranges[-1][1] <= 51, ranges
+            assert _speeds(seq, joint_model)[25:55, R_KNEE].max() < 4.0
+        else:
+            assert ranges == [], (path.stem, ranges)
