@@ -13,11 +13,15 @@ PY=${PYTHON:-python}
 OUT=${1:-out/cpu_proof}
 DATA_CONFIG=${DATA_CONFIG:-dataset_cpu}   # synth/pipeline/configs/NAME.yaml or a YAML path (128 px, passes seg/depth)
 N_SEQ=${N_SEQ:-150}                       # sequences x 4 cameras; generation is most of the time
-TRAIN_CONFIG=${TRAIN_CONFIG:-tiny}        # train/configs/NAME.yaml or a YAML path
-HMR_STEPS=${HMR_STEPS:-1500}
-MVIPER_STEPS=${MVIPER_STEPS:-1500}
+TRAIN_CONFIG=${TRAIN_CONFIG:-cpu_proof}   # train/configs/NAME.yaml or a YAML path
+# Run (HMR then MVIPER) and the HMR control train side by side, one thread each (two 1-thread processes
+# outrun one 2-thread process on 2 busy cores). Each does HMR_STEPS + MVIPER_STEPS steps; at the ~0.6
+# steps/s per process measured on the loaded 2-core machine (docs/TRAINING.md) the default takes ~45 min.
+HMR_STEPS=${HMR_STEPS:-800}
+MVIPER_STEPS=${MVIPER_STEPS:-800}
 SEED=${SEED:-0}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+TRAIN_THREADS=${TRAIN_THREADS:-1}         # torch threads per training process
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # generation and evaluation
 mkdir -p "$OUT"
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/proof.log"; }
 
@@ -26,12 +30,18 @@ resume=(); [ -f "$OUT/data/plan.json" ] && resume=(--resume)
 $PY -m synth.cli generate --config "$DATA_CONFIG" --n-seq "$N_SEQ" --seed "$SEED" --out "$OUT/data" "${resume[@]}"
 $PY -m synth.cli validate "$OUT/data"
 
-log "train: HMR $HMR_STEPS steps, then MVIPER $MVIPER_STEPS steps from it ($TRAIN_CONFIG)"
-$PY -m train.mviper train --data "$OUT/data" --out "$OUT/run" --config "$TRAIN_CONFIG" --device cpu \
-    --hmr-steps "$HMR_STEPS" --mviper-steps "$MVIPER_STEPS" --resume
-log "train: the HMR control, $((HMR_STEPS + MVIPER_STEPS)) steps (MVIPER's total)"
-$PY -m train.mviper train --data "$OUT/data" --out "$OUT/control" --config "$TRAIN_CONFIG" --device cpu \
-    --stage hmr --hmr-steps "$((HMR_STEPS + MVIPER_STEPS))" --resume
+log "train: HMR $HMR_STEPS steps, then MVIPER $MVIPER_STEPS steps from it ($TRAIN_CONFIG), and beside it the HMR control, $((HMR_STEPS + MVIPER_STEPS)) steps (MVIPER's total)"
+OMP_NUM_THREADS=$TRAIN_THREADS $PY -m train.mviper train --data "$OUT/data" --out "$OUT/run" --config "$TRAIN_CONFIG" \
+    --device cpu --hmr-steps "$HMR_STEPS" --mviper-steps "$MVIPER_STEPS" --resume > "$OUT/train_run.log" 2>&1 &
+run_pid=$!
+OMP_NUM_THREADS=$TRAIN_THREADS $PY -m train.mviper train --data "$OUT/data" --out "$OUT/control" --config "$TRAIN_CONFIG" \
+    --device cpu --stage hmr --hmr-steps "$((HMR_STEPS + MVIPER_STEPS))" --resume > "$OUT/train_control.log" 2>&1 &
+control_pid=$!
+status=0
+wait "$run_pid" || { status=$?; log "the run's training failed (exit $status): $OUT/train_run.log"; }
+wait "$control_pid" || { status=$?; log "the control's training failed (exit $status): $OUT/train_control.log"; }
+[ "$status" -eq 0 ] || exit "$status"
+log "train: done"
 
 for split in test val; do
     log "eval on $split"

@@ -170,6 +170,8 @@ def test_learning_rate_warm_up_and_cosine_decay():
     from train.config import load_train_config
 
     assert load_train_config("tiny").warmup_steps > 0
+    proof = load_train_config("cpu_proof")  # scripts/cpu_proof.sh's config: the tiny architecture, tuned to learn
+    assert proof.model == load_train_config("tiny").model and proof.data.shuffle_buffer >= 32
 
 
 def test_bad_training_config_is_refused_naming_the_key(tmp_path):
@@ -280,6 +282,14 @@ def test_loader_windows_crops_and_flip(toy, body):
     a = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
     b = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
     assert a == b and sorted(a) == sorted((x["key"], x["start"]) for x in items)
+    # Batches mix clips: windows come from `shuffle_buffer` clips held at once, not clip after clip.
+    def clip_runs(buffer: int) -> int:
+        mixed = DataConfig(window=4, stride=2, crop_size=32, shuffle_buffer=buffer)
+        keys = [x["key"] for x in ShardWindows(toy, "train", mixed, train=True, seed=4)]
+        return 1 + sum(k1 != k2 for k1, k2 in zip(keys, keys[1:]))
+
+    assert clip_runs(1) == 4  # one clip at a time: each clip's windows in one run
+    assert clip_runs(4) > 4
     assert collate(items[:3])["images"].shape == (3, 4, 3, 32, 32)
 
 

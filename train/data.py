@@ -43,7 +43,7 @@ class DataConfig:
     trans_jitter: float = 0.1  # centre += U(-j, j) * side
     color_jitter: float = 0.4  # per-channel gain U(1 - j, 1 + j)
     flip_prob: float = 0.5
-    shuffle_buffer: int = 32  # windows held for shuffling while training
+    shuffle_buffer: int = 32  # clips (decoded samples) whose windows are interleaved while training
     passes: tuple = ()  # render passes to return, cropped like the images (synth/shards/passes.py): seg, depth, ...
 
 
@@ -299,25 +299,52 @@ class ShardWindows(torch.utils.data.IterableDataset):
             if torch.distributed.is_available() and torch.distributed.is_initialized()
             else 0
         )
-        rng = np.random.default_rng([self.seed, self.epoch, rank, worker]) if self.train else None
-        buffer: list[dict[str, Any]] = []
-        for s in self.samples():
-            n = len(s["frames"])
-            T = self.window or n
-            for start in window_starts(n, T, self.cfg.stride if self.window else n):
-                try:
-                    item = make_window(s, start, T, self.cfg, rng)
-                except ValueError as exc:
-                    log.warning("skipping window %s@%d in %s: %s", s["key"], start, Path(s["url"]).name, exc)
-                    continue
-                if rng is None:
-                    yield item
-                    continue
-                buffer.append(item)
-                if len(buffer) >= self.cfg.shuffle_buffer:
-                    yield buffer.pop(int(rng.integers(len(buffer))))
-        while buffer:
-            yield buffer.pop(int(rng.integers(len(buffer))))
+        if not self.train:
+            for s in self.samples():
+                T, starts = self._starts(s)
+                for start in starts:
+                    item = self._window(s, start, T, None)
+                    if item is not None:
+                        yield item
+            return
+        # Training: every window of the epoch once, each drawn from a random one of `shuffle_buffer` clips
+        # held at a time. Shards list a sequence's cameras and windows one after another, so a buffer of
+        # windows would fill batches from one clip (correlated gradients and BatchNorm statistics).
+        rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
+        stream = self.samples()
+        pool: list[tuple[dict[str, Any], list[int]]] = []
+        while True:
+            while len(pool) < max(1, self.cfg.shuffle_buffer):
+                s = next(stream, None)
+                if s is None:
+                    break
+                _, starts = self._starts(s)
+                if starts:
+                    pool.append((s, starts))
+            if not pool:
+                return
+            i = int(rng.integers(len(pool)))
+            s, starts = pool[i]
+            start = starts.pop(int(rng.integers(len(starts))))
+            if not starts:
+                pool[i] = pool[-1]
+                pool.pop()
+            item = self._window(s, start, self._starts(s)[0], rng)
+            if item is not None:
+                yield item
+
+    def _starts(self, s: dict[str, Any]) -> tuple[int, list[int]]:
+        """The window length for this clip and its window starts (window=0: the whole clip)."""
+        n = len(s["frames"])
+        return (self.window or n), window_starts(n, self.window or n, self.cfg.stride if self.window else n)
+
+    def _window(self, s: dict[str, Any], start: int, T: int, rng: np.random.Generator | None) -> dict[str, Any] | None:
+        """make_window, or None (logged) for a window that cannot be cut."""
+        try:
+            return make_window(s, start, T, self.cfg, rng)
+        except ValueError as exc:
+            log.warning("skipping window %s@%d in %s: %s", s["key"], start, Path(s["url"]).name, exc)
+            return None
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
