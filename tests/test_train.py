@@ -282,6 +282,7 @@ def test_loader_windows_crops_and_flip(toy, body):
     a = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
     b = [(x["key"], x["start"]) for x in ShardWindows(toy, "train", cfg, train=True, seed=4)]
     assert a == b and sorted(a) == sorted((x["key"], x["start"]) for x in items)
+
     # Batches mix clips: windows come from `shuffle_buffer` clips held at once, not clip after clip.
     def clip_runs(buffer: int) -> int:
         mixed = DataConfig(window=4, stride=2, crop_size=32, shuffle_buffer=buffer)

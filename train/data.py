@@ -312,24 +312,24 @@ class ShardWindows(torch.utils.data.IterableDataset):
         # windows would fill batches from one clip (correlated gradients and BatchNorm statistics).
         rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
         stream = self.samples()
-        pool: list[tuple[dict[str, Any], list[int]]] = []
+        pool: list[tuple[dict[str, Any], int, list[int]]] = []  # (clip, T, its windows not yet drawn)
         while True:
             while len(pool) < max(1, self.cfg.shuffle_buffer):
                 s = next(stream, None)
                 if s is None:
                     break
-                _, starts = self._starts(s)
+                T, starts = self._starts(s)
                 if starts:
-                    pool.append((s, starts))
+                    pool.append((s, T, starts))
             if not pool:
                 return
             i = int(rng.integers(len(pool)))
-            s, starts = pool[i]
+            s, T, starts = pool[i]
             start = starts.pop(int(rng.integers(len(starts))))
             if not starts:
                 pool[i] = pool[-1]
                 pool.pop()
-            item = self._window(s, start, self._starts(s)[0], rng)
+            item = self._window(s, start, T, rng)
             if item is not None:
                 yield item
 
