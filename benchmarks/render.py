@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import SynthError
+from synth.paths import shared_assets_dir
 from synth.scene import run_render, sample_scene, write_render_job
 from synth.scene.demo import demo_subject
 from synth.scene.people import people_rig
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS)
     ap.add_argument("--hair-rows", action="store_true", help="add a cycles:8 row per hair style")
+    ap.add_argument("--keep", default="", help="render the jobs into KEEP/<n>_<setting> and keep them (to look at)")
     args = ap.parse_args()
     if args.hair_rows:
         args.settings += "," + ",".join(f"cycles:{D}:hair={h}" for h in HAIR_STYLES)
@@ -59,17 +61,18 @@ def main() -> None:
     )
     accuracy = ""
     print(
-        f"{'engine':<8}{'samples':>8}{'denoise':>8}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'first s':>9}"
-        f"{'setup s':>9}{'wall s':>8}"
+        f"{'engine':<8}{'samples':>8}{'denoise':>11}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'cpu s':>7}"
+        f"{'first s':>9}{'setup s':>9}{'wall s':>8}  CPU s per image by step"
     )
-    for item in args.settings.split(","):
+    for n, item in enumerate(args.settings.split(",")):
         engine, samples, *flags = item.split(":")
         settings = {
             "resolution": args.resolution,
             "samples": int(samples),
             "engine": engine,
             "device": args.device,
-            "background": "hdri",
+            "background": "photo" if "photo" in flags else "hdri",
+            **({"photo_dir": str(shared_assets_dir() / "backgrounds")} if "photo" in flags else {}),
             "denoise": "nodenoise" not in flags,
             "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags),
         }
@@ -84,7 +87,8 @@ def main() -> None:
         who = "plain skin, none" if plain else (f"{spec.hair['style']}, {spec.shoes['type']}" if spec.hair else "none")
         who += ", ground" if spec.ground else ""
         with tempfile.TemporaryDirectory() as tmp:
-            job = write_render_job(Path(tmp) / "job", spec, verts, faces, garments, rig=None if plain else rig)
+            where = Path(args.keep) / f"{n}_{item.replace(':', '_')}" if args.keep else Path(tmp) / "job"
+            job = write_render_job(where, spec, verts, faces, garments, rig=None if plain else rig)
             t0 = time.perf_counter()
             try:
                 run_render(job)
@@ -102,9 +106,11 @@ def main() -> None:
                     f"p90 {1000 * np.percentile(err, 90):.1f} mm; seg = z-buffer labels on "
                     f"{100 * min(agree):.1f}% of pixels (worst camera)"
                 )
+        steps = " ".join(f"{k} {v / info['images']:.3f}" for k, v in info["steps"]["cpu"].items())
         print(
-            f"{engine:<8}{samples:>8}{str(info['denoise']):>8}{str('flow' in flags):>6}{who[:19]:>20}{info['device'][:11]:>12}"
-            f"{info['steady_seconds_per_image']:>9.2f}{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}"
+            f"{engine:<8}{samples:>8}{str(info['denoised_by']):>11}{str('flow' in flags):>6}{who[:19]:>20}"
+            f"{info['device'][:11]:>12}{info['steady_seconds_per_image']:>9.2f}{info['steady_cpu_seconds_per_image']:>7.2f}"
+            f"{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}  {steps}"
         )
     if accuracy:
         print(accuracy)

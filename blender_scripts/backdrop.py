@@ -82,8 +82,48 @@ class Backdrop:
             photo = np.repeat(photo, 3, axis=2)
         self.crops = [bilinear(photo, crop_coordinates(photo.shape[:2], v, width, height)) for v in views]
 
-    def composite(self, rgba_png: str, out_png: str, camera: int) -> None:
-        """Straight-alpha 'over' in display space: out = a * subject + (1 - a) * photo."""
+    def composite(self, rgba_png: str, out_png: str, camera: int, ground: np.ndarray | None = None) -> None:
+        """Straight-alpha 'over' in display space: out = a * subject + (1 - a) * photo. `ground` (H,W
+        bools, the background-labelled pixels) marks where the alpha is the shadow catcher's shadow:
+        it is smoothed there (the denoiser passes alpha through with the path tracer's noise)."""
         fg = read_image(rgba_png)
-        alpha = fg[..., 3:4]
+        alpha = fg[..., 3:4] if ground is None else smooth_shadow(fg[..., 3], ground)[..., None]
         write_rgb_png(out_png, alpha * fg[..., :3] + (1 - alpha) * self.crops[camera % len(self.crops)])
+
+
+SHADOW_SIGMA_PX = 2.0  # shadows are low-frequency; 8 samples leave per-pixel grain in the alpha
+
+
+def smooth_shadow(alpha: np.ndarray, ground: np.ndarray, sigma: float = SHADOW_SIGMA_PX) -> np.ndarray:
+    """The shadow alpha blurred over the ground pixels only (a normalised Gaussian: the subject's
+    opaque pixels do not bleed into it). Pixels next to the subject keep their own alpha: they hold
+    its anti-aliased edge, which the (first-sample) labels call background."""
+    inner = erode(ground)
+    weight = ground.astype(np.float32)
+    num, den = gaussian_blur(alpha * weight, sigma), gaussian_blur(weight, sigma)
+    smooth = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
+    return np.where(inner, smooth, alpha).astype(np.float32)
+
+
+def erode(mask: np.ndarray) -> np.ndarray:
+    """Pixels whose 3x3 neighbourhood lies wholly in the mask (border pixels count as outside)."""
+    padded = np.pad(mask, 1, constant_values=False)
+    h, w = mask.shape
+    out = np.ones_like(mask, dtype=bool)
+    for dy in range(3):
+        for dx in range(3):
+            out &= padded[dy : dy + h, dx : dx + w]
+    return out
+
+
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian (3 sigma radius), zero outside the image (numpy only: Blender's Python)."""
+    r = max(1, int(np.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    out = image.astype(np.float32)
+    for axis in (0, 1):
+        padded = np.pad(out, [(r, r) if a == axis else (0, 0) for a in range(2)])
+        n = out.shape[axis]
+        out = sum(w * np.take(padded, range(i, i + n), axis=axis) for i, w in enumerate(k))
+    return out

@@ -21,6 +21,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from outputs import PASS_DIRS  # noqa: E402
 from render import build_scene, load_spec, pose_frame  # noqa: E402
+from scene_build import denoised_by  # noqa: E402
 
 
 def describe(obj) -> dict:
@@ -29,6 +30,9 @@ def describe(obj) -> dict:
         "pass_index": obj.pass_index,
         "hide_render": obj.hide_render,
         "shadow_catcher": bool(getattr(obj, "is_shadow_catcher", False)),
+        "ray_visibility": {
+            ray: bool(getattr(obj, f"visible_{ray}", True)) for ray in ("camera", "diffuse", "glossy", "shadow")
+        },
         "materials": [m.name for m in obj.data.materials if m] if hasattr(obj.data, "materials") else [],
         "location": list(obj.matrix_world.translation),
     }
@@ -73,7 +77,9 @@ def settings(scene, device: str) -> dict:
         d.update(
             samples=c.samples,
             adaptive_sampling=c.use_adaptive_sampling,
-            denoise=c.use_denoising,
+            denoise=denoised_by(scene) is not None,
+            denoised_by=denoised_by(scene),
+            light_tree=c.use_light_tree,
             denoiser=c.denoiser,
             denoising_prefilter=c.denoising_prefilter,
             denoising_quality=getattr(c, "denoising_quality", None),

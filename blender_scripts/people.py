@@ -182,6 +182,9 @@ def build_ground(scene, ground: dict):
     )
     obj = _object(scene, "ground", me, 0)
     obj.is_shadow_catcher = True
+    # camera rays and shadows only: the environment already holds the real ground's bounce light (a
+    # white catcher lit the legs from below and sprinkled fireflies on the soles)
+    obj.visible_diffuse = obj.visible_glossy = obj.visible_transmission = obj.visible_volume_scatter = False
     return obj
 
 

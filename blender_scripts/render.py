@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,9 +24,17 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from backdrop import Backdrop  # noqa: E402
 from common import JobError  # noqa: E402
-from outputs import PASS_DIRS, intrinsics, opencv_extrinsics, read_exr_passes, write_passes  # noqa: E402
+from outputs import (  # noqa: E402
+    PASS_DIRS,
+    intrinsics,
+    labels_from_pass,
+    opencv_extrinsics,
+    read_exr_passes,
+    write_passes,
+)
 from scene_build import (  # noqa: E402
     animate,
+    denoised_by,
     build_subject,
     place_camera,
     place_riders,
@@ -98,7 +107,7 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     scene = bpy.context.scene
     device = setup_engine(scene, spec)
     ground = bool(spec["job"].get("ground"))
-    enable_passes(scene.view_layers[0], spec["passes"], ground)
+    enable_passes(scene.view_layers[0], spec["passes"], ground, spec["background"]["kind"] == "photo")
     setup_world(scene, spec["background"])
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
@@ -109,12 +118,13 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     return BuiltScene(scene, device, cams, subject, riders, ground, animated)
 
 
-def enable_passes(layer, wanted: list[str], ground: bool) -> None:
+def enable_passes(layer, wanted: list[str], ground: bool, photo: bool) -> None:
     """The view layer switches of the asked-for passes (PASS_DIRS)."""
     for name in wanted:
         setattr(layer, PASS_DIRS[name], True)
-    if ground and {"depth", "normals"} & set(wanted):
-        layer.use_pass_object_index = True  # the ground is background: its depth/normals are cleared by label
+    if ground and ({"depth", "normals"} & set(wanted) or photo):
+        # the ground is background: its depth/normals are cleared, its shadow on a photo smoothed, by label
+        layer.use_pass_object_index = True
 
 
 def pose_frame(built: BuiltScene, tracks: list[dict], t: int) -> None:
@@ -150,42 +160,73 @@ def render_view(scene, cam):
     return bpy.data.images["Render Result"]
 
 
-def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_png: str) -> None:
-    """The RGB frame: the render itself, or the subject (with alpha) composited over camera c's photo crop."""
+def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_png: str, ground=None) -> None:
+    """The RGB frame: the render itself, or the subject (with alpha) composited over camera c's photo
+    crop; `ground` (H,W bools: background-labelled pixels) smooths the shadow catcher's alpha there."""
     if backdrop is None:
         save_image(scene, result, path, False)
     else:
         save_image(scene, result, tmp_png, False, alpha=True)
-        backdrop.composite(tmp_png, path, c)
+        backdrop.composite(tmp_png, path, c, ground)
 
 
-def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, list]:
+class StepClock:
+    """Wall and CPU (all render threads of this process) seconds per step of the frame loop, summed
+    over the job: render_info.json `steps`. CPU seconds stay comparable on a loaded machine."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        w, c = time.perf_counter(), time.process_time()
+        yield
+        self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - w
+        self.cpu[step] = self.cpu.get(step, 0.0) + time.process_time() - c
+
+    def record(self) -> dict:
+        return {"wall": self.wall, "cpu": self.cpu}
+
+
+def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, dict]:
     """Every frame through every camera: images and passes on disk. Returns (per camera the OpenCV
-    pose of each frame, seconds of each image)."""
+    pose of each frame, timings: wall and CPU seconds of each image and of each step)."""
     T, wanted, tracks = int(spec["num_frames"]), list(spec["passes"]), spec["job"]["cameras"]
     scene = built.scene
     records = [[] for _ in built.cams]
     tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
-    image_seconds: list[float] = []
+    shadow_on_photo = built.ground and backdrop is not None  # its alpha is smoothed by label
+    clock, wall, cpu = StepClock(), [], []
     t0 = time.perf_counter()
     for t in range(T):
-        pose_frame(built, tracks, t)
+        with clock("pose"):
+            pose_frame(built, tracks, t)
         for c, cam in enumerate(built.cams):
-            t_img = time.perf_counter()
-            result = render_view(scene, cam)
-            save_frame(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), backdrop, c, tmp_png)
+            w_img, c_img = time.perf_counter(), time.process_time()
+            with clock("render"):
+                result = render_view(scene, cam)
             record = camera_record(cam)
+            passes = None
+            if wanted or shadow_on_photo:
+                with clock("read passes"):
+                    save_image(scene, result, tmp_exr, True)
+                    passes = read_exr_passes(tmp_exr)
+            with clock("save frame"):
+                ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
+                save_frame(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), backdrop, c, tmp_png, ground)
             if wanted:
-                save_image(scene, result, tmp_exr, True)
-                R, clip_end = np.array(record["R"]), cam.data.clip_end
-                write_passes(job_dir, wanted, read_exr_passes(tmp_exr), c, t, T - 1, clip_end, R, built.ground)
+                with clock("write passes"):
+                    R, clip_end = np.array(record["R"]), cam.data.clip_end
+                    write_passes(job_dir, wanted, passes, c, t, T - 1, clip_end, R, built.ground)
             records[c].append(record)
-            image_seconds.append(time.perf_counter() - t_img)
+            wall.append(time.perf_counter() - w_img)
+            cpu.append(time.process_time() - c_img)
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     for tmp in (tmp_exr, tmp_png):
         if os.path.exists(tmp):
             os.remove(tmp)
-    return records, image_seconds
+    return records, {"image_seconds": wall, "image_cpu_seconds": cpu, "steps": clock.record()}
 
 
 def cameras_record(cams: list, records: list[list[dict]], size: int) -> dict:
@@ -205,21 +246,26 @@ def cameras_record(cams: list, records: list[list[dict]], size: int) -> dict:
     }
 
 
-def render_info(spec: dict, built: BuiltScene, seconds: float, image_seconds: list[float]) -> dict:
-    """render_info.json: engine and device as rendered, and the timings."""
+def render_info(spec: dict, built: BuiltScene, seconds: float, timing: dict) -> dict:
+    """render_info.json: engine and device as rendered, and the timings (the first image pays for
+    kernel and denoiser start-up; `steady` is the median of the others)."""
     T, n = int(spec["num_frames"]), len(built.cams)
+    wall, cpu = timing["image_seconds"], timing["image_cpu_seconds"]
     return {
         "engine": spec["engine"],
         "device": built.device,
         "samples": spec["samples"],
-        "denoise": bool(spec["engine"] == "cycles" and built.scene.cycles.use_denoising),  # as rendered
+        "denoise": denoised_by(built.scene) is not None,  # as rendered
+        "denoised_by": denoised_by(built.scene),
         "frames": T,
         "cameras": n,
         "images": T * n,
         "seconds": seconds,
         "seconds_per_image": seconds / max(1, T * n),
-        "first_image_seconds": image_seconds[0],
-        "steady_seconds_per_image": float(np.median(image_seconds[1:] or image_seconds)),
+        "first_image_seconds": wall[0],
+        "steady_seconds_per_image": float(np.median(wall[1:] or wall)),
+        "steady_cpu_seconds_per_image": float(np.median(cpu[1:] or cpu)),
+        "steps": timing["steps"],
         "blender": bpy.app.version_string,
     }
 
@@ -232,11 +278,11 @@ def render_job(job_dir: str) -> dict:
     backdrop = load_backdrop(spec)
     make_output_dirs(job_dir, len(built.cams), list(spec["passes"]))
     t0 = time.perf_counter()
-    records, image_seconds = render_frames(job_dir, spec, built, backdrop)
+    records, timing = render_frames(job_dir, spec, built, backdrop)
     seconds = time.perf_counter() - t0
     if "seg" in spec["passes"]:
         write_json(os.path.join(job_dir, "seg", "legend.json"), spec["job"].get("seg_legend") or {})
-    info = render_info(spec, built, seconds, image_seconds)
+    info = render_info(spec, built, seconds, timing)
     write_json(os.path.join(job_dir, "cameras.json"), cameras_record(built.cams, records, int(spec["resolution"])))
     write_json(os.path.join(job_dir, "render_info.json"), info)
     return info

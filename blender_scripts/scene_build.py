@@ -41,7 +41,7 @@ def setup_engine(scene, spec: dict) -> str:
         setup_eevee(scene, int(spec["samples"]))
         return "eevee"
     setup_cycles(scene, int(spec["samples"]))
-    setup_denoiser(scene.cycles, bool(spec.get("denoise", True)))
+    setup_denoiser(scene, bool(spec.get("denoise", True)), in_compositor=bool(spec["job"].get("ground")))
     return select_device(scene.cycles, spec["device"])
 
 
@@ -79,23 +79,65 @@ def setup_cycles(scene, samples: int) -> None:
     c.samples = samples
     c.use_adaptive_sampling = False
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces = 4, 2, 2, 2
+    # four area lights and the environment: the light tree's traversal at every shading point costs
+    # ~10 % of the render and buys nothing with so few lights (docs/BENCHMARKS.md#rendering)
+    c.use_light_tree = False
     # hair strands are sub-pixel at the default 250 px: camera-facing ribbons cost a fraction of round tubes
     scene.cycles_curves.shape, scene.cycles_curves.subdivisions = "RIBBONS", 2
 
 
-def setup_denoiser(cycles, enabled: bool) -> None:
-    """OpenImageDenoise at its fast setting when asked for and built in; without it, no denoising."""
-    cycles.use_denoising = enabled
+def setup_denoiser(scene, enabled: bool, in_compositor: bool) -> None:
+    """OpenImageDenoise at its fast setting when asked for and built in; without it, no denoising.
+
+    With a shadow catcher in the scene Cycles denoises its Shadow Catcher and Shadow Catcher Matte
+    passes as well as the image: three OIDN runs, each as costly as the image's. `in_compositor`
+    denoises the final image once instead, in the compositor, with the same albedo and normal guides
+    and settings (docs/BENCHMARKS.md#rendering)."""
+    cycles = scene.cycles
+    if enabled and not has_oidn():  # e.g. distribution builds of Blender compiled without OIDN
+        print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
+        enabled = False
+    cycles.use_denoising = enabled and not in_compositor
     if has_oidn():
         cycles.denoiser = "OPENIMAGEDENOISE"
-    elif enabled:  # e.g. distribution builds of Blender compiled without OIDN
-        print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
-        cycles.use_denoising = False
     # OIDN's FAST quality/prefilter: HIGH costs about ten times as much per image on a CPU
     # (docs/BENCHMARKS.md#rendering).
     cycles.denoising_prefilter = "FAST"
     if hasattr(cycles, "denoising_quality"):  # Blender 4.1+
         cycles.denoising_quality = "FAST"
+    if enabled and in_compositor:
+        compositor_denoise(scene)
+
+
+def compositor_denoise(scene) -> None:
+    """Render Layers -> Denoise (OIDN, FAST prefilter and quality, HDR, the Denoising Albedo/Normal
+    passes as guides) -> the output: one OIDN run on the final image, shadow-catcher composite
+    included. Alpha passes through undenoised (render.py smooths a photo's shadow alpha)."""
+    scene.view_layers[0].cycles.denoising_store_passes = True
+    tree = bpy.data.node_groups.new("denoise", "CompositorNodeTree")
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    layer = tree.nodes.new("CompositorNodeRLayers")
+    layer.scene = scene
+    node = tree.nodes.new("CompositorNodeDenoise")
+    node.inputs["Prefilter"].default_value, node.inputs["Quality"].default_value = "Fast", "Fast"
+    node.inputs["HDR"].default_value = True
+    for src, dst in (("Image", "Image"), ("Denoising Albedo", "Albedo"), ("Denoising Normal", "Normal")):
+        tree.links.new(layer.outputs[src], node.inputs[dst])
+    tree.links.new(node.outputs["Image"], tree.nodes.new("NodeGroupOutput").inputs[0])
+    scene.compositing_node_group = tree
+    scene.render.use_compositing = True
+
+
+def denoised_by(scene) -> str | None:
+    """Where the render is denoised: 'cycles', 'compositor' or None."""
+    if scene.render.engine != "CYCLES":
+        return None
+    if scene.cycles.use_denoising:
+        return "cycles"
+    tree = getattr(scene, "compositing_node_group", None)
+    if scene.render.use_compositing and tree and any(n.bl_idname == "CompositorNodeDenoise" for n in tree.nodes):
+        return "compositor"
+    return None
 
 
 def select_device(cycles, wanted: str) -> str:

@@ -259,3 +259,22 @@ def test_cli_and_blender_style_argv(tmp_path, subject):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert np.array_equal(np.asarray(Image.open(job / "frames" / "cam0" / "0000.png")), first)  # deterministic
     assert main(["render", "--job", str(tmp_path / "nowhere")]) == 2
+
+
+def test_photo_shadow_alpha_is_smoothed_on_the_ground_only():
+    """The shadow catcher's alpha on a photo keeps the path tracer's grain (the denoiser passes alpha
+    through): smooth_shadow blurs it over the background-labelled pixels, never the subject's."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import smooth_shadow
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    shadow = 0.2 + 0.5 * np.exp(-((xx - 32) ** 2 + (yy - 40) ** 2) / 200.0)  # a soft blob
+    subject = (abs(xx - 32) < 4) & (yy < 36)  # opaque legs above it
+    alpha = np.where(subject, 1.0, np.clip(shadow + rng.normal(0, 0.1, shadow.shape), 0, 1)).astype(np.float32)
+    out = smooth_shadow(alpha, ~subject)
+    assert np.array_equal(out[subject], alpha[subject])  # the subject stays opaque and sharp
+    ground = ~binary_dilation(subject, iterations=2) & (yy > 2) & (yy < 61) & (xx > 2) & (xx < 61)
+    before, after = np.abs(alpha - shadow)[ground].mean(), np.abs(out - shadow)[ground].mean()
+    assert after < 0.3 * before, (before, after)  # grain gone, the blob kept
+    assert out[40, 32] > 0.6 and out[5, 5] < 0.3

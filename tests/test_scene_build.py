@@ -63,6 +63,10 @@ def test_cycles_settings_for_reproducible_images(scenes):
     assert s["view_transform"] == "Standard" and s["dither"] == 0.0 and not s["film_transparent"]
     assert s["threads"] == ["FIXED", 1]  # $SYNTH_RENDER_THREADS
     assert s["denoise"] and s["denoiser"] == "OPENIMAGEDENOISE" and s["denoising_prefilter"] == "FAST"
+    # with the shadow-catching ground the compositor denoises the final image once (Cycles would
+    # denoise the catcher's two passes as well); without it Cycles denoises in the render
+    assert s["denoised_by"] == "compositor" and scenes[0]["flow"]["settings"]["denoised_by"] == "cycles"
+    assert not s["light_tree"]
     assert s["persistent_data"] and s["bounces"] == [4, 2, 2, 2] and s["curves"] == ["RIBBONS", 2]
     assert s["world"] == "world" and s["frame_range"] == [1, 250]  # not keyframed without flow
     # depth and normals asked for; the object index too, because the ground's depth is cleared by label
@@ -90,12 +94,14 @@ def test_cameras_and_lights_follow_the_job(scenes):
         assert built[f"area{k}"]["energy"] == pytest.approx(light["power"])
         assert np.allclose(built[f"area{k}"]["location"], spec["job"]["lights"][k]["location"], atol=1e-5)
     assert built["ground"]["shadow_catcher"]
+    # seen by the camera and casting nothing: no bounce light from a white floor onto the legs
+    assert built["ground"]["ray_visibility"] == {"camera": True, "diffuse": False, "glossy": False, "shadow": True}
 
 
 def test_gpu_request_without_a_gpu_and_no_denoising(scenes):
     built, log = scenes
     s = built["gpu"]["settings"]
-    assert not s["denoise"] and not any(s["layer_passes"].values())
+    assert not s["denoise"] and s["denoised_by"] is None and not any(s["layer_passes"].values())
     if s["device"] == "cpu":  # no GPU here: the CPU renders, with a warning
         assert s["cycles_device"] == "CPU" and "no GPU found" in log
     else:
