@@ -1,14 +1,18 @@
 """Seconds per rendered image (one camera, one frame) for each engine and sample setting.
 
 A dressed walking body (synth.scene.demo) with hair, eyes and shoes (scene seed 0: its sampled hair
-style and shoes; the ground shadow only with the `ground` flag), 4 cameras x --frames frames, the scene built once per setting.
-Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the body,
-garments and skin only), `ground` (with the shadow-catching ground, off by default), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and the
-pre-MPFB plain skin: today's scene before the people work). `s/image` is the steady state (median over images after the first, which pays for
-kernel and denoiser start-up: `first s`); `setup s` is Blender's start-up plus the scene build. Passes (depth, seg) are on, as in the pipeline. HDRI backgrounds from the bpy wheel.
-For the default setting it also prints how well joints, depth and seg agree with the geometry.
-Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows]
-       [--settings cycles:1,cycles:8,cycles:8:nodenoise,cycles:8:flow,eevee:1] [--device cpu|gpu|auto]
+style and shoes; the ground shadow only with the `ground` flag), 4 cameras x --frames frames, the scene built
+once per setting. Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the
+body, garments and skin only), `ground` (with the shadow-catching ground, off by default), `photo` (a shared
+photo background instead of a bundled HDRI), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and
+the pre-MPFB plain skin: the scene before the people work). `s/image` is the steady state in wall seconds
+(median over images after the first, which pays for the scene upload: `first s`), `cpu s` the same in the
+render process's CPU seconds (all its threads: comparable on a loaded machine); `setup s` is Blender's
+start-up plus the scene build; the last column is CPU seconds per image by step of render.py's frame loop
+(first image included). Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
+to look at. For the `nopeople` setting it also prints how well joints, depth and seg agree with the geometry.
+Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows] [--keep DIR]
+       [--settings cycles:1,cycles:8,cycles:8:ground,cycles:8:ground:photo,eevee:1] [--device cpu|gpu|auto]
 """
 
 from __future__ import annotations

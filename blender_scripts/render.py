@@ -34,8 +34,8 @@ from outputs import (  # noqa: E402
 )
 from scene_build import (  # noqa: E402
     animate,
-    denoised_by,
     build_subject,
+    denoised_by,
     place_camera,
     place_riders,
     resolve_asset,
@@ -215,7 +215,15 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
                     passes = read_exr_passes(tmp_exr)
             with clock("save frame"):
                 ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
-                save_frame(scene, result, os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"), backdrop, c, tmp_png, ground)
+                save_frame(
+                    scene,
+                    result,
+                    os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"),
+                    backdrop,
+                    c,
+                    tmp_png,
+                    ground,
+                )
             if wanted:
                 with clock("write passes"):
                     R, clip_end = np.array(record["R"]), cam.data.clip_end

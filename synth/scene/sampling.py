@@ -244,8 +244,8 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
     if people:
         kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng))
-        # Off by default: with a shadow catcher Cycles' denoising costs a fixed few seconds more per image
-        # on a CPU, even for a sphere over a plane (docs/BENCHMARKS.md#rendering)
+        # Off by default: the shadow catcher's path splitting and floor shading cost ~1.4-1.6x the image's
+        # CPU time, over the people's render budget (docs/BENCHMARKS.md#rendering)
         kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", False) else {}
     return SceneSpec(
         seed=int(seed),
