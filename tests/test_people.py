@@ -191,3 +191,45 @@ def test_dataset_card_people_distribution():
     assert sum(d["hair style"].values()) == sum(d["shoes"].values()) == 40
     assert sum(d["skin tone"].values()) == 41 and sum(d["iris tone"].values()) == 40
     assert set(d["hair style"]) <= set(HAIR_STYLES) and len(d["skin tone"]) == 5
+
+
+@pytest.mark.slow
+def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
+    """Over a photo the floor's shadow darkens the photo near the feet, smoothly; elsewhere the photo is
+    exactly this camera's crop, and the floor stays background in seg."""
+    import sys
+
+    from scipy.ndimage import binary_dilation
+
+    from synth.paths import shared_assets_dir
+    from synth.scene.runner import RENDER_SCRIPT
+
+    assets = shared_assets_dir()
+    if assets is None:
+        pytest.skip("../shared/assets not present")
+    verts, _, faces, garments = subject
+    settings = {"resolution": 96, "samples": 4, "num_cameras": 1, "passes": ["seg"], "ground_shadow": True}
+    spec = sample_scene(3, {**settings, "background": "photo", "photo_dir": str(assets / "backgrounds")})
+    job = write_render_job(
+        tmp_path / "job", spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments], rig=rig
+    )
+    run_render(job)
+    assert json.loads((job / "render_info.json").read_text())["denoised_by"] == "compositor"
+    img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("L")).astype(float)
+    seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import bilinear, crop_coordinates
+
+    photo = np.asarray(Image.open(spec.background["path"]).convert("L")).astype(float)[..., None]
+    expected = bilinear(photo, crop_coordinates(photo.shape[:2], spec.background["views"][0], 96, 96))[..., 0]
+    ratio = (img + 1) / (expected + 1)
+    person = seg > 0
+    rows = np.nonzero(person.any(1))[0]
+    feet = np.zeros_like(person)
+    feet[rows.max() - 4 : rows.max() + 3] = True
+    near_feet = feet & ~binary_dilation(person, iterations=1)
+    top = np.zeros_like(person)
+    top[: rows.min()] = True  # above the head: no floor there
+    assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the shadow
+    assert np.abs(ratio[top] - 1).mean() < 0.02  # the photo untouched
+    assert set(np.unique(seg[near_feet]).tolist()) == {0}  # the floor is background
