@@ -167,6 +167,30 @@ def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equal
     assert not np.isfinite(col.query(np.array([[np.nan, 0.0, 0.0], [np.inf, 0.0, 0.0]]), verts).signed).any()
 
 
+def test_a_warm_query_gives_the_cold_answer_after_the_points_and_the_mesh_moved(blob):
+    verts, faces, dirs, rng = blob
+    col = MeshCollider(faces, len(verts))
+    points = dirs * rng.uniform(0.1, 0.5, len(dirs))[:, None]
+    col.query(points, verts, warm=True)  # remembers these nearest vertices as the next hints
+    moved = points + rng.normal(scale=0.05, size=points.shape)  # several edge lengths for some points
+    mesh = verts * 1.1 + [0.02, 0.0, 0.0]
+    warm = col.query(moved, mesh, warm=True)
+    d2 = ((moved[:, None] - mesh[None]) ** 2).sum(2)
+    np.testing.assert_array_equal(warm.vertex, d2.argmin(1))
+    assert (warm.vertex != col.query(points, verts).vertex).mean() > 0.2  # the hints were often wrong
+    cold = MeshCollider(faces, len(verts)).query(moved, mesh)
+    for a, b in zip(warm.__dict__.values(), cold.__dict__.values()):
+        np.testing.assert_array_equal(a, b)
+    # on the mirror plane of the icosphere, ties: the warm search keeps the lowest index too
+    sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.2)
+    sv = np.asarray(sphere.vertices)
+    plane = np.c_[np.zeros(len(dirs)), dirs[:, 1:] * 0.25]
+    tied = MeshCollider(sphere.faces, len(sv))
+    tied.query(plane[::-1].copy(), sv, warm=True)  # other points' answers as hints
+    d2 = ((plane[:, None] - sv[None]) ** 2).sum(2)
+    np.testing.assert_array_equal(tied.query(plane, sv, warm=True).vertex, d2.argmin(1))
+
+
 def test_vertex_normals_are_the_normalised_sums_of_the_incident_face_cross_products(blob):
     verts, faces, _, _ = blob
     cross = np.cross(verts[faces[:, 1]] - verts[faces[:, 0]], verts[faces[:, 2]] - verts[faces[:, 0]])

@@ -110,15 +110,15 @@ def test_step_is_bit_identical_for_any_thread_count_and_stops_at_the_cap():
     try:
         for n in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(n)
-            cloth, contacts, targets = disturbed_cloth(SolverSettings(cg_max_iter=7))
+            cloth, contacts, targets = disturbed_cloth(SolverSettings(cg_max_iter=2))
             for _ in range(3):
-                assert cloth.step(H, targets, contacts=contacts) == 7  # truncated at cg_max_iter
+                assert cloth.step(H, targets, contacts=contacts) == 2  # truncated at cg_max_iter
             results.append((cloth.x.copy(), cloth.v.copy(), cloth.contact_force.copy()))
     finally:
         numba.set_num_threads(threads)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
-    assert cloth.cg_iterations == 21 and cloth.steps == 3
+    assert cloth.cg_iterations == 6 and cloth.steps == 3
 
 
 def test_strain_limiting_pulls_edges_to_the_limit_and_leaves_pins():

@@ -81,10 +81,12 @@ def _vertex_normal(verts, faces, vf, valence, allowed, v):
 
 
 @njit(cache=True)
-def _nearest_vertices(points, verts, faces, vallow, group):
+def _nearest_vertices(points, verts, faces, vallow, group, hint):
     """For each point i the nearest vertex v with vallow[group[i], v] (the lowest index of equals):
     exact, from a uniform grid of cells three mean edges long, searched in growing shells of cells
-    around the point's cell until no unvisited cell can hold a nearer vertex."""
+    around the point's cell until no unvisited cell can hold a nearer vertex. With a hint (an allowed
+    vertex, e.g. the point's answer a substep before; -1 for none) only the cells meeting the ball
+    through the hint are searched: the same answer, from a few cells instead of 27 or more."""
     U, N = verts.shape[0], points.shape[0]
     e = 0.0
     for f in range(faces.shape[0]):
@@ -119,18 +121,39 @@ def _nearest_vertices(points, verts, faces, vallow, group):
         order[fill[cell[v]]] = v
         fill[cell[v]] += 1
     out = np.empty(N, np.int64)
-    c0 = np.empty(3, np.int64)
+    c0, c1 = np.empty(3, np.int64), np.empty(3, np.int64)
     for i in range(N):
         g = group[i]
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         best, bv = np.inf, -1
         if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):  # a blown-up point: any vertex
-            bv = np.argmax(vallow[g])
+            out[i] = np.argmax(vallow[g])
+            continue
+        v = hint[i]
+        if v >= 0 and vallow[g, v]:
+            best = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+            rad = np.sqrt(best) * (1.0 + 1e-9) + 1e-12  # every vertex as near as the hint is in its ball
+            for d in range(3):
+                c0[d] = min(max(int(np.floor((points[i, d] - rad - lo[d]) / h)), 0), n[d] - 1)
+                c1[d] = min(max(int(np.floor((points[i, d] + rad - lo[d]) / h)), 0), n[d] - 1)
+            bv = v
+            for x in range(c0[0], c1[0] + 1):
+                for y in range(c0[1], c1[1] + 1):
+                    for z in range(c0[2], c1[2] + 1):
+                        c = (x * n[1] + y) * n[2] + z
+                        for k in range(start[c], start[c + 1]):
+                            v = order[k]
+                            if vallow[g, v]:
+                                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+                                if d2 < best or (d2 == best and v < bv):
+                                    best, bv = d2, v
+            out[i] = bv
+            continue
         last = 0
         for d in range(3):  # the point's cell, or the nearest one when it is outside the grid
-            c0[d] = int(min(max((points[i, d] - lo[d]) / h, 0.0), n[d] - 1.0)) if bv < 0 else 0
+            c0[d] = int(min(max((points[i, d] - lo[d]) / h, 0.0), n[d] - 1.0))
             last = max(last, c0[d], n[d] - 1 - c0[d])
-        for r in range(last + 1 if bv < 0 else 0):
+        for r in range(last + 1):
             if best < ((r - 1) * h) ** 2:  # every cell of shell r is at least (r - 1) h away
                 break
             for x in range(max(c0[0] - r, 0), min(c0[0] + r, n[0] - 1) + 1):
@@ -243,21 +266,35 @@ class MeshCollider:
         self.vf = vertex_face_table(self.faces, num_verts)
         self.valence = np.bincount(self.faces.ravel(), minlength=num_verts)
         self.everything = (np.ones((1, len(self.faces)), bool), np.ones((1, num_verts), bool))
+        self._hint: np.ndarray | None = None  # the nearest vertices of the last warm query
 
-    def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
+    def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) on the mesh posed at verts (its normals are computed only
-        where needed, at the closest points' triangles)."""
-        return self.query_groups(points, verts, *self.everything, np.zeros(len(points), np.int64))
+        where needed, at the closest points' triangles). warm: see query_groups."""
+        return self.query_groups(points, verts, *self.everything, np.zeros(len(points), np.int64), warm)
 
     def query_groups(
-        self, points: np.ndarray, verts: np.ndarray, allow: np.ndarray, vallow: np.ndarray, group: np.ndarray
+        self,
+        points: np.ndarray,
+        verts: np.ndarray,
+        allow: np.ndarray,
+        vallow: np.ndarray,
+        group: np.ndarray,
+        warm: bool = False,
     ) -> Proximity:
         """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
-        whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign)."""
+        whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign).
+        warm: start each point's nearest-vertex search from the nearest vertex of the last warm
+        query of as many points (the substep before): the same answer, found in fewer grid cells."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
         if not np.isfinite(verts).all():
             raise ValueError("the collision mesh has non-finite vertices")
-        near = _nearest_vertices(points, verts, self.faces, vallow, group)
+        hint = self._hint if warm and self._hint is not None and len(self._hint) == len(points) else None
+        if hint is None:
+            hint = np.full(len(points), -1, np.int64)
+        near = _nearest_vertices(points, verts, self.faces, vallow, group, hint)
+        if warm:
+            self._hint = near
         signed, normal, point, face, bary = _closest_points(
             points, verts, self.faces, self.vf, self.valence, near, allow, group
         )
@@ -383,7 +420,8 @@ class PartCollider:
         for g, (_, _, used) in enumerate(self.groups):
             self.vallow[g, used] = True
 
-    def query(self, points: np.ndarray, verts: np.ndarray) -> Proximity:
+    def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
-        from the nearest of the group's vertices; the sign from the group sub-mesh's normals."""
-        return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.group)
+        from the nearest of the group's vertices; the sign from the group sub-mesh's normals.
+        warm: see MeshCollider.query_groups."""
+        return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.group, warm)

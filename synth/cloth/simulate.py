@@ -274,7 +274,7 @@ def substep(
     body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
     tracked vertices against their points. Returns the number of contacts."""
     body_disp = np.linalg.norm(end - start, axis=1)
-    prox = dynamics.query(cloth.x, start)
+    prox = dynamics.query(cloth.x, start, warm=True)
     disp = np.einsum("nk,nk->n", prox.bary, body_disp[faces[prox.face]])
     reach = thickness + CONTACT_MARGIN + disp + h * np.linalg.norm(cloth.v, axis=1)
     idx = np.nonzero(free & (prox.signed < reach))[0]

@@ -114,7 +114,7 @@ class ImplicitCloth:
             c_idx, n = contacts.idx, contacts.normal
             z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
             normal[c_idx] = n
-        ptr, other, spring, sign = self._adj
+        ptr, mid, other, entry = self._adj
         dv, iters, residual, push = kernels.implicit_step(
             x,
             v,
@@ -128,9 +128,9 @@ class ImplicitCloth:
             self._gravity,
             float(h),
             ptr,
+            mid,
             other,
-            spring,
-            sign,
+            entry,
             z,
             free,
             normal,

@@ -16,16 +16,20 @@ from numba import njit
 
 
 def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each vertex's springs as CSR: ptr (V+1,), and per entry the other vertex, the spring and the
-    sign of its force at this vertex (+1 at the spring's first vertex i, -1 at j); neighbours sorted."""
+    """Each vertex's springs as CSR with neighbours sorted: ptr (V+1,), mid (V,) each row's first
+    entry whose neighbour comes after the vertex (the Gauss-Seidel sweeps' split into lower and
+    upper parts), other (per entry the other vertex), and entry (S, 2) the entries of spring s in the rows
+    of its first and second vertex (where assembly writes its block)."""
     S = len(si)
     owner = np.concatenate([si, sj])
     other = np.concatenate([sj, si])
     order = np.lexsort((other, owner))
     ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=V))]).astype(np.int64)
-    spring = np.concatenate([np.arange(S), np.arange(S)])[order].astype(np.int64)
-    sign = np.concatenate([np.ones(S), -np.ones(S)])[order]
-    return ptr, other[order].astype(np.int64), spring, sign
+    entry = np.empty(2 * S, np.int64)
+    entry[order] = np.arange(2 * S)
+    owner, other = owner[order], other[order].astype(np.int64)
+    mid = ptr[:-1] + np.bincount(owner[other < owner], minlength=V)
+    return ptr, mid.astype(np.int64), other, np.ascontiguousarray(entry.reshape(2, S).T)
 
 
 @njit(cache=True, inline="always")
@@ -55,13 +59,21 @@ def _row(a, p, diag, ptr, other, coef):
 
 
 @njit(cache=True)
-def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sign):
+def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
     """Right-hand side b = h (F0 + h dF/dx v0), the diagonal blocks of A = M - h dF/dv - h^2 dF/dx,
-    and every CSR entry's off-diagonal block -(w w^T + beta I) as (w0, w1, w2, beta)."""
-    S, V = len(si), len(x)
-    fsp = np.empty((S, 3))  # force of spring s on its vertex i (minus it on j), damping and h dF/dx v0 included
-    blk = np.empty((S, 4))
-    for s in range(S):
+    and every CSR entry's off-diagonal block -(w w^T + beta I) as (w0, w1, w2, beta): one pass over
+    the springs, each written to its two entries (`adjacency`'s entry map) and both diagonals."""
+    V = len(x)
+    b = np.empty((V, 3))
+    diag = np.zeros((V, 3, 3))
+    coef = np.empty((2 * len(si), 4))
+    for a in range(V):
+        b[a, 0] = mass[a] * gravity[0] - drag[a] * v[a, 0]
+        b[a, 1] = mass[a] * gravity[1] - drag[a] * v[a, 1]
+        b[a, 2] = mass[a] * gravity[2] - drag[a] * v[a, 2]
+        iso = mass[a] + h * drag[a]
+        diag[a, 0, 0], diag[a, 1, 1], diag[a, 2, 2] = iso, iso, iso
+    for s in range(len(si)):
         i, j = si[s], sj[s]
         d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
         length = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
@@ -73,34 +85,31 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sig
         ud = u0 * w0 + u1 * w1 + u2 * w2
         fmag = k[s] * (length - rest[s]) + c[s] * ud
         kpar, kiso = k[s] * (1.0 - ratio), k[s] * ratio
-        fsp[s, 0] = fmag * u0 + h * (kpar * ud * u0 + kiso * w0)
-        fsp[s, 1] = fmag * u1 + h * (kpar * ud * u1 + kiso * w1)
-        fsp[s, 2] = fmag * u2 + h * (kpar * ud * u2 + kiso * w2)
+        # force on i (minus it on j), damping and h dF/dx v0 included
+        f0 = fmag * u0 + h * (kpar * ud * u0 + kiso * w0)
+        f1 = fmag * u1 + h * (kpar * ud * u1 + kiso * w1)
+        f2 = fmag * u2 + h * (kpar * ud * u2 + kiso * w2)
+        b[i, 0], b[i, 1], b[i, 2] = b[i, 0] + f0, b[i, 1] + f1, b[i, 2] + f2
+        b[j, 0], b[j, 1], b[j, 2] = b[j, 0] - f0, b[j, 1] - f1, b[j, 2] - f2
         # h^2 Ks + h c u u^T = alpha u u^T + beta I with alpha >= 0: w = sqrt(alpha) u
         r = np.sqrt(h * h * kpar + h * c[s])
-        blk[s, 0], blk[s, 1], blk[s, 2], blk[s, 3] = r * u0, r * u1, r * u2, h * h * kiso
-    b = np.empty((V, 3))
-    diag = np.zeros((V, 3, 3))
-    coef = np.empty((len(spring), 4))
+        p0, p1, p2, be = r * u0, r * u1, r * u2, h * h * kiso
+        for e in (entry[s, 0], entry[s, 1]):
+            coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3] = p0, p1, p2, be
+        o00, o11, o22 = p0 * p0 + be, p1 * p1 + be, p2 * p2 + be
+        o01, o02, o12 = p0 * p1, p0 * p2, p1 * p2
+        for a in (i, j):
+            diag[a, 0, 0] += o00
+            diag[a, 1, 1] += o11
+            diag[a, 2, 2] += o22
+            diag[a, 0, 1] += o01
+            diag[a, 1, 0] += o01
+            diag[a, 0, 2] += o02
+            diag[a, 2, 0] += o02
+            diag[a, 1, 2] += o12
+            diag[a, 2, 1] += o12
     for a in range(V):
-        f0 = mass[a] * gravity[0] - drag[a] * v[a, 0]
-        f1 = mass[a] * gravity[1] - drag[a] * v[a, 1]
-        f2 = mass[a] * gravity[2] - drag[a] * v[a, 2]
-        iso = mass[a] + h * drag[a]
-        for e in range(ptr[a], ptr[a + 1]):
-            s = spring[e]
-            f0 += sign[e] * fsp[s, 0]
-            f1 += sign[e] * fsp[s, 1]
-            f2 += sign[e] * fsp[s, 2]
-            iso += blk[s, 3]
-            for m in range(3):
-                for n in range(3):
-                    diag[a, m, n] += blk[s, m] * blk[s, n]
-            for m in range(4):
-                coef[e, m] = blk[s, m]
-        for m in range(3):
-            diag[a, m, m] += iso
-        b[a, 0], b[a, 1], b[a, 2] = h * f0, h * f1, h * f2
+        b[a, 0], b[a, 1], b[a, 2] = h * b[a, 0], h * b[a, 1], h * b[a, 2]
     return b, diag, coef
 
 
@@ -149,59 +158,113 @@ def _apply(P, a, r0, r1, r2):
     )
 
 
+@njit(cache=True, inline="always")
+def _half(lo, hi, y, other, coef):
+    """-(sum of A_ao y_o) over the CSR entries lo..hi of one row: sum of w (w . y_o) + beta y_o."""
+    s0, s1, s2 = 0.0, 0.0, 0.0
+    for e in range(lo, hi):
+        o = other[e]
+        w0, w1, w2, be = coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3]
+        t = w0 * y[o, 0] + w1 * y[o, 1] + w2 * y[o, 2]
+        s0 += t * w0 + be * y[o, 0]
+        s1 += t * w1 + be * y[o, 1]
+        s2 += t * w2 + be * y[o, 2]
+    return s0, s1, s2
+
+
 @njit(cache=True)
-def _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter):
-    """Baraff-Witkin modified PCG (block-Jacobi, `_block_inverses`): A x = b on the free components,
-    x = z on the constrained ones; ends when r.(P r) <= tol^2 bf.(P bf) or after max_iter iterations.
-    Returns x, the iterations and the final relative residual sqrt(r.(P r) / bf.(P bf))."""
+def _forward(v, out, P, ptr, mid, other, coef):
+    """out = L^-1 v, L the filtered lower block triangle of A (diagonal blocks inverted by P)."""
+    for a in range(len(v)):
+        s0, s1, s2 = _half(ptr[a], mid[a], out, other, coef)
+        out[a, 0], out[a, 1], out[a, 2] = _apply(P, a, v[a, 0] + s0, v[a, 1] + s1, v[a, 2] + s2)
+
+
+@njit(cache=True)
+def _backward(v, out, P, ptr, mid, other, coef):
+    """out = U^-1 v, U = L^T the filtered upper block triangle of A."""
+    for a in range(len(v) - 1, -1, -1):
+        s0, s1, s2 = _half(mid[a], ptr[a + 1], out, other, coef)
+        out[a, 0], out[a, 1], out[a, 2] = _apply(P, a, v[a, 0] + s0, v[a, 1] + s1, v[a, 2] + s2)
+
+
+@njit(cache=True, inline="always")
+def _dmul(diag, a, y, free, normal):
+    """The filtered diagonal block of vertex a times y[a] (y filtered already): S D y."""
+    y0 = diag[a, 0, 0] * y[a, 0] + diag[a, 0, 1] * y[a, 1] + diag[a, 0, 2] * y[a, 2]
+    y1 = diag[a, 1, 0] * y[a, 0] + diag[a, 1, 1] * y[a, 1] + diag[a, 1, 2] * y[a, 2]
+    y2 = diag[a, 2, 0] * y[a, 0] + diag[a, 2, 1] * y[a, 1] + diag[a, 2, 2] * y[a, 2]
+    return _filt(a, y0, y1, y2, free, normal)
+
+
+@njit(cache=True)
+def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter):
+    """Baraff-Witkin modified PCG with a symmetric block Gauss-Seidel (SSOR, omega 1) preconditioner
+    in Eisenstat's form: CG on L^-1 A U^-1 (A filtered, U = L^T) with the diagonal blocks D as its
+    preconditioner is SSOR-PCG on A, and one product with L^-1 A U^-1 = U^-1 + L^-1 (I - D U^-1) is
+    a backward and a forward sweep, each over half the entries: an iteration costs about one product
+    with A, and needs half the iterations of block-Jacobi. A x = b on the free components, x = z on
+    the constrained ones (x = z + U^-1 y, y the transformed unknown); ends when
+    r^.(D r^) <= tol^2 b^.(D b^) (r^ = L^-1 r: the SSOR-preconditioned norm) or after max_iter
+    iterations. Returns x, the iterations and the final relative residual in that norm."""
     V = len(b)
     P = _block_inverses(diag, free, normal)
-    x = z.copy()
-    # r residual, s = P r, c search direction, q = S A c (filtered); A c = A s + beta A c_old lets the
-    # direction update ride along with the product, so an iteration is two passes over the vertices
-    r, s, c, q = np.empty((V, 3)), np.empty((V, 3)), np.zeros((V, 3)), np.zeros((V, 3))
+    r, bf = np.empty((V, 3)), np.empty((V, 3))
+    for a in range(V):
+        y0, y1, y2 = _row(a, z, diag, ptr, other, coef)
+        r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
+        bf[a, 0], bf[a, 1], bf[a, 2] = _filt(a, b[a, 0], b[a, 1], b[a, 2], free, normal)
+    rh, bh = np.empty((V, 3)), np.empty((V, 3))  # the transformed residual and right-hand side
+    _forward(r, rh, P, ptr, mid, other, coef)
+    _forward(bf, bh, P, ptr, mid, other, coef)
+    zh, c = np.empty((V, 3)), np.empty((V, 3))  # D r^ and the search direction
     target, delta = 0.0, 0.0
     for a in range(V):
-        f0, f1, f2 = _apply(P, a, b[a, 0], b[a, 1], b[a, 2])
-        target += b[a, 0] * f0 + b[a, 1] * f1 + b[a, 2] * f2
-        y0, y1, y2 = _row(a, x, diag, ptr, other, coef)
-        r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
-        s[a, 0], s[a, 1], s[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
-        delta += r[a, 0] * s[a, 0] + r[a, 1] * s[a, 1] + r[a, 2] * s[a, 2]
+        f0, f1, f2 = _dmul(diag, a, bh, free, normal)
+        target += bh[a, 0] * f0 + bh[a, 1] * f1 + bh[a, 2] * f2
+        zh[a, 0], zh[a, 1], zh[a, 2] = _dmul(diag, a, rh, free, normal)
+        delta += rh[a, 0] * zh[a, 0] + rh[a, 1] * zh[a, 1] + rh[a, 2] * zh[a, 2]
+        c[a, 0], c[a, 1], c[a, 2] = zh[a, 0], zh[a, 1], zh[a, 2]
     scale = max(target, 1e-300)
     target *= tol * tol
-    it, beta = 0, 0.0
+    y, t, q = np.zeros((V, 3)), np.empty((V, 3)), np.empty((V, 3))
+    it = 0
     while it < max_iter and delta > target:
+        _backward(c, t, P, ptr, mid, other, coef)  # t = U^-1 c
+        for a in range(V):
+            d0, d1, d2 = _dmul(diag, a, t, free, normal)
+            q[a, 0], q[a, 1], q[a, 2] = c[a, 0] - d0, c[a, 1] - d1, c[a, 2] - d2
+        _forward(q, q, P, ptr, mid, other, coef)  # in place: row a reads only the rows before it
         cq = 0.0
         for a in range(V):
-            y0, y1, y2 = _row(a, s, diag, ptr, other, coef)
-            y0, y1, y2 = _filt(a, y0, y1, y2, free, normal)
-            c[a, 0], c[a, 1], c[a, 2] = s[a, 0] + beta * c[a, 0], s[a, 1] + beta * c[a, 1], s[a, 2] + beta * c[a, 2]
-            q[a, 0], q[a, 1], q[a, 2] = y0 + beta * q[a, 0], y1 + beta * q[a, 1], y2 + beta * q[a, 2]
-            cq += c[a, 0] * q[a, 0] + c[a, 1] * q[a, 1] + c[a, 2] * q[a, 2]
+            for m in range(3):
+                q[a, m] += t[a, m]  # q = (L^-1 A U^-1) c
+                cq += c[a, m] * q[a, m]
         alpha = delta / cq
         new = 0.0
         for a in range(V):
             for m in range(3):
-                x[a, m] += alpha * c[a, m]
-                r[a, m] -= alpha * q[a, m]
-            s[a, 0], s[a, 1], s[a, 2] = _apply(P, a, r[a, 0], r[a, 1], r[a, 2])
-            new += r[a, 0] * s[a, 0] + r[a, 1] * s[a, 1] + r[a, 2] * s[a, 2]
+                y[a, m] += alpha * c[a, m]
+                rh[a, m] -= alpha * q[a, m]
+            zh[a, 0], zh[a, 1], zh[a, 2] = _dmul(diag, a, rh, free, normal)
+            new += rh[a, 0] * zh[a, 0] + rh[a, 1] * zh[a, 1] + rh[a, 2] * zh[a, 2]
         beta = new / delta
         delta = new
+        for a in range(V):
+            for m in range(3):
+                c[a, m] = zh[a, m] + beta * c[a, m]
         it += 1
-    return x, it, np.sqrt(max(delta, 0.0) / scale)
+    _backward(y, t, P, ptr, mid, other, coef)
+    return z + t, it, np.sqrt(max(delta, 0.0) / scale)
 
 
 @njit(cache=True)
-def implicit_step(
-    x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, other, spring, sign, z, free, normal, tol, max_iter
-):
+def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, mid, other, entry, z, free, normal, tol, max_iter):
     """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, the
     final relative (preconditioned) residual, and at contact vertices the normal component of the
     residual A dv - b (what the constraint pushed with, times h; 0 elsewhere)."""
-    b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, spring, sign)
-    dv, it, res = _pcg(b, z, diag, ptr, other, coef, free, normal, tol, max_iter)
+    b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry)
+    dv, it, res = _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter)
     push = np.zeros(len(x))
     for a in range(len(x)):
         if normal[a, 0] != 0.0 or normal[a, 1] != 0.0 or normal[a, 2] != 0.0:
