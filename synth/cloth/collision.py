@@ -306,10 +306,89 @@ def surface_at(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The point with barycentrics `bary` on triangle `face` of a posed mesh, and its unit
     Phong-interpolated normal: where a tracked surface point is after the body moved."""
-    tri = faces[face]
-    point = np.einsum("nk,nki->ni", bary, verts[tri])
-    n = np.einsum("nk,nki->ni", bary, normals[tri])
-    return point, n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
+    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
+    return _surface_at(f64(verts), f64(normals), np.ascontiguousarray(faces, np.int64), np.asarray(face), f64(bary))
+
+
+@njit(cache=True)
+def _surface_at(verts, normals, faces, face, bary):
+    """surface_at (N points)."""
+    N = len(face)
+    point, normal = np.empty((N, 3)), np.empty((N, 3))
+    for c in range(N):
+        f = face[c]
+        m = np.zeros(3)
+        for d in range(3):
+            point[c, d] = bary[c, 0] * verts[faces[f, 0], d] + bary[c, 1] * verts[faces[f, 1], d]
+            point[c, d] += bary[c, 2] * verts[faces[f, 2], d]
+            m[d] = bary[c, 0] * normals[faces[f, 0], d] + bary[c, 1] * normals[faces[f, 1], d]
+            m[d] += bary[c, 2] * normals[faces[f, 2], d]
+        length = np.sqrt(m[0] * m[0] + m[1] * m[1] + m[2] * m[2]) + 1e-12
+        for d in range(3):
+            normal[c, d] = m[d] / length
+    return point, normal
+
+
+@njit(cache=True, inline="always")
+def _coulomb(t0, t1, t2, normal_dv, friction):
+    """The factor on the tangential velocity (t0, t1, t2) relative to the body after a contact changed
+    the normal velocity by normal_dv >= 0: Coulomb friction removes at most friction x normal_dv of
+    tangential speed."""
+    speed = np.sqrt(t0 * t0 + t1 * t1 + t2 * t2)
+    return max(0.0, 1.0 - friction * normal_dv / (speed + 1e-12))
+
+
+@njit(cache=True)
+def track(x, v, start, end, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity):
+    """The contacts of one substep (see simulate.substep): every free vertex nearer to its closest body
+    point at the start (signed, face, bary, point0 of the query) than its thickness + margin + the
+    body's motion there + its own (h |v|) keeps that triangle and barycentric point. Returns their
+    indices, the point and its unit normal on the moved body `end`, the body's velocity there, `need`
+    (the normal speed that ends the step at the thickness), `coming` (the normal speed the vertex
+    would have after gravity) and `act`: the vertex is about to come closer than its thickness or
+    rests within `proximity` x it, unless the last step's constraint held it on (force < 0)."""
+    U, V = len(start), len(x)
+    moved = np.empty(U)
+    for u in range(U):
+        d0, d1, d2 = end[u, 0] - start[u, 0], end[u, 1] - start[u, 1], end[u, 2] - start[u, 2]
+        moved[u] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    near = np.zeros(V, np.bool_)
+    for a in range(V):
+        if free[a]:
+            f = face[a]
+            disp = bary[a, 0] * moved[faces[f, 0]] + bary[a, 1] * moved[faces[f, 1]] + bary[a, 2] * moved[faces[f, 2]]
+            speed = np.sqrt(v[a, 0] * v[a, 0] + v[a, 1] * v[a, 1] + v[a, 2] * v[a, 2])
+            near[a] = signed[a] < thickness[a] + margin + disp + h * speed
+    idx = np.nonzero(near)[0]
+    point, normal = _surface_at(end, _vertex_normals(end, faces), faces, face[idx], bary[idx])
+    C = len(idx)
+    body_vel, need, coming = np.empty((C, 3)), np.empty(C), np.empty(C)
+    act = np.empty(C, np.bool_)
+    for c in range(C):
+        a = idx[c]
+        gap, come = 0.0, 0.0
+        for d in range(3):
+            body_vel[c, d] = (point[c, d] - point0[a, d]) / h
+            gap += (x[a, d] - point[c, d]) * normal[c, d]  # at the end of the step if it stood still
+            come += (v[a, d] + h * gravity[d]) * normal[c, d]
+        need[c] = (thickness[a] - gap) / h
+        coming[c] = come
+        act[c] = come < need[c] or (gap < proximity * thickness[a] and force[a] >= 0.0)
+    return idx, point, normal, body_vel, need, coming, act
+
+
+@njit(cache=True)
+def stick(v, idx, normal, body_vel, push, friction):
+    """After the solve held vertices idx on the body: their velocity relative to the body's there
+    loses its normal part (the catch-up of the prescribed speed was a position fix, not momentum) and
+    Coulomb friction acts on the tangential part for the normal velocity change `push` >= 0. In place."""
+    for c in range(len(idx)):
+        a = idx[c]
+        r0, r1, r2 = v[a, 0] - body_vel[c, 0], v[a, 1] - body_vel[c, 1], v[a, 2] - body_vel[c, 2]
+        rn = r0 * normal[c, 0] + r1 * normal[c, 1] + r2 * normal[c, 2]
+        t0, t1, t2 = r0 - rn * normal[c, 0], r1 - rn * normal[c, 1], r2 - rn * normal[c, 2]
+        k = _coulomb(t0, t1, t2, push[c], friction[a])
+        v[a, 0], v[a, 1], v[a, 2] = body_vel[c, 0] + k * t0, body_vel[c, 1] + k * t1, body_vel[c, 2] + k * t2
 
 
 def respond(
@@ -327,27 +406,33 @@ def respond(
     relative to the body's velocity there, and apply Coulomb friction to the tangential part.
     There is no depth cut-off: the caller tracks each vertex's triangle from the start of the
     substep (where it was outside), so a deep point is one the body ran into, never the far side.
-    In place; returns the number of contacts."""
-    s = np.einsum("ni,ni->n", x[idx] - point, normal)
-    hit = s < thickness[idx]
-    if not hit.any():
-        return 0
-    i, n = idx[hit], normal[hit]
-    x[i] += (thickness[i] - s[hit])[:, None] * n
-    vb = body_vel[hit]
-    vr = v[i] - vb
-    vn = np.einsum("ni,ni->n", vr, n)
-    dvn = np.maximum(-vn, 0.0)
-    vt = vr - vn[:, None] * n
-    v[i] = vb + vt * coulomb_scale(vt, dvn, friction[i])[:, None] + np.maximum(vn, 0.0)[:, None] * n
-    return int(hit.sum())
+    In place on x, v (float64, C order); returns the number of contacts."""
+    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
+    return _respond(x, v, np.asarray(idx, np.int64), f64(point), f64(normal), f64(body_vel), f64(thickness), f64(friction))
 
 
-def coulomb_scale(tangential: np.ndarray, normal_dv: np.ndarray, friction: np.ndarray) -> np.ndarray:
-    """(N,) factor on the tangential velocity relative to the body after a contact changed the normal
-    velocity by normal_dv >= 0: Coulomb friction removes at most friction x normal_dv of tangential speed."""
-    speed = np.linalg.norm(tangential, axis=1)
-    return np.maximum(0.0, 1.0 - friction * normal_dv / (speed + 1e-12))
+@njit(cache=True)
+def _respond(x, v, idx, point, normal, body_vel, thickness, friction):
+    """respond."""
+    hits = 0
+    for c in range(len(idx)):
+        a = idx[c]
+        n0, n1, n2 = normal[c, 0], normal[c, 1], normal[c, 2]
+        s = (x[a, 0] - point[c, 0]) * n0 + (x[a, 1] - point[c, 1]) * n1 + (x[a, 2] - point[c, 2]) * n2
+        if not s < thickness[a]:
+            continue
+        hits += 1
+        push = thickness[a] - s
+        x[a, 0], x[a, 1], x[a, 2] = x[a, 0] + push * n0, x[a, 1] + push * n1, x[a, 2] + push * n2
+        r0, r1, r2 = v[a, 0] - body_vel[c, 0], v[a, 1] - body_vel[c, 1], v[a, 2] - body_vel[c, 2]
+        vn = r0 * n0 + r1 * n1 + r2 * n2
+        t0, t1, t2 = r0 - vn * n0, r1 - vn * n1, r2 - vn * n2
+        k = _coulomb(t0, t1, t2, max(-vn, 0.0), friction[a])
+        out = max(vn, 0.0)
+        v[a, 0] = body_vel[c, 0] + k * t0 + out * n0
+        v[a, 1] = body_vel[c, 1] + k * t1 + out * n1
+        v[a, 2] = body_vel[c, 2] + k * t2 + out * n2
+    return hits
 
 
 @dataclass

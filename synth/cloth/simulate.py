@@ -14,15 +14,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import (
-    Embedding,
-    MeshCollider,
-    PartCollider,
-    coulomb_scale,
-    respond,
-    surface_at,
-    vertex_normals,
-)
+from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond, stick, track
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
@@ -273,28 +265,29 @@ def substep(
     since the point's own triangle pushes it, whatever the depth. Then Coulomb friction against the
     body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
     tracked vertices against their points. Returns the number of contacts."""
-    body_disp = np.linalg.norm(end - start, axis=1)
     prox = dynamics.query(cloth.x, start, warm=True)
-    disp = np.einsum("nk,nk->n", prox.bary, body_disp[faces[prox.face]])
-    reach = thickness + CONTACT_MARGIN + disp + h * np.linalg.norm(cloth.v, axis=1)
-    idx = np.nonzero(free & (prox.signed < reach))[0]
-    point, normal = surface_at(end, vertex_normals(end, faces), faces, prox.face[idx], prox.bary[idx])
-    body_vel = (point - prox.point[idx]) / h
-    gap = np.einsum("ni,ni->n", cloth.x[idx] - point, normal)  # at the end of the step if it stood still
-    need = (thickness[idx] - gap) / h  # normal speed that ends the step exactly at the thickness
-    coming = np.einsum("ni,ni->n", cloth.v[idx] + h * np.asarray(cloth.settings.gravity), normal)
-    # in contact: about to come closer than the thickness, or resting within it, unless the last step's
-    # constraint held the vertex on (negative force: cloth under an arm must be free to fall away)
-    act = (coming < need) | ((gap < CONTACT_PROXIMITY * thickness[idx]) & (cloth.contact_force[idx] >= 0))
+    idx, point, normal, body_vel, need, coming, act = track(
+        cloth.x,
+        cloth.v,
+        start,
+        end,
+        faces,
+        prox.signed,
+        prox.face,
+        prox.bary,
+        prox.point,
+        thickness,
+        free,
+        cloth.contact_force,
+        np.asarray(cloth.settings.gravity, np.float64),
+        h,
+        CONTACT_MARGIN,
+        CONTACT_PROXIMITY,
+    )
     i, n = idx[act], normal[act]
     cloth.step(h, pin_emb.evaluate(end, faces), limit_strain=False, contacts=Contacts(i, n, need[act]))
-    # the catch-up part of the prescribed speed is a position fix, not momentum: leave the body's speed
-    vb = body_vel[act]
-    rel = cloth.v[i] - vb
-    rn = np.einsum("ni,ni->n", rel, n)
-    tang = rel - rn[:, None] * n
-    push = np.maximum(need[act] - coming[act], 0.0)  # normal velocity change the contact applied
-    cloth.v[i] = vb + tang * coulomb_scale(tang, push, friction[i])[:, None]
+    # the normal velocity change the contact applied drives friction
+    stick(cloth.v, i, n, body_vel[act], np.maximum(need[act] - coming[act], 0.0), friction)
     weights = np.ones(len(cloth.x))
     weights[i] = CONTACT_WEIGHT
     cloth.limit_strain(h, weights)

@@ -136,6 +136,7 @@ class ImplicitCloth:
             normal,
             float(st.cg_tol),
             int(st.cg_max_iter),
+            self.steps % 2 == 1,
         )
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on

@@ -188,6 +188,15 @@ def _backward(v, out, P, ptr, mid, other, coef):
         out[a, 0], out[a, 1], out[a, 2] = _apply(P, a, v[a, 0] + s0, v[a, 1] + s1, v[a, 2] + s2)
 
 
+@njit(cache=True)
+def _sweep(v, out, P, ptr, mid, other, coef, forward):
+    """_forward, or _backward where forward is False."""
+    if forward:
+        _forward(v, out, P, ptr, mid, other, coef)
+    else:
+        _backward(v, out, P, ptr, mid, other, coef)
+
+
 @njit(cache=True, inline="always")
 def _dmul(diag, a, y, free, normal):
     """The filtered diagonal block of vertex a times y[a] (y filtered already): S D y."""
@@ -198,7 +207,7 @@ def _dmul(diag, a, y, free, normal):
 
 
 @njit(cache=True)
-def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter):
+def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter, flip):
     """Baraff-Witkin modified PCG with a symmetric block Gauss-Seidel (SSOR, omega 1) preconditioner
     in Eisenstat's form: CG on L^-1 A U^-1 (A filtered, U = L^T) with the diagonal blocks D as its
     preconditioner is SSOR-PCG on A, and one product with L^-1 A U^-1 = U^-1 + L^-1 (I - D U^-1) is
@@ -215,8 +224,8 @@ def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter):
         r[a, 0], r[a, 1], r[a, 2] = _filt(a, b[a, 0] - y0, b[a, 1] - y1, b[a, 2] - y2, free, normal)
         bf[a, 0], bf[a, 1], bf[a, 2] = _filt(a, b[a, 0], b[a, 1], b[a, 2], free, normal)
     rh, bh = np.empty((V, 3)), np.empty((V, 3))  # the transformed residual and right-hand side
-    _forward(r, rh, P, ptr, mid, other, coef)
-    _forward(bf, bh, P, ptr, mid, other, coef)
+    _sweep(r, rh, P, ptr, mid, other, coef, not flip)
+    _sweep(bf, bh, P, ptr, mid, other, coef, not flip)
     zh, c = np.empty((V, 3)), np.empty((V, 3))  # D r^ and the search direction
     target, delta = 0.0, 0.0
     for a in range(V):
@@ -230,11 +239,11 @@ def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter):
     y, t, q = np.zeros((V, 3)), np.empty((V, 3)), np.empty((V, 3))
     it = 0
     while it < max_iter and delta > target:
-        _backward(c, t, P, ptr, mid, other, coef)  # t = U^-1 c
+        _sweep(c, t, P, ptr, mid, other, coef, flip)  # t = U^-1 c
         for a in range(V):
             d0, d1, d2 = _dmul(diag, a, t, free, normal)
             q[a, 0], q[a, 1], q[a, 2] = c[a, 0] - d0, c[a, 1] - d1, c[a, 2] - d2
-        _forward(q, q, P, ptr, mid, other, coef)  # in place: row a reads only the rows before it
+        _sweep(q, q, P, ptr, mid, other, coef, not flip)  # in place: a row reads only rows swept before it
         cq = 0.0
         for a in range(V):
             for m in range(3):
@@ -254,17 +263,19 @@ def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter):
             for m in range(3):
                 c[a, m] = zh[a, m] + beta * c[a, m]
         it += 1
-    _backward(y, t, P, ptr, mid, other, coef)
+    _sweep(y, t, P, ptr, mid, other, coef, flip)
     return z + t, it, np.sqrt(max(delta, 0.0) / scale)
 
 
 @njit(cache=True)
-def implicit_step(x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, mid, other, entry, z, free, normal, tol, max_iter):
+def implicit_step(
+    x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, mid, other, entry, z, free, normal, tol, max_iter, flip
+):
     """One linearised backward-Euler solve: the velocity change dv (V, 3), the CG iterations, the
     final relative (preconditioned) residual, and at contact vertices the normal component of the
     residual A dv - b (what the constraint pushed with, times h; 0 elsewhere)."""
     b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry)
-    dv, it, res = _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter)
+    dv, it, res = _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter, flip)
     push = np.zeros(len(x))
     for a in range(len(x)):
         if normal[a, 0] != 0.0 or normal[a, 1] != 0.0 or normal[a, 2] != 0.0:
