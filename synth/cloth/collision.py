@@ -177,13 +177,15 @@ def _nearest_vertices(points, verts, faces, vallow, group, hint):
 
 
 @njit(cache=True)
-def _closest_points(points, verts, faces, vf, valence, near, allow, group):
+def _closest_points(points, verts, faces, vf, valence, near, allow, whole, group):
     """For each point i: the exact closest point on the triangles around its nearest mesh vertex near[i]
     that its group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and
     the unit normal there interpolated from the vertex normals of those allowed faces' sub-mesh.
     Plane barycentrics, else the nearest of the three edges. Returns (signed, normal, point, face,
-    bary); points are independent (no reductions)."""
+    bary); points are independent (no reductions). whole[group[i], v]: every face around vertex v is
+    allowed, so its normal is the whole mesh's (computed once, the same sums in the same order)."""
     N = points.shape[0]
+    normals = _vertex_normals(verts, faces)
     signed = np.empty(N)
     normal = np.empty((N, 3))
     point = np.empty((N, 3))
@@ -235,7 +237,11 @@ def _closest_points(points, verts, faces, vf, valence, near, allow, group):
                 best, bf, b0, b1, b2, qx, qy, qz = d2, f, w[0], w[1], w[2], x, y, z
         mx, my, mz = 0.0, 0.0, 0.0
         for j, wj in enumerate((b0, b1, b2)):
-            nx, ny, nz = _vertex_normal(verts, faces, vf, valence, allowed, faces[bf, j])
+            u = faces[bf, j]
+            if whole[group[i], u]:
+                nx, ny, nz = normals[u, 0], normals[u, 1], normals[u, 2]
+            else:
+                nx, ny, nz = _vertex_normal(verts, faces, vf, valence, allowed, u)
             mx, my, mz = mx + wj * nx, my + wj * ny, mz + wj * nz
         m = np.sqrt(mx * mx + my * my + mz * mz) + 1e-12
         mx, my, mz = mx / m, my / m, mz / m
@@ -266,6 +272,7 @@ class MeshCollider:
         self.vf = vertex_face_table(self.faces, num_verts)
         self.valence = np.bincount(self.faces.ravel(), minlength=num_verts)
         self.everything = (np.ones((1, len(self.faces)), bool), np.ones((1, num_verts), bool))
+        self.everything += (self.whole(self.everything[0]),)
         self._hint: np.ndarray | None = None  # the nearest vertices of the last warm query
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
@@ -273,19 +280,25 @@ class MeshCollider:
         where needed, at the closest points' triangles). warm: see query_groups."""
         return self.query_groups(points, verts, *self.everything, np.zeros(len(points), np.int64), warm)
 
+    def whole(self, allow: np.ndarray) -> np.ndarray:
+        """(G, V) bool: for face masks allow (G, F), whether every face around each vertex is allowed."""
+        return allow[:, self.vf].all(axis=2)
+
     def query_groups(
         self,
         points: np.ndarray,
         verts: np.ndarray,
         allow: np.ndarray,
         vallow: np.ndarray,
+        whole: np.ndarray,
         group: np.ndarray,
         warm: bool = False,
     ) -> Proximity:
         """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
-        whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign).
-        warm: start each point's nearest-vertex search from the nearest vertex of the last warm
-        query of as many points (the substep before): the same answer, found in fewer grid cells."""
+        whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign);
+        whole = self.whole(allow). warm: start each point's nearest-vertex search from the nearest
+        vertex of the last warm query of as many points (the substep before): the same answer,
+        found in fewer grid cells."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
         if not np.isfinite(verts).all():
             raise ValueError("the collision mesh has non-finite vertices")
@@ -296,7 +309,7 @@ class MeshCollider:
         if warm:
             self._hint = near
         signed, normal, point, face, bary = _closest_points(
-            points, verts, self.faces, self.vf, self.valence, near, allow, group
+            points, verts, self.faces, self.vf, self.valence, near, allow, whole, group
         )
         return Proximity(signed, normal, point, face, bary, near)
 
@@ -504,9 +517,10 @@ class PartCollider:
         self.vallow = np.zeros((len(allow), len(labels)), bool)
         for g, (_, _, used) in enumerate(self.groups):
             self.vallow[g, used] = True
+        self.whole = self.mesh.whole(self.allow)
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
         from the nearest of the group's vertices; the sign from the group sub-mesh's normals.
         warm: see MeshCollider.query_groups."""
-        return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.group, warm)
+        return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.whole, self.group, warm)

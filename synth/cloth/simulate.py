@@ -180,7 +180,7 @@ def simulate_garments(
         pen[f] = np.maximum(0.0, -collider.query(cloth.x, body_frames[f]).signed)
         energy.append(cloth.energy())
     for f in range(T):
-        _, length = cloth.spring_state(out[f].astype(np.float64))
+        length = cloth.spring_lengths(out[f])
         e = np.abs(length / cloth.springs.rest - 1.0)
         for k in range(len(garments)):
             m = stretch_springs & (owner[cloth.springs.i] == k)

@@ -2,12 +2,12 @@
 
 The system matrix is never built: each spring's block is -(w w^T + beta I), w = sqrt(alpha) u, so
 A @ p is a gather over every vertex's springs (a CSR list with those 4 numbers per entry) and the
-Baraff-Witkin filter is applied per vertex in the same pass. All loops are serial and sum in a fixed
+Baraff-Witkin filter is applied per vertex in the same pass. The preconditioner is symmetric block
+Gauss-Seidel (SSOR), whose sweeps are sequential by nature. All loops are serial and sum in a fixed
 order, so results do not depend on the thread count (prange over vertices was no faster on two shared
-cores: docs/BENCHMARKS.md#cloth). No fastmath: no FMA contraction, so
-results do not depend on the CPU either. Two entry points (`implicit_step`, `limit_strain`) keep
-the compile time small; cache=True keeps the machine code in __pycache__ after the first call.
-"""
+cores: docs/BENCHMARKS.md#cloth). No fastmath: no FMA contraction, so results do not depend on the
+CPU either. Few entry points (`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile
+time small; cache=True keeps the machine code in __pycache__ after the first call."""
 
 from __future__ import annotations
 
@@ -318,3 +318,14 @@ def limit_strain(x, si, sj, limit, w, iterations):
             n = max(cnt[a], 1.0)
             for m in range(3):
                 x[a, m] += (plus[a, m] - minus[a, m]) / n
+
+
+@njit(cache=True)
+def spring_lengths(x, si, sj):
+    """(S,) |x[sj] - x[si]|."""
+    out = np.empty(len(si))
+    for s in range(len(si)):
+        i, j = si[s], sj[s]
+        d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
+        out[s] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    return out
