@@ -2,8 +2,9 @@
 
 One linearised backward-Euler step solves
     (M - h dF/dv - h^2 dF/dx) dv = h (F0 + h dF/dx v0)
-for the velocity change, with modified preconditioned CG (block-Jacobi: each vertex's filtered 3x3
-block inverted; run to a relative residual, not a fixed count) and constraint filtering:
+for the velocity change, with modified preconditioned CG (SSOR: symmetric block Gauss-Seidel, each
+vertex's filtered 3x3 block inverted exactly; run to a relative residual, not a fixed count) and
+constraint filtering:
 pinned (attached) vertices get their velocity change prescribed and are filtered out of the
 search directions, so the system needs no Lagrange multipliers. Spring Jacobians drop the
 compressive transverse term (Choi & Ko) so the matrix stays symmetric positive definite. The
@@ -24,8 +25,8 @@ from synth.cloth.springs import Springs, build_springs, spring_coefficients, ver
 @dataclass
 class SolverSettings:
     gravity: tuple[float, float, float] = (0.0, -9.81, 0.0)  # m/s^2, SMPL world (Y up)
-    cg_tol: float = 1e-2  # relative residual (preconditioned norm) that ends CG
-    cg_max_iter: int = 100  # a cap for the rare hard step (median ~30 iterations to cg_tol on a walk)
+    cg_tol: float = 1e-2  # relative residual (SSOR-preconditioned norm) that ends CG
+    cg_max_iter: int = 100  # a cap for the rare hard step (15-18 iterations per step to cg_tol on a walk)
     max_speed: float = 30.0  # m/s: faster than this counts as a blow-up
     max_stretch: float = 4.0  # any stretch spring longer than this x its rest length is a blow-up (3x is
     # reached by cloth pinched between belly and thigh in a deep squat: see docs, cloth section)
@@ -135,7 +136,7 @@ class ImplicitCloth:
             normal,
             float(st.cg_tol),
             int(st.cg_max_iter),
-            self.steps % 2 == 1,
+            self.steps % 2 == 1,  # alternate the sweep order: a fixed one pushes the cloth along it
         )
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on

@@ -115,7 +115,8 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
 
 @njit(cache=True)
 def _block_inverses(diag, free, normal):
-    """The block-Jacobi preconditioner of the filtered system: per vertex P = S (S D S + n n^T)^-1 S,
+    """The inverted diagonal blocks of the filtered system (the SSOR sweeps' D^-1): per vertex
+    P = S (S D S + n n^T)^-1 S,
     S = free (I - n n^T), D its diagonal block: the exact inverse of the filtered block on the
     vertex's free directions (0 where pinned). Symmetric, so CG stays valid. As M = S D S + n n^T
     maps n to n, M^-1 = S M^-1 S + n n^T, so P = M^-1 - n n^T (n = 0 off contact: P = D^-1)."""
