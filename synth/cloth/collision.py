@@ -80,6 +80,19 @@ def _vertex_normal(verts, faces, vf, valence, allowed, v):
     return sx / m, sy / m, sz / m
 
 
+@njit(cache=True, inline="always")
+def _scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv):
+    """The nearer of (best squared distance, vertex bv) and the allowed vertices of grid cell c
+    (the lower index of equals)."""
+    for k in range(start[c], start[c + 1]):
+        v = order[k]
+        if allowed[v]:
+            d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+            if d2 < best or (d2 == best and v < bv):
+                best, bv = d2, v
+    return best, bv
+
+
 @njit(cache=True)
 def _nearest_vertices(points, verts, faces, vallow, group, hint):
     """For each point i the nearest vertex v with vallow[group[i], v] (the lowest index of equals):
@@ -141,12 +154,7 @@ def _nearest_vertices(points, verts, faces, vallow, group, hint):
                 for y in range(c0[1], c1[1] + 1):
                     for z in range(c0[2], c1[2] + 1):
                         c = (x * n[1] + y) * n[2] + z
-                        for k in range(start[c], start[c + 1]):
-                            v = order[k]
-                            if vallow[g, v]:
-                                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-                                if d2 < best or (d2 == best and v < bv):
-                                    best, bv = d2, v
+                        best, bv = _scan_cell(c, start, order, vallow[g], verts, px, py, pz, best, bv)
             out[i] = bv
             continue
         last = 0
@@ -166,12 +174,7 @@ def _nearest_vertices(points, verts, faces, vallow, group, hint):
                         if z < 0 or z >= n[2]:
                             continue
                         c = (x * n[1] + y) * n[2] + z
-                        for k in range(start[c], start[c + 1]):
-                            v = order[k]
-                            if vallow[g, v]:
-                                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-                                if d2 < best or (d2 == best and v < bv):
-                                    best, bv = d2, v
+                        best, bv = _scan_cell(c, start, order, vallow[g], verts, px, py, pz, best, bv)
         out[i] = bv
     return out
 
