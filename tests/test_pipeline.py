@@ -555,19 +555,23 @@ def test_generated_shards_train_and_evaluate(reference_run, tmp_path, capsys):
 def test_transition_is_embedded_in_real_motion(body):
     """X's frames up to i, the interpolated frames from X_i to Y_j, then Y's own motion from j, turned
     to X's heading and moved to continue the transition's last frame without a jump."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.frames import heading, yaw_matrix
     from synth.mocap.builtin import builtin_motion
-    from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
     from synth.motion.compose import clip_window, embedded_transition
     from synth.motion.interpolate import InterpolationConfig
     from synth.motion.pairs import PairChoice
-    from synth.motion.rotations import heading, yaw_matrix
     from synth.sequence import MoshedSequence
 
     X = builtin_motion("walk", 30.0, 3.0)
     W = builtin_motion("squat", 30.0, 3.0)
     turn = yaw_matrix(np.pi / 2)  # Y was captured facing +X and walks along +X
     Y = MoshedSequence(
-        np.concatenate([matrix_to_rotvec(turn @ rotvec_to_matrix(W.poses[:, :3])), W.poses[:, 3:]], 1),
+        np.concatenate(
+            [Rotation.from_matrix(turn @ Rotation.from_rotvec(W.poses[:, :3]).as_matrix()).as_rotvec(), W.poses[:, 3:]],
+            1,
+        ),
         W.betas,
         W.trans @ turn.T + [3.0, 0.0, -2.0],
         W.fps,

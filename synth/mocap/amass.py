@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from synth.errors import SynthError
 from synth.frames import BLENDER_TO_SMPL
-from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
 from synth.sequence import MAX_ABS_BETA, MoshedSequence
 
 _FIX = "pass an AMASS-style .npz with poses (T,72+), trans (T,3), betas and mocap_framerate"
@@ -95,8 +95,8 @@ def load_amass(path: str | Path, body=None, z_up: bool = True) -> MoshedSequence
             pelvis = JointModel.from_body(body).rest_joints(betas)[0]
         else:
             pelvis = _NEUTRAL_PELVIS
-        root = rotvec_to_matrix(body_pose[:, :3])
-        body_pose[:, :3] = matrix_to_rotvec(BLENDER_TO_SMPL @ root)
+        root = Rotation.from_rotvec(body_pose[:, :3]).as_matrix()
+        body_pose[:, :3] = Rotation.from_matrix(BLENDER_TO_SMPL @ root).as_rotvec()
         trans = (trans + pelvis) @ BLENDER_TO_SMPL.T - pelvis
     gender = str(data["gender"]) if "gender" in data else "neutral"
     return MoshedSequence(

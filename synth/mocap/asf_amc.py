@@ -15,18 +15,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from synth.errors import SynthError
 from synth.mocap.clip import MocapClip, file_checksum
-from synth.mocap.kinematics import euler_to_matrix
 
 _FIX = "check the file against the ASF/AMC specification (or re-export it)"
 INCH = 0.0254
 
 
 def _applied_first_to_matrix(angles: np.ndarray, order: str) -> np.ndarray:
-    """Rotations applied in `order` (first listed first) -> matrix, angles in radians."""
-    return euler_to_matrix(angles[..., ::-1], order[::-1].lower())
+    """Rotations applied in `order` (first listed first) -> matrix, angles in radians: scipy's
+    extrinsic (lower-case) sequence."""
+    return Rotation.from_euler(order.lower(), angles).as_matrix()
 
 
 def _floats(path: Path, ln: int, parts: list[str], n: int | None = None) -> np.ndarray:

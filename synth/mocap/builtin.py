@@ -18,11 +18,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
 from synth.body.joints import PARENTS as _PARENTS
 from synth.errors import SynthError
-from synth.mocap.kinematics import euler_to_matrix, forward_kinematics, matrix_to_rotvec
+from synth.frames import yaw_matrix
+from synth.mocap.kinematics import forward_kinematics
 from synth.sequence import MoshedSequence
 from synth.yamlconfig import read_yaml
 
@@ -85,9 +87,9 @@ def builtin_motion(name: str, fps: float = 30.0, seconds: float | None = None) -
     x = t / period
     euler = _catmull_rom_periodic(phases, table.reshape(len(keys), -1), x).reshape(T, 24, 3)
     lift = np.maximum(_catmull_rom_periodic(phases, lifts, x)[:, 0], 0.0)
-    local = euler_to_matrix(np.deg2rad(euler), "xyz")
+    local = Rotation.from_euler("XYZ", euler, degrees=True).as_matrix()  # intrinsic: R = Rx @ Ry @ Rz
     yaw = np.deg2rad(turn) * t
-    local[:, 0] = euler_to_matrix(np.stack([np.zeros(T), yaw, np.zeros(T)], -1), "xyz") @ local[:, 0]
+    local[:, 0] = yaw_matrix(yaw) @ local[:, 0]
     heading = np.stack([np.sin(yaw), np.zeros(T), np.cos(yaw)], -1)
     trans = np.concatenate([np.zeros((1, 3)), np.cumsum(heading[1:] * speed / fps, 0)])
     offsets = _REST - _REST[np.maximum(_PARENTS, 0)]
@@ -96,7 +98,7 @@ def builtin_motion(name: str, fps: float = 30.0, seconds: float | None = None) -
     ankle = joints[:, [_J["left_ankle"], _J["right_ankle"]], 1].min(1)
     trans[:, 1] = _ANKLE_HEIGHT - ankle + lift
     return MoshedSequence(
-        poses=matrix_to_rotvec(local).reshape(T, 72),
+        poses=Rotation.from_matrix(local).as_rotvec().reshape(T, 72),
         betas=np.zeros(10),
         trans=trans,
         fps=fps,

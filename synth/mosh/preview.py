@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
+from synth.frames import heading, yaw_matrix
 from synth.mocap.clip import MocapClip, canonical_names
-from synth.mocap.kinematics import axis_rotation, rotvec_to_matrix
 from synth.mosh.correspondence import CMU_SEGMENT_FOR_SMPL, SMPL_JOINT_NAMES
 from synth.mosh.orientation import global_rotations, rest_offsets
 from synth.sequence import MoshedSequence
@@ -32,8 +33,7 @@ _XLIM, _YLIM = (-1.0, 1.0), (-1.1, 1.0)  # panel window, metres around the mocap
 
 def _view_rotation(root_rotvec: np.ndarray) -> np.ndarray:
     """Yaw that turns the subject's forward (+Z of its pelvis) towards the viewer (+Z)."""
-    fwd = rotvec_to_matrix(root_rotvec) @ np.array([0.0, 0.0, 1.0])
-    return axis_rotation("y", np.array(-np.arctan2(fwd[0], fwd[2])))
+    return yaw_matrix(-heading(root_rotvec))
 
 
 def draw_mesh(
@@ -90,7 +90,7 @@ def write_preview(path: str | Path, clip: MocapClip, seq: MoshedSequence, body=N
             )
             V, J = out.vertices.cpu().numpy(), out.joints[:, :24].cpu().numpy()
             faces = np.asarray(body.faces)
-            local = rotvec_to_matrix(seq.poses[:T].reshape(-1, 24, 3).astype(float))
+            local = Rotation.from_rotvec(seq.poses[:T].reshape(-1, 24, 3).astype(float)).as_matrix()
             fit_G = global_rotations(np.asarray(body.parents), local)[:, hands]
             if clip_R is not None:  # clip hands in SMPL's hand frame
                 clip_R = clip_R[:T, clip_hand]

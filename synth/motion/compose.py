@@ -11,11 +11,11 @@ in the result's own frames (no lead-in yet; `shift_segments` moves them past a r
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from synth.mocap.kinematics import matrix_to_rotvec, rotvec_to_matrix
+from synth.frames import heading, yaw_matrix
 from synth.motion.interpolate import InterpolationConfig, interpolate_pair
 from synth.motion.pairs import PairChoice
-from synth.motion.rotations import heading, yaw_matrix
 from synth.sequence import MoshedSequence
 
 
@@ -56,7 +56,7 @@ def continue_motion(
     Rz = yaw_matrix(turn)
     poses = Y.poses[j + 1 : stop].astype(float).copy()
     trans = Y.trans[j + 1 : stop].astype(float)
-    poses[:, :3] = matrix_to_rotvec(Rz @ rotvec_to_matrix(poses[:, :3]))
+    poses[:, :3] = Rotation.from_matrix(Rz @ Rotation.from_rotvec(poses[:, :3]).as_matrix()).as_rotvec()
     trans = (trans - Y.trans[j].astype(float)) @ Rz.T + np.asarray(end_trans, float)
     return poses, trans
 

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.frames import heading, yaw_matrix
 from synth.motion.pairs import PairChoice
 from synth.motion.plausibility import plausibility
-from synth.motion.rotations import canonical, heading, lerp, set_heading, slerp, yaw_matrix
+from synth.motion.rotations import canonical, lerp, set_heading, slerp
 from synth.motion.skeleton import Skeleton
 from synth.sequence import MoshedSequence
 

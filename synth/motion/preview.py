@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.mocap.kinematics import axis_rotation
+from synth.frames import heading, yaw_matrix
 from synth.mosh.preview import draw_mesh
-from synth.motion.rotations import heading
 from synth.motion.skeleton import Skeleton
 from synth.sequence import MoshedSequence
 from synth.viz.render import save_figure
@@ -57,7 +56,7 @@ def write_transition_strip(
     poses, trans = seq.poses[picks], seq.trans[picks]
     joints = sk.joints(poses, seq.betas, trans)
     verts = sk.vertices(poses, seq.betas, trans) if sk.body is not None else None
-    Rv = axis_rotation("y", np.array(-heading(seq.poses[0, :3].astype(float))))  # face the viewer (+Z)
+    Rv = yaw_matrix(-heading(seq.poses[0, :3].astype(float)))  # face the viewer (+Z)
     floor = min(float(joints[..., 1].min()), float(verts[..., 1].min()) if verts is not None else np.inf)
     fig, axes = plt.subplots(1, len(picks), figsize=(1.7 * len(picks), 2.9), squeeze=False)
     for c, t in enumerate(picks):

@@ -12,8 +12,9 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from synth.mocap.kinematics import forward_kinematics, rotvec_to_matrix
+from synth.mocap.kinematics import forward_kinematics
 from synth.mosh.joints import JointModel
 
 _CHUNK = 256  # frames per body-model forward pass
@@ -65,7 +66,7 @@ class Skeleton:
         rest = self.model.rest_joints(np.asarray(betas, float))
         offsets = rest - rest[np.maximum(self.model.parents, 0)]
         offsets[0] = rest[0]
-        return forward_kinematics(self.model.parents, offsets, rotvec_to_matrix(poses), trans)[0]
+        return forward_kinematics(self.model.parents, offsets, Rotation.from_rotvec(poses).as_matrix(), trans)[0]
 
     def lowest(self, poses: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray:
         """(T,) height (Y) of the lowest point of the body: mesh vertex if a body model, else joint."""
