@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.pipeline.config import PipelineConfig
+from synth.pipeline.stages import get_body
 
 OUTFITS = PipelineConfig().cloth.outfits  # the pipeline's default outfits
 LOWER = ("trousers", "shorts", "skirt", "dress")
@@ -49,25 +50,13 @@ class Row:
     max_substeps: int = 0
 
 
-_BODY = None
-
-
-def _body():
-    global _BODY
-    if _BODY is None:
-        from synth.body import load_body_model
-
-        _BODY = load_body_model()
-    return _BODY
-
-
 def make_sequence(kind: str, motion: str, clip_seconds: float):
     """The MoshedSequence of a row, lead-in included."""
     from synth.mocap.builtin import BUILTIN_MOTIONS, builtin_motion
     from synth.motion.interpolate import InterpolationConfig, add_lead_in, interpolate_pair
     from synth.motion.pairs import most_contrasting_pair
 
-    body = _body()
+    body = get_body()
     if kind == "pair":
         names = list(BUILTIN_MOTIONS)
         X = builtin_motion(motion, 30.0, 2.0)
@@ -108,7 +97,7 @@ def run_row(task: tuple) -> Row:
     from synth.cloth.simulate import body_vertices
     from synth.errors import SynthError
 
-    body = _body()
+    body = get_body()
     seq = make_sequence(kind, motion, clip_seconds)
     row = Row(motion, kind, "+".join(outfit), "+".join(materials), "ok", seq.num_frames)
     t0 = time.perf_counter()

@@ -409,6 +409,39 @@ def test_procrustes_tolerates_non_finite_frames():
     assert np.isnan(aligned[1]).all() and np.allclose(aligned[[0, 2]], g[[0, 2]])
 
 
+def _umeyama_reference(pred, gt):
+    """The textbook per-frame similarity alignment (Umeyama 1991, numpy SVD), as the metrics had it by hand."""
+    mp, mg = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
+    p, g = pred - mp, gt - mg
+    U, S, Vt = np.linalg.svd(np.einsum("tni,tnj->tij", p, g))
+    D = np.ones_like(S)
+    D[:, -1] = np.sign(np.linalg.det(np.einsum("tki,tjk->tij", Vt, U)))
+    R = np.einsum("tki,tk,tjk->tij", Vt, D, U)
+    scale = (S * D).sum(1) / (p**2).sum((1, 2))
+    return scale[:, None, None] * np.einsum("tij,tnj->tni", R, p) + mg
+
+
+@pytest.mark.parametrize("case", ["noisy", "mirrored", "scaled", "planar"])
+def test_pa_mpjpe_alignment_is_umeyamas(case):
+    """roma's registration gives the textbook alignment: rotation (no reflection for a mirrored
+    prediction), scale and translation, so PA-MPJPE keeps its values."""
+    import roma
+
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=(50, 24, 3))
+    R = roma.random_rotmat(50, dtype=torch.float64).numpy()
+    p = 1.3 * np.einsum("tab,tnb->tna", R, g) + rng.normal(size=(50, 1, 3)) + 0.03 * rng.normal(size=g.shape)
+    if case == "mirrored":
+        p[..., 0] *= -1
+    elif case == "scaled":
+        p *= 0.01
+    elif case == "planar":
+        g[..., 2], p[..., 2] = 0.0, 0.5
+    ref = _umeyama_reference(p, g)
+    np.testing.assert_allclose(M.procrustes_align(p, g), ref, atol=1e-9)
+    assert M.pa_mpjpe(p, g) == pytest.approx(np.linalg.norm(ref - g, axis=-1).mean() * 1000, rel=1e-12)
+
+
 # ------------------------------------------------------------------ CLI round trip
 
 

@@ -16,6 +16,7 @@ Temporal (D^k = k-th finite difference over frames, k = 1 velocity, k = 2 accele
 from __future__ import annotations
 
 import numpy as np
+import roma
 import torch
 
 MM = 1000.0
@@ -31,8 +32,9 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(T,J,3): pred mapped by the per-frame similarity transform that best fits gt (Umeyama). A frame
-    with a non-finite number comes out all NaN (LAPACK's SVD would fail on it for the whole batch)."""
+    """(T,J,3): pred mapped by the per-frame similarity transform (rotation, never a reflection, scale,
+    translation) that best fits gt (Umeyama, roma's). A frame with a non-finite number comes out all
+    NaN (it would spoil the whole batch)."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     ok = np.isfinite(pred).all((1, 2)) & np.isfinite(gt).all((1, 2))
     if not ok.all():
@@ -40,14 +42,8 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
         if ok.any():
             out[ok] = procrustes_align(pred[ok], gt[ok])
         return out
-    mp, mg = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
-    p, g = pred - mp, gt - mg
-    U, S, Vt = np.linalg.svd(np.einsum("tni,tnj->tij", p, g))  # H = sum_n p_n g_n^T
-    D = np.ones_like(S)
-    D[:, -1] = np.sign(np.linalg.det(np.einsum("tki,tjk->tij", Vt, U)))  # det(V U^T): no reflections
-    R = np.einsum("tki,tk,tjk->tij", Vt, D, U)  # R = V D U^T
-    scale = (S * D).sum(1) / (p**2).sum((1, 2))
-    return scale[:, None, None] * np.einsum("tij,tnj->tni", R, p) + mg
+    R, t, scale = roma.rigid_points_registration(torch.as_tensor(pred), torch.as_tensor(gt), compute_scaling=True)
+    return (scale[:, None, None] * torch.einsum("tij,tnj->tni", R, torch.as_tensor(pred)) + t[:, None]).numpy()
 
 
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:

@@ -58,14 +58,13 @@ def look_path(model_path: str | Path) -> Path:
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """(s, R, t) minimising |s R src + t - dst| over (N,3) point pairs (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    U, S, Vt = np.linalg.svd(b.T @ a)
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / max((a**2).sum(), 1e-12))
-    return s, R, mu_d - s * R @ mu_s
+    """(s, R, t) minimising |s R src + t - dst| over (N,3) point pairs (Umeyama, roma's)."""
+    import roma
+    import torch
+
+    f64 = lambda a: torch.as_tensor(np.asarray(a, np.float64))  # noqa: E731
+    R, t, s = roma.rigid_points_registration(f64(src), f64(dst), compute_scaling=True)
+    return float(s), R.numpy(), t.numpy()
 
 
 def eye_uvs(verts: np.ndarray, centre: np.ndarray, side: int) -> np.ndarray:

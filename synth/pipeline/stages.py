@@ -13,6 +13,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,6 @@ from synth.pipeline.config import PipelineConfig, config_from_dict
 from synth.pipeline.plan import SequencePlan
 
 STAGES = ("motion", "body", "cloth", "render", "annotate", "shard")
-_BODY = None
 
 
 def work_dir(out: Path) -> Path:
@@ -40,14 +40,12 @@ def done_path(out: Path, seq_id: str) -> Path:
     return work_dir(out) / "done" / f"{seq_id}.json"
 
 
+@cache
 def get_body():
     """The body model, loaded once per process."""
-    global _BODY
-    if _BODY is None:
-        from synth.body import load_body_model
+    from synth.body import load_body_model
 
-        _BODY = load_body_model()
-    return _BODY
+    return load_body_model()
 
 
 @dataclass

@@ -49,24 +49,22 @@ def people_rig(body, look: BodyLook | None = None) -> BodyRig:
     )
 
 
-def rigid_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """4x4 rotation + translation taking (N,3) src onto dst in the least-squares sense (Kabsch)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    U, _, Vt = np.linalg.svd((dst - mu_d).T @ (src - mu_s))
-    R = U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
-    M = np.eye(4)
-    M[:3, :3], M[:3, 3] = R, mu_d - R @ mu_s
-    return M
-
-
 def head_vertices(rig: BodyRig) -> np.ndarray:
     """Indices of the head part's vertices (rigid under SMPL skinning except at the neck seam)."""
     return np.flatnonzero(rig.part_labels == HEAD)
 
 
 def head_transforms(verts: np.ndarray, head: np.ndarray) -> np.ndarray:
-    """(T,4,4) rigid motion of the head from frame 0 to each frame."""
-    return np.stack([rigid_fit(verts[0, head], verts[t, head]) for t in range(len(verts))])
+    """(T,4,4) rigid motion of the head from frame 0 to each frame: the least-squares rotation and
+    translation of its vertices (roma's Kabsch, all frames at once)."""
+    import roma
+    import torch
+
+    pts = torch.as_tensor(np.asarray(verts, np.float64)[:, head])
+    R, t = roma.rigid_points_registration(pts[:1].expand_as(pts), pts)
+    M = np.tile(np.eye(4), (len(pts), 1, 1))
+    M[:, :3, :3], M[:, :3, 3] = R.numpy(), t.numpy()
+    return M
 
 
 def eye_level(rig: BodyRig) -> tuple[float, float]:
