@@ -122,16 +122,17 @@ def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + K + K @ K / (1 + c)
 
 
-def _align_vectors(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
-    """Rotation G (T,3,3), never a reflection, with G r_h ~ d_h in least squares (Kabsch about a
-    fixed joint): rest_vecs (H,3), target_vecs (T,H,3). roma's SVD path, not its default Horn
-    quaternion: where the r_h are parallel (a point at the joint itself while its offset is still
-    zero) the twist about them is free, and the fit's accuracy was measured with the SVD's choice
-    (docs/BENCHMARKS.md)."""
-    import roma
-
-    M = torch.as_tensor(np.einsum("thb,ha->tba", target_vecs, rest_vecs))
-    return roma.special_procrustes(M, method="svd").numpy()
+def _kabsch(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
+    """Rotation G (T,3,3), never a reflection, with G r_h ~ d_h in least squares: rest_vecs (H,3),
+    target_vecs (T,H,3). numpy's batched SVD rather than roma.special_procrustes, which gives the same
+    rotations (tests/test_mosh.py) but costs the whole fit about a fifth of its speed on these small
+    batches (docs/BENCHMARKS.md, MoSh)."""
+    H = np.einsum("ha,thb->tab", rest_vecs, target_vecs)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(Vt.transpose(0, 2, 1) @ U.transpose(0, 2, 1)))
+    D = np.ones((len(H), 3))
+    D[:, 2] = d
+    return (Vt.transpose(0, 2, 1) * D[:, None, :]) @ U.transpose(0, 2, 1)
 
 
 def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
@@ -187,7 +188,7 @@ def init_pose(
             if len(ks) < 2:
                 raise ValueError("the pelvis segment needs at least two observed points")
             c_r, c_y = r.mean(0), targets[:, ks].mean(1)
-            G[:, j] = _align_vectors(r - c_r, targets[:, ks] - c_y[:, None])
+            G[:, j] = _kabsch(r - c_r, targets[:, ks] - c_y[:, None])
             X[:, j] = c_y - G[:, j] @ c_r
             trans = X[:, j] - rest[j]
             local[:, j] = G[:, j]
@@ -196,7 +197,7 @@ def init_pose(
         X[:, j] = X[:, p] + Gp @ (rest[j] - rest[p])
         d = targets[:, ks] - X[:, j, None]
         if len(ks) >= 2:
-            G[:, j] = _align_vectors(r, d)
+            G[:, j] = _kabsch(r, d)
         elif len(ks) == 1:
             G[:, j] = _min_rotation(Gp @ r[0], d[:, 0]) @ Gp
         else:
