@@ -124,9 +124,10 @@ def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _kabsch(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
     """Rotation G (T,3,3), never a reflection, with G r_h ~ d_h in least squares: rest_vecs (H,3),
-    target_vecs (T,H,3). numpy's batched SVD rather than roma.special_procrustes, which gives the same
-    rotations (tests/test_mosh.py) but costs the whole fit about a fifth of its speed on these small
-    batches (docs/BENCHMARKS.md, MoSh)."""
+    target_vecs (T,H,3). numpy's batched SVD rather than roma.special_procrustes: roma gives the same
+    rotations (tests/test_mosh.py) but is slower on these small batches, and where the rest vectors are
+    parallel (a point at the joint, its offset still zero) it picks another of the equally good twists,
+    which the fit then carries (docs/BENCHMARKS.md, MoSh)."""
     H = np.einsum("ha,thb->tab", rest_vecs, target_vecs)
     U, _, Vt = np.linalg.svd(H)
     d = np.sign(np.linalg.det(Vt.transpose(0, 2, 1) @ U.transpose(0, 2, 1)))
