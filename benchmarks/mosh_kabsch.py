@@ -1,9 +1,9 @@
-"""Why MoSh's per-frame Kabsch (synth/mosh/fit._kabsch) is numpy's batched SVD and not roma's: whole fits
-(`fit_joints`, the five shared CMU clips, both paths) with each variant, interleaved per fit (ABBA), N times;
-per clip and path the fastest of N (other jobs load the machine), summed. Rows: `numpy` (the fit's),
-`numpy again` (the same function: the noise floor of the speed ratio), `roma` (roma.special_procrustes,
-its default Horn method) and `roma svd` (its SVD path). Columns: fitted frames per second, the ratio to
-`numpy`, the mean joint error (mm) and its change against `numpy`.
+"""Why MoSh's per-frame Kabsch (synth/mosh/fit._kabsch) is roma.special_procrustes on its SVD path: whole
+fits (`fit_joints`, the five shared CMU clips, both paths) with each variant, interleaved per fit (ABBA), N
+times; per clip and path the fastest of N (other jobs load the machine), summed. Rows: `svd` (the fit's),
+`svd again` (the same function: the noise floor of the speed ratio) and `horn` (roma's default method,
+which picks another twist where a joint's rest vectors are parallel). Columns: fitted frames per second,
+the ratio to `svd`, the mean joint error (mm) and its change against `svd`.
 Usage: OMP_NUM_THREADS=1 python benchmarks/mosh_kabsch.py [--repeats 3] [--fps 30]
 """
 
@@ -37,13 +37,8 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30.0)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    numpy_kabsch = fit._kabsch
-    variants = {
-        "numpy": numpy_kabsch,
-        "numpy again": lambda r, d: numpy_kabsch(r, d),
-        "roma": _roma("auto"),
-        "roma svd": _roma("svd"),
-    }
+    fits_kabsch = fit._kabsch
+    variants = {"svd": fits_kabsch, "svd again": lambda r, d: fits_kabsch(r, d), "horn": _roma("horn")}
     model = JointModel.from_body(load_body_model())
     clips = []
     for path in sorted((shared_assets_dir() / "motion" / "cmu_bvh").glob("*.bvh")):
@@ -69,11 +64,11 @@ def main() -> None:
                 for v in names:
                     best[(v, p)] += fastest[v]
     finally:
-        fit._kabsch = numpy_kabsch
+        fit._kabsch = fits_kabsch
     print(f"{frames} frames, {args.repeats} repeats, fastest of each summed over the clips")
-    print(f"{'path':<5}{'variant':<13}{'frames/s':>9}{'x numpy':>8}{'mean mm':>9}{'d mm':>8}")
+    print(f"{'path':<5}{'variant':<13}{'frames/s':>9}{'x svd':>8}{'mean mm':>9}{'d mm':>8}")
     for p in ("pos", "rot"):
-        ref_t, ref_e = best[("numpy", p)], np.concatenate(error[("numpy", p)]).mean()
+        ref_t, ref_e = best[("svd", p)], np.concatenate(error[("svd", p)]).mean()
         for v in names:
             e = np.concatenate(error[(v, p)]).mean()
             print(f"{p:<5}{v:<13}{frames / best[(v, p)]:>9.0f}{ref_t / best[(v, p)]:>8.2f}{e:>9.3f}{e - ref_e:>+8.3f}")

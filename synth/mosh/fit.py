@@ -124,16 +124,13 @@ def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _kabsch(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
     """Rotation G (T,3,3), never a reflection, with G r_h ~ d_h in least squares: rest_vecs (H,3),
-    target_vecs (T,H,3). numpy's batched SVD rather than roma.special_procrustes: roma gives the same
-    rotations (tests/test_mosh.py) but is slower on these small batches, and where the rest vectors are
-    parallel (a point at the joint, its offset still zero) it picks another of the equally good twists,
-    which the fit then carries (docs/BENCHMARKS.md, MoSh)."""
-    H = np.einsum("ha,thb->tab", rest_vecs, target_vecs)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(Vt.transpose(0, 2, 1) @ U.transpose(0, 2, 1)))
-    D = np.ones((len(H), 3))
-    D[:, 2] = d
-    return (Vt.transpose(0, 2, 1) * D[:, None, :]) @ U.transpose(0, 2, 1)
+    target_vecs (T,H,3). roma's SVD path, not its default Horn method: where the rest vectors are
+    parallel (a point at the joint itself while its offset is still zero) the twist about them is
+    free, and the fit ends more accurate from the SVD's choice (benchmarks/mosh_kabsch.py)."""
+    import roma
+
+    M = torch.as_tensor(np.einsum("thb,ha->tba", target_vecs, rest_vecs))  # sum_h d_h r_h^T
+    return roma.special_procrustes(M, method="svd").numpy()
 
 
 def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
