@@ -1,8 +1,9 @@
 """Garment materials: image fabrics (random scale/rotation/tint over the cache's UVs) and
 procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours from the SceneSpec,
-all finished as cloth: sheen (the fuzz of fibres at grazing angles), a thread-scale weave bump
-where pixels are small enough to resolve it, and a darker hem band along the garment's open
-borders (the `hem` vertex attribute from the job)."""
+all finished as cloth (_finish_cloth): tinted sheen (the fuzz of fibres at grazing angles), darker
+folds, a wrinkle bump, a thread-scale weave bump where pixels are small enough to resolve it, and
+a darker hem band with a stitched edge along the garment's open borders (the `hem` vertex
+attribute from the job)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,14 @@ def _uv_mapping(n: Nodes, scale: float, rotation: float):
     return mapping.outputs["Vector"]
 
 
-def _mix(n: Nodes, factor, a, b):
-    """Colour mix (factor socket, two RGBA tuples or sockets) -> colour socket."""
-    mix = n.add("ShaderNodeMix", data_type="RGBA")
-    n.link(factor, mix.inputs["Factor"])
+def _mix(n: Nodes, factor, a, b, blend: str = "MIX"):
+    """Colour mix (factor socket or number, two RGBA tuples or sockets; blend MIX or MULTIPLY...)
+    -> colour socket."""
+    mix = n.add("ShaderNodeMix", data_type="RGBA", blend_type=blend)
+    if isinstance(factor, float):
+        mix.inputs["Factor"].default_value = factor
+    else:
+        n.link(factor, mix.inputs["Factor"])
     for sock, value in ((mix.inputs[6], a), (mix.inputs[7], b)):
         if isinstance(value, tuple):
             sock.default_value = value
@@ -121,11 +126,8 @@ def image_fabric(n: Nodes, spec: dict, path: str) -> None:
     image = load_image(path, "fabric texture")
     tex = n.add("ShaderNodeTexImage", image=image, extension="REPEAT")
     n.link(vec, tex.inputs["Vector"])
-    color = n.add("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY")
-    color.inputs["Factor"].default_value = 1.0
-    n.link(tex.outputs["Color"], color.inputs[6])
-    color.inputs[7].default_value = linear_rgba(spec.get("tint", [1.0, 1.0, 1.0]))
-    n.link(color.outputs[2], bsdf.inputs["Base Color"])
+    color = _mix(n, 1.0, tex.outputs["Color"], linear_rgba(spec.get("tint", [1.0, 1.0, 1.0])), "MULTIPLY")
+    n.link(color, bsdf.inputs["Base Color"])
 
 
 THREAD_PERIOD_M = 0.0015  # weave period drawn by the thread bump (UV units are ~metres on the garments)
@@ -136,22 +138,39 @@ def feature_visibility(period_m: float, pixel_m: float) -> float:
     return max(0.0, min(1.0, (period_m / max(pixel_m, 1e-9) - 0.25) / 0.75))
 
 
+RUMPLE_PERIOD_M = 0.03  # the fabric's small wrinkles and puckers: a few pixels even at 250 px
+
+
+def _chain_bump(n: Nodes, bsdf, height, strength: float, distance: float) -> None:
+    """A bump on top of whatever normal the BSDF already has (pattern bumps stay)."""
+    bump = n.add("ShaderNodeBump", {"Strength": strength, "Distance": distance})
+    n.link(height, bump.inputs["Height"])
+    normal = bsdf.inputs["Normal"]
+    if normal.links:
+        n.link(normal.links[0].from_socket, bump.inputs["Normal"])
+    n.link(bump.outputs["Normal"], normal)
+
+
 def _finish_cloth(n: Nodes, spec: dict, pixel_m: float) -> None:
-    """Sheen, the hem band (colour x hem_shade where the `hem` attribute is 1), the thread bump."""
+    """Cloth, not paint: sheen tinted by the fabric's colour (fibre fuzz at grazing angles), the hem
+    band (colour x hem_shade where the `hem` attribute is 1) with a raised stitch edge, darkening in
+    folds (Cycles' per-vertex Pointiness: concave < 0.5; free at render time, unlike an AO shader's
+    extra rays), a wrinkle bump at RUMPLE_PERIOD_M and the thread bump where pixels resolve it."""
     bsdf = next(node for node in n.tree.nodes if node.bl_idname == "ShaderNodeBsdfPrincipled")
     bsdf.inputs["Sheen Weight"].default_value = float(spec.get("sheen", 0.4))
     bsdf.inputs["Sheen Roughness"].default_value = 0.5
     base = bsdf.inputs["Base Color"]
+    color = base.links[0].from_socket if base.links else tuple(base.default_value)
     hem = n.add("ShaderNodeAttribute", attribute_name="hem")
-    shade = n.add("ShaderNodeMix", data_type="RGBA", blend_type="MULTIPLY")
-    n.link(hem.outputs["Fac"], shade.inputs["Factor"])
-    if base.links:
-        n.link(base.links[0].from_socket, shade.inputs[6])
-    else:
-        shade.inputs[6].default_value = base.default_value
     h = float(spec.get("hem_shade", 0.8))
-    shade.inputs[7].default_value = (h, h, h, 1.0)
-    n.link(shade.outputs[2], base)
+    color = _mix(n, hem.outputs["Fac"], color, (h, h, h, 1.0), "MULTIPLY")
+    geo = n.add("ShaderNodeNewGeometry")
+    fold = n.add("ShaderNodeMapRange", {"From Min": 0.5, "From Max": 0.42, "To Min": 0.0, "To Max": 1.0})
+    n.link(geo.outputs["Pointiness"], fold.inputs["Value"])
+    f = float(spec.get("fold_shade", 0.65))
+    color = _mix(n, fold.outputs["Result"], color, (f, f, f, 1.0), "MULTIPLY")
+    n.link(color, base)
+    n.link(_mix(n, 0.5, color, (1.0, 1.0, 1.0, 1.0)), bsdf.inputs["Sheen Tint"])  # half way to white
     strength = 0.3 * feature_visibility(THREAD_PERIOD_M, pixel_m)
     if strength > 0 and not bsdf.inputs["Normal"].links:
         uv = n.add("ShaderNodeTexCoord")
@@ -160,6 +179,11 @@ def _finish_cloth(n: Nodes, spec: dict, pixel_m: float) -> None:
         )
         n.link(uv.outputs["UV"], weave.inputs["Vector"])
         _bump(n, bsdf, weave.outputs["Fac"], strength)
+    uv = n.add("ShaderNodeTexCoord")
+    rumple = n.add("ShaderNodeTexNoise", {"Scale": 1.0 / RUMPLE_PERIOD_M, "Detail": 1.0})
+    n.link(uv.outputs["UV"], rumple.inputs["Vector"])
+    _chain_bump(n, bsdf, rumple.outputs["Fac"], float(spec.get("rumple", 0.25)), 0.004)
+    _chain_bump(n, bsdf, hem.outputs["Fac"], 0.4, 0.002)  # the band's edge reads as a stitched seam
 
 
 def garment_material(name: str, spec: dict, resolve, pixel_m: float = 1.0) -> bpy.types.Material:

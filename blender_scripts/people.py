@@ -47,6 +47,19 @@ def _hair_groups() -> dict:
     return {g: bpy.data.node_groups[g] for g in HAIR_GROUPS}
 
 
+def hair_rgb(melanin: float, redness: float, radial_roughness: float = 0.3) -> tuple[float, float, float, float]:
+    """Linear RGBA a hair fibre of this melanin looks like: Principled Hair's melanin absorption
+    (eu-/pheomelanin coefficients of Blender's implementation) turned into a colour by the inverse
+    of its direct-colouring map, c = exp(-f(beta) sqrt(sigma_a)) (Chiang et al. 2016). For the skin
+    under the hair, which has no hair BSDF."""
+    amount = -np.log(max(1.0 - melanin, 1e-4))
+    eu, pheo = amount * (1.0 - redness), amount * redness
+    sigma = eu * np.array([0.506, 0.841, 1.653]) + pheo * np.array([0.343, 0.733, 1.924])
+    b = radial_roughness
+    f = 5.969 - 0.215 * b + 2.532 * b**2 - 10.73 * b**3 + 5.574 * b**4 + 0.245 * b**5
+    return (*(float(c) for c in np.exp(-f * np.sqrt(sigma))), 1.0)
+
+
 def hair_material(spec: dict, name: str, melanin: float):
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True

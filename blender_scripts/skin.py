@@ -31,6 +31,11 @@ REGIONS = {
     "mpfb_fingernails.jpg": ((1.25, 1.05, 1.0), 0.22, 0.7),
     "mpfb_toenails.jpg": ((1.25, 1.05, 1.0), 0.22, 0.7),
 }
+# The blush: MPFB mixes a fixed red (1, 0.2, 0.2) into the colour, which lifts dark skin towards a
+# mid-brown (a 5 % mix adds 0.05 to a linear red of ~0.07: benchmarks/skin_tones.py); mixing in a
+# redder version of the tone itself keeps the flush and the tone's depth.
+BLUSH_TINT = (1.3, 0.75, 0.75)
+SKIN_IOR = 1.4  # the stratum corneum's refractive index (Principled's default 1.5 is glass-like)
 PORE_PERIOD_M = 0.0008  # MPFB's pore noise (scale 2500 over the UV square) on a ~2 m UV layout
 
 
@@ -52,8 +57,10 @@ def _enhanced_group_without_photo(group) -> None:
     links.new(gin.outputs["Skin Color"], mix.inputs["Color1"])
 
 
-def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str = "skin"):
-    """The body's material from the scene's skin dict (tone colour, roughness, subsurface...)."""
+def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str = "skin", hair_color=None):
+    """The body's material from the scene's skin dict (tone colour, roughness, subsurface...);
+    with hair_color (linear RGBA), mixed towards it by the mesh's `skin_hair` attribute (the skin
+    under scalp and facial hair)."""
     settings = load_json(mpfb, os.path.join("settings", "enhanced_settings.default.json"))["body"]
     pores = float(spec.get("pore_strength", settings["Pore strength"])) * pore_visibility(pixel_m)
     values = {
@@ -76,6 +83,8 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
     _enhanced_group_without_photo(group_node.node_tree)
     n = Nodes(mat.node_tree, clear=False)
     tone = linear_rgba(spec["color"])
+    group_node.inputs["colorMixIn"].default_value = tuple(min(1.0, c * f) for c, f in zip(tone[:3], BLUSH_TINT)) + (1.0,)
+    group_node.node_tree.nodes["Principled BSDF"].inputs["IOR"].default_value = SKIN_IOR
     if not has_uv:
         group_node.inputs["Skin Color"].default_value = tone
         group_node.inputs["SSS strength"].default_value = 0.05
@@ -107,6 +116,13 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
                 n.link(rough, rmix.inputs[2])
             rmix.inputs[3].default_value = roughness
             rough = rmix.outputs[0]
+    if hair_color is not None:
+        under = n.add("ShaderNodeAttribute", attribute_name="skin_hair")
+        mix = n.add("ShaderNodeMix", data_type="RGBA")
+        n.link(under.outputs["Fac"], mix.inputs["Factor"])
+        n.link(color, mix.inputs[6])
+        mix.inputs[7].default_value = hair_color
+        color = mix.outputs[2]
     n.link(color, group_node.inputs["Skin Color"])
     n.link(rough, group_node.inputs["Roughness"])
     return mat

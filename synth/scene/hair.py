@@ -17,25 +17,31 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from synth.scene.spec import HAIR_STYLES
+from synth.scene.spec import FACIAL_HAIR, HAIR_STYLES
 
 # Strands are far fewer and wider than real hair (~100k of 0.07 mm): at the default 250 px a pixel
 # spans ~8 mm, and render time grows with the strand count (benchmarks/render.py --hair-rows).
-# count, length m, lift m (rise along the normal before falling), back (fall direction: share of
+# count, length m, lift m (rise along the normal before falling; combed styles stay within it over
+# the scalp), back (fall direction: share of
 # the head's backward axis vs down), curl (radius m, turns over the strand) or None, points, radius m
 STYLES: dict[str, dict] = {
     "buzz": dict(count=2000, length=0.008, lift=0.008, back=0.8, curl=None, points=3, radius=0.0008),
-    "short": dict(count=2000, length=0.06, lift=0.012, back=0.9, curl=None, points=6, radius=0.0008),
-    "medium": dict(count=2000, length=0.16, lift=0.015, back=0.35, curl=None, points=8, radius=0.0008),
-    "long_straight": dict(count=2000, length=0.36, lift=0.015, back=0.25, curl=None, points=10, radius=0.0008),
-    "long_wavy": dict(count=2000, length=0.33, lift=0.02, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008),
-    "curly": dict(count=1800, length=0.12, lift=0.03, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0009),
-    "coily": dict(count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001),
+    "short": dict(count=2000, length=0.06, lift=0.008, back=0.9, curl=None, points=6, radius=0.0008),
+    "medium": dict(count=2000, length=0.16, lift=0.01, back=0.35, curl=None, points=8, radius=0.0008),
+    "long_straight": dict(count=2000, length=0.36, lift=0.008, back=0.25, curl=None, points=14, radius=0.0008),
+    "long_wavy": dict(count=2000, length=0.33, lift=0.012, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008),
+    "curly": dict(count=1800, length=0.12, lift=0.02, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0009),
+    "coily": dict(count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001, combed=False),
     "bun": dict(count=2000, length=0.09, lift=0.004, back=0.0, curl=None, points=6, radius=0.0008, mode="bun"),
+}
+# Facial hair: short strands lying down the face (stubble is only the skin tint: synth.scene.people)
+FACIAL = {
+    "moustache": dict(count=350, length=0.012, lift=0.002, back=0.0, curl=None, points=4, radius=0.0006, mode="beard"),
+    "beard": dict(count=1200, length=0.015, lift=0.003, back=0.0, curl=None, points=4, radius=0.0006, mode="beard"),
 }
 BROWS = dict(count=250, length=0.008, lift=0.001, back=0.0, curl=None, points=3, radius=0.0004, mode="brow")
 GAP = 0.004  # metres outside the head surface
-assert set(STYLES) | {"bald"} == set(HAIR_STYLES)
+assert set(STYLES) | {"bald"} == set(HAIR_STYLES) and set(FACIAL) | {"none", "stubble"} == set(FACIAL_HAIR)
 
 
 def sample_surface(verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator):
@@ -65,10 +71,23 @@ def _outward(head_verts: np.ndarray, head_faces: np.ndarray) -> np.ndarray:
     return n
 
 
-def _push_out(p: np.ndarray, tree: cKDTree, hv: np.ndarray, hn: np.ndarray, gap: float) -> np.ndarray:
+def _push_out(
+    p: np.ndarray,
+    tree: cKDTree,
+    hv: np.ndarray,
+    hn: np.ndarray,
+    gap: float,
+    cap: float | None = None,
+    capped: np.ndarray | None = None,
+) -> np.ndarray:
+    """Points moved along the nearest head vertex's normal to at least `gap` outside the head and,
+    where that vertex is `capped`, at most `cap`."""
     _, i = tree.query(p)
     depth = np.sum((p - hv[i]) * hn[i], axis=1)
-    return p + np.maximum(gap - depth, 0.0)[:, None] * hn[i]
+    target = np.maximum(depth, gap)
+    if cap is not None:
+        target = np.where(capped[i], np.minimum(target, cap), target)
+    return p + (target - depth)[:, None] * hn[i]
 
 
 def grow_strands(
@@ -81,8 +100,10 @@ def grow_strands(
     seed: int,
     length_scale: float = 1.0,
     density_scale: float = 1.0,
+    parting: float = 0.0,
 ) -> np.ndarray:
-    """(N, P, 3) strand points, roots first. axes: rows right, up, forward of the head (frame 0)."""
+    """(N, P, 3) strand points, roots first. axes: rows right, up, forward of the head (frame 0);
+    parting: where the front hair parts, metres right of the head's midline."""
     rng = np.random.default_rng(seed)
     n = max(1, int(round(style["count"] * density_scale)))
     P = style["points"]
@@ -92,16 +113,23 @@ def grow_strands(
     if np.mean(np.sum(normals * hn[cKDTree(head_verts).query(roots)[1]], axis=1)) < 0:
         normals = -normals
     right, up, forward = axes
-    # fall direction per strand: down, out to its own side, and back by the style's share (front
-    # strands part to the sides and over the crown instead of falling over the face)
-    rel = roots - head_verts.mean(0)
-    side = (rel @ right)[:, None] * right
-    side /= np.maximum(np.linalg.norm(side, axis=1, keepdims=True), 1e-6)
-    flat = rel - (rel @ up)[:, None] * up
-    front = np.clip(flat @ forward / np.maximum(np.linalg.norm(flat, axis=1), 1e-6), 0.0, 1.0)[:, None]
+    # fall direction per strand: down, away from the parting and back by the style's share. Roots
+    # in front of the head's centre part at `parting` (sideways from the line, over the crown rather
+    # than over the face); behind it the sideways share grows with the distance from the midline,
+    # so the back of the head has no parting.
+    centre = head_verts.mean(0)
+    rel = roots - centre
+    x = rel @ right
+    front = _front_share(rel, up, forward)
+    side = np.where(x >= parting, 1.0, -1.0)[:, None] * right
+    near_part = np.clip(np.abs(x - parting) / 0.02, 0.25, 1.0)[:, None]  # next to the line: back more than sideways
+    side_w = (0.6 + front) * np.maximum(np.clip(3.0 * front, 0.0, 1.0) * near_part, np.clip(np.abs(x) / 0.05, 0.0, 1.0)[:, None])
     mode = style.get("mode", "fall")
-    back = (style["back"] + 1.5 * front) * forward
     tree = cKDTree(head_verts)
+    # combed: over the scalp a strand stays within `lift` of the surface (it lies on the strands
+    # under it instead of leaving the head along its tangent); past the scalp it falls freely
+    on_scalp = cKDTree(scalp_verts).query(head_verts)[0] < 1e-6
+    cap = GAP + style["lift"] if style.get("combed", True) else None
     seg = length / (P - 1)
     pts = np.empty((n, P, 3))
     pts[:, 0] = roots + 0.5 * GAP * normals
@@ -109,20 +137,29 @@ def grow_strands(
     for k in range(1, P):
         if mode == "brow":  # lie on the brow ridge, outwards and a little up
             fall = side + 0.35 * up
+        elif mode == "beard":  # down the face and a little out
+            fall = -up + 0.3 * normals
         elif mode == "bun":  # pulled back towards the bun at the back of the crown
             fall = bun_centre(scalp_verts, axes) - pts[:, k - 1]
-        else:  # over the ears and the crown first, then straight down
+        else:  # up and back while in front of the head's centre, to the side first, then down
             spread = np.clip(1.0 - travelled / 0.12, 0.0, 1.0)[:, None]
-            fall = -up * (1.0 - 0.8 * front * spread) + spread * ((0.6 + front) * side - back)
+            now = _front_share(pts[:, k - 1] - centre, up, forward)
+            fall = -up * (1.0 - 1.3 * now) + spread * side_w * side - (style["back"] + 1.5 * now) * forward
         fall = fall / np.maximum(np.linalg.norm(fall, axis=1, keepdims=True), 1e-9)
         w = np.clip((travelled - style["lift"]) / max(style["lift"], 1e-3) + 0.5, 0.0, 1.0)[:, None]
         d = (1 - w) * normals + w * fall
         d /= np.linalg.norm(d, axis=1, keepdims=True)
-        pts[:, k] = _push_out(pts[:, k - 1] + seg[:, None] * d, tree, head_verts, hn, GAP)
+        pts[:, k] = _push_out(pts[:, k - 1] + seg[:, None] * d, tree, head_verts, hn, GAP, cap, on_scalp)
         travelled += seg
     if style["curl"]:
         pts = _curl(pts, style["curl"], rng)
     return pts
+
+
+def _front_share(rel: np.ndarray, up: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """(N,1) 0..1 how far to the front of the head (from its centre) points lie, horizontally."""
+    flat = rel - (rel @ up)[:, None] * up
+    return np.clip(flat @ forward / np.maximum(np.linalg.norm(flat, axis=1), 1e-6), 0.0, 1.0)[:, None]
 
 
 def _curl(pts: np.ndarray, curl: tuple[float, float], rng: np.random.Generator) -> np.ndarray:

@@ -63,7 +63,8 @@ def _check_assets(spec: SceneSpec, n_garments: int) -> None:
 
 
 def _hair_arrays(spec_hair: dict, rig: people.BodyRig, verts0: np.ndarray, axes: np.ndarray) -> dict:
-    """Scalp hair (none when bald) and eyebrows as flattened strands: points (sum P, 3), counts (N,)."""
+    """Scalp hair (none when bald), facial hair (moustache, beard) and eyebrows as flattened strands:
+    points (sum P, 3), counts (N,)."""
     patches = {}
     for name, faces in (
         ("scalp", people.scalp_faces(rig)),
@@ -86,10 +87,15 @@ def _hair_arrays(spec_hair: dict, rig: people.BodyRig, verts0: np.ndarray, axes:
                 seed,
                 spec_hair.get("length_scale", 1.0),
                 spec_hair.get("density_scale", 1.0),
+                spec_hair.get("parting", 0.0),
             )
         )
         if style == "bun":
             scalp.append(hair.bun_strands(patches["scalp"][0], axes, seed + 1))
+    facial = spec_hair.get("facial", "none")
+    if facial in hair.FACIAL:
+        used, local = people.submesh(people.facial_hair_faces(rig, facial))
+        scalp.append(hair.grow_strands(verts0[used], local, hv, hf, axes, hair.FACIAL[facial], seed + 3))
     brows = [hair.grow_strands(*patches["brows"], hv, hf, axes, hair.BROWS, seed + 2)]
     out = {}
     for name, strands in (("hair", scalp), ("brow", brows)):
@@ -111,9 +117,11 @@ def _people_arrays(spec: SceneSpec, rig: people.BodyRig, body_b: np.ndarray) -> 
     entry: dict[str, Any] = {"file": "people.npz"}
     if spec.hair:
         arrays.update(_hair_arrays(spec.hair, rig, body_b[0], arrays["head_axes"]))
+        arrays["skin_hair"] = people.hair_tint(rig, spec.hair["style"], spec.hair.get("facial", "none"))
         entry["hair"] = {
             "label": HAIR,
             "style": spec.hair["style"],
+            "facial": spec.hair.get("facial", "none"),
             "strands": len(arrays["hair_counts"]),
             "radius": hair.STYLES.get(spec.hair["style"], hair.BROWS)["radius"],
             "brow_radius": hair.BROWS["radius"],

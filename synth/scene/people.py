@@ -2,7 +2,8 @@
 (numpy only; all positions in one world frame, the caller's):
 
 - the head's rigid motion per frame (hair and eyeballs ride on it, not simulated),
-- the scalp and eyebrow patches the hair grows from (vertex sets of the body's rest shape),
+- the scalp, eyebrow and facial-hair patches the hair grows from (vertex sets of the body's rest
+  shape), and the skin under hair, tinted with the hair's colour where strands leave gaps,
 - the eyeballs placed in the sockets of this body's shape,
 - shoes: shells of the foot skin, moved with the feet's vertices every frame (so skinned with them),
 - the floor height where the feet stand.
@@ -100,6 +101,50 @@ def brow_faces(rig: BodyRig) -> np.ndarray:
     band = (y > eye_y + 0.012) & (y < eye_y + 0.026) & (z > eye_z - 0.01)
     side = np.abs(np.abs(x) - eye_x - 0.004) < 0.026
     return _faces_within(rig.faces, (rig.part_labels == HEAD) & band & side)
+
+
+# Face landmarks below the eyes' centre in the rest frame (metres, measured on the embedded body's
+# midline profile: nose tip -4 cm, nose base -5 cm, mouth -7 cm, chin -8.5 .. -11 cm, under the chin
+# from -11.5 cm).
+MOUSTACHE_BAND = (-0.066, -0.051)
+LIPS_BAND = (-0.082, -0.051)
+MOUTH_HALF_WIDTH = 0.027
+FACIAL_HAIR_TINT = {"none": 0.0, "stubble": 0.45, "moustache": 0.7, "beard": 0.7}  # skin tint strength
+SCALP_TINT = {"bald": 0.0, "buzz": 0.7}  # others 0.85
+
+
+def facial_hair_vertices(rig: BodyRig, kind: str) -> np.ndarray:
+    """(V,) bool: where `kind` (moustache: the upper lip; beard and stubble: upper lip, chin, jaw and
+    the cheeks below the cheekbones, not the lips) grows, in front of the ears."""
+    if kind == "none":
+        return np.zeros(len(rig.rest), bool)
+    eye_y, eye_z = eye_level(rig)
+    x, y, z = rig.rest.T
+    dy = y - eye_y
+    face = (rig.part_labels == HEAD) & (z > eye_z - 0.075)
+    mid = np.abs(x) < MOUTH_HALF_WIDTH
+    lip = mid & (dy > MOUSTACHE_BAND[0]) & (dy < MOUSTACHE_BAND[1]) & (z > eye_z - 0.01)
+    if kind == "moustache":
+        return face & lip
+    lips = mid & (dy > LIPS_BAND[0]) & (dy < LIPS_BAND[1])
+    jaw = (dy < -0.045) & (dy > -0.15) & ~lips
+    return face & (lip | jaw)
+
+
+def facial_hair_faces(rig: BodyRig, kind: str) -> np.ndarray:
+    """Faces of the facial-hair patch (see facial_hair_vertices)."""
+    return _faces_within(rig.faces, facial_hair_vertices(rig, kind))
+
+
+def hair_tint(rig: BodyRig, style: str, facial: str) -> np.ndarray:
+    """(V,) 0..1 how much of the hair's colour the skin takes: strands are far fewer than real hair,
+    and a hair-coloured scalp is what keeps the gaps between them from reading as bare skin (and what
+    a buzz cut or stubble looks like at a few mm per pixel)."""
+    w = np.zeros(len(rig.rest), np.float32)
+    w[np.unique(scalp_faces(rig))] = SCALP_TINT.get(style, 0.85)
+    face = facial_hair_vertices(rig, facial)
+    w[face] = np.maximum(w[face], FACIAL_HAIR_TINT[facial])
+    return w
 
 
 def head_faces(rig: BodyRig) -> np.ndarray:

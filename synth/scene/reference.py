@@ -1,5 +1,6 @@
 """Reference checks of a finished render against its geometry (tests and benchmarks/render.py):
-projected joints vs the person mask, and the depth/seg passes vs a numpy z-buffer of the meshes."""
+projected joints vs the person mask, the depth/seg passes vs a numpy z-buffer of the meshes, and
+rendered colour in CIELAB / ITA terms (skin tone checks: benchmarks/skin_tones.py)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,49 @@ def flow_errors(job: str | Path, meshes: list[tuple[np.ndarray, np.ndarray]], ca
         vis[vis] = np.abs(depth[px[vis, 1], px[vis, 0]] - z0[vis]) < 0.005
         errs.append(np.linalg.norm(flow[px[vis, 1], px[vis, 0]] - (uv1 - uv0)[vis], axis=1))
     return np.concatenate(errs)
+
+
+def srgb_to_lab(srgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours in [0, 1], (..., 3)."""
+    c = np.asarray(srgb, np.float64)
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def ita_degrees(srgb: np.ndarray) -> np.ndarray:
+    """Individual typology angle of sRGB skin colours, atan((L* - 50) / b*) in degrees: > 55 very
+    light, 41-55 light, 28-41 intermediate, 10-28 tan, -30-10 brown, < -30 dark."""
+    lab = srgb_to_lab(srgb)
+    return np.degrees(np.arctan2(lab[..., 0] - 50, lab[..., 2]))
+
+
+def rendered_skin_colour(job_dir: str | Path, tone: float, verts, faces, rig, resolution: int = 160, samples: int = 16):
+    """(albedo sRGB of `tone`, median rendered sRGB of its skin pixels): the body (no garments,
+    hair or shoes) from the front in a uniform white dome of radiance 1 without lights, where a
+    diffuse surface renders as about its albedo. Skin pixels: seg label 1 eroded by 2 px."""
+    from PIL import Image
+    from scipy.ndimage import binary_erosion
+
+    from synth.scene.job import write_render_job
+    from synth.scene.render_assets import write_uniform_hdr
+    from synth.scene.runner import run_render
+    from synth.scene.sampling import sample_scene, skin_color
+
+    job_dir = Path(job_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    write_uniform_hdr(job_dir / "white.hdr")
+    settings = {"resolution": resolution, "samples": samples, "passes": ["seg"], "people": False}
+    spec = sample_scene(0, settings | {"hdri_dir": str(job_dir)})
+    spec.background.update(rotation=0.0, strength=1.0)
+    spec.lights = []
+    spec.cameras = [dict(spec.cameras[2], elevation=0.0)]  # south: the front
+    albedo = skin_color(float(tone))
+    spec.skin.update(tone=float(tone), undertone=0.0, color=[float(c) for c in albedo])
+    job = write_render_job(job_dir / "job", spec, verts, faces, [], rig=rig)
+    run_render(job)
+    rgb = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB"), np.float64) / 255
+    seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
+    return albedo, np.median(rgb[binary_erosion(seg == 1, iterations=2)], axis=0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
+
 from synth.errors import SynthError
 
 # The 8 CC0 Poly Haven HDRIs shipped in Blender's datafiles/studiolights/world (bpy wheel and binary).
@@ -204,3 +206,13 @@ def check_decodable(files: list[str | Path], setting: str) -> None:
             f"{len(bad)} of {len(files)} file(s) of render.{setting} cannot be decoded:\n{shown}",
             fix="replace or delete these files (Blender would render them as its magenta placeholder)",
         )
+
+
+def write_uniform_hdr(path: str | Path, radiance: float = 1.0) -> Path:
+    """A 4x2 Radiance .hdr environment of constant radiance (flat RGBE scanlines): a white dome in
+    which a diffuse surface renders as its albedo (colour checks of materials)."""
+    m, e = np.frexp(float(radiance))
+    pixel = bytes([int(m * 256)] * 3 + [int(e) + 128])
+    path = Path(path)
+    path.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 4\n" + pixel * 8)
+    return path

@@ -11,19 +11,32 @@ import numpy as np
 from synth.errors import SynthError
 from synth.scene.labels import GARMENT_SLOTS
 from synth.scene.render_assets import list_hdris, list_photos, list_textures
-from synth.scene.spec import BACKGROUNDS, CAMERA_NAMES, DEVICES, ENGINES, HAIR_STYLES, PASSES, SHOE_TYPES, SceneSpec
+from synth.scene.spec import (
+    BACKGROUNDS,
+    CAMERA_NAMES,
+    DEVICES,
+    ENGINES,
+    FACIAL_HAIR,
+    HAIR_STYLES,
+    PASSES,
+    SHOE_TYPES,
+    SceneSpec,
+)
 
-# sRGB skin tones from light to dark (Fitzpatrick-like anchors); a drawn tone t in [0, 1] is a
-# point on the piecewise-linear curve through them (uniform in t: a balanced, continuous range).
+# sRGB skin albedos from light to dark, ITA +61 .. -70 degrees (individual typology angle: very
+# light > 55 .. dark < -30, Fitzpatrick-like); a drawn tone t in [0, 1] is a point on the
+# piecewise-linear curve through them. Uniform t gives 7/16/13/14/21/29 % of the six ITA classes
+# (very light .. dark) and renders continuous (benchmarks/skin_tones.py, docs/BENCHMARKS.md).
 SKIN_TONES = np.array(
     [
         [0.96, 0.80, 0.69],
         [0.92, 0.72, 0.58],
         [0.84, 0.62, 0.47],
         [0.73, 0.52, 0.37],
-        [0.58, 0.39, 0.26],
-        [0.42, 0.27, 0.18],
-        [0.30, 0.19, 0.13],
+        [0.60, 0.41, 0.28],
+        [0.46, 0.30, 0.20],
+        [0.33, 0.21, 0.145],
+        [0.23, 0.145, 0.10],
     ]
 )
 PATTERNS = ("plain", "stripes", "plaid", "knit", "denim", "print")
@@ -40,6 +53,7 @@ IRIS_COLOURS = np.array(
 )
 HAIR_STYLE_P = np.array([0.1] + [0.9 / (len(HAIR_STYLES) - 1)] * (len(HAIR_STYLES) - 1))  # bald 10 %
 SHOE_P = np.array([0.15, 0.35, 0.25, 0.25])  # barefoot, sneaker, boot, flat
+FACIAL_HAIR_P = np.array([0.7, 0.12, 0.06, 0.12])  # none, stubble, moustache, beard
 # Settings that steer the sampler but are not SceneSpec fields.
 _SAMPLER_KEYS = {
     "background",
@@ -87,6 +101,11 @@ def _garment_material(rng: np.random.Generator, textures: list[str], texture_pro
     }
 
 
+def _cloth_finish(rng: np.random.Generator) -> dict[str, float]:
+    """How dark a garment's folds get (colour factor at full concavity) and its wrinkle bump strength."""
+    return {"fold_shade": float(rng.uniform(0.55, 0.75)), "rumple": float(rng.uniform(0.15, 0.35))}
+
+
 def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
     if kind == "mixed":
         kind = "photo" if photos and rng.uniform() < photo_prob else "hdri"
@@ -126,12 +145,17 @@ def _rgb(c) -> list[float]:
     return [round(float(v), 4) for v in np.clip(c, 0.0, 1.0)]
 
 
+def skin_color(tone: float, undertone: float = 0.0) -> np.ndarray:
+    """sRGB albedo of tone t in [0, 1] (light..dark) with a cool (-1, pinkish) .. warm (+1, golden)
+    undertone."""
+    return _on_curve(SKIN_TONES, tone) * (1.0 + undertone * np.array([0.015, 0.02, -0.05]))
+
+
 def _skin(rng: np.random.Generator) -> dict[str, Any]:
     """Tone t ~ U(0, 1) light..dark, a warm/cool undertone, and MPFB enhanced-skin parameters."""
     tone = float(rng.uniform())
-    undertone = float(rng.uniform(-1.0, 1.0))  # -1 cool (pinkish) .. +1 warm (olive/golden)
-    color = _on_curve(SKIN_TONES, tone) * (1.0 + undertone * np.array([0.015, 0.02, -0.05]))
-    color = color * rng.uniform(0.97, 1.03)
+    undertone = float(rng.uniform(-1.0, 1.0))
+    color = skin_color(tone, undertone) * rng.uniform(0.97, 1.03)
     return {
         "tone": round(tone, 4),
         "undertone": round(undertone, 4),
@@ -145,14 +169,15 @@ def _skin(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
-    """Style, and a melanin-like colour (Principled Hair BSDF parameters) that darkens with the skin."""
+    """Style, parting, facial hair, and a melanin-like colour (Principled Hair BSDF parameters) that
+    darkens with the skin."""
     style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=HAIR_STYLE_P))]
     grey = rng.uniform() < 0.07
     melanin = (
         float(rng.uniform(0.0, 0.25)) if grey else float(np.clip(0.5 + 0.4 * tone + rng.normal(0, 0.2), 0.1, 0.98))
     )
     redness = float(rng.uniform(0.0, 0.15)) if grey else float(rng.uniform(0.0, 1.0) ** 2 * (1.2 - melanin))
-    return {
+    out = {
         "style": style,
         "melanin": round(melanin, 4),
         "redness": round(min(redness, 1.0), 4),
@@ -162,6 +187,11 @@ def _hair(rng: np.random.Generator, tone: float) -> dict[str, Any]:
         "seed": int(rng.integers(1 << 30)),
         "eyebrow_melanin": round(min(1.0, melanin + 0.15), 4),
     }
+    # where the front hair parts (metres right of the head's midline): centre, or 2-4.5 cm to a side
+    side = int(rng.integers(3)) - 1
+    out["parting"] = round(side * float(rng.uniform(0.02, 0.045)), 4)
+    out["facial"] = FACIAL_HAIR[int(rng.choice(len(FACIAL_HAIR), p=FACIAL_HAIR_P))]
+    return out
 
 
 def _eyes(rng: np.random.Generator, tone: float) -> dict[str, Any]:
@@ -235,8 +265,8 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     textures = list_textures(texture_dir) if texture_dir else []
 
     # Independent streams per choice group: adding a light never changes the background drawn.
-    bg_rng, skin_rng, cloth_rng, light_rng, cam_rng, hair_rng, eye_rng, shoe_rng = (
-        np.random.default_rng([int(seed), k]) for k in range(8)
+    bg_rng, skin_rng, cloth_rng, light_rng, cam_rng, hair_rng, eye_rng, shoe_rng, finish_rng = (
+        np.random.default_rng([int(seed), k]) for k in range(9)
     )
     skin = _skin(skin_rng)
     people = bool(settings.get("people", True))  # hair, eyes, shoes, ground shadow
@@ -253,7 +283,7 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
         background=_background(bg_rng, bg_kind, hdris, photos, float(settings.get("photo_prob", 0.5))),
         skin=skin,
         garment_materials=[
-            _garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5)))
+            _garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5))) | _cloth_finish(finish_rng)
             for _ in range(GARMENT_SLOTS)
         ],
         lights=_lights(light_rng),

@@ -16,6 +16,7 @@ BACKGROUNDS = ("hdri", "photo", "mixed")
 PASSES = ("depth", "seg", "parts", "normals", "flow")
 SHOE_TYPES = ("barefoot", "sneaker", "boot", "flat")
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long_straight", "long_wavy", "curly", "coily", "bun")
+FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class SceneSpec:
     num_frames: int = 0  # set by the caller (pipeline) or by write_render_job from the caches
     background: dict[str, Any] = field(default_factory=dict)  # kind hdri|photo, path, rotation, strength...
     skin: dict[str, Any] = field(default_factory=dict)  # tone 0..1 (light..dark), color (sRGB), roughness, ...
-    hair: dict[str, Any] = field(default_factory=dict)  # style, melanin, redness, roughness, eyebrows
+    hair: dict[str, Any] = field(default_factory=dict)  # style, parting, facial, melanin, redness, roughness, eyebrows
     eyes: dict[str, Any] = field(default_factory=dict)  # iris colours (sRGB), pupil size
     shoes: dict[str, Any] = field(default_factory=dict)  # type (barefoot|sneaker|boot|flat), colours
     ground: dict[str, Any] = field(default_factory=dict)  # shadow: a shadow-catching floor under the feet

@@ -130,12 +130,18 @@ def _bins(values: list[float], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict[str
     return out
 
 
+def _parting(x: float) -> str:
+    return "centre" if abs(x) < 1e-3 else ("right" if x > 0 else "left")
+
+
 def people_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
-    """Per sequence counts of the scene's people choices (meta.json `scene`): hair style, shoes,
-    and bins of skin tone (0 light .. 1 dark), hair melanin and iris tone."""
+    """Per sequence counts of the scene's people choices (meta.json `scene`): hair style, parting,
+    facial hair, shoes, and bins of skin tone (0 light .. 1 dark), hair melanin and iris tone."""
     hair = [s["hair"] for s in scenes if s.get("hair")]
     return {
         "hair style": dict(Counter(h["style"] for h in hair)),
+        "hair parting": dict(Counter(_parting(h.get("parting", 0.0)) for h in hair)),
+        "facial hair": dict(Counter(h.get("facial", "none") for h in hair)),
         "shoes": dict(Counter(s["shoes"]["type"] for s in scenes if s.get("shoes"))),
         "skin tone": _bins([s["skin"]["tone"] for s in scenes if "tone" in s.get("skin", {})]),
         "hair melanin": _bins([h["melanin"] for h in hair]),
