@@ -37,10 +37,14 @@ def main() -> None:
     print(f"{'tone':>5} {'albedo sRGB':>20} {'ITA':>6} {'rendered sRGB':>20} {'ITA':>6} {'L ratio':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for t in np.linspace(0.0, 1.0, args.tones):
-            albedo, got = rendered_skin_colour(Path(tmp) / f"t{t:.2f}", t, verts, faces, rig, args.resolution, args.samples)
+            albedo, got = rendered_skin_colour(
+                Path(tmp) / f"t{t:.2f}", t, verts, faces, rig, args.resolution, args.samples
+            )
             ratio = srgb_to_lab(got)[0] / srgb_to_lab(albedo)[0]
             fmt = lambda c: "(" + ", ".join(f"{v:.2f}" for v in c) + ")"  # noqa: E731
-            print(f"{t:>5.2f} {fmt(albedo):>20} {ita_degrees(albedo):>6.1f} {fmt(got):>20} {ita_degrees(got):>6.1f} {ratio:>8.2f}")
+            print(
+                f"{t:>5.2f} {fmt(albedo):>20} {ita_degrees(albedo):>6.1f} {fmt(got):>20} {ita_degrees(got):>6.1f} {ratio:>8.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
     _enhanced_group_without_photo(group_node.node_tree)
     n = Nodes(mat.node_tree, clear=False)
     tone = linear_rgba(spec["color"])
-    group_node.inputs["colorMixIn"].default_value = tuple(min(1.0, c * f) for c, f in zip(tone[:3], BLUSH_TINT)) + (1.0,)
+    group_node.inputs["colorMixIn"].default_value = tuple(min(1.0, c * f) for c, f in zip(tone[:3], BLUSH_TINT)) + (
+        1.0,
+    )
     group_node.node_tree.nodes["Principled BSDF"].inputs["IOR"].default_value = SKIN_IOR
     if not has_uv:
         group_node.inputs["Skin Color"].default_value = tone

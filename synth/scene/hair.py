@@ -31,7 +31,9 @@ STYLES: dict[str, dict] = {
     "long_straight": dict(count=2000, length=0.36, lift=0.008, back=0.25, curl=None, points=14, radius=0.0008),
     "long_wavy": dict(count=2000, length=0.33, lift=0.012, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008),
     "curly": dict(count=1800, length=0.12, lift=0.02, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0009),
-    "coily": dict(count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001, combed=False),
+    "coily": dict(
+        count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001, combed=False
+    ),
     "bun": dict(count=2000, length=0.09, lift=0.004, back=0.0, curl=None, points=6, radius=0.0008, mode="bun"),
 }
 # Facial hair: short strands lying down the face (stubble is only the skin tint: synth.scene.people)
@@ -123,7 +125,9 @@ def grow_strands(
     front = _front_share(rel, up, forward)
     side = np.where(x >= parting, 1.0, -1.0)[:, None] * right
     near_part = np.clip(np.abs(x - parting) / 0.02, 0.25, 1.0)[:, None]  # next to the line: back more than sideways
-    side_w = (0.6 + front) * np.maximum(np.clip(3.0 * front, 0.0, 1.0) * near_part, np.clip(np.abs(x) / 0.05, 0.0, 1.0)[:, None])
+    side_w = (0.6 + front) * np.maximum(
+        np.clip(3.0 * front, 0.0, 1.0) * near_part, np.clip(np.abs(x) / 0.05, 0.0, 1.0)[:, None]
+    )
     mode = style.get("mode", "fall")
     tree = cKDTree(head_verts)
     # combed: over the scalp a strand stays within `lift` of the surface (it lies on the strands

@@ -103,7 +103,7 @@ def _garment_material(rng: np.random.Generator, textures: list[str], texture_pro
 
 def _cloth_finish(rng: np.random.Generator) -> dict[str, float]:
     """How dark a garment's folds get (colour factor at full concavity) and its wrinkle bump strength."""
-    return {"fold_shade": float(rng.uniform(0.55, 0.75)), "rumple": float(rng.uniform(0.15, 0.35))}
+    return {"fold_shade": float(rng.uniform(0.55, 0.75)), "rumple": float(rng.uniform(0.3, 0.6))}
 
 
 def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
