@@ -108,22 +108,6 @@ def test_hair_and_shoe_geometry(rig, subject):
         assert s["sole"].any() and not s["sole"].all()
 
 
-def _bare_scalp(strands: np.ndarray, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """(N,) True where a ray out of the scalp along its normal meets no strand within 2.5 cm (a strand
-    counts within 1.2 mm of the ray: its radius and a half)."""
-    from scipy.spatial import cKDTree
-
-    s = np.linspace(0, 1, 6)[None, :, None]
-    q = (strands[:, :-1, None] * (1 - s) + strands[:, 1:, None] * s).reshape(-1, 3)
-    tree = cKDTree(q)
-    bare = np.ones(len(points), bool)
-    for i, idx in enumerate(tree.query_ball_point(points + 0.0125 * normals, 0.0127)):
-        d = q[idx] - points[i]
-        t = d @ normals[i]
-        bare[i] = not np.any((t > 0) & (np.linalg.norm(d - t[:, None] * normals[i], axis=1) < 0.0012))
-    return bare
-
-
 def test_parted_hair_covers_the_scalp(rig, subject):
     """No bald stripe: the back of the head has no parting and the front parts in a thin line."""
     verts = subject[0]
@@ -137,7 +121,7 @@ def test_parted_hair_covers_the_scalp(rig, subject):
     for style in ("short", "medium", "long_straight"):
         for parting in (0.0, 0.03):
             strands = hair.grow_strands(sv, sf, hv, local, np.eye(3), hair.STYLES[style], seed=1, parting=parting)
-            bare = _bare_scalp(strands, points, normals)
+            bare = hair.bare_scalp(strands, points, normals)
             back_mid = (np.abs(x) < 0.012) & (z < -0.02)
             # before the parting was combed: 38-56 % bare, 61-83 % on the back's midline
             assert bare.mean() < 0.22, (style, parting, bare.mean())

@@ -205,3 +205,18 @@ def bun_strands(scalp_verts: np.ndarray, axes: np.ndarray, seed: int, count: int
     tangent_ref /= np.maximum(np.linalg.norm(tangent_ref, axis=1, keepdims=True), 1e-12)
     pts = pts + tangent_ref[:, None] * 0.035 * s  # strands wrap around the ball
     return _curl(pts, (0.004, 3.0), rng)
+
+
+def bare_scalp(strands: np.ndarray, points: np.ndarray, normals: np.ndarray, reach: float = 0.025) -> np.ndarray:
+    """(N,) True where a ray out of the scalp from `points` along `normals` (unit, outwards) meets no
+    strand within `reach` metres; a strand counts within 1.2 mm of the ray (its radius and a half).
+    For tests and benchmarks/hair_coverage.py: how much scalp a style leaves visible, and where."""
+    s = np.linspace(0, 1, 6)[None, :, None]
+    q = (strands[:, :-1, None] * (1 - s) + strands[:, 1:, None] * s).reshape(-1, 3)
+    tree = cKDTree(q)
+    bare = np.ones(len(points), bool)
+    for i, idx in enumerate(tree.query_ball_point(points + 0.5 * reach * normals, 0.5 * reach + 0.0002)):
+        d = q[idx] - points[i]
+        t = d @ normals[i]
+        bare[i] = not np.any((t > 0) & (np.linalg.norm(d - t[:, None] * normals[i], axis=1) < 0.0012))
+    return bare
