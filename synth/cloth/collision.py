@@ -424,7 +424,9 @@ def respond(
     substep (where it was outside), so a deep point is one the body ran into, never the far side.
     In place on x, v (float64, C order); returns the number of contacts."""
     f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    return _respond(x, v, np.asarray(idx, np.int64), f64(point), f64(normal), f64(body_vel), f64(thickness), f64(friction))
+    return _respond(
+        x, v, np.asarray(idx, np.int64), f64(point), f64(normal), f64(body_vel), f64(thickness), f64(friction)
+    )
 
 
 @njit(cache=True)
