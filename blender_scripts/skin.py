@@ -101,33 +101,30 @@ def skin_material(spec: dict, mpfb: str, has_uv: bool, pixel_m: float, name: str
         )
         n.link(tex.outputs["Color"], amount.inputs[0])
         region = tuple(min(1.0, c * f) for c, f in zip(tone[:3], factor)) + (1.0,)
-        mix = n.add("ShaderNodeMix", data_type="RGBA")
-        n.link(amount.outputs[0], mix.inputs["Factor"])
-        if color is None:
-            mix.inputs[6].default_value = tone
-        else:
-            n.link(color, mix.inputs[6])
-        mix.inputs[7].default_value = region
-        color = mix.outputs[2]
+        color = _mix(n, "RGBA", amount.outputs[0], tone if color is None else color, region)
         if roughness is not None:
-            rmix = n.add("ShaderNodeMix", data_type="FLOAT")
-            n.link(tex.outputs["Color"], rmix.inputs["Factor"])
-            if rough is None:
-                rmix.inputs[2].default_value = float(spec["roughness"])
-            else:
-                n.link(rough, rmix.inputs[2])
-            rmix.inputs[3].default_value = roughness
-            rough = rmix.outputs[0]
+            start = float(spec["roughness"]) if rough is None else rough
+            rough = _mix(n, "FLOAT", tex.outputs["Color"], start, roughness)
     if hair_color is not None:
         under = n.add("ShaderNodeAttribute", attribute_name="skin_hair")
-        mix = n.add("ShaderNodeMix", data_type="RGBA")
-        n.link(under.outputs["Fac"], mix.inputs["Factor"])
-        n.link(color, mix.inputs[6])
-        mix.inputs[7].default_value = hair_color
-        color = mix.outputs[2]
+        color = _mix(n, "RGBA", under.outputs["Fac"], color, hair_color)
     n.link(color, group_node.inputs["Skin Color"])
     n.link(rough, group_node.inputs["Roughness"])
     return mat
+
+
+def _mix(n: Nodes, data_type: str, factor, a, b):
+    """A Mix node's output blending `a` into `b` by the `factor` socket; `a` and `b` are sockets or
+    constants (RGBA tuples or floats, by `data_type`)."""
+    mix = n.add("ShaderNodeMix", data_type=data_type)
+    ia, ib, out = (6, 7, 2) if data_type == "RGBA" else (2, 3, 0)
+    n.link(factor, mix.inputs["Factor"])
+    for index, value in ((ia, a), (ib, b)):
+        if hasattr(value, "node"):  # a socket
+            n.link(value, mix.inputs[index])
+        else:
+            mix.inputs[index].default_value = value
+    return mix.outputs[out]
 
 
 def _mask(path: str):

@@ -20,6 +20,17 @@ def body():
     return load_body_model()
 
 
+@pytest.fixture(scope="session")
+def joint_model(body):
+    """The MoSh fit's joint regressor of the default body (one torch thread, as the fit runs)."""
+    import torch
+
+    from synth.mosh.joints import JointModel
+
+    torch.set_num_threads(1)
+    return JointModel.from_body(body)
+
+
 def alive(pid: int) -> bool:
     """Whether process `pid` runs (Linux /proc; a zombie has exited, it is only not reaped yet)."""
     try:

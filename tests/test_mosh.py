@@ -14,19 +14,12 @@ from synth.mocap.builtin import builtin_motion
 from synth.mocap.clip import MocapClip
 from synth.mosh.correspondence import SMPL_JOINT_NAMES
 from synth.mosh.fit import FitSettings, clip_rotation_targets, clip_targets, fit_joints, mosh_clip
-from synth.mosh.joints import JointModel
 from synth.mosh.limits import limit_excess_deg
 from synth.paths import shared_assets_dir
 from synth.sequence import MoshedSequence
 
 CMU = (shared_assets_dir() or Path("/nonexistent")) / "motion" / "cmu_bvh"
 needs_cmu = pytest.mark.skipif(not CMU.is_dir(), reason="shared CMU BVH clips not present")
-
-
-@pytest.fixture(scope="module")
-def joint_model(body):
-    torch.set_num_threads(1)
-    return JointModel.from_body(body)
 
 
 def _body_joints(body, betas, poses, trans) -> np.ndarray:

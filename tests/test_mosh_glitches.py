@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from synth.mocap import load_clip
 from synth.mocap.builtin import BUILTIN_MOTIONS, builtin_motion
@@ -22,12 +21,6 @@ from synth.sequence import MoshedSequence
 R_HIP, R_KNEE, L_SHOULDER, L_ELBOW = 2, 5, 16, 18
 CMU = (shared_assets_dir() or Path("/nonexistent")) / "motion" / "cmu_bvh"
 needs_cmu = pytest.mark.skipif(not CMU.is_dir(), reason="shared CMU BVH clips not present")
-
-
-@pytest.fixture(scope="module")
-def joint_model(body):
-    torch.set_num_threads(1)
-    return JointModel.from_body(body)
 
 
 def _speeds(seq: MoshedSequence, jm: JointModel) -> np.ndarray:

@@ -413,13 +413,9 @@ def test_shards_keep_sequences_whole_for_per_sample_reading(reference_run, tmp_p
     webdataset pipeline that shuffles samples after `SequenceVerts` gives every camera's sample
     its sequence's meshes; shards of an older packing that cut a sequence are named by
     `synth validate` and healed by `synth shard`."""
-    import random
     import shutil
 
-    import webdataset as wds
-
-    from synth.shards.reader import SequenceVerts
-    from synth.shards.sample import decode_sample
+    from synth.shards.reader import webdataset_samples
     from synth.shards.tario import read_tar, write_tar
     from synth.shards.validate import validate_dir
     from synth.shards.verts import camera_meshes
@@ -434,12 +430,7 @@ def test_shards_keep_sequences_whole_for_per_sample_reading(reference_run, tmp_p
     ]
     assert validate_dir(out).ok
     urls = [str(p) for p in shard_paths(out)]
-    ds = (
-        wds.WebDataset(urls, shardshuffle=len(urls), seed=1, empty_check=False)
-        .map(lambda raw: decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}))
-        .map(SequenceVerts())
-        .shuffle(8, rng=random.Random(1))
-    )
+    ds = webdataset_samples(urls, shuffle=8, seed=1)
     samples = list(ds)
     assert len(samples) == 8 and all("verts" in s for s in samples)
     by_seq: dict = {}

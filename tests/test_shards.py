@@ -114,11 +114,8 @@ def test_every_sample_gets_its_sequence_verts_and_a_cut_sequence_is_named(tmp_pa
     camera's sample, also through a webdataset pipeline that shuffles samples afterwards. A shard
     that cuts a sequence (an older packing) is named by the reader (by `synth validate`:
     tests/test_pipeline.py)."""
-    import random
 
-    import webdataset as wds
-
-    from synth.shards.reader import SequenceVerts
+    from synth.shards.reader import webdataset_samples
 
     seqs = []
     for k in range(3):
@@ -134,12 +131,7 @@ def test_every_sample_gets_its_sequence_verts_and_a_cut_sequence_is_named(tmp_pa
     assert "verts" not in dict(iter_samples(out))["seq000001_c2"]  # only camera 0 stores it
 
     urls = [str(p) for p in shard_paths(out)]
-    ds = (
-        wds.WebDataset(urls, shardshuffle=len(urls), seed=3, empty_check=False)
-        .map(lambda raw: decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}))
-        .map(SequenceVerts())
-        .shuffle(6, rng=random.Random(3))
-    )
+    ds = webdataset_samples(urls, shuffle=6, seed=3)
     order = [(s["meta"]["sequence"], s["meta"]["camera"]) for s in ds if "verts" in s]
     assert len(order) == 9 and order != sorted(order)  # shuffled per sample, every one with its verts
 

@@ -81,8 +81,8 @@ def _moshed_or_amass(path: Path, body):
 def _smpl_clip(path: Path, body) -> MocapClip:
     import numpy as np
 
+    from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
     from synth.mocap.clip import file_checksum
-    from synth.mosh.correspondence import SMPL_JOINT_NAMES
 
     if body is None:
         from synth.body import load_body_model

@@ -37,6 +37,6 @@ def seg_legend(garment_types: list[str], hair: bool = False, eyes: bool = False,
 
 def part_legend() -> dict[str, str]:
     """{label: name} of the parts pass: 0 where no skin is visible, 1 + the SMPL joint index of the part."""
-    from synth.mosh.correspondence import SMPL_JOINT_NAMES
+    from synth.body.joints import JOINT_NAMES as SMPL_JOINT_NAMES
 
     return {"0": "none"} | {str(k + 1): n for k, n in enumerate(SMPL_JOINT_NAMES)}

@@ -27,30 +27,20 @@ from synth.scene.spec import (
 # light > 55 .. dark < -30, Fitzpatrick-like); a drawn tone t in [0, 1] is a point on the
 # piecewise-linear curve through them. Uniform t gives 7/16/13/14/21/29 % of the six ITA classes
 # (very light .. dark) and renders continuous (benchmarks/skin_tones.py, docs/BENCHMARKS.md).
-SKIN_TONES = np.array(
-    [
-        [0.96, 0.80, 0.69],
-        [0.92, 0.72, 0.58],
-        [0.84, 0.62, 0.47],
-        [0.73, 0.52, 0.37],
-        [0.60, 0.41, 0.28],
-        [0.46, 0.30, 0.20],
-        [0.33, 0.21, 0.145],
-        [0.23, 0.145, 0.10],
-    ]
-)
+# fmt: off
+SKIN_TONES = np.array([
+    [0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.47], [0.73, 0.52, 0.37],
+    [0.60, 0.41, 0.28], [0.46, 0.30, 0.20], [0.33, 0.21, 0.145], [0.23, 0.145, 0.10],
+])
+# fmt: on
 PATTERNS = ("plain", "stripes", "plaid", "knit", "denim", "print")
 # sRGB iris colours from light to dark (blue, grey-green, green, hazel, brown, dark brown).
-IRIS_COLOURS = np.array(
-    [
-        [0.28, 0.45, 0.68],
-        [0.42, 0.52, 0.50],
-        [0.36, 0.48, 0.26],
-        [0.50, 0.40, 0.18],
-        [0.36, 0.20, 0.09],
-        [0.16, 0.08, 0.04],
-    ]
-)
+# fmt: off
+IRIS_COLOURS = np.array([
+    [0.28, 0.45, 0.68], [0.42, 0.52, 0.50], [0.36, 0.48, 0.26],
+    [0.50, 0.40, 0.18], [0.36, 0.20, 0.09], [0.16, 0.08, 0.04],
+])
+# fmt: on
 HAIR_STYLE_P = np.array([0.1] + [0.9 / (len(HAIR_STYLES) - 1)] * (len(HAIR_STYLES) - 1))  # bald 10 %
 SHOE_P = np.array([0.15, 0.35, 0.25, 0.25])  # barefoot, sneaker, boot, flat
 FACIAL_HAIR_P = np.array([0.7, 0.12, 0.06, 0.12])  # none, stubble, moustache, beard

@@ -50,6 +50,25 @@ class SequenceVerts:
         return s
 
 
+def webdataset_samples(urls: list[str], shuffle: int = 1000, seed: int = 0):
+    """The per-sample shuffled WebDataset stream of decoded samples, each with its sequence's `verts`:
+    shards shuffled, each shard's samples decoded and given their verts in order (`SequenceVerts`), and
+    only then samples shuffled in a buffer of `shuffle`. Imports webdataset (and so torch) on call."""
+    import random
+
+    import webdataset as wds
+
+    def decode(raw: dict) -> dict[str, Any]:
+        return decode_sample({k: v for k, v in raw.items() if not k.startswith("__")})
+
+    return (
+        wds.WebDataset(list(urls), shardshuffle=len(urls), seed=seed, empty_check=False)
+        .map(decode)
+        .map(SequenceVerts())
+        .shuffle(shuffle, rng=random.Random(seed))
+    )
+
+
 def iter_samples(
     path: str | Path, decode: bool = True, passes: list[str] | str | None = None, verts: bool = False
 ) -> Iterator[tuple[str, dict[str, Any]]]:
