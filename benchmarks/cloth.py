@@ -6,7 +6,7 @@
 Both solvers get the same garment mesh (synth.cloth.garments.build_garment on the embedded body), the same
 body motion (a built-in walk, or a MoShed CMU BVH, with the pipeline's default T-pose lead-in), the same
 frame rate, substeps (Blender: quality), attachment vertices (Blender: a pin group whose goal positions are
-keyed per frame as garment shape keys carried by our body embedding), collision distance and material.
+keyed per frame as garment shape keys: our pin targets, the rest carried by our body embedding), collision distance and material.
 
 Blender's cloth works in frames, not seconds (dt = 1 / quality frame, gravity x 0.001), with springs of
 stiffness parameter / average edge length, so the preset is mapped to keep accelerations equal at the
@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synth.body import load_body_model
-from synth.cloth.collision import Embedding, MeshCollider
+from synth.cloth.collision import Embedding, MeshCollider, RigidAttachment
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.simulate import body_vertices, simulate_garments
@@ -70,14 +70,9 @@ def load_motion(spec: str, body, frames: int | None, lead_in: int | None = None)
         seq = mosh_clip(load_clip(Path(spec), body=body), body, fps=30.0)
     seq = add_lead_in(seq, lead_in, "t", skeleton=body)
     n = min(frames or seq.num_frames, seq.num_frames)
-    return replace(
-        seq,
-        poses=seq.poses[:n],
-        trans=seq.trans[:n],
-        fit_error_mm=seq.fit_error_mm[:n],
-        lead_in=seq.lead_in[:n],
-        implausible=seq.implausible[:n],
-    )
+    from synth.motion.compose import clip_window
+
+    return clip_window(seq, 0, n)[0]
 
 
 def run_ours(garment: Garment, mat: Material, rest_body, frames, body, fps: float, substeps: int) -> Run:
@@ -161,6 +156,8 @@ def run_blender(garment: Garment, mat: Material, rest_body, frames, body_faces, 
     sub = MeshCollider(faces, len(rest_body))
     emb = Embedding.build(garment.verts, rest_body, faces, sub.query(garment.verts, rest_body))
     carried = np.stack([emb.evaluate(frames[f], faces) for f in range(T)])
+    pins = RigidAttachment.build(garment.verts[garment.pinned], rest_body)  # the pin goals ours follows
+    carried[:, garment.pinned] = np.stack([pins.evaluate(frames[f]) for f in range(T)])
     g = _mesh_object(bpy, "garment", garment.verts, garment.faces)
     _key_frames(g, carried)
     vg = g.vertex_groups.new(name="pin")

@@ -472,6 +472,40 @@ class Embedding:
         return tri[:, 0] + np.einsum("nij,nj->ni", _frames(tri), self.coords)
 
 
+@dataclass
+class RigidAttachment:
+    """Points carried by the best-fit rigid motion (Kabsch) of their `k` nearest body vertices at
+    rest: attachments (collar, waistband). A triangle frame (`Embedding`) carries a point 2 cm out
+    along the normal of one small body triangle, whose turning and shrinking (the front of the neck as
+    the arms come down) stretched pinned collar edges 2.9x and sank pins 17 mm into the body; a
+    neighbourhood's rigid motion stretches them only by the skin's strain over some 10 cm."""
+
+    neighbours: np.ndarray  # (P, k) body vertex indices
+    rest_local: np.ndarray  # (P, k, 3) those vertices at rest, relative to their centroid
+    offset: np.ndarray  # (P, 3) each point at rest, relative to that centroid
+
+    @classmethod
+    def build(cls, points: np.ndarray, rest: np.ndarray, k: int = 128) -> RigidAttachment:
+        from scipy.spatial import cKDTree
+
+        rest = np.asarray(rest, np.float64)
+        k = min(k, len(rest))
+        idx = np.asarray(cKDTree(rest).query(points, k)[1], np.int64).reshape(len(points), k)
+        local = rest[idx]
+        centre = local.mean(1)
+        return cls(idx, local - centre[:, None], np.asarray(points, np.float64) - centre)
+
+    def evaluate(self, verts: np.ndarray) -> np.ndarray:
+        """(P, 3) the points on the body posed as verts (Vb, 3)."""
+        cur = np.asarray(verts, np.float64)[self.neighbours]
+        centre = cur.mean(1)
+        H = np.einsum("pki,pkj->pij", self.rest_local, cur - centre[:, None])
+        U, _, Vt = np.linalg.svd(H)
+        Vt[:, 2] *= np.sign(np.linalg.det(U @ Vt))[:, None]  # a reflection is no rigid motion
+        R = np.einsum("pji,pkj->pik", Vt, U)  # V D U^T
+        return centre + np.einsum("pij,pj->pi", R, self.offset)
+
+
 def _frames(tri: np.ndarray) -> np.ndarray:
     """(N, 3, 3) matrices whose columns are e1, e2 and the unit normal."""
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]

@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import Embedding, MeshCollider, PartCollider, respond, stick, track
+from synth.cloth.collision import Embedding, MeshCollider, PartCollider, RigidAttachment, respond, stick, track
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
@@ -75,7 +75,7 @@ class BodyReach:
     faces: np.ndarray  # (F, 3) the faces, indexing `used`
     collider: MeshCollider  # the whole sub-mesh (penetration is measured against it)
     dynamics: MeshCollider | PartCollider  # what the substeps collide with
-    embedding: Embedding  # the points on the sub-mesh at rest (drape onto frame 0, attachments)
+    embedding: Embedding  # the points on the sub-mesh at rest (the drape onto frame 0)
 
 
 def body_reach(
@@ -141,12 +141,13 @@ def simulate_garments(
     reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents, swung)
     sub_faces, used, collider, dynamics, emb = reach.faces, reach.used, reach.collider, reach.dynamics, reach.embedding
     body_frames = body_frames[:, used]
-    pin_emb = Embedding(emb.face[pinned], emb.coords[pinned])
+    pins = RigidAttachment.build(rest[pinned], rest_body[used])
     thickness = _layer_thickness(garments, materials, rest_body[used])
     friction = np.array([m.friction for m in materials])[owner]
     free = ~pinned
     T = len(body_frames)
     cloth.x = emb.evaluate(body_frames[0], sub_faces)
+    cloth.x[pinned] = pins.evaluate(body_frames[0])
     out = np.empty((T, len(rest), 3), np.float32)
     out[0] = cloth.x
     pen = np.zeros((T, len(rest)))
@@ -171,7 +172,7 @@ def simulate_garments(
             f,
             T,
             lambda start, end, h: substep(
-                cloth, dynamics, pin_emb, sub_faces, start, end, h, thickness, friction, free
+                cloth, dynamics, pins, sub_faces, start, end, h, thickness, friction, free
             ),
             within,
         )
@@ -246,7 +247,7 @@ def garment_stats(
 def substep(
     cloth: ImplicitCloth,
     dynamics,
-    pin_emb: Embedding,
+    pins: RigidAttachment,
     faces: np.ndarray,
     start: np.ndarray,
     end: np.ndarray,
@@ -285,7 +286,7 @@ def substep(
         CONTACT_PROXIMITY,
     )
     i, n = idx[act], normal[act]
-    cloth.step(h, pin_emb.evaluate(end, faces), limit_strain=False, contacts=Contacts(i, n, need[act]))
+    cloth.step(h, pins.evaluate(end), limit_strain=False, contacts=Contacts(i, n, need[act]))
     # the normal velocity change the contact applied drives friction
     stick(cloth.v, i, n, body_vel[act], np.maximum(need[act] - coming[act], 0.0), friction)
     weights = np.ones(len(cloth.x))
