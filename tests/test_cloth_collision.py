@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from synth.cloth.collision import MeshCollider, PartCollider, vertex_normals
+from synth.cloth.collision import MeshCollider, PartCollider, RigidAttachment, vertex_normals
 
 
 def brute_force(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,3 +215,22 @@ def test_far_apart_small_triangles_and_non_finite_meshes():
     np.testing.assert_allclose(np.abs(prox.signed[:2]), [1.0, 1.0])
     with pytest.raises(ValueError, match="non-finite"):
         col.query(np.zeros((1, 3)), np.where(np.arange(6)[:, None] == 4, np.nan, verts))
+
+
+def test_rigid_attachment_follows_a_rigid_motion_exactly_and_ignores_far_vertices(blob):
+    from scipy.spatial.transform import Rotation
+
+    verts, _faces, dirs, _rng = blob
+    points = dirs[:20] * 0.22  # 2 cm outside, as a collar is
+    pins = RigidAttachment.build(points, verts, k=32)
+    R = Rotation.from_rotvec([0.3, -1.1, 0.7]).as_matrix()
+    t = np.array([0.5, -0.2, 1.0])
+    np.testing.assert_allclose(pins.evaluate(verts @ R.T + t), points @ R.T + t, atol=1e-12)
+    # a body vertex none of a point's neighbours is does not move it; a neighbour that does is felt
+    far = np.setdiff1d(np.arange(len(verts)), pins.neighbours[0])[0]
+    moved = verts.copy()
+    moved[far] += 0.05
+    assert np.abs(pins.evaluate(moved)[0] - points[0]).max() < 1e-12
+    moved = verts.copy()
+    moved[pins.neighbours[0, 0]] += 0.05
+    assert np.abs(pins.evaluate(moved)[0] - points[0]).max() > 1e-4

@@ -1,6 +1,6 @@
 """Proximity to a moving triangle mesh (the body): signed distance, a tracked surface point carried
-to the moved body (`surface_at`), contact response, and a triangle-frame embedding that makes garment
-points follow the body (attachments, initial drape).
+to the moved body (`surface_at`), contact response, a triangle-frame embedding that carries garment
+points onto a posed body (the initial drape), and the rigid neighbourhood motion attachments follow.
 
 Closest points are exact point-triangle distances over the triangles around the nearest mesh vertex
 (found on a uniform grid), in numba kernels (compiled on first use, then loaded from numba's disk
@@ -10,6 +10,7 @@ cache); the sign comes from the Phong-interpolated vertex normal at that point.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -481,25 +482,29 @@ class RigidAttachment:
     neighbourhood's rigid motion stretches them only by the skin's strain over some 10 cm."""
 
     neighbours: np.ndarray  # (P, k) body vertex indices
-    rest_local: np.ndarray  # (P, k, 3) those vertices at rest, relative to their centroid
+    gather: Any  # (4P, Vb) sparse: per point its neighbours' centroid, then rows i of H = sum r_k x_k^T
     offset: np.ndarray  # (P, 3) each point at rest, relative to that centroid
 
     @classmethod
     def build(cls, points: np.ndarray, rest: np.ndarray, k: int = 128) -> RigidAttachment:
+        from scipy.sparse import csr_matrix
         from scipy.spatial import cKDTree
 
         rest = np.asarray(rest, np.float64)
-        k = min(k, len(rest))
-        idx = np.asarray(cKDTree(rest).query(points, k)[1], np.int64).reshape(len(points), k)
-        local = rest[idx]
-        centre = local.mean(1)
-        return cls(idx, local - centre[:, None], np.asarray(points, np.float64) - centre)
+        P, k = len(points), min(k, len(rest))
+        idx = np.asarray(cKDTree(rest).query(points, k)[1], np.int64).reshape(P, k)
+        centre = rest[idx].mean(1)
+        local = rest[idx] - centre[:, None]  # (P, k, 3): zero mean, so H needs no centred current positions
+        values = np.concatenate([np.full((P, k), 1.0 / k), *(local[..., i] for i in range(3))])
+        rows = np.repeat(np.arange(4 * P), k)
+        gather = csr_matrix((values.ravel(), (rows, np.tile(idx, (4, 1)).ravel())), shape=(4 * P, len(rest)))
+        return cls(idx, gather, np.asarray(points, np.float64) - centre)
 
     def evaluate(self, verts: np.ndarray) -> np.ndarray:
         """(P, 3) the points on the body posed as verts (Vb, 3)."""
-        cur = np.asarray(verts, np.float64)[self.neighbours]
-        centre = cur.mean(1)
-        H = np.einsum("pki,pkj->pij", self.rest_local, cur - centre[:, None])
+        P = len(self.offset)
+        g = self.gather @ np.asarray(verts, np.float64)
+        centre, H = g[:P], g[P:].reshape(3, P, 3).transpose(1, 0, 2)  # H = sum_k r_k x_k^T (P, 3, 3)
         U, _, Vt = np.linalg.svd(H)
         Vt[:, 2] *= np.sign(np.linalg.det(U @ Vt))[:, None]  # a reflection is no rigid motion
         R = np.einsum("pji,pkj->pik", Vt, U)  # V D U^T

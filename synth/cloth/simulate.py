@@ -171,9 +171,7 @@ def simulate_garments(
             name,
             f,
             T,
-            lambda start, end, h: substep(
-                cloth, dynamics, pins, sub_faces, start, end, h, thickness, friction, free
-            ),
+            lambda start, end, h: substep(cloth, dynamics, pins, sub_faces, start, end, h, thickness, friction, free),
             within,
         )
         elapsed += time.perf_counter() - t0
