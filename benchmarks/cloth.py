@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from synth.body import load_body_model
-from synth.cloth.collision import Embedding, MeshCollider, RigidAttachment
+from synth.cloth.collision import Embedding, MeshCollider
 from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
 from synth.cloth.materials import Material, get_material
-from synth.cloth.simulate import body_vertices, simulate_garments
+from synth.cloth.simulate import Attachments, body_vertices, simulate_garments
 from synth.cloth.solver import ImplicitCloth
 from synth.cloth.springs import mesh_edges
 from synth.errors import SynthError
@@ -156,7 +156,7 @@ def run_blender(garment: Garment, mat: Material, rest_body, frames, body_faces, 
     sub = MeshCollider(faces, len(rest_body))
     emb = Embedding.build(garment.verts, rest_body, faces, sub.query(garment.verts, rest_body))
     carried = np.stack([emb.evaluate(frames[f], faces) for f in range(T)])
-    pins = RigidAttachment.build(garment.verts[garment.pinned], rest_body)  # the pin goals ours follows
+    pins = Attachments.build([garment], rest_body, faces, emb)  # the pin goals ours follows
     carried[:, garment.pinned] = np.stack([pins.evaluate(frames[f]) for f in range(T)])
     g = _mesh_object(bpy, "garment", garment.verts, garment.faces)
     _key_frames(g, carried)

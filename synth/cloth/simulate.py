@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
 from synth.cloth.collision import Embedding, MeshCollider, PartCollider, RigidAttachment, respond, stick, track
-from synth.cloth.garments import DEFAULT_EASE, Garment, build_garment
+from synth.cloth.garments import DEFAULT_EASE, LOWER, Garment, build_garment
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 from synth.errors import SynthError
@@ -113,6 +113,36 @@ def body_reach(
     return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
 
 
+@dataclass
+class Attachments:
+    """Where an outfit's pinned vertices go on the posed body: collar pins (tops, dress) follow the rigid
+    motion of their body neighbourhood (`RigidAttachment`: one triangle's frame at the front of the
+    neck turned and shrank, stretching collar edges 2.9x), waistbands their body triangle's frame
+    (`Embedding`: it keeps to the skin under the band; fitted rigidly over belly and back, the
+    trousers' free cloth went 1-2 mm deeper into the body: docs/BENCHMARKS.md#cloth)."""
+
+    collar: np.ndarray  # (P,) bool per pinned vertex: follows `rigid`, else `embedding`
+    rigid: RigidAttachment
+    embedding: Embedding
+    faces: np.ndarray  # the body faces `embedding` refers to
+
+    @classmethod
+    def build(cls, garments: list[Garment], rest_body: np.ndarray, faces: np.ndarray, emb: Embedding) -> Attachments:
+        """garments as concatenated in `emb` (the embedding of all their vertices on rest_body, faces)."""
+        pinned = np.concatenate([g.pinned for g in garments])
+        collar = np.concatenate([np.full(len(g.verts), g.garment_type not in LOWER) for g in garments])[pinned]
+        points = np.concatenate([g.verts for g in garments])[pinned]
+        waist = Embedding(emb.face[pinned][~collar], emb.coords[pinned][~collar])
+        return cls(collar, RigidAttachment.build(points[collar], rest_body), waist, faces)
+
+    def evaluate(self, verts: np.ndarray) -> np.ndarray:
+        """(P, 3) the pinned vertices' targets on the body posed as verts (Vb, 3)."""
+        out = np.empty((len(self.collar), 3))
+        out[self.collar] = self.rigid.evaluate(verts)
+        out[~self.collar] = self.embedding.evaluate(verts, self.faces)
+        return out
+
+
 def simulate_garments(
     garments: list[Garment],
     materials: list[Material],
@@ -141,7 +171,7 @@ def simulate_garments(
     reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents, swung)
     sub_faces, used, collider, dynamics, emb = reach.faces, reach.used, reach.collider, reach.dynamics, reach.embedding
     body_frames = body_frames[:, used]
-    pins = RigidAttachment.build(rest[pinned], rest_body[used])
+    pins = Attachments.build(garments, rest_body[used], sub_faces, emb)
     thickness = _layer_thickness(garments, materials, rest_body[used])
     friction = np.array([m.friction for m in materials])[owner]
     free = ~pinned
@@ -245,7 +275,7 @@ def garment_stats(
 def substep(
     cloth: ImplicitCloth,
     dynamics,
-    pins: RigidAttachment,
+    pins: Attachments,
     faces: np.ndarray,
     start: np.ndarray,
     end: np.ndarray,
