@@ -475,10 +475,10 @@ class Embedding:
 
 @dataclass
 class RigidAttachment:
-    """Points carried by the best-fit rigid motion (Kabsch) of their `k` nearest body vertices at
-    rest: attachments (collar, waistband). A triangle frame (`Embedding`) carries a point 2 cm out
-    along the normal of one small body triangle, whose turning and shrinking (the front of the neck as
-    the arms come down) stretched pinned collar edges 2.9x and sank pins 17 mm into the body; a
+    """Points carried by the best-fit rigid motion (Kabsch) of their `k` nearest body vertices at rest:
+    the collar pins of tops (simulate.Attachments). A triangle frame (`Embedding`) carries a point 2 cm
+    out along the normal of one small body triangle, whose turning and shrinking (the front of the neck
+    as the arms come down) stretched pinned collar edges 2.9x and sank pins 17 mm into the body; a
     neighbourhood's rigid motion stretches them only by the skin's strain over some 10 cm."""
 
     neighbours: np.ndarray  # (P, k) body vertex indices
