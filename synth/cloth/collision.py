@@ -505,9 +505,11 @@ class RigidAttachment:
         P = len(self.offset)
         g = self.gather @ np.asarray(verts, np.float64)
         centre, H = g[:P], g[P:].reshape(3, P, 3).transpose(1, 0, 2)  # H = sum_k r_k x_k^T (P, 3, 3)
-        U, _, Vt = np.linalg.svd(H)
-        Vt[:, 2] *= np.sign(np.linalg.det(U @ Vt))[:, None]  # a reflection is no rigid motion
-        R = np.einsum("pji,pkj->pik", Vt, U)  # V D U^T
+        import roma
+        import torch
+
+        # The rotation maximising tr(R^T sum_k x_k r_k^T), reflections excluded (Kabsch), as MoSh's fit does.
+        R = roma.special_procrustes(torch.as_tensor(H.transpose(0, 2, 1)), method="svd").numpy()
         return centre + np.einsum("pij,pj->pi", R, self.offset)
 
 

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from synth.motion.rotations import slerp
+
 if TYPE_CHECKING:
     from synth.mosh.joints import JointModel
     from synth.sequence import MoshedSequence
@@ -128,15 +130,6 @@ def candidates(parents: np.ndarray, joints: list[int]) -> np.ndarray:
     return out
 
 
-def _slerp(r0: np.ndarray, r1: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """(24,3), (24,3), (n,) -> (n,24,3) rotation vectors, shortest arc (roma)."""
-    import roma
-    import torch
-
-    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
-    return roma.rotvec_slerp(t(r0), t(r1), t(alpha)).numpy()
-
-
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Geodesic angle (radians) between rotation vectors (...,3)."""
     import roma
@@ -171,7 +164,7 @@ def repair_range(
     else:
         src, dst, alpha = a, b, (frames - a) / (b - a)
     rot = poses.reshape(T, 24, 3).astype(np.float64)
-    blend = _slerp(rot[src], rot[dst], alpha)
+    blend = slerp(rot[src], rot[dst], alpha)
     line = (1 - alpha[:, None]) * trans[src] + alpha[:, None] * trans[dst]
     mask = (_angle(rot[frames], blend) > min_angle).any(0)
     move_root = 0 in glitch.joints or bool((np.linalg.norm(trans[frames] - line, axis=-1) > min_offset).any())
