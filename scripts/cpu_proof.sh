@@ -12,13 +12,13 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 OUT=${1:-out/cpu_proof}
 DATA_CONFIG=${DATA_CONFIG:-dataset_cpu}   # synth/pipeline/configs/NAME.yaml or a YAML path (128 px, passes seg/depth)
-N_SEQ=${N_SEQ:-150}                       # sequences x 4 cameras; generation is most of the time
+N_SEQ=${N_SEQ:-200}                       # sequences x 4 cameras x ~25 frames; generation ~80 min of the two hours
 TRAIN_CONFIG=${TRAIN_CONFIG:-cpu_proof}   # train/configs/NAME.yaml or a YAML path
 # Run (HMR then MVIPER) and the HMR control train side by side, one thread each (two 1-thread processes
-# outrun one 2-thread process on 2 busy cores). Each does HMR_STEPS + MVIPER_STEPS steps; at 0.5-0.6
-# steps/s per process (docs/TRAINING.md, "Learning on CPU") the default takes ~40-45 min.
-HMR_STEPS=${HMR_STEPS:-700}
-MVIPER_STEPS=${MVIPER_STEPS:-700}
+# outrun one 2-thread process on 2 cores). Each does HMR_STEPS + MVIPER_STEPS steps; at ~2.5 steps/s per
+# process on an otherwise idle machine (docs/TRAINING.md, "The proof runs") the default takes ~30 min.
+HMR_STEPS=${HMR_STEPS:-2000}
+MVIPER_STEPS=${MVIPER_STEPS:-2000}
 SEED=${SEED:-0}
 TRAIN_THREADS=${TRAIN_THREADS:-1}         # torch threads per training process
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}  # generation and evaluation
