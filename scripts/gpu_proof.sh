@@ -19,7 +19,7 @@ start=$(date +%s)
 log() { echo "[$(( $(date +%s) - start )) s] $*" | tee -a "$OUT/proof.log"; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$OUT/proof.log"
 
-# The dataset_cpu motion mix at 128 px, rendered by Cycles on the GPU.
+# dataset_cpu's sources and mix at 128 px with longer originals (1.2-2 s), rendered by Cycles on the GPU.
 cat > "$OUT/data.yaml" <<YAML
 n_seq: $N_SEQ
 motion:
