@@ -99,15 +99,25 @@ def report(out: Path, rss_log: Path | None) -> None:
     images = frames * cameras
     wall = summary["wall_s"]
     shard_bytes = sum(s["bytes"] for s in summary["shards"])
-    print(f"| figure | value |\n| --- | --- |")
-    print(f"| wall | {wall:,.0f} s ({wall / 3600:.2f} h): {summary['done']} of {summary['planned']} generated, {len(summary['failed'])} failed |")
+    print("| figure | value |\n| --- | --- |")
+    print(
+        f"| wall | {wall:,.0f} s ({wall / 3600:.2f} h): {summary['done']} of {summary['planned']} generated, {len(summary['failed'])} failed |"
+    )
     print(f"| sequences/hour | {3600 * summary['done'] / wall:.0f} |")
-    print(f"| images/s | {images / wall:.2f} ({summary['done']} sequences, {frames} frames x {cameras} cameras = {images:,} images) |")
+    print(
+        f"| images/s | {images / wall:.2f} ({summary['done']} sequences, {frames} frames x {cameras} cameras = {images:,} images) |"
+    )
     per_seq = {k: v / max(1, summary["done"]) for k, v in summary["times"].items()}
     total = sum(v for k, v in per_seq.items() if k not in ("plan", "pack"))
-    stages = ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f} %)" for k, v in sorted(per_seq.items(), key=lambda kv: -kv[1]) if k not in ("plan", "pack"))
+    stages = ", ".join(
+        f"{k} {v:.1f} s ({100 * v / total:.0f} %)"
+        for k, v in sorted(per_seq.items(), key=lambda kv: -kv[1])
+        if k not in ("plan", "pack")
+    )
     print(f"| time per sequence (sum over workers) | {stages} |")
-    print(f"| once per run | plan {summary['times'].get('plan', 0):.1f} s, pack {summary['times'].get('pack', 0):.1f} s |")
+    print(
+        f"| once per run | plan {summary['times'].get('plan', 0):.1f} s, pack {summary['times'].get('pack', 0):.1f} s |"
+    )
     sizes = sorted(s["bytes"] for s in summary["shards"])
     print(f"| shards | {len(sizes)}, {shard_bytes / 1e6:.1f} MB ({sizes[0] / 1e6:.1f}-{sizes[-1] / 1e6:.1f} MB each) |")
     print(f"| bytes per frame per camera | {shard_bytes / max(1, images) / 1000:.1f} KB |")

@@ -307,3 +307,27 @@ def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
     assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the shadow
     assert np.abs(ratio[top] - 1).mean() < 0.02  # the photo untouched
     assert set(np.unique(seg[near_feet]).tolist()) == {0}  # the floor is background
+
+
+def test_garment_colours_are_neutral_or_muted_never_neon():
+    """Clothing colours: a share of near-greys, every hue among the rest, no saturated-and-bright (neon) tone."""
+    import colorsys
+
+    from synth.scene.sampling import MAX_CHROMA, NEUTRAL_SHARE, garment_color
+
+    rng = np.random.default_rng(0)
+    hsv = np.array([colorsys.rgb_to_hsv(*garment_color(rng)) for _ in range(4000)])
+    assert (hsv[:, 1] * hsv[:, 2]).max() <= MAX_CHROMA + 1e-3
+    assert abs(np.mean(hsv[:, 1] < 0.16) - NEUTRAL_SHARE) < 0.03
+    assert hsv[:, 2].min() < 0.1 and hsv[:, 2].max() > 0.85  # near-black and near-white both occur
+    hues = np.histogram(hsv[hsv[:, 1] > 0.3, 0], bins=6, range=(0, 1))[0]
+    assert hues.min() > 0.5 * hues.mean()
+    plain = [
+        m
+        for s in range(60)
+        for m in sample_scene(s).garment_materials
+        if m["kind"] == "procedural" and m["pattern"] != "denim"
+    ]
+    assert plain and all(
+        colorsys.rgb_to_hsv(*c)[1] * colorsys.rgb_to_hsv(*c)[2] <= MAX_CHROMA + 1e-3 for m in plain for c in m["colors"]
+    )
