@@ -78,17 +78,23 @@ def role(cmd: str) -> str:
     return "other"
 
 
-def peak_by_role(samples, lo: int, hi: int) -> dict[str, int]:
-    """Largest RSS per role over the samples whose done count lies in [lo, hi]."""
-    peak: dict[str, int] = {}
+def print_rss(samples, bucket: int = 20) -> None:
+    """Per block of `bucket` finished sequences: each process's smallest and largest RSS (MB). The
+    smallest is what a worker holds between sequences (growth would show there), the largest its peak."""
+    blocks: dict[int, dict[str, list[int]]] = {}
     for _, done, tree in samples:
-        if not lo <= done <= hi:
-            continue
-        for _pid, (_ppid, rss, cmd) in tree.items():
+        for pid, (_, rss, cmd) in tree.items():
             r = role(cmd)
-            if r != "other":
-                peak[r] = max(peak.get(r, 0), rss)
-    return peak
+            if r in ("parent", "worker"):
+                blocks.setdefault(done // bucket, {}).setdefault(f"{r} {pid}", []).append(rss)
+            elif r == "blender":
+                blocks.setdefault(done // bucket, {}).setdefault("blender (any)", []).append(rss)
+    names = sorted({n for b in blocks.values() for n in b})
+    print("\n| sequences done | " + " | ".join(f"{n} RSS MB min-max" for n in names) + " |")
+    print("| --- |" + " ---: |" * len(names))
+    for k in sorted(blocks):
+        cells = [f"{min(v):,}-{max(v):,}" if (v := blocks[k].get(n)) else "-" for n in names]
+        print(f"| {k * bucket}-{(k + 1) * bucket - 1} | " + " | ".join(cells) + " |")
 
 
 def report(out: Path, rss_log: Path | None) -> None:
@@ -127,11 +133,7 @@ def report(out: Path, rss_log: Path | None) -> None:
         causes[first] = causes.get(first, 0) + 1
     print(f"| failures | {len(summary['failed'])}" + "".join(f"; {n} x {c}" for c, n in causes.items()) + " |")
     if rss_log and rss_log.is_file():
-        samples = rss_samples(rss_log)
-        last = max((d for _, d, _ in samples), default=0)
-        for label, lo, hi in (("first 30 sequences", 0, 30), ("last 30 sequences", max(0, last - 30), last)):
-            peak = peak_by_role(samples, lo, hi)
-            print(f"| peak RSS, {label} | " + ", ".join(f"{r} {mb:,} MB" for r, mb in sorted(peak.items())) + " |")
+        print_rss(rss_samples(rss_log))
     for f in summary["failed"]:
         print(f"\n- {f['id']}: {f['error'].splitlines()[0][:300]}")
 

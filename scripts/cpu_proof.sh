@@ -27,7 +27,10 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/proof.log"; }
 
 log "generate: config $DATA_CONFIG, $N_SEQ sequences, seed $SEED -> $OUT/data"
 resume=(); [ -f "$OUT/data/plan.json" ] && resume=(--resume)
-$PY -m synth.cli generate --config "$DATA_CONFIG" --n-seq "$N_SEQ" --seed "$SEED" --out "$OUT/data" "${resume[@]}"
+# exit 1: some sequences failed (listed in failures.jsonl, retried by --resume); the rest is a dataset
+gen=0; $PY -m synth.cli generate --config "$DATA_CONFIG" --n-seq "$N_SEQ" --seed "$SEED" --out "$OUT/data" "${resume[@]}" || gen=$?
+[ "$gen" -le 1 ] || exit "$gen"
+[ "$gen" -eq 0 ] || log "generate: $(wc -l < "$OUT/data/failures.jsonl") sequence(s) failed (failures.jsonl); training on the rest"
 $PY -m synth.cli validate "$OUT/data"
 
 log "train: HMR $HMR_STEPS steps, then MVIPER $MVIPER_STEPS steps from it ($TRAIN_CONFIG), and beside it the HMR control, $((HMR_STEPS + MVIPER_STEPS)) steps (MVIPER's total)"
