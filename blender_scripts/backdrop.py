@@ -1,5 +1,11 @@
-"""Photo backgrounds: each camera sees its own crop of one photo (zoom, small rotation, offset in
-the free margin), composited behind the transparent-film render with its alpha."""
+"""Backgrounds composited behind the transparent-film render, and the subject's border.
+
+Photo: each camera sees its own crop of one photo (zoom, small rotation, offset in the free
+margin), composited with the render's alpha. HDRI (Environment): the equirectangular image as the
+camera sees it, looked up per pixel centre exactly as Cycles' world shader maps a camera ray's
+direction, composited in linear light. Neither is path traced: the camera-visible background was
+most of a render's samples (docs/BENCHMARKS.md, "Rendering"), so Cycles traces only the subject's
+border (`subject_border`) and leaves the background to these lookups."""
 
 from __future__ import annotations
 
@@ -89,6 +95,88 @@ class Backdrop:
         fg = read_image(rgba_png)
         alpha = fg[..., 3:4] if ground is None else smooth_shadow(fg[..., 3], ground)[..., None]
         write_rgb_png(out_png, alpha * fg[..., :3] + (1 - alpha) * self.crops[camera % len(self.crops)])
+
+
+# Pixels added around the subject's projected bounding box: Cycles' pixel filter (Blackman-Harris,
+# 1.5 px wide) reaches 0.75 px past a pixel, hair ribbons and the garments' render-time thickness a
+# few mm past their points; 3 px is 2-5 cm at 128-250 px.
+BORDER_MARGIN_PX = 3
+
+
+def subject_border(
+    points: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, size: int, margin: int = BORDER_MARGIN_PX
+) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1): the pixel rectangle (columns x0..x1-1, rows y0..y1-1 from the top) holding
+    every world point (N,3) seen by the OpenCV camera (R, t, K) of a size x size image, grown by
+    `margin`; a triangle projects inside its corners' box, so no subject pixel lies outside it.
+    Points behind the camera give the whole image."""
+    cam = np.asarray(points, np.float64) @ np.asarray(R).T + np.asarray(t)
+    if len(cam) == 0:
+        return 0, 0, 0, 0
+    if cam[:, 2].min() <= 1e-6:
+        return 0, size, 0, size
+    uv = cam[:, :2] / cam[:, 2:3] * np.diag(K)[:2] + K[:2, 2]
+    lo, hi = np.floor(uv.min(axis=0)) - margin, np.ceil(uv.max(axis=0)) + margin
+    x0, y0 = (int(np.clip(v, 0, size)) for v in lo)
+    x1, y1 = (int(np.clip(v, 0, size)) for v in hi)
+    return x0, max(x0, x1), y0, max(y0, y1)
+
+
+def outside_border(size: int, border: tuple[int, int, int, int]) -> np.ndarray:
+    """(size, size) bools: the pixels Cycles did not render (background by construction)."""
+    x0, x1, y0, y1 = border
+    out = np.ones((size, size), bool)
+    out[y0:y1, x0:x1] = False
+    return out
+
+
+class Environment:
+    """An equirectangular HDRI as the world shader shows it (scene_build._environment): direction
+    rotated about Z by `rotation`, Cycles' equirectangular mapping, bilinear lookup with the image
+    repeating around the horizon, negatives clamped, times `strength`. Linear scene radiance."""
+
+    def __init__(self, path: str, rotation: float, strength: float):
+        self.image = read_image(path)[..., :3].astype(np.float32)
+        self.rotation, self.strength = float(rotation), float(strength)
+
+    def radiance(self, directions: np.ndarray) -> np.ndarray:
+        """(..., 3) world directions (Blender, z up) -> (..., 3) radiance."""
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        d = np.asarray(directions, np.float64)
+        x, y = c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]
+        z = d[..., 2] / np.linalg.norm(d, axis=-1)
+        u = 0.5 - np.arctan2(y, x) / (2 * math.pi)  # Cycles' direction_to_equirectangular
+        v = 1.0 - np.arccos(np.clip(z, -1.0, 1.0)) / math.pi  # 1 at the zenith
+        h, w = self.image.shape[:2]
+        px, py = u * w - 0.5, (1.0 - v) * h - 0.5  # rows of the file run from the top
+        x0, y0 = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
+        fx, fy = (px - x0)[..., None], (py - y0)[..., None]
+        xa, xb = x0 % w, (x0 + 1) % w
+        ya, yb = np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
+        im = self.image
+        top = im[ya, xa] * (1 - fx) + im[ya, xb] * fx
+        bottom = im[yb, xa] * (1 - fx) + im[yb, xb] * fx
+        return (np.maximum(top * (1 - fy) + bottom * fy, 0.0) * self.strength).astype(np.float32)
+
+    def view(self, R: np.ndarray, K: np.ndarray, size: int) -> np.ndarray:
+        """(size, size, 3) radiance behind each pixel centre of the OpenCV camera (R world->camera, K)."""
+        centres = np.arange(size) + 0.5
+        qx, qy = np.meshgrid((centres - K[0, 2]) / K[0, 0], (centres - K[1, 2]) / K[1, 1])
+        rays = np.stack([qx, qy, np.ones_like(qx)], axis=-1) @ np.asarray(R)  # camera -> world: R^T d
+        return self.radiance(rays)
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """Blender's 'Standard' view on an sRGB display: the piecewise sRGB curve, clipped to [0, 1]."""
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def over_environment(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Premultiplied linear RGBA (Cycles' Combined pass) over linear radiance -> display RGB in
+    [0, 1]: the same per-pixel mix of subject and background samples the opaque film averaged."""
+    alpha = np.clip(rgba[..., 3:4], 0.0, 1.0)
+    return srgb_encode(rgba[..., :3] + (1.0 - alpha) * background)
 
 
 SHADOW_SIGMA_PX = 2.0  # shadows are low-frequency; 8 samples leave per-pixel grain in the alpha

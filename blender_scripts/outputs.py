@@ -77,10 +77,14 @@ def write_passes(
     clip_end: float,
     R: np.ndarray,
     ground: bool = False,
+    outside: np.ndarray | None = None,
 ) -> None:
     """depth/seg/parts/normals/flow of camera c, frame t, from the render's passes (R: world->OpenCV camera).
-    With a ground plane (label 0, a shadow catcher) its pixels get background depth and normals."""
+    With a ground plane (label 0, a shadow catcher) its pixels get background depth and normals;
+    `outside` (H,W bools) marks pixels outside the rendered border: background in every pass."""
     background = labels_from_pass(passes["Object Index.X"]) == 0 if ground else None
+    if outside is not None:
+        background = outside if background is None else background | outside
 
     def path(name: str, ext: str) -> str:
         return os.path.join(job_dir, name, f"cam{c}", f"{t:04d}.{ext}")
@@ -90,10 +94,12 @@ def write_passes(
         if background is not None:
             depth[background] = np.inf
         save_npy(path("depth", "npy"), depth)
-    if "seg" in wanted:
-        write_gray_png(path("seg", "png"), labels_from_pass(passes["Object Index.X"]))
-    if "parts" in wanted:
-        write_gray_png(path("parts", "png"), labels_from_pass(passes["Material Index.X"]))
+    for name, channel in (("seg", "Object Index.X"), ("parts", "Material Index.X")):
+        if name in wanted:
+            labels = labels_from_pass(passes[channel])
+            if outside is not None:
+                labels[outside] = 0
+            write_gray_png(path(name, "png"), labels)
     if "normals" in wanted:
         world = np.stack([passes[f"Normal.{a}"] for a in "XYZ"], axis=-1).astype(np.float64)
         cam = world @ R.T

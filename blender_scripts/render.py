@@ -4,7 +4,11 @@
     python blender_scripts/render.py --job DIR                (bpy module from PyPI)
 
 The scene is built once; per frame the body and garment vertices are streamed into their meshes
-and each camera renders one image. Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
+and each camera renders one image: Cycles path-traces only the subject's border (its projected
+bounding box) on a transparent film, and the background (HDRI or photo) is composited behind it
+(backdrop.py). With the shadow-catching ground, the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every
+pixel is path-traced, the HDRI seen by the camera rays (the ground's shadow and the background's
+motion need them). Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
 seg/cam{c}/{t:04d}.png (when asked), cameras.json and render_info.json.
 """
 
@@ -22,7 +26,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
-from backdrop import Backdrop  # noqa: E402
+from backdrop import (  # noqa: E402
+    Backdrop,
+    Environment,
+    outside_border,
+    over_environment,
+    subject_border,
+    write_rgb_png,
+)
 from common import JobError  # noqa: E402
 from outputs import (  # noqa: E402
     PASS_DIRS,
@@ -100,6 +111,11 @@ class BuiltScene:
     riders: list[tuple]  # [(object carried by the head, (T,4,4))]
     ground: bool
     animated: bool  # keyframed (the flow pass): frame t is scene frame t
+    # the camera Cycles renders through: moved onto each job camera in turn (switching scene.camera
+    # re-synced every object and rebuilt the BVH, ~0.02 s a render); None when keyframed (flow)
+    view: object = None
+    cropped: bool = False  # path-trace only the subject's border (see the module docstring)
+    environment: Environment | None = None  # the HDRI composited behind a cropped render
 
 
 def build_scene(job_dir: str, spec: dict) -> BuiltScene:
@@ -116,7 +132,24 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     animated = "flow" in spec["passes"]
     if animated:
         animate(scene, subject, cams, spec["job"]["cameras"], int(spec["num_frames"]), riders)
-    return BuiltScene(scene, device, cams, subject, riders, ground, animated)
+    built = BuiltScene(scene, device, cams, subject, riders, ground, animated)
+    if not animated:
+        built.view = add_view_camera(scene, cams[0])
+    built.cropped = spec["engine"] == "cycles" and not (ground or animated or os.environ.get("SYNTH_RENDER_FULL_FRAME"))
+    if built.cropped:
+        scene.render.film_transparent = True
+        if spec["background"]["kind"] == "hdri":
+            bg = spec["background"]
+            built.environment = Environment(resolve_asset(bg["path"], "HDRI"), bg["rotation"], bg["strength"])
+    return built
+
+
+def add_view_camera(scene, like):
+    """The camera Cycles renders through, a copy of `like`'s lens; render_view moves it."""
+    obj = bpy.data.objects.new("view", like.data.copy())
+    scene.collection.objects.link(obj)
+    scene.camera = obj
+    return obj
 
 
 def enable_passes(layer, wanted: list[str], ground: bool, photo: bool) -> None:
@@ -154,11 +187,43 @@ def make_output_dirs(job_dir: str, num_cams: int, wanted: list[str]) -> None:
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
 
 
-def render_view(scene, cam):
-    """Render the scene through one camera; returns Blender's 'Render Result' image."""
-    scene.camera = cam
+def render_view(built: BuiltScene, cam, t: int) -> tuple[object, tuple[int, int, int, int] | None]:
+    """Render frame t (posed) through one camera; returns (Blender's 'Render Result' image, the
+    border rendered as (x0, x1, y0, y1) pixels from the top left, or None for the whole image)."""
+    scene = built.scene
+    if built.view is None:
+        scene.camera = cam
+    else:
+        built.view.matrix_world = cam.matrix_world
+        built.view.data.clip_end = cam.data.clip_end
+    border = None
+    if built.cropped:
+        size = scene.render.resolution_x
+        R, tv = opencv_extrinsics(np.array(cam.matrix_world))
+        K = intrinsics(cam.data.lens, cam.data.sensor_width, size, size)
+        border = subject_border(subject_points(built, t), R, tv, K, size)
+        set_border(scene.render, border, size)
     bpy.ops.render.render()
-    return bpy.data.images["Render Result"]
+    return bpy.data.images["Render Result"], border
+
+
+def subject_points(built: BuiltScene, t: int) -> np.ndarray:
+    """World points whose projection bounds the subject at frame t: every vertex of the meshes that
+    move (body, garments, shoes) and the bounding-box corners of what the head carries (hair, eyes)."""
+    pts = [np.asarray(verts[t], np.float64) for _, verts in built.subject]
+    for obj, xforms in built.riders:
+        M = np.asarray(xforms[t], np.float64)
+        corners = np.array([list(c) for c in obj.bound_box], np.float64)
+        pts.append(corners @ M[:3, :3].T + M[:3, 3])
+    return np.concatenate(pts)
+
+
+def set_border(render, border: tuple[int, int, int, int], size: int) -> None:
+    """Blender's render border (fractions, y from the bottom), the full-size result kept."""
+    x0, x1, y0, y1 = border
+    render.use_border, render.use_crop_to_border = True, False
+    render.border_min_x, render.border_max_x = x0 / size, x1 / size
+    render.border_min_y, render.border_max_y = 1.0 - y1 / size, 1.0 - y0 / size
 
 
 def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_png: str, ground=None) -> None:
@@ -169,6 +234,14 @@ def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_
     else:
         save_image(scene, result, tmp_png, False, alpha=True)
         backdrop.composite(tmp_png, path, c, ground)
+
+
+def save_over_environment(path: str, passes: dict, environment: Environment, cam, size: int) -> None:
+    """The RGB frame of a cropped HDRI render: its Combined pass over the camera's view of the HDRI."""
+    rgba = np.stack([passes[f"Combined.{ch}"] for ch in "RGBA"], axis=-1)
+    R, _ = opencv_extrinsics(np.array(cam.matrix_world))
+    K = intrinsics(cam.data.lens, cam.data.sensor_width, size, size)
+    write_rgb_png(path, over_environment(rgba, environment.view(R, K, size)))
 
 
 class StepClock:
@@ -192,13 +265,14 @@ class StepClock:
 
 def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, dict]:
     """Every frame through every camera: images and passes on disk. Returns (per camera the OpenCV
-    pose of each frame, timings: wall and CPU seconds of each image and of each step)."""
+    pose of each frame, timings: wall and CPU seconds of each image and of each step, and the share
+    of each image's pixels that were path-traced)."""
     T, wanted, tracks = int(spec["num_frames"]), list(spec["passes"]), spec["job"]["cameras"]
-    scene = built.scene
+    scene, size = built.scene, int(spec["resolution"])
     records = [[] for _ in built.cams]
     tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
     shadow_on_photo = built.ground and backdrop is not None  # its alpha is smoothed by label
-    clock, wall, cpu = StepClock(), [], []
+    clock, wall, cpu, traced = StepClock(), [], [], []
     t0 = time.perf_counter()
     for t in range(T):
         with clock("pose"):
@@ -206,36 +280,34 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
         for c, cam in enumerate(built.cams):
             w_img, c_img = time.perf_counter(), time.process_time()
             with clock("render"):
-                result = render_view(scene, cam)
+                result, border = render_view(built, cam, t)
             record = camera_record(cam)
             passes = None
-            if wanted or shadow_on_photo:
+            if wanted or shadow_on_photo or built.environment is not None:
                 with clock("read passes"):
                     save_image(scene, result, tmp_exr, True)
                     passes = read_exr_passes(tmp_exr)
+            outside = outside_border(size, border) if border is not None else None
             with clock("save frame"):
-                ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
-                save_frame(
-                    scene,
-                    result,
-                    os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png"),
-                    backdrop,
-                    c,
-                    tmp_png,
-                    ground,
-                )
+                frame_path = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
+                if built.environment is not None:
+                    save_over_environment(frame_path, passes, built.environment, cam, size)
+                else:
+                    ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
+                    save_frame(scene, result, frame_path, backdrop, c, tmp_png, ground)
             if wanted:
                 with clock("write passes"):
                     R, clip_end = np.array(record["R"]), cam.data.clip_end
-                    write_passes(job_dir, wanted, passes, c, t, T - 1, clip_end, R, built.ground)
+                    write_passes(job_dir, wanted, passes, c, t, T - 1, clip_end, R, built.ground, outside)
             records[c].append(record)
             wall.append(time.perf_counter() - w_img)
             cpu.append(time.process_time() - c_img)
+            traced.append(1.0 if outside is None else 1.0 - float(outside.mean()))
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
     for tmp in (tmp_exr, tmp_png):
         if os.path.exists(tmp):
             os.remove(tmp)
-    return records, {"image_seconds": wall, "image_cpu_seconds": cpu, "steps": clock.record()}
+    return records, {"image_seconds": wall, "image_cpu_seconds": cpu, "steps": clock.record(), "traced": traced}
 
 
 def cameras_record(cams: list, records: list[list[dict]], size: int) -> dict:
@@ -275,6 +347,8 @@ def render_info(spec: dict, built: BuiltScene, seconds: float, timing: dict) -> 
         "steady_seconds_per_image": float(np.median(wall[1:] or wall)),
         "steady_cpu_seconds_per_image": float(np.median(cpu[1:] or cpu)),
         "steps": timing["steps"],
+        # pixels path-traced per image (the subject's border; 1.0: the whole image)
+        "traced_share": float(np.mean(timing["traced"])) if timing["traced"] else 1.0,
         "blender": bpy.app.version_string,
     }
 

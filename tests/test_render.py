@@ -278,3 +278,67 @@ def test_photo_shadow_alpha_is_smoothed_on_the_ground_only():
     before, after = np.abs(alpha - shadow)[ground].mean(), np.abs(out - shadow)[ground].mean()
     assert after < 0.3 * before, (before, after)  # grain gone, the blob kept
     assert out[40, 32] > 0.6 and out[5, 5] < 0.3
+
+
+def test_subject_border_holds_every_projected_point():
+    """The path-traced border is the projected box of the subject's points plus the margin, inside
+    the image; a point behind the camera gives the whole image."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import outside_border, subject_border
+
+    rng = np.random.default_rng(3)
+    size, f = 128, 720.0
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
+    R, t = np.eye(3), np.array([0.0, 0.0, 12.0])
+    pts = rng.normal(0, 0.3, (500, 3)) * [0.4, 1.0, 0.3]
+    x0, x1, y0, y1 = subject_border(pts, R, t, K, size, margin=3)
+    uv = (pts + t)[:, :2] / (pts + t)[:, 2:] * f + size / 2
+    assert x0 >= 0 and y0 >= 0 and x1 <= size and y1 <= size and x1 - x0 < size / 2
+    assert (uv[:, 0] >= x0 + 3).all() and (uv[:, 0] <= x1 - 3).all()
+    assert (uv[:, 1] >= y0 + 3).all() and (uv[:, 1] <= y1 - 3).all()
+    out = outside_border(size, (x0, x1, y0, y1))
+    assert not out[y0:y1, x0:x1].any() and out.sum() == size * size - (x1 - x0) * (y1 - y0)
+    assert subject_border(np.vstack([pts, [[0, 0, -13.0]]]), R, t, K, size) == (0, size, 0, size)
+
+
+def test_environment_lookup_follows_cycles_equirectangular_mapping(tmp_path):
+    """Environment.radiance maps a direction as Cycles' world shader does: u = 0.5 - atan2(y, x) / 2pi,
+    v = 1 - acos(z) / pi (v = 1 at the zenith, the file's top row), after the world's Z rotation."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import Environment
+
+    h, w = 8, 16
+    env = Environment.__new__(Environment)  # the image itself, not a file
+    env.image = np.arange(h * w * 3, dtype=np.float32).reshape(h, w, 3)
+    env.rotation, env.strength = 0.7, 2.0
+    rows, cols = np.mgrid[:h, :w]
+    u, v = (cols + 0.5) / w, 1.0 - (rows + 0.5) / h
+    phi, theta = np.pi * (1 - 2 * u) - env.rotation, np.pi * (1 - v)
+    dirs = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=-1)
+    assert np.allclose(env.radiance(dirs), 2.0 * env.image, rtol=1e-4)  # each texel centre: its texel
+    zenith = env.radiance(np.array([0.0, 0.0, 1.0]))  # the top row, half way between columns 7 and 8 (u = 0.5)
+    assert np.allclose(zenith, env.image[0, 7] + env.image[0, 8])
+
+
+@pytest.mark.slow
+def test_cropped_render_matches_the_full_frame(tmp_path, subject, monkeypatch):
+    """Cycles traces only the subject's border and the HDRI is composited behind it: the same
+    labels and depth as path-tracing every pixel, the background the same to the 8-bit level."""
+    verts, _, faces, garments = subject
+    spec = _spec(4, num_cameras=2, resolution=64, passes=["depth", "seg"])
+    jobs = {}
+    for name, full in (("cropped", ""), ("full", "1")):
+        monkeypatch.setenv("SYNTH_RENDER_FULL_FRAME", full)
+        jobs[name] = write_render_job(tmp_path / name, spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments])
+        run_render(jobs[name])
+    info = {k: json.loads((j / "render_info.json").read_text()) for k, j in jobs.items()}
+    assert info["full"]["traced_share"] == 1.0 and info["cropped"]["traced_share"] < 0.7
+    for c in range(2):
+        stem = f"cam{c}/0000"
+        seg = [np.asarray(Image.open(j / "seg" / f"{stem}.png")) for j in jobs.values()]
+        depth = [np.load(j / "depth" / f"{stem}.npy") for j in jobs.values()]
+        img = [np.asarray(Image.open(j / "frames" / f"{stem}.png")).astype(float) for j in jobs.values()]
+        assert np.array_equal(seg[0], seg[1]) and np.array_equal(depth[0], depth[1]) and (seg[0] > 0).any()
+        far = ~binary_dilation(seg[0] > 0, iterations=2)
+        diff = np.abs(img[0] - img[1])[far]
+        assert diff.mean() < 1.0 and np.percentile(diff, 99) < 6, (diff.mean(), np.percentile(diff, 99))
