@@ -5,11 +5,12 @@ style and shoes; the ground shadow only with the `ground` flag), 4 cameras x --f
 once per setting. Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the
 body, garments and skin only), `ground` (with the shadow-catching ground, off by default), `photo` (a shared
 photo background instead of a bundled HDRI), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and
-the pre-MPFB plain skin: the scene before the people work). `s/image` is the steady state in wall seconds
+the pre-MPFB plain skin: the scene before the people work), `fullframe` (every pixel path-traced, the HDRI
+seen by camera rays: $SYNTH_RENDER_FULL_FRAME=1, the renderer before the subject's border). `s/image` is the steady state in wall seconds
 (median over images after the first, which pays for the scene upload: `first s`), `cpu s` the same in the
 render process's CPU seconds (all its threads: comparable on a loaded machine); `setup s` is Blender's
 start-up plus the scene build; the last column is CPU seconds per image by step of render.py's frame loop
-(first image included). Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
+(first image included); `traced` the share of the pixels path-traced. Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
 to look at. For the `nopeople` setting it also prints how well joints, depth and seg agree with the geometry.
 Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows] [--keep DIR]
        [--settings cycles:1,cycles:8,cycles:8:ground,cycles:8:ground:photo,eevee:1] [--device cpu|gpu|auto]
@@ -66,7 +67,7 @@ def main() -> None:
     accuracy = ""
     print(
         f"{'engine':<8}{'samples':>8}{'denoise':>11}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'cpu s':>7}"
-        f"{'first s':>9}{'setup s':>9}{'wall s':>8}  CPU s per image by step"
+        f"{'first s':>9}{'setup s':>9}{'wall s':>8}{'traced':>7}  CPU s per image by step"
     )
     for n, item in enumerate(args.settings.split(",")):
         engine, samples, *flags = item.split(":")
@@ -93,6 +94,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             where = Path(args.keep) / f"{n}_{item.replace(':', '_')}" if args.keep else Path(tmp) / "job"
             job = write_render_job(where, spec, verts, faces, garments, rig=None if plain else rig)
+            os.environ["SYNTH_RENDER_FULL_FRAME"] = "1" if "fullframe" in flags else ""
             t0 = time.perf_counter()
             try:
                 run_render(job)
@@ -114,7 +116,7 @@ def main() -> None:
         print(
             f"{engine:<8}{samples:>8}{str(info['denoised_by']):>11}{str('flow' in flags):>6}{who[:19]:>20}"
             f"{info['device'][:11]:>12}{info['steady_seconds_per_image']:>9.2f}{info['steady_cpu_seconds_per_image']:>7.2f}"
-            f"{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}  {steps}"
+            f"{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}{info.get('traced_share', 1.0):>7.2f}  {steps}"
         )
     if accuracy:
         print(accuracy)

@@ -329,7 +329,9 @@ def test_cropped_render_matches_the_full_frame(tmp_path, subject, monkeypatch):
     jobs = {}
     for name, full in (("cropped", ""), ("full", "1")):
         monkeypatch.setenv("SYNTH_RENDER_FULL_FRAME", full)
-        jobs[name] = write_render_job(tmp_path / name, spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments])
+        jobs[name] = write_render_job(
+            tmp_path / name, spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments]
+        )
         run_render(jobs[name])
     info = {k: json.loads((j / "render_info.json").read_text()) for k, j in jobs.items()}
     assert info["full"]["traced_share"] == 1.0 and info["cropped"]["traced_share"] < 0.7
