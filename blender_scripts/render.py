@@ -194,8 +194,10 @@ def render_view(built: BuiltScene, cam, t: int) -> tuple[object, tuple[int, int,
     if built.view is None:
         scene.camera = cam
     else:
-        built.view.matrix_world = cam.matrix_world
-        built.view.data.clip_end = cam.data.clip_end
+        # the camera's own location/rotation, not its matrix: decomposing that again moved rays by ~1e-5
+        view = built.view
+        view.location, view.rotation_euler, view.scale = cam.location, cam.rotation_euler, cam.scale
+        view.data.clip_end = cam.data.clip_end
     border = None
     if built.cropped:
         size = scene.render.resolution_x
