@@ -1,11 +1,11 @@
-"""Backgrounds composited behind the transparent-film render, and the subject's border.
+"""Backgrounds composited with the render, and the subject's border.
 
 Photo: each camera sees its own crop of one photo (zoom, small rotation, offset in the free
-margin), composited with the render's alpha. HDRI (Environment): the equirectangular image as the
-camera sees it, looked up per pixel centre exactly as Cycles' world shader maps a camera ray's
-direction, composited in linear light. Neither is path traced: the camera-visible background was
-most of a render's samples (docs/BENCHMARKS.md, "Rendering"), so Cycles traces only the subject's
-border (`subject_border`) and leaves the background to these lookups."""
+margin), composited behind the transparent-film render with its alpha. HDRI (Environment): the
+equirectangular image as the camera sees it, looked up per pixel centre exactly as Cycles' world
+shader maps a camera ray's direction, filled in where Cycles did not render. Cycles traces only
+the subject's border (`subject_border`): the camera-visible background was most of a render's
+samples (docs/BENCHMARKS.md, "Rendering")."""
 
 from __future__ import annotations
 
@@ -177,8 +177,8 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
 
 
 def over_environment(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Premultiplied linear RGBA (Cycles' Combined pass) over linear radiance -> display RGB in
-    [0, 1]: the same per-pixel mix of subject and background samples the opaque film averaged."""
+    """Premultiplied linear RGBA (Cycles' Combined pass; 0 where not rendered) over linear radiance
+    -> display RGB in [0, 1]."""
     alpha = np.clip(rgba[..., 3:4], 0.0, 1.0)
     return srgb_encode(rgba[..., :3] + (1.0 - alpha) * background)
 

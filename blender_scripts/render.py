@@ -5,8 +5,7 @@
 
 The scene is built once; per frame the body and garment vertices are streamed into their meshes
 and each camera renders one image: Cycles path-traces only the subject's border (its projected
-bounding box) on a transparent film, and the background (HDRI or photo) is composited behind it
-(backdrop.py). With the shadow-catching ground, the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every
+bounding box), and the background (HDRI or photo) outside it is composited in (backdrop.py). With the shadow-catching ground, the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every
 pixel is path-traced, the HDRI seen by the camera rays (the ground's shadow and the background's
 motion need them). Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
 seg/cam{c}/{t:04d}.png (when asked), cameras.json and render_info.json.
@@ -137,7 +136,8 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
         built.view = add_view_camera(scene, cams[0])
     built.cropped = spec["engine"] == "cycles" and not (ground or animated or os.environ.get("SYNTH_RENDER_FULL_FRAME"))
     if built.cropped:
-        scene.render.film_transparent = True
+        # the film stays opaque over an HDRI: OIDN denoising the subject beside a transparent (black)
+        # background brightened it by 1-5 levels (hair 7); beside the lit HDRI it denoises as before
         if spec["background"]["kind"] == "hdri":
             bg = spec["background"]
             built.environment = Environment(resolve_asset(bg["path"], "HDRI"), bg["rotation"], bg["strength"])
@@ -238,9 +238,13 @@ def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_
         backdrop.composite(tmp_png, path, c, ground)
 
 
-def save_over_environment(path: str, passes: dict, environment: Environment, cam, size: int) -> None:
-    """The RGB frame of a cropped HDRI render: its Combined pass over the camera's view of the HDRI."""
+def save_over_environment(
+    path: str, passes: dict, environment: Environment, cam, size: int, outside: np.ndarray
+) -> None:
+    """The RGB frame of a cropped HDRI render: its Combined pass (opaque inside the border) over the
+    camera's view of the HDRI (`outside`: the pixels not rendered)."""
     rgba = np.stack([passes[f"Combined.{ch}"] for ch in "RGBA"], axis=-1)
+    rgba[outside] = 0.0
     R, _ = opencv_extrinsics(np.array(cam.matrix_world))
     K = intrinsics(cam.data.lens, cam.data.sensor_width, size, size)
     write_rgb_png(path, over_environment(rgba, environment.view(R, K, size)))
@@ -293,7 +297,7 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
             with clock("save frame"):
                 frame_path = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
                 if built.environment is not None:
-                    save_over_environment(frame_path, passes, built.environment, cam, size)
+                    save_over_environment(frame_path, passes, built.environment, cam, size, outside)
                 else:
                     ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
                     save_frame(scene, result, frame_path, backdrop, c, tmp_png, ground)
