@@ -4,7 +4,7 @@
 resident memory of every process under the run's root process (workers and their Blender renders);
 `report` reads the output folder (summary.json, the done markers, the shards) and that log, and prints
 sequences/hour, images/s, failures and their causes, bytes per frame per camera, shards, time per stage
-and peak RSS per worker at the 30th finished sequence and at the end.
+and each process's smallest and largest RSS per 20 finished sequences (growth would show in the smallest).
 
     python benchmarks/dataset_run.py monitor ROOT_PID OUT LOG &   # beside `synth generate --out OUT`
     python benchmarks/dataset_run.py report OUT [--rss LOG]
@@ -113,12 +113,10 @@ def report(out: Path, rss_log: Path | None) -> None:
     print(
         f"| images/s | {images / wall:.2f} ({summary['done']} sequences, {frames} frames x {cameras} cameras = {images:,} images) |"
     )
-    per_seq = {k: v / max(1, summary["done"]) for k, v in summary["times"].items()}
-    total = sum(v for k, v in per_seq.items() if k not in ("plan", "pack"))
+    per_seq = {k: v / max(1, summary["done"]) for k, v in summary["times"].items() if k not in ("plan", "pack")}
+    total = sum(per_seq.values())
     stages = ", ".join(
-        f"{k} {v:.1f} s ({100 * v / total:.0f} %)"
-        for k, v in sorted(per_seq.items(), key=lambda kv: -kv[1])
-        if k not in ("plan", "pack")
+        f"{k} {v:.1f} s ({100 * v / total:.0f} %)" for k, v in sorted(per_seq.items(), key=lambda kv: -kv[1])
     )
     print(f"| time per sequence (sum over workers) | {stages} |")
     print(

@@ -59,9 +59,12 @@ _SAMPLER_KEYS = {
 
 def _color(rng: np.random.Generator, sat: tuple[float, float] = (0.2, 0.9), val: tuple[float, float] = (0.15, 0.9)):
     """A random sRGB colour from HSV ranges (denim, shoes)."""
+    return _hsv_to_rgb(rng.uniform(), rng.uniform(*sat), rng.uniform(*val))
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> list[float]:
     import colorsys
 
-    h, s, v = rng.uniform(), rng.uniform(*sat), rng.uniform(*val)
     return [round(float(c), 4) for c in colorsys.hsv_to_rgb(h, s, v)]
 
 
@@ -75,14 +78,12 @@ MAX_CHROMA = 0.45
 
 def garment_color(rng: np.random.Generator) -> list[float]:
     """A fabric's sRGB colour drawn like everyday clothing: neutrals or muted colours, never neon."""
-    import colorsys
-
     if rng.uniform() < NEUTRAL_SHARE:
         h, s, v = rng.uniform(0.05, 0.65), rng.uniform(0.0, 0.15), rng.uniform(0.06, 0.92)
     else:
         h, s, v = rng.uniform(), rng.uniform(0.2, 0.85), rng.uniform(0.15, 0.8)
         s = min(s, MAX_CHROMA / v)
-    return [round(float(c), 4) for c in colorsys.hsv_to_rgb(h, s, v)]
+    return _hsv_to_rgb(h, s, v)
 
 
 def _garment_material(rng: np.random.Generator, textures: list[str], texture_prob: float) -> dict[str, Any]:
