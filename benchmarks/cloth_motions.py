@@ -9,7 +9,8 @@ max and p95 penetration (mm, any body part), mean and max edge stretch of the st
 stays-on check: the smallest (over frames) fraction of the lower garment's (trousers/shorts/skirt, or the
 dress) vertices within 5 cm of their distance from the body surface when dressed (frame 0), and the
 frames re-run with more substeps (adaptive substeps; e.g. 2@16: two frames, at most 16 substeps).
-Usage: python benchmarks/cloth_motions.py [--kinds pair,clip,cmu] [--motions walk,run] [--workers 2]
+Usage: python benchmarks/cloth_motions.py [--kinds pair,clip,cmu] [--motions walk,run] [--clips 02_01_walk]
+                                          [--outfits tshirt+trousers,longsleeve+shorts] [--workers 2]
                                           [--substeps 4] [--clip-seconds 1.0]
 """
 
@@ -134,6 +135,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kinds", default="pair,clip")
     ap.add_argument("--motions", default=",".join(BUILTIN_MOTIONS), help="built-in motions")
+    ap.add_argument("--clips", default="", help="shared CMU clips of the cmu rows (default: all)")
+    ap.add_argument("--outfits", default="", help="outfits as tshirt+trousers,dress (default: the pipeline's)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--substeps", type=int, default=4)
     ap.add_argument("--clip-seconds", type=float, default=1.0)
@@ -144,10 +147,12 @@ def main() -> None:
         if kind == "cmu":
             root = shared_assets_dir()
             motions = sorted(p.stem for p in (root / "motion" / "cmu_bvh").glob("*.bvh")) if root else []
+            motions = [m for m in motions if not args.clips or m in args.clips.split(",")]
         else:
             motions = args.motions.split(",")
+        outfits = [o.split("+") for o in args.outfits.split(",")] if args.outfits else OUTFITS
         for motion in motions:
-            for outfit in OUTFITS:
+            for outfit in outfits:
                 mats = [presets[(k + g) % len(presets)] for g in range(len(outfit))]
                 k += 1
                 tasks.append((kind, motion, outfit, mats, args.substeps, args.clip_seconds))

@@ -177,6 +177,61 @@ def test_garments_on_the_body_at_rest(body):
         assert length[count == 1].min() >= 0.4 * np.median(length), kind
 
 
+def _borders(g: Garment) -> np.ndarray:
+    e, count = np.unique(
+        np.sort(np.concatenate([g.faces[:, [0, 1]], g.faces[:, [1, 2]], g.faces[:, [2, 0]]]), 1),
+        axis=0,
+        return_counts=True,
+    )
+    out = np.zeros(len(g.verts), bool)
+    out[e[count == 1].ravel()] = True
+    return out
+
+
+def test_garments_are_cut_loose_away_from_their_attachments(body):
+    """The slack: a T-shirt's sleeve openings and hem and the trousers' hems stand off the skin by about
+    ease + slack while the collar and the waistband stay at the ease, a trouser leg's inner side is cut
+    tighter than its outer side, and slack 0 is the body pushed out by the ease alone."""
+    rest, joints = body.rest_vertices(np.zeros(10)), body.rest_joints(np.zeros(10))
+    collider = MeshCollider(np.asarray(body.faces), len(rest))
+    shirt = build_garment("tshirt", rest, body.faces, body.part_labels, joints)
+    d, b, x, y = collider.query(shirt.verts, rest).signed, _borders(shirt), shirt.verts[:, 0], shirt.verts[:, 1]
+    sleeve, collar, hem = b & (np.abs(x) > 0.25), b & (y > joints[12, 1] - 0.1), b & (y < joints[0, 1])
+    assert shirt.slack > 0.02
+    for opening in (sleeve, hem):
+        assert np.median(d[opening]) > shirt.ease + 0.7 * shirt.slack
+    assert np.median(d[collar]) < shirt.ease + 0.2 * shirt.slack
+    trousers = build_garment("trousers", rest, body.faces, body.part_labels, joints)
+    d, b, x, y = collider.query(trousers.verts, rest).signed, _borders(trousers), *trousers.verts[:, :2].T
+    assert np.median(d[b & (y < joints[4, 1])]) > trousers.ease + 0.5 * trousers.slack  # the hems
+    assert np.median(d[b & (y > joints[0, 1])]) < trousers.ease + 0.1 * trousers.slack  # the waistband
+    shin = (y < joints[4, 1] - 0.1) & (y > joints[4, 1] - 0.3) & (x > 0)  # the left shin
+    centre = np.median(x[shin])
+    assert np.median(d[shin & (x < centre - 0.02)]) < np.median(d[shin & (x > centre + 0.02)]) - 0.005
+    plain = build_garment("trousers", rest, body.faces, body.part_labels, joints, slack=0.0)
+    d = collider.query(plain.verts, rest).signed
+    assert np.median(d[_borders(plain) & (plain.verts[:, 1] < joints[4, 1])]) < plain.ease + 0.002
+    with pytest.raises(SynthError, match="slack"):
+        build_garment("trousers", rest, body.faces, body.part_labels, joints, slack=-0.01)
+
+
+def test_resting_cloth_keeps_its_distance_from_a_still_body():
+    """A closed shell 1.6x its thickness outside a still sphere, no gravity: nothing pushes it, so it stays.
+    Resting contacts pulled onto the thickness wrapped loose garments onto the skin (the "painted on" look):
+    each pulled vertex drew its neighbours within reach."""
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.15)
+    sv, sf = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    mat = get_material("cotton")
+    shell = trimesh.creation.icosphere(subdivisions=3, radius=0.15 + 1.6 * mat.thickness)
+    verts, faces = np.asarray(shell.vertices), np.asarray(shell.faces)
+    g = Garment("skirt", verts, faces, np.zeros((len(verts), 2)), np.zeros(len(verts), bool), 1.6 * mat.thickness)
+    res = simulate_garments([g], [mat], sv, np.repeat(sv[None], 8, 0), sf, 30.0, 2, SolverSettings(gravity=(0, 0, 0)))
+    collider = MeshCollider(sf, len(sv))
+    start, end = (collider.query(res.verts[t].astype(np.float64), sv).signed for t in (0, -1))
+    assert start.min() > 1.4 * mat.thickness
+    assert end.min() > 0.95 * start.min()
+
+
 @pytest.mark.slow
 def test_tshirt_stays_on_a_walking_body(body, tmp_path):
     from synth.cloth import simulate_sequence

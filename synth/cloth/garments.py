@@ -2,9 +2,12 @@
 
 Fitted garments (T-shirt, long-sleeve, shorts, trousers, and the dress's bodice) are the body
 surface of the parts they cover (selected by skinning labels, cut along bones and heights), pushed
-out along the vertex normals by the ease, cleaned, and subdivided up to at least 2k vertices.
-Skirts (and the dress's skirt) hang from a waist ring: rings of vertices whose radius at each
-angle is the body's outer envelope over the hips and legs plus ease, never narrowing downwards.
+out along the vertex normals by the ease plus a slack that grows away from the attachments (`slack_weights`:
+a T-shirt's torso towards its hem and its sleeves towards their openings, trouser and shorts legs below the
+seat): cut that way, the cloth has length to hang and fold, and its openings stand off the skin, where a
+garment with one small ease everywhere was the body's own shape, painted on. Cleaned, and subdivided up to
+at least 1.5k vertices. Skirts (and the dress's skirt) hang from a waist ring: rings of vertices whose radius at
+each angle is the body's outer envelope over the hips and legs plus ease, never narrowing downwards.
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ from synth.errors import SynthError
 GARMENT_TYPES = ("tshirt", "longsleeve", "shorts", "trousers", "skirt", "dress")
 LOWER = ("shorts", "trousers", "skirt")  # worn underneath (inner layer) when combined with a top
 DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers": 0.012, "skirt": 0.015, "dress": 0.02}
+# m added to the ease where slack_weights is 1 (the opening, the hem), for the regular cut; skirts hang already,
+# and the dress (whose skirt already reads as cloth) keeps its fitted bodice
+DEFAULT_SLACK = {"tshirt": 0.03, "longsleeve": 0.025, "shorts": 0.025, "trousers": 0.035, "skirt": 0.0, "dress": 0.0}
+SLEEVE_SHARE = 0.5  # of the slack at a sleeve's opening: a cone cut wider stood out from the lowered arm like a
+# wing (the pose at rest is the T-pose; bend springs keep the cone's shape, and the arm pinches its underside)
+SLACK_SCALE = (0.5, 1.5)  # per-sequence cut, slim to loose: the default slack scaled by a uniform draw from this
+EASE_JITTER = (0.85, 1.15)  # per-sequence ease factor
+MEDIAL_TIGHTNESS = 0.7  # the slack a leg loses on its inner side (the legs pass each other; cloth does not
+# collide with cloth, so two loose trouser legs would cut through each other at the inner thigh)
 MIN_VERTS, MAX_VERTS = 1500, 8000
 NECK_PIN_RADIUS = 0.09  # m from the neck axis: tops are pinned on this collar; wider reached the trapezius,
 # whose skin a lowered arm stretches by half, and pinned cloth cannot slide to follow it
@@ -47,7 +59,8 @@ class Garment:
     faces: np.ndarray  # (F, 3) int64, outward normals
     uv: np.ndarray  # (V, 2) in [0, 1]
     pinned: np.ndarray  # (V,) bool attachment vertices (waistband or shoulders) that follow the body
-    ease: float
+    ease: float  # m off the body at the attachments and over an inner layer (the waist and hips)
+    slack: float = 0.0  # m more at the garment's loosest (its openings and hem), see slack_weights
 
     @property
     def layer(self) -> int:
@@ -79,6 +92,48 @@ def _select(kind: str, rest: np.ndarray, labels: np.ndarray, joints: np.ndarray)
     lo, hi = _cut_heights(joints)[kind]
     keep &= (rest[:, 1] >= lo) & (rest[:, 1] <= hi)
     return keep
+
+
+def slack_weights(
+    kind: str, rest: np.ndarray, normals: np.ndarray, labels: np.ndarray, joints: np.ndarray
+) -> np.ndarray:
+    """(Vb,) in [0, 1] per body vertex at rest: where a garment of `kind` gets its slack. 0 at the attachments
+    (collar, waistband), the armpits and the crotch, where cloth pushed out along the normals would cross
+    itself; tops grow from the armpits' height to the hem (the cloth falls from the chest instead of following
+    the waist in) and along the upper arm to the sleeve opening (a long sleeve narrows again at the cuff);
+    trouser and shorts legs from below the seat (where a top's hem lies over them at the plain ease) to the
+    opening, less on the legs' inner sides (MEDIAL_TIGHTNESS). Sleeves get SLEEVE_SHARE of it."""
+    w = np.zeros(len(rest))
+    y = rest[:, 1]
+    if kind in ("tshirt", "longsleeve"):
+        chest, hem = joints[16:18, 1].mean() - 0.08, _cut_heights(joints)[kind][0]
+        arms = np.isin(labels, (16, 17, 18, 19, 20, 21, 22, 23))
+        w[~arms] = np.clip((chest - y[~arms]) / (chest - hem), 0.0, 1.0)
+        for shoulder, elbow, wrist in ((16, 18, 20), (17, 19, 21)):
+            m = np.isin(labels, (shoulder, elbow))
+            a, b = joints[shoulder], joints[elbow]
+            t = (rest[m] - a) @ (b - a) / float((b - a) @ (b - a))
+            w[m] = SLEEVE_SHARE * _smooth(t / (PARTS["tshirt"][16] if kind == "tshirt" else 1.0))
+            if kind == "longsleeve":  # the cuff: back to half the slack over the forearm's last part
+                c = joints[wrist]
+                s = (rest[m] - b) @ (c - b) / float((c - b) @ (c - b))
+                w[m] *= 1.0 - 0.5 * _smooth((s - 0.5) / (PARTS["longsleeve"][18] - 0.5))
+    elif kind in ("shorts", "trousers"):
+        hip = joints[1:3, 1].mean()
+        if kind == "trousers":
+            top, bottom, power = hip - 0.10, joints[7:9, 1].mean(), 0.5  # 0.6 of the slack at the knee
+        else:
+            top, bottom, power = hip - 0.06, hip + PARTS["shorts"][1] * (joints[4:6, 1].mean() - hip), 1.0
+        w = np.clip((top - y) / (top - bottom), 0.0, 1.0) ** power
+        inner = np.clip(-np.sign(rest[:, 0] - joints[0, 0]) * normals[:, 0], 0.0, 1.0)
+        w *= 1.0 - MEDIAL_TIGHTNESS * inner
+    return w
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    """Smoothstep of x clipped to [0, 1]: no kink where the slack starts or saturates."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
 
 
 def _clean(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,12 +253,22 @@ def _uv(verts: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 
 def build_garment(
-    kind: str, rest: np.ndarray, faces: np.ndarray, labels: np.ndarray, joints: np.ndarray, ease: float | None = None
+    kind: str,
+    rest: np.ndarray,
+    faces: np.ndarray,
+    labels: np.ndarray,
+    joints: np.ndarray,
+    ease: float | None = None,
+    slack: float | None = None,
 ) -> Garment:
-    """One garment for a body at rest: rest (Vb,3) vertices, faces, part labels (Vb,), joints (24,3)."""
+    """One garment for a body at rest: rest (Vb,3) vertices, faces, part labels (Vb,), joints (24,3); ease and
+    slack in metres (defaults DEFAULT_EASE, DEFAULT_SLACK)."""
     if kind not in GARMENT_TYPES:
         raise SynthError(f"unknown garment type {kind!r}", fix=f"choose from {', '.join(GARMENT_TYPES)}")
     ease = DEFAULT_EASE[kind] if ease is None else float(ease)
+    slack = DEFAULT_SLACK[kind] if slack is None else float(slack)
+    if ease <= 0 or slack < 0:
+        raise SynthError(f"{kind}: ease {ease} m, slack {slack} m", fix="use an ease > 0 and a slack >= 0")
     rest = np.asarray(rest, np.float64)
     faces = np.asarray(faces, np.int64)
     centre = joints[0].copy()
@@ -221,7 +286,8 @@ def build_garment(
         keep = _select(kind, rest, labels, joints)
         sub = faces[keep[faces].all(1)]
         normals = vertex_normals(rest, faces)
-        verts, gfaces = _clean(rest + ease * normals, sub)
+        offset = ease + slack * slack_weights(kind, rest, normals, labels, joints)
+        verts, gfaces = _clean(rest + offset[:, None] * normals, sub)
         if kind == "dress":
             verts, gfaces = _add_skirt(verts, gfaces, rest[labels < 12], centre, waist, knee - 0.06, ease)
     # near-uniform triangles: the body mesh's 50 mm torso edges fold into spikes, its 1 mm ones are stiff
@@ -232,7 +298,16 @@ def build_garment(
     if len(verts) > MAX_VERTS:
         raise SynthError(f"{kind} has {len(verts)} vertices (> {MAX_VERTS})", fix="use a coarser body mesh")
     pinned = _attachments(kind, verts, rest, labels, joints, waist)
-    return Garment(kind, verts, gfaces.astype(np.int64), _uv(verts, centre), pinned, ease)
+    return Garment(kind, verts, gfaces.astype(np.int64), _uv(verts, centre), pinned, ease, slack)
+
+
+def draw_fit(kind: str, rng: np.random.Generator, ease: float | None = None, slack: float | None = None):
+    """(ease, slack) in m of one garment for one sequence: the given or default ease x EASE_JITTER and the
+    given or default slack x SLACK_SCALE, drawn from rng (a slim to a loose cut of the same garment)."""
+    jitter, scale = float(rng.uniform(*EASE_JITTER)), float(rng.uniform(*SLACK_SCALE))
+    e = DEFAULT_EASE[kind] if ease is None else float(ease)
+    s = DEFAULT_SLACK[kind] if slack is None else float(slack)
+    return e * jitter, s * scale
 
 
 def _add_skirt(verts, faces, body, centre, waist, y_bottom, ease):
