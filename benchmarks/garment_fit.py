@@ -11,7 +11,7 @@ pipeline's T-pose lead-in), simulated with the pipeline's solver and seed 0, mea
   rest (the body's own curvature): folds and wrinkles raise it.
 --render PNG: renders the first row's sequence at --frames with the pipeline's default scene settings for
 --scene-seed (all four cameras, --resolution px) and tiles the views into one PNG (rows: frames).
-Usage: python benchmarks/garment_fit.py [--motions walk,squat] [--outfits tshirt+trousers,longsleeve+shorts]
+Usage: python benchmarks/garment_fit.py [--motions walk,squat] [--outfits tshirt+trousers,longsleeve+shorts] [--slack 0]
                                         [--render OUT.png --scene-seed 3 --frames 10,20 --resolution 256]
 """
 
@@ -78,14 +78,14 @@ def fit_stats(cache, body_frames: np.ndarray, body_faces: np.ndarray) -> dict[st
     }
 
 
-def simulate(motion: str, outfit: list[str], seed: int):
+def simulate(motion: str, outfit: list[str], seed: int, slack: float | None = None):
     from synth.cloth import simulate_sequence
     from synth.cloth.simulate import body_vertices
 
     body = get_body()
     seq = make_sequence("clip", motion, 1.0)
     mats = ["cotton" if g in ("tshirt", "longsleeve") else "denim" for g in outfit]
-    caches = simulate_sequence(seq, body, outfit, mats, seed=seed)
+    caches = simulate_sequence(seq, body, outfit, mats, seed=seed, **({} if slack is None else {"slack": slack}))
     return seq, body_vertices(body, seq), caches
 
 
@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--motions", default="walk,squat")
     ap.add_argument("--outfits", default="tshirt+trousers,longsleeve+shorts")
     ap.add_argument("--seed", type=int, default=0, help="cloth seed (the fit is drawn from it)")
+    ap.add_argument("--slack", type=float, help="every garment's slack in m (default: drawn per garment)")
     ap.add_argument("--render", type=Path, help="PNG of the first motion x outfit")
     ap.add_argument("--scene-seed", type=int, default=3)
     ap.add_argument("--frames", default="10,20", help="motion frames to render (after the lead-in)")
@@ -140,19 +141,20 @@ def main() -> None:
     args = ap.parse_args()
     body = get_body()
     print(
-        "| motion | outfit | garment | ease mm | gap p10 mm | gap p50 mm | gap p90 mm | hem gap p50 mm | bend p90 deg |"
+        "| motion | outfit | garment | ease mm | slack mm | gap p10 mm | gap p50 mm | gap p90 mm | hem gap p50 mm | bend p90 deg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     first = None
     for motion in args.motions.split(","):
         for outfit in args.outfits.split(","):
-            seq, frames, caches = simulate(motion, outfit.split("+"), args.seed)
+            seq, frames, caches = simulate(motion, outfit.split("+"), args.seed, args.slack)
             first = first or (seq, frames, caches)
             for c in caches:
                 s = fit_stats(c.select_frames(slice(LEAD_IN, None)), frames[LEAD_IN:], body.faces)
                 ease = 1000 * float(c.stats.get("ease_m", float("nan")))
+                slack = 1000 * float(c.stats.get("slack_m", 0.0))
                 print(
-                    f"| {motion} | {outfit} | {c.garment_type} | {ease:.0f} | {s['gap_p10']:.1f} | {s['gap_p50']:.1f} "
+                    f"| {motion} | {outfit} | {c.garment_type} | {ease:.0f} | {slack:.0f} | {s['gap_p10']:.1f} | {s['gap_p50']:.1f} "
                     f"| {s['gap_p90']:.1f} | {s['hem_p50']:.1f} | {s['bend_p90']:.1f} |",
                     flush=True,
                 )

@@ -8,7 +8,7 @@ import trimesh
 
 from synth.cloth.cache import GarmentCache
 from synth.cloth.collision import MeshCollider, respond, surface_at, vertex_normals
-from synth.cloth.garments import GARMENT_TYPES, Garment, build_garment
+from synth.cloth.garments import GARMENT_TYPES, SLEEVE_SHARE, Garment, build_garment
 from synth.cloth.materials import get_material
 from synth.cloth.simulate import simulate_garments
 from synth.cloth.solver import ImplicitCloth, SolverSettings
@@ -189,8 +189,8 @@ def _borders(g: Garment) -> np.ndarray:
 
 
 def test_garments_are_cut_loose_away_from_their_attachments(body):
-    """The slack: a T-shirt's sleeve openings and hem and the trousers' hems stand off the skin by about
-    ease + slack while the collar and the waistband stay at the ease, a trouser leg's inner side is cut
+    """The slack: a T-shirt's hem and the trousers' hems stand off the skin by about ease + slack (the sleeves
+    by ease + SLEEVE_SHARE x slack) while the collar and the waistband stay at the ease, a trouser leg's inner side is cut
     tighter than its outer side, and slack 0 is the body pushed out by the ease alone."""
     rest, joints = body.rest_vertices(np.zeros(10)), body.rest_joints(np.zeros(10))
     collider = MeshCollider(np.asarray(body.faces), len(rest))
@@ -198,8 +198,8 @@ def test_garments_are_cut_loose_away_from_their_attachments(body):
     d, b, x, y = collider.query(shirt.verts, rest).signed, _borders(shirt), shirt.verts[:, 0], shirt.verts[:, 1]
     sleeve, collar, hem = b & (np.abs(x) > 0.25), b & (y > joints[12, 1] - 0.1), b & (y < joints[0, 1])
     assert shirt.slack > 0.02
-    for opening in (sleeve, hem):
-        assert np.median(d[opening]) > shirt.ease + 0.7 * shirt.slack
+    assert np.median(d[sleeve]) > shirt.ease + 0.8 * SLEEVE_SHARE * shirt.slack
+    assert np.median(d[hem]) > shirt.ease + 0.7 * shirt.slack
     assert np.median(d[collar]) < shirt.ease + 0.2 * shirt.slack
     trousers = build_garment("trousers", rest, body.faces, body.part_labels, joints)
     d, b, x, y = collider.query(trousers.verts, rest).signed, _borders(trousers), *trousers.verts[:, :2].T
@@ -262,8 +262,9 @@ def test_tshirt_stays_on_a_walking_body(body, tmp_path):
 @pytest.mark.slow
 def test_trousers_stay_on_a_running_body(body):
     """Stiff denim trousers over a T-pose lead-in and a run (feet at up to 9 m/s): every leg vertex
-    stays within 8 cm of the leg surface at every frame, none ends deeper than 15 mm in the body
-    (pinched at the crotch at worst), and 99% are outside."""
+    stays within 8 cm + twice the cut's slack of the leg surface at every frame (a loose leg hangs below a
+    raised shin: 14 cm at this seed's 51 mm slack), none ends deeper than 15 mm in the body (pinched at the
+    crotch at worst), and 99% are outside."""
     from scipy.spatial import cKDTree
 
     from synth.cloth import simulate_sequence
@@ -280,7 +281,7 @@ def test_trousers_stay_on_a_running_body(body):
     leg_v = rest_y < rest_y.min() + 0.6 * np.ptp(rest_y)  # the lower 60%: the trouser legs
     for t in range(seq.num_frames):
         x = trousers.verts[t].astype(np.float64)
-        assert cKDTree(B[t][legs]).query(x[leg_v])[0].max() < 0.08, t
+        assert cKDTree(B[t][legs]).query(x[leg_v])[0].max() < 0.08 + 2 * trousers.stats["slack_m"], t
         d = collider.query(x, B[t]).signed
         assert d.min() > -0.015, t
         assert np.mean(d > -0.001) > 0.99, t

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--material", default="cotton", help="one preset for all, or a comma list (one per garment)")
     p.add_argument("--out", type=Path, required=True, help="output directory: {garment}.npz caches")
     p.add_argument("--substeps", type=int, default=4, help="solver steps per frame")
-    p.add_argument("--seed", type=int, default=0, help="seed of the garment ease jitter")
+    p.add_argument("--seed", type=int, default=0, help="seed of the garments' fit (ease jitter, slack scale)")
     p.add_argument(
         "--lead-in",
         type=int,
