@@ -1,15 +1,25 @@
-"""Compiled (numba) kernels of one implicit cloth step and of strain limiting (solver.py).
+"""Compiled (numba) kernels of one implicit cloth step and of strain limiting (solver.py) on the CPU, and
+the element functions they share with the CUDA kernels (solver_cuda.py).
+
+The per-vertex and per-spring math (`make_elements`: forces and Jacobian blocks of a spring, the constraint
+filter, a row of A @ p, a vertex's filtered block inverse, a strain-limiting correction) is written once as
+plain Python on scalars and array elements, and compiled per target: here by `numba.njit` (inlined into the
+serial CPU drivers below), in solver_cuda.py by `numba.cuda.jit(device=True)` (called by one-thread-per-
+vertex or per-spring kernels). Only the drivers differ: the sum order, and the preconditioner.
 
 The system matrix is never built: each spring's block is -(w w^T + beta I), w = sqrt(alpha) u, so
 A @ p is a gather over every vertex's springs (a CSR list with those 4 numbers per entry) and the
-Baraff-Witkin filter is applied per vertex in the same pass. The preconditioner is symmetric block
-Gauss-Seidel (SSOR), whose sweeps are sequential by nature. All loops are serial and sum in a fixed
+Baraff-Witkin filter is applied per vertex in the same pass. The CPU preconditioner is symmetric block
+Gauss-Seidel (SSOR), whose sweeps are sequential by nature. All CPU loops are serial and sum in a fixed
 order, so results do not depend on the thread count (prange over vertices was no faster on two shared
 cores: docs/BENCHMARKS.md#cloth). No fastmath: no FMA contraction, so results do not depend on the
 CPU either. Few entry points (`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile
-time small; cache=True keeps the machine code in __pycache__ after the first call."""
+time small; cache=True keeps the machine code in __pycache__ after the first call. The element functions
+live in this file so that numba's cache, keyed on this file, is invalidated when they change."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -32,51 +42,58 @@ def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.nd
     return ptr, mid.astype(np.int64), other, np.ascontiguousarray(entry.reshape(2, S).T)
 
 
-@njit(cache=True, inline="always")
-def _filt(a, y0, y1, y2, free, normal):
-    """The constraint filter of vertex a on (y0, y1, y2): free[a] (0 pinned, else 1) times I - n n^T,
-    n its contact normal or 0; branch-free, as the mix of kinds defeats branch prediction."""
-    n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
-    y0, y1, y2 = y0 * free[a], y1 * free[a], y2 * free[a]
-    d = y0 * n0 + y1 * n1 + y2 * n2
-    return y0 - d * n0, y1 - d * n1, y2 - d * n2
+def make_elements(jit) -> dict:
+    """The shared element functions compiled by `jit` (numba.njit(inline="always") for the CPU,
+    numba.cuda.jit(device=True) for CUDA); nested calls go to the same target's compiled versions."""
 
+    @jit
+    def filt(a, y0, y1, y2, free, normal):
+        """The constraint filter of vertex a on (y0, y1, y2): free[a] (0 pinned, else 1) times I - n n^T,
+        n its contact normal or 0; branch-free, as the mix of kinds defeats branch prediction."""
+        n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
+        y0, y1, y2 = y0 * free[a], y1 * free[a], y2 * free[a]
+        d = y0 * n0 + y1 * n1 + y2 * n2
+        return y0 - d * n0, y1 - d * n1, y2 - d * n2
 
-@njit(cache=True, inline="always")
-def _row(a, p, diag, ptr, other, coef):
-    """(A @ p)[a]: the diagonal block minus each spring's w w^T + beta I applied to the neighbour."""
-    y0 = diag[a, 0, 0] * p[a, 0] + diag[a, 0, 1] * p[a, 1] + diag[a, 0, 2] * p[a, 2]
-    y1 = diag[a, 1, 0] * p[a, 0] + diag[a, 1, 1] * p[a, 1] + diag[a, 1, 2] * p[a, 2]
-    y2 = diag[a, 2, 0] * p[a, 0] + diag[a, 2, 1] * p[a, 1] + diag[a, 2, 2] * p[a, 2]
-    for e in range(ptr[a], ptr[a + 1]):
-        o = other[e]
-        w0, w1, w2, be = coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3]
-        t = w0 * p[o, 0] + w1 * p[o, 1] + w2 * p[o, 2]
-        y0 -= t * w0 + be * p[o, 0]
-        y1 -= t * w1 + be * p[o, 1]
-        y2 -= t * w2 + be * p[o, 2]
-    return y0, y1, y2
+    @jit
+    def row(a, p, diag, ptr, other, coef):
+        """(A @ p)[a]: the diagonal block minus each spring's w w^T + beta I applied to the neighbour."""
+        y0 = diag[a, 0, 0] * p[a, 0] + diag[a, 0, 1] * p[a, 1] + diag[a, 0, 2] * p[a, 2]
+        y1 = diag[a, 1, 0] * p[a, 0] + diag[a, 1, 1] * p[a, 1] + diag[a, 1, 2] * p[a, 2]
+        y2 = diag[a, 2, 0] * p[a, 0] + diag[a, 2, 1] * p[a, 1] + diag[a, 2, 2] * p[a, 2]
+        for e in range(ptr[a], ptr[a + 1]):
+            o = other[e]
+            w0, w1, w2, be = coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3]
+            t = w0 * p[o, 0] + w1 * p[o, 1] + w2 * p[o, 2]
+            y0 -= t * w0 + be * p[o, 0]
+            y1 -= t * w1 + be * p[o, 1]
+            y2 -= t * w2 + be * p[o, 2]
+        return y0, y1, y2
 
+    @jit
+    def apply(P, a, r0, r1, r2):
+        """P[a] @ r (3x3 times 3)."""
+        return (
+            P[a, 0, 0] * r0 + P[a, 0, 1] * r1 + P[a, 0, 2] * r2,
+            P[a, 1, 0] * r0 + P[a, 1, 1] * r1 + P[a, 1, 2] * r2,
+            P[a, 2, 0] * r0 + P[a, 2, 1] * r1 + P[a, 2, 2] * r2,
+        )
 
-@njit(cache=True)
-def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
-    """Right-hand side b = h (F0 + h dF/dx v0), the diagonal blocks of A = M - h dF/dv - h^2 dF/dx,
-    and every CSR entry's off-diagonal block -(w w^T + beta I) as (w0, w1, w2, beta): one pass over
-    the springs, each written to its two entries (`adjacency`'s entry map) and both diagonals."""
-    V = len(x)
-    b = np.empty((V, 3))
-    diag = np.zeros((V, 3, 3))
-    coef = np.empty((2 * len(si), 4))
-    for a in range(V):
-        b[a, 0] = mass[a] * gravity[0] - drag[a] * v[a, 0]
-        b[a, 1] = mass[a] * gravity[1] - drag[a] * v[a, 1]
-        b[a, 2] = mass[a] * gravity[2] - drag[a] * v[a, 2]
-        iso = mass[a] + h * drag[a]
-        diag[a, 0, 0], diag[a, 1, 1], diag[a, 2, 2] = iso, iso, iso
-    for s in range(len(si)):
+    @jit
+    def vertex_terms(a, v, mass, drag, g0, g1, g2):
+        """Vertex a's own force: gravity (g0, g1, g2) minus air drag."""
+        b0 = mass[a] * g0 - drag[a] * v[a, 0]
+        b1 = mass[a] * g1 - drag[a] * v[a, 1]
+        b2 = mass[a] * g2 - drag[a] * v[a, 2]
+        return b0, b1, b2
+
+    @jit
+    def spring_terms(s, x, v, si, sj, rest, k, c, h):
+        """Spring s's force on its first vertex (minus it on the second), damping and h dF/dx v0 included,
+        and its Jacobian block h^2 Ks + h c u u^T = w w^T + beta I as (w0, w1, w2, beta)."""
         i, j = si[s], sj[s]
         d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
-        length = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        length = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
         inv = 1.0 / max(length, 1e-12)
         u0, u1, u2 = d0 * inv, d1 * inv, d2 * inv
         # Ks = k (u u^T + ratio (I - u u^T)): the compressive transverse term dropped (Choi & Ko)
@@ -85,15 +102,124 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
         ud = u0 * w0 + u1 * w1 + u2 * w2
         fmag = k[s] * (length - rest[s]) + c[s] * ud
         kpar, kiso = k[s] * (1.0 - ratio), k[s] * ratio
-        # force on i (minus it on j), damping and h dF/dx v0 included
         f0 = fmag * u0 + h * (kpar * ud * u0 + kiso * w0)
         f1 = fmag * u1 + h * (kpar * ud * u1 + kiso * w1)
         f2 = fmag * u2 + h * (kpar * ud * u2 + kiso * w2)
+        # alpha u u^T + beta I with alpha = h^2 kpar + h c >= 0: w = sqrt(alpha) u
+        r = math.sqrt(h * h * kpar + h * c[s])
+        return f0, f1, f2, r * u0, r * u1, r * u2, h * h * kiso
+
+    @jit
+    def block_entry(d, nm, nk, dnm, dnk, t):
+        """One entry of S D S + n n^T (S = I - n n^T): d - n_m (D n)_k - (D n)_m n_k + (n.D n + 1) n_m n_k."""
+        return d - nm * dnk - dnm * nk + t * nm * nk
+
+    @jit
+    def block_inverse(a, diag, free, normal, P):
+        """P[a] = S (S D S + n n^T)^-1 S, S = free (I - n n^T), D vertex a's diagonal block: the exact
+        inverse of the filtered block on the vertex's free directions (0 where pinned). Symmetric, so CG
+        stays valid. As M = S D S + n n^T maps n to n, M^-1 = S M^-1 S + n n^T, so P = M^-1 - n n^T
+        (n = 0 off contact: P = D^-1)."""
+        if free[a] == 0.0:
+            for m in range(3):
+                for q in range(3):
+                    P[a, m, q] = 0.0
+            return
+        n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
+        dn0 = diag[a, 0, 0] * n0 + diag[a, 0, 1] * n1 + diag[a, 0, 2] * n2
+        dn1 = diag[a, 1, 0] * n0 + diag[a, 1, 1] * n1 + diag[a, 1, 2] * n2
+        dn2 = diag[a, 2, 0] * n0 + diag[a, 2, 1] * n1 + diag[a, 2, 2] * n2
+        t = dn0 * n0 + dn1 * n1 + dn2 * n2 + 1.0
+        m00 = block_entry(diag[a, 0, 0], n0, n0, dn0, dn0, t)
+        m01 = block_entry(diag[a, 0, 1], n0, n1, dn0, dn1, t)
+        m02 = block_entry(diag[a, 0, 2], n0, n2, dn0, dn2, t)
+        m10 = block_entry(diag[a, 1, 0], n1, n0, dn1, dn0, t)
+        m11 = block_entry(diag[a, 1, 1], n1, n1, dn1, dn1, t)
+        m12 = block_entry(diag[a, 1, 2], n1, n2, dn1, dn2, t)
+        m20 = block_entry(diag[a, 2, 0], n2, n0, dn2, dn0, t)
+        m21 = block_entry(diag[a, 2, 1], n2, n1, dn2, dn1, t)
+        m22 = block_entry(diag[a, 2, 2], n2, n2, dn2, dn2, t)
+        c00 = m11 * m22 - m12 * m21
+        c01 = m12 * m20 - m10 * m22
+        c02 = m10 * m21 - m11 * m20
+        inv_det = 1.0 / (m00 * c00 + m01 * c01 + m02 * c02)
+        p01, p02 = c01 * inv_det, c02 * inv_det
+        p12 = (m02 * m10 - m00 * m12) * inv_det
+        P[a, 0, 0] = c00 * inv_det - n0 * n0
+        P[a, 1, 1] = (m00 * m22 - m02 * m20) * inv_det - n1 * n1
+        P[a, 2, 2] = (m00 * m11 - m01 * m10) * inv_det - n2 * n2
+        P[a, 0, 1], P[a, 1, 0] = p01 - n0 * n1, p01 - n1 * n0  # M symmetric: so is M^-1
+        P[a, 0, 2], P[a, 2, 0] = p02 - n0 * n2, p02 - n2 * n0
+        P[a, 1, 2], P[a, 2, 1] = p12 - n1 * n2, p12 - n2 * n1
+
+    @jit
+    def contact_push(a, dv, b, diag, ptr, other, coef, normal):
+        """The normal component of the residual (A dv - b)[a]: what vertex a's contact constraint pushed
+        with, times h (0 off contact)."""
+        n0, n1, n2 = normal[a, 0], normal[a, 1], normal[a, 2]
+        if n0 == 0.0 and n1 == 0.0 and n2 == 0.0:
+            return 0.0
+        y0, y1, y2 = row(a, dv, diag, ptr, other, coef)
+        return (y0 - b[a, 0]) * n0 + (y1 - b[a, 1]) * n1 + (y2 - b[a, 2]) * n2
+
+    @jit
+    def strain_terms(s, x, si, sj, limit, w):
+        """Provot's correction of edge s: (over, f d, w_i, w_j), f d the edge vector times the share of its
+        excess each end moves by (its weight times f d), over False (and zeros) for an edge within limit."""
+        i, j = si[s], sj[s]
+        d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
+        length = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        if not length > limit[s]:
+            return False, 0.0, 0.0, 0.0, 0.0, 0.0
+        wa, wb = w[i], w[j]
+        f = (length - limit[s]) / length / max(wa + wb, 1e-12)
+        return True, f * d0, f * d1, f * d2, wa, wb
+
+    @jit
+    def spring_length(s, x, si, sj):
+        """|x[sj[s]] - x[si[s]]|."""
+        i, j = si[s], sj[s]
+        d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
+        return math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+
+    return {
+        "filt": filt,
+        "row": row,
+        "apply": apply,
+        "vertex_terms": vertex_terms,
+        "spring_terms": spring_terms,
+        "block_inverse": block_inverse,
+        "contact_push": contact_push,
+        "strain_terms": strain_terms,
+        "spring_length": spring_length,
+    }
+
+
+_cpu = make_elements(njit(cache=True, inline="always"))
+_filt, _row, _apply = _cpu["filt"], _cpu["row"], _cpu["apply"]
+_vertex_terms, _spring_terms, _block_inverse = _cpu["vertex_terms"], _cpu["spring_terms"], _cpu["block_inverse"]
+_contact_push, _strain_terms, _spring_length = _cpu["contact_push"], _cpu["strain_terms"], _cpu["spring_length"]
+
+
+@njit(cache=True)
+def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
+    """Right-hand side b = h (F0 + h dF/dx v0), the diagonal blocks of A = M - h dF/dv - h^2 dF/dx,
+    and every CSR entry's off-diagonal block -(w w^T + beta I) as (w0, w1, w2, beta): one pass over
+    the springs in spring order, each written to its two entries (`adjacency`'s entry map) and both
+    diagonals."""
+    V = len(x)
+    b = np.empty((V, 3))
+    diag = np.zeros((V, 3, 3))
+    coef = np.empty((2 * len(si), 4))
+    for a in range(V):
+        b[a, 0], b[a, 1], b[a, 2] = _vertex_terms(a, v, mass, drag, gravity[0], gravity[1], gravity[2])
+        iso = mass[a] + h * drag[a]
+        diag[a, 0, 0], diag[a, 1, 1], diag[a, 2, 2] = iso, iso, iso
+    for s in range(len(si)):
+        i, j = si[s], sj[s]
+        f0, f1, f2, p0, p1, p2, be = _spring_terms(s, x, v, si, sj, rest, k, c, h)
         b[i, 0], b[i, 1], b[i, 2] = b[i, 0] + f0, b[i, 1] + f1, b[i, 2] + f2
         b[j, 0], b[j, 1], b[j, 2] = b[j, 0] - f0, b[j, 1] - f1, b[j, 2] - f2
-        # h^2 Ks + h c u u^T = alpha u u^T + beta I with alpha >= 0: w = sqrt(alpha) u
-        r = np.sqrt(h * h * kpar + h * c[s])
-        p0, p1, p2, be = r * u0, r * u1, r * u2, h * h * kiso
         for e in (entry[s, 0], entry[s, 1]):
             coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3] = p0, p1, p2, be
         o00, o11, o22 = p0 * p0 + be, p1 * p1 + be, p2 * p2 + be
@@ -115,48 +241,11 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
 
 @njit(cache=True)
 def _block_inverses(diag, free, normal):
-    """The inverted diagonal blocks of the filtered system (the SSOR sweeps' D^-1): per vertex
-    P = S (S D S + n n^T)^-1 S,
-    S = free (I - n n^T), D its diagonal block: the exact inverse of the filtered block on the
-    vertex's free directions (0 where pinned). Symmetric, so CG stays valid. As M = S D S + n n^T
-    maps n to n, M^-1 = S M^-1 S + n n^T, so P = M^-1 - n n^T (n = 0 off contact: P = D^-1)."""
-    V = len(diag)
-    P = np.zeros((V, 3, 3))
-    M = np.empty((3, 3))
-    dn = np.empty(3)
-    for a in range(V):
-        if free[a] == 0.0:
-            continue
-        n = normal[a]
-        for m in range(3):
-            dn[m] = diag[a, m, 0] * n[0] + diag[a, m, 1] * n[1] + diag[a, m, 2] * n[2]
-        ndn = dn[0] * n[0] + dn[1] * n[1] + dn[2] * n[2]
-        for m in range(3):  # S D S + n n^T with S = I - n n^T
-            for k in range(3):
-                M[m, k] = diag[a, m, k] - n[m] * dn[k] - dn[m] * n[k] + (ndn + 1.0) * n[m] * n[k]
-        c00 = M[1, 1] * M[2, 2] - M[1, 2] * M[2, 1]
-        c01 = M[1, 2] * M[2, 0] - M[1, 0] * M[2, 2]
-        c02 = M[1, 0] * M[2, 1] - M[1, 1] * M[2, 0]
-        inv_det = 1.0 / (M[0, 0] * c00 + M[0, 1] * c01 + M[0, 2] * c02)
-        P[a, 0, 0], P[a, 0, 1], P[a, 0, 2] = c00 * inv_det, c01 * inv_det, c02 * inv_det
-        P[a, 1, 1] = (M[0, 0] * M[2, 2] - M[0, 2] * M[2, 0]) * inv_det
-        P[a, 1, 2] = (M[0, 2] * M[1, 0] - M[0, 0] * M[1, 2]) * inv_det
-        P[a, 2, 2] = (M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0]) * inv_det
-        P[a, 1, 0], P[a, 2, 0], P[a, 2, 1] = P[a, 0, 1], P[a, 0, 2], P[a, 1, 2]  # M symmetric: so is M^-1
-        for m in range(3):
-            for k in range(3):
-                P[a, m, k] -= n[m] * n[k]
+    """The inverted filtered diagonal blocks (the SSOR sweeps' D^-1), `block_inverse` per vertex."""
+    P = np.empty((len(diag), 3, 3))
+    for a in range(len(diag)):
+        _block_inverse(a, diag, free, normal, P)
     return P
-
-
-@njit(cache=True, inline="always")
-def _apply(P, a, r0, r1, r2):
-    """P[a] @ r (3x3 times 3)."""
-    return (
-        P[a, 0, 0] * r0 + P[a, 0, 1] * r1 + P[a, 0, 2] * r2,
-        P[a, 1, 0] * r0 + P[a, 1, 1] * r1 + P[a, 1, 2] * r2,
-        P[a, 2, 0] * r0 + P[a, 2, 1] * r1 + P[a, 2, 2] * r2,
-    )
 
 
 @njit(cache=True, inline="always")
@@ -277,11 +366,9 @@ def implicit_step(
     residual A dv - b (what the constraint pushed with, times h; 0 elsewhere)."""
     b, diag, coef = _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry)
     dv, it, res = _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter, flip)
-    push = np.zeros(len(x))
+    push = np.empty(len(x))
     for a in range(len(x)):
-        if normal[a, 0] != 0.0 or normal[a, 1] != 0.0 or normal[a, 2] != 0.0:
-            y0, y1, y2 = _row(a, dv, diag, ptr, other, coef)
-            push[a] = (y0 - b[a, 0]) * normal[a, 0] + (y1 - b[a, 1]) * normal[a, 1] + (y2 - b[a, 2]) * normal[a, 2]
+        push[a] = _contact_push(a, dv, b, diag, ptr, other, coef, normal)
     return dv, it, res, push
 
 
@@ -297,20 +384,17 @@ def limit_strain(x, si, sj, limit, w, iterations):
         cnt[:] = 0.0
         over = False
         for s in range(len(si)):
-            i, j = si[s], sj[s]
-            d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
-            length = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-            if not length > limit[s]:
+            hit, g0, g1, g2, wa, wb = _strain_terms(s, x, si, sj, limit, w)
+            if not hit:
                 continue
             over = True
-            wa, wb = w[i], w[j]
-            f = (length - limit[s]) / length / max(wa + wb, 1e-12)
-            plus[i, 0] += wa * (f * d0)
-            plus[i, 1] += wa * (f * d1)
-            plus[i, 2] += wa * (f * d2)
-            minus[j, 0] += wb * (f * d0)
-            minus[j, 1] += wb * (f * d1)
-            minus[j, 2] += wb * (f * d2)
+            i, j = si[s], sj[s]
+            plus[i, 0] += wa * g0
+            plus[i, 1] += wa * g1
+            plus[i, 2] += wa * g2
+            minus[j, 0] += wb * g0
+            minus[j, 1] += wb * g1
+            minus[j, 2] += wb * g2
             cnt[i] += wa > 0
             cnt[j] += wb > 0
         if not over:
@@ -326,7 +410,5 @@ def spring_lengths(x, si, sj):
     """(S,) |x[sj] - x[si]|."""
     out = np.empty(len(si))
     for s in range(len(si)):
-        i, j = si[s], sj[s]
-        d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
-        out[s] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        out[s] = _spring_length(s, x, si, sj)
     return out
