@@ -1,9 +1,11 @@
-"""Baraff-Witkin implicit (backward Euler) mass-spring cloth on the CPU (numba kernels in solver_kernels.py).
+"""Baraff-Witkin implicit (backward Euler) mass-spring cloth on the CPU (numba kernels in solver_kernels.py)
+or on CUDA (solver_cuda.py: the same element functions, block-Jacobi PCG, many systems in one launch).
 
 One linearised backward-Euler step solves
     (M - h dF/dv - h^2 dF/dx) dv = h (F0 + h dF/dx v0)
 for the velocity change, with modified preconditioned CG (SSOR: symmetric block Gauss-Seidel, each
-vertex's filtered 3x3 block inverted exactly; run to a relative residual, not a fixed count) and
+vertex's filtered 3x3 block inverted exactly; run to a relative residual, not a fixed count; on CUDA
+block-Jacobi with the same block inverses) and
 constraint filtering:
 pinned (attached) vertices get their velocity change prescribed and are filtered out of the
 search directions, so the system needs no Lagrange multipliers. Spring Jacobians drop the
@@ -20,6 +22,9 @@ import numpy as np
 from synth.cloth import solver_kernels as kernels
 from synth.cloth.materials import Material
 from synth.cloth.springs import Springs, build_springs, spring_coefficients, vertex_areas
+from synth.errors import SynthError
+
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass
@@ -37,6 +42,9 @@ class SolverSettings:
     refine_stretch: float = 3.0
     refine_speed: float = 10.0  # m/s
     max_refinements: int = 3
+    # "cpu": serial numba kernels, SSOR-PCG, bit-reproducible; "cuda": the same element functions on an
+    # NVIDIA GPU (block-Jacobi PCG, so other iteration counts; same solution to the CG tolerance)
+    device: str = "cpu"
 
 
 class ImplicitCloth:
@@ -72,6 +80,9 @@ class ImplicitCloth:
         self.steps = 0
         self._adj = kernels.adjacency(self.springs.i, self.springs.j, V)
         self._gravity = np.asarray(self.settings.gravity, np.float64)
+        if self.settings.device not in DEVICES:
+            raise SynthError(f"unknown cloth device {self.settings.device!r}", fix=f"use one of {', '.join(DEVICES)}")
+        self._batch = ClothBatch([self]) if self.settings.device == "cuda" else None
 
     def spring_lengths(self, x: np.ndarray) -> np.ndarray:
         """(S,) the springs' lengths at positions x (V, 3)."""
@@ -96,26 +107,12 @@ class ImplicitCloth:
         contacts: vertices whose new velocity along a unit normal is prescribed (the body's
         surface), solved as Baraff-Witkin constraints so the springs, not a later push, share out
         the contact. limit_strain=False leaves strain limiting to the caller."""
-        # float64, C order: what the kernels were compiled for (anything else would compile them again)
-        x, v = np.ascontiguousarray(self.x, np.float64), np.ascontiguousarray(self.v, np.float64)
+        if self._batch is not None:
+            return self._batch.step(h, [pin_targets], [contacts], limit_strain)[0]
+        x, v, z, free, normal, pin_targets = self._constraints(h, pin_targets, contacts)
         sp, st = self.springs, self.settings
-        # CG starts from zero, never from the last step's dv: truncated CG (stiff fabric, small
-        # triangles) leaves part of a warm start unresolved, which re-applies the previous step's
-        # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
-        # instead of settling at 0.04). From zero, a truncated solve only under-shoots: dissipative.
-        z = np.zeros_like(x)
-        free = (~self.pinned).astype(np.float64)  # the PCG filter: free (I - n n^T), n = 0 off contact
-        normal = np.zeros_like(x)
-        if self.pinned.any():
-            if pin_targets is None:
-                pin_targets = x[self.pinned]
-            z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
-        if contacts is not None and len(contacts.idx):
-            c_idx, n = contacts.idx, contacts.normal
-            z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
-            normal[c_idx] = n
         ptr, mid, other, entry = self._adj
-        dv, iters, residual, push = kernels.implicit_step(
+        solved = kernels.implicit_step(
             x,
             v,
             sp.i,
@@ -138,32 +135,64 @@ class ImplicitCloth:
             int(st.cg_max_iter),
             self.steps % 2 == 1,  # alternate the sweep order: a fixed one pushes the cloth along it
         )
+        self._finish(h, x, v, pin_targets, *solved)
+        if limit_strain:
+            self.limit_strain(h)
+        return solved[1]
+
+    def _constraints(self, h: float, pin_targets: np.ndarray | None, contacts: Contacts | None) -> tuple:
+        """x, v (float64, C order: what the kernels were compiled for), the prescribed velocity change z,
+        the PCG filter (free: 0 pinned, else 1; normal: the contact normal or 0) and the pin targets."""
+        x, v = np.ascontiguousarray(self.x, np.float64), np.ascontiguousarray(self.v, np.float64)
+        # CG starts from zero, never from the last step's dv: truncated CG (stiff fabric, small
+        # triangles) leaves part of a warm start unresolved, which re-applies the previous step's
+        # velocity change every step and pumps energy in (a hanging denim leg reached 0.6-0.8 m/s
+        # instead of settling at 0.04). From zero, a truncated solve only under-shoots: dissipative.
+        z = np.zeros_like(x)
+        free = (~self.pinned).astype(np.float64)  # the PCG filter: free (I - n n^T), n = 0 off contact
+        normal = np.zeros_like(x)
+        if self.pinned.any():
+            if pin_targets is None:
+                pin_targets = x[self.pinned]
+            z[self.pinned] = (pin_targets - x[self.pinned]) / h - v[self.pinned]
+        if contacts is not None and len(contacts.idx):
+            c_idx, n = contacts.idx, contacts.normal
+            z[c_idx] = (contacts.normal_velocity - np.einsum("ni,ni->n", v[c_idx], n))[:, None] * n
+            normal[c_idx] = n
+        return x, v, z, free, normal, pin_targets
+
+    def _finish(self, h, x, v, pin_targets, dv, iters, residual, push) -> None:
+        """Take the solved velocity change dv: new velocities and positions, pins on their targets, and
+        the solve's counters."""
         self.v = v + dv
         # what each contact constraint had to push with (N): negative = it held the cloth on
         self.contact_force[:] = push / h
         self.x = x + h * self.v
         if self.pinned.any():
             self.x[self.pinned] = pin_targets
-        if limit_strain:
-            self.limit_strain(h)
         self.cg_iterations += iters
         self.cg_residual = residual
         self.cg_residual_max = max(self.cg_residual_max, residual)
         self.steps += 1
-        return iters
 
     def limit_strain(self, h: float, weights: np.ndarray | None = None) -> None:
         """Provot's inverse-dynamics step: pull over-stretched edges back to the limit (Jacobi
         averaged, pinned vertices fixed) and give the moved vertices the matching velocity.
         weights (V,): how much each vertex moves (inverse-mass like; default 1, pinned 0)."""
+        if self._batch is not None:
+            self._batch.limit_strain(h, [weights])
+            return
         st = self.settings
         m = self.springs.kind == 0
         si, sj, L = self.springs.i[m], self.springs.j[m], self.springs.rest[m] * (1 + st.strain_limit)
-        w = (~self.pinned).astype(np.float64) if weights is None else np.where(self.pinned, 0.0, weights)
+        w = self._strain_weights(weights)
         self.x = np.ascontiguousarray(self.x, np.float64)
         x0 = self.x.copy()
         kernels.limit_strain(self.x, si, sj, L, w, int(st.strain_iterations))
         self.v += (self.x - x0) / h
+
+    def _strain_weights(self, weights: np.ndarray | None) -> np.ndarray:
+        return (~self.pinned).astype(np.float64) if weights is None else np.where(self.pinned, 0.0, weights)
 
     def blow_up(self) -> str | None:
         """A reason when the state is not finite or has exploded, else None."""
@@ -208,3 +237,56 @@ class Contacts:
     idx: np.ndarray  # (C,) vertex indices, unique, none pinned
     normal: np.ndarray  # (C, 3) unit normals
     normal_velocity: np.ndarray  # (C,) m/s along the normal
+
+
+class ClothBatch:
+    """Several cloth systems (an outfit each, e.g. of several sequences) stepped together on CUDA: every
+    kernel of the implicit step and of strain limiting is one launch over all of them (solver_cuda.py),
+    each system with its own CG scalars, so each gets what it would get alone. device "cuda" only."""
+
+    def __init__(self, cloths: list[ImplicitCloth]):
+        from synth.cloth import solver_cuda  # numba.cuda is imported only when a GPU is asked for
+
+        st = cloths[0].settings
+        if any((c.settings.cg_tol, c.settings.cg_max_iter) != (st.cg_tol, st.cg_max_iter) for c in cloths):
+            raise SynthError(
+                "cloth batched on CUDA with different CG settings", fix="batch cloth with equal cg_tol, cg_max_iter"
+            )
+        self.cloths = cloths
+        self._cuda = solver_cuda.CudaBatch(cloths)
+
+    def step(
+        self,
+        h: float,
+        pin_targets: list[np.ndarray | None] | None = None,
+        contacts: list[Contacts | None] | None = None,
+        limit_strain: bool = True,
+    ) -> list[int]:
+        """`ImplicitCloth.step` for every system at once (per-system lists of pin targets and contacts);
+        returns the CG iterations of each."""
+        n = len(self.cloths)
+        pin_targets = pin_targets or [None] * n
+        contacts = contacts or [None] * n
+        prep = [c._constraints(h, p, ct) for c, p, ct in zip(self.cloths, pin_targets, contacts)]
+        st = self.cloths[0].settings
+        solved = self._cuda.implicit_step(
+            *([p[k] for p in prep] for k in range(2)),
+            [float(h)] * n,
+            *([p[k] for p in prep] for k in range(2, 5)),
+            st.cg_tol,
+            st.cg_max_iter,
+        )
+        for c, p, r in zip(self.cloths, prep, solved):
+            c._finish(h, p[0], p[1], p[5], *r)
+        if limit_strain:
+            self.limit_strain(h)
+        return [r[1] for r in solved]
+
+    def limit_strain(self, h: float, weights: list[np.ndarray | None] | None = None) -> None:
+        """`ImplicitCloth.limit_strain` for every system at once."""
+        weights = weights or [None] * len(self.cloths)
+        x0 = [np.ascontiguousarray(c.x, np.float64) for c in self.cloths]
+        w = [c._strain_weights(wt) for c, wt in zip(self.cloths, weights)]
+        for c, before, after in zip(self.cloths, x0, self._cuda.limit_strain(x0, w)):
+            c.x = after
+            c.v = c.v + (after - before) / h

@@ -1,0 +1,196 @@
+"""The cloth solver on both devices: the CPU kernels' results are bit-identical to the ones recorded before
+their element functions were shared with CUDA, and the CUDA path (run under numba's CUDA simulator, in a
+subprocess, since the simulator must be switched on before numba.cuda is imported) agrees with the CPU:
+one implicit step and one strain-limiting pass, and a batch of two garments equals each solved alone."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synth.cloth import solver_kernels as kernels
+from synth.cloth.materials import get_material
+from synth.cloth.solver import ClothBatch, Contacts, ImplicitCloth, SolverSettings
+from synth.errors import SynthError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_cloth_solver import H, disturbed_cloth, sheet  # noqa: E402
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+in_simulator = pytest.mark.skipif(not SIM, reason="runs in test_cuda_path_under_the_simulator's subprocess")
+
+
+def digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def kernel_inputs(cloth: ImplicitCloth, contacts, targets) -> tuple:
+    """The implicit step's arguments as ImplicitCloth.step builds them (normal velocity summed explicitly)."""
+    x, v, sp = cloth.x, cloth.v, cloth.springs
+    z, normal = np.zeros_like(x), np.zeros_like(x)
+    free = (~cloth.pinned).astype(np.float64)
+    z[cloth.pinned] = (targets - x[cloth.pinned]) / H - v[cloth.pinned]
+    n, c = contacts.normal, contacts.idx
+    vn = v[c, 0] * n[:, 0] + v[c, 1] * n[:, 1] + v[c, 2] * n[:, 2]
+    z[c] = (contacts.normal_velocity - vn)[:, None] * n
+    normal[c] = n
+    ptr, mid, other, entry = cloth._adj
+    common = (x, v, sp.i, sp.j, sp.rest, cloth.k, cloth.c, cloth.mass, cloth.drag, cloth._gravity, H)
+    return common + (ptr, mid, other, entry, z, free, normal), (z, free, normal)
+
+
+@pytest.mark.skipif(SIM, reason="the CPU kernels, outside the simulator")
+def test_cpu_kernels_are_bit_identical_to_the_recorded_results():
+    """Hashes of dv, the contact push and strain-limited positions on the disturbed denim sheet, recorded
+    with the kernels of main at 083aeb4 (before the element functions were shared with CUDA)."""
+    cloth, contacts, targets = disturbed_cloth(SolverSettings())
+    args, (_z, free, _normal) = kernel_inputs(cloth, contacts, targets)
+    got = []
+    for flip in (False, True):
+        dv, it, res, push = kernels.implicit_step(*args, 1e-2, 100, flip)
+        got.append((digest(dv, push), it, res.hex()))
+    xs = cloth.x + H * (cloth.v + dv)
+    sp = cloth.springs
+    m = sp.kind == 0
+    w = free.copy()
+    w[contacts.idx] = 0.1
+    before = xs.copy()
+    kernels.limit_strain(xs, sp.i[m], sp.j[m], sp.rest[m] * 1.1, w, 4)
+    assert np.abs(xs - before).max() > 1e-4  # strain limiting moved vertices: the hash covers its work
+    got.append(digest(xs))
+    assert got == [
+        ("f010c329a90343b7", 4, "0x1.01ace708ec380p-7"),
+        ("1a26907e8c3e101b", 5, "0x1.72c195ab7b030p-8"),
+        "63f2377ab5ba02f9",
+    ]
+
+
+@pytest.mark.skipif(SIM, reason="checks the error without a GPU")
+def test_cuda_requested_without_a_gpu_names_the_fix():
+    from numba import cuda
+
+    if cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    verts, faces = sheet(4, 0.1)
+    with pytest.raises(SynthError, match="device: cpu"):
+        ImplicitCloth(verts, faces, [get_material("cotton")], settings=SolverSettings(device="cuda"))
+    with pytest.raises(SynthError, match="unknown cloth device"):
+        ImplicitCloth(verts, faces, [get_material("cotton")], settings=SolverSettings(device="tpu"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SIM, reason="starts the simulator's subprocess")
+def test_cuda_path_under_the_simulator():
+    """Runs this file's in_simulator tests with NUMBA_ENABLE_CUDASIM=1 (about 20 s on two shared cores: the
+    simulator runs every GPU thread as a Python thread)."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "sim_"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "4 passed" in out.stdout, out.stdout[-2000:]
+
+
+def small_patch(seed: int, n: int = 5, tol: float = 1e-11, device: str = "cpu"):
+    """disturbed_cloth's sheet at n x n: pinned edge, random contacts, both spring branches."""
+    settings = SolverSettings(cg_tol=tol, cg_max_iter=2000, device=device)
+    verts, faces = sheet(n, 0.12)
+    pinned = verts[:, 2] == 0.0
+    cloth = ImplicitCloth(verts, faces, [get_material("denim")], pinned=pinned, settings=settings)
+    rng = np.random.default_rng(seed)
+    cloth.x = verts + rng.normal(scale=0.003, size=verts.shape)
+    cloth.v = rng.normal(scale=0.3, size=verts.shape)
+
+    idx = np.nonzero(~pinned)[0][::3]
+    normal = rng.normal(size=(len(idx), 3))
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    return cloth, Contacts(idx, normal, rng.uniform(-0.2, 0.2, len(idx))), cloth.x[pinned] + [0.0, 0.003, 0.001]
+
+
+@in_simulator
+def test_sim_assembly_and_strain_limiting_give_the_cpu_numbers():
+    """The gathered assembly and strain limiting sum in the CPU's order: under the simulator (no FMA)
+    the same numbers."""
+    from numba import cuda
+
+    from synth.cloth import solver_cuda as sc
+
+    cloth, contacts, targets = small_patch(0)
+    args, _ = kernel_inputs(cloth, contacts, targets)
+    b, diag, coef = kernels._assemble(*args[:11], args[14])
+    batch = sc.CudaBatch([cloth])
+    S, V = batch.S, batch.V
+    force, gcoef = cuda.device_array((S, 3)), cuda.device_array((2 * S, 4))
+    gb, gdiag = cuda.device_array((V, 3)), cuda.device_array((V, 3, 3))
+    h = cuda.to_device(np.array([H]))
+    sc._k_springs[sc._blocks(S), sc.THREADS](
+        cuda.to_device(cloth.x), cuda.to_device(cloth.v), batch.si, batch.sj, batch.rest, batch.k, batch.c, h,
+        batch.ssys, batch.entry, force, gcoef,
+    )  # fmt: skip
+    sc._k_vertices[sc._blocks(V), sc.THREADS](
+        cuda.to_device(cloth.v), batch.mass, batch.drag, batch.gravity, h, batch.vsys, batch.iptr, batch.ispring,
+        batch.isign, batch.entry, force, gcoef, gb, gdiag,
+    )  # fmt: skip
+    assert np.array_equal(gb.copy_to_host(), b)
+    assert np.array_equal(gdiag.copy_to_host(), diag)
+    assert np.array_equal(gcoef.copy_to_host(), coef)
+    # one strain-limiting pass
+    sp = cloth.springs
+    m = sp.kind == 0
+    w = np.where(cloth.pinned, 0.0, np.where(np.isin(np.arange(V), contacts.idx), 0.1, 1.0))
+    x = cloth.x + 0.01 * np.random.default_rng(1).normal(size=cloth.x.shape)
+    cpu = x.copy()
+    kernels.limit_strain(cpu, sp.i[m], sp.j[m], sp.rest[m] * (1 + cloth.settings.strain_limit), w, 1)
+    assert np.abs(cpu - x).max() > 1e-4
+    batch.strain_iterations = [1]
+    gpu = batch.limit_strain([x], [w])[0]
+    assert np.abs(gpu - cpu).max() <= 1e-15
+
+
+@in_simulator
+def test_sim_implicit_step_matches_the_cpu_when_converged():
+    """SSOR-PCG (CPU) and block-Jacobi PCG (CUDA) both run to a 1e-11 residual: the same dv, push and
+    strain-limited state after a full ImplicitCloth.step on each device."""
+    cpu, contacts, targets = small_patch(2)
+    gpu, _, _ = small_patch(2, device="cuda")
+    it_cpu = cpu.step(H, targets, contacts=contacts)
+    it_gpu = gpu.step(H, targets, contacts=contacts)
+    assert it_gpu > it_cpu > 0  # block-Jacobi needs more iterations than SSOR: another preconditioner ran
+    assert gpu.cg_residual <= 1e-11
+    scale = np.abs(cpu.v).max()
+    assert np.abs(gpu.v - cpu.v).max() <= 1e-8 * scale
+    assert np.abs(gpu.x - cpu.x).max() <= 1e-10
+    assert np.abs(gpu.contact_force - cpu.contact_force).max() <= 1e-7 * max(np.abs(cpu.contact_force).max(), 1.0)
+
+
+@in_simulator
+def test_sim_a_batch_of_two_garments_equals_each_alone():
+    """Two different patches (sizes, motion, contacts) in one launch give exactly what each gives alone,
+    though they converge after different iteration counts."""
+    a, ca, ta = small_patch(3, n=4, tol=1e-6, device="cuda")
+    b, cb, tb = small_patch(4, n=3, tol=1e-6, device="cuda")
+    a1, _, _ = small_patch(3, n=4, tol=1e-6, device="cuda")
+    b1, _, _ = small_patch(4, n=3, tol=1e-6, device="cuda")
+    its = ClothBatch([a, b]).step(H, [ta, tb], [ca, cb])
+    alone = [a1.step(H, ta, contacts=ca), b1.step(H, tb, contacts=cb)]
+    assert its == alone
+    for batched, single in ((a, a1), (b, b1)):
+        assert np.array_equal(batched.x, single.x)
+        assert np.array_equal(batched.v, single.v)
+        assert np.array_equal(batched.contact_force, single.contact_force)
+
+
+@in_simulator
+def test_sim_cuda_batch_rejects_mixed_cg_settings():
+    a, _, _ = small_patch(3, n=3, tol=1e-6, device="cuda")
+    b, _, _ = small_patch(4, n=3, tol=1e-4, device="cuda")
+    with pytest.raises(SynthError, match="CG settings"):
+        ClothBatch([a, b])
