@@ -16,7 +16,7 @@ import pytest
 
 from synth.cloth import solver_kernels as kernels
 from synth.cloth.materials import get_material
-from synth.cloth.solver import ClothBatch, Contacts, ImplicitCloth, SolverSettings
+from synth.cloth.solver import ClothBatch, ImplicitCloth, SolverSettings
 from synth.errors import SynthError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -100,19 +100,9 @@ def test_cuda_path_under_the_simulator():
 
 
 def small_patch(seed: int, n: int = 5, tol: float = 1e-11, device: str = "cpu"):
-    """disturbed_cloth's sheet at n x n: pinned edge, random contacts, both spring branches."""
+    """disturbed_cloth at n x n on 12 cm: pinned edge, random contacts, both spring branches."""
     settings = SolverSettings(cg_tol=tol, cg_max_iter=2000, device=device)
-    verts, faces = sheet(n, 0.12)
-    pinned = verts[:, 2] == 0.0
-    cloth = ImplicitCloth(verts, faces, [get_material("denim")], pinned=pinned, settings=settings)
-    rng = np.random.default_rng(seed)
-    cloth.x = verts + rng.normal(scale=0.003, size=verts.shape)
-    cloth.v = rng.normal(scale=0.3, size=verts.shape)
-
-    idx = np.nonzero(~pinned)[0][::3]
-    normal = rng.normal(size=(len(idx), 3))
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
-    return cloth, Contacts(idx, normal, rng.uniform(-0.2, 0.2, len(idx))), cloth.x[pinned] + [0.0, 0.003, 0.001]
+    return disturbed_cloth(settings, seed, n=n, size=0.12, noise=0.003)
 
 
 @in_simulator
@@ -194,3 +184,51 @@ def test_sim_cuda_batch_rejects_mixed_cg_settings():
     b, _, _ = small_patch(4, n=3, tol=1e-4, device="cuda")
     with pytest.raises(SynthError, match="CG settings"):
         ClothBatch([a, b])
+
+
+def _nvvm_found() -> bool:
+    if SIM:
+        return False
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        nvvm.NVVM()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _nvvm_found(), reason="needs libnvvm (a CUDA toolkit) to compile PTX")
+def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
+    """The simulator interprets Python, so it does not check that the kernels type and lower for the real
+    target: compile every kernel of solver_cuda.py to sm_90 PTX with NVVM (no GPU needed). numba 0.62 asks the
+    current device for the compute capability when it compiles a device function; with no GPU, that query
+    is answered with sm_90 (the compiler itself is the real one)."""
+    import types
+    from unittest import mock
+
+    import numba.cuda.dispatcher as dispatcher
+    from numba import boolean, cuda, float64, int64
+
+    from synth.cloth import solver_cuda as sc
+
+    A1, A2, A3, I1, I2, B1 = float64[:], float64[:, :], float64[:, :, :], int64[:], int64[:, :], boolean[:]
+    sigs = {
+        sc._k_springs: (A2, A2, I1, I1, A1, A1, A1, A1, I1, I2, A2, A2),
+        sc._k_vertices: (A2, A1, A1, A2, A1, I1, I1, I1, A1, I2, A2, A2, A2, A3),
+        sc._k_init: (A2, A2, A3, I1, I1, A2, A1, A2, A3, A2, A2, A2, A1, A1),
+        sc._k_matvec: (A2, A2, A3, I1, I1, A2, A1, A2, I1, B1, A1),
+        sc._k_update: (A2, A2, A2, A2, A2, A3, I1, B1, A1, A1, A1),
+        sc._k_direction: (A2, A2, I1, B1, A1, A1),
+        sc._k_reduce: (A1, I1, A1),
+        sc._k_start: (A1, A1, A1, float64, B1, I1, int64),
+        sc._k_status: (A1, A1, A1, B1, I1, int64),
+        sc._k_push: (A2, A2, A3, I1, I1, A2, A2, A1),
+        sc._k_strain: (A2, A2, I1, I1, A1, A1, I1, I1, A1),
+    }
+    sm90 = types.SimpleNamespace(compute_capability=(9, 0))
+    with mock.patch.object(dispatcher, "get_current_device", lambda: sm90):
+        for kernel, sig in sigs.items():
+            ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+            assert ".entry" in ptx and ".target sm_90" in ptx, kernel.__name__

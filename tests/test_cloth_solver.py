@@ -22,14 +22,16 @@ def sheet(n: int, size: float) -> tuple[np.ndarray, np.ndarray]:
     return verts, np.concatenate([np.stack([a, c, b], 1), np.stack([a, d, c], 1)])
 
 
-def disturbed_cloth(settings: SolverSettings, seed: int = 0) -> tuple[ImplicitCloth, Contacts, np.ndarray]:
-    """A denim sheet with one pinned edge, randomly displaced and moving (springs both stretched and
+def disturbed_cloth(
+    settings: SolverSettings, seed: int = 0, n: int = 8, size: float = 0.3, noise: float = 0.004
+) -> tuple[ImplicitCloth, Contacts, np.ndarray]:
+    """A denim n x n sheet with one pinned edge, randomly displaced and moving (springs both stretched and
     compressed), a third of the free vertices in contact; returns the cloth, contacts, pin targets."""
-    verts, faces = sheet(8, 0.3)
+    verts, faces = sheet(n, size)
     pinned = verts[:, 2] == 0.0
     cloth = ImplicitCloth(verts, faces, [get_material("denim")], pinned=pinned, settings=settings)
     rng = np.random.default_rng(seed)
-    cloth.x = verts + rng.normal(scale=0.004, size=verts.shape)
+    cloth.x = verts + rng.normal(scale=noise, size=verts.shape)
     cloth.v = rng.normal(scale=0.3, size=verts.shape)
     idx = np.nonzero(~pinned)[0][::3]
     normal = rng.normal(size=(len(idx), 3))

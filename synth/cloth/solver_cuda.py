@@ -59,7 +59,7 @@ def incidence(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.nd
     return ptr, spring[order].astype(np.int64), sign[order]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_springs(x, v, si, sj, rest, k, c, h, ssys, entry, force, coef):
     s = cuda.grid(1)
     if s >= si.shape[0]:
@@ -71,7 +71,7 @@ def _k_springs(x, v, si, sj, rest, k, c, h, ssys, entry, force, coef):
         coef[e, 0], coef[e, 1], coef[e, 2], coef[e, 3] = p0, p1, p2, be
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_vertices(v, mass, drag, gravity, h, vsys, iptr, ispring, isign, entry, force, coef, b, diag):
     """b and the diagonal blocks, gathered over each vertex's springs in spring order."""
     a = cuda.grid(1)
@@ -101,7 +101,7 @@ def _k_vertices(v, mass, drag, gravity, h, vsys, iptr, ispring, isign, entry, fo
     diag[a, 1, 2], diag[a, 2, 1] = d12, d12
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_init(b, z, diag, ptr, other, coef, free, normal, P, dv, r, c, part_r, part_b):
     """P, dv = z, r = S (b - A z), c = P r, and the per-vertex terms of r.P r and (S b).P (S b)."""
     a = cuda.grid(1)
@@ -120,7 +120,7 @@ def _k_init(b, z, diag, ptr, other, coef, free, normal, P, dv, r, c, part_r, par
     part_b[a] = f0 * g0 + f1 * g1 + f2 * g2
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_matvec(c, q, diag, ptr, other, coef, free, normal, vsys, active, part):
     """q = S A c and the per-vertex terms of c.q, for the systems still iterating."""
     a = cuda.grid(1)
@@ -135,7 +135,7 @@ def _k_matvec(c, q, diag, ptr, other, coef, free, normal, vsys, active, part):
     part[a] = c[a, 0] * q0 + c[a, 1] * q1 + c[a, 2] * q2
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_update(dv, r, sr, c, q, P, vsys, active, delta, cq, part):
     """dv += alpha c, r -= alpha q, s = P r and the per-vertex terms of r.s (alpha = delta / c.q)."""
     a = cuda.grid(1)
@@ -154,7 +154,7 @@ def _k_update(dv, r, sr, c, q, P, vsys, active, delta, cq, part):
     part[a] = r[a, 0] * s0 + r[a, 1] * s1 + r[a, 2] * s2
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_direction(c, sr, vsys, active, delta, new):
     """c = s + (new / delta) c (both filtered already: P maps into the free directions)."""
     a = cuda.grid(1)
@@ -168,7 +168,7 @@ def _k_direction(c, sr, vsys, active, delta, new):
         c[a, m] = sr[a, m] + beta * c[a, m]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_reduce(part, vptr, out):
     """out[g] = sum of part over system g's vertices: one block per system, strided then a tree."""
     g = cuda.blockIdx.x
@@ -189,7 +189,7 @@ def _k_reduce(part, vptr, out):
         out[g] = buf[0]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_start(delta, target, scale, tol, active, iters, max_iter):
     """Per system: the stopping threshold tol^2 (S b).P (S b), and whether it needs any iteration."""
     g = cuda.grid(1)
@@ -201,7 +201,7 @@ def _k_start(delta, target, scale, tol, active, iters, max_iter):
     active[g] = max_iter > 0 and delta[g] > target[g]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_status(delta, new, target, active, iters, max_iter):
     """Per system after an iteration: delta = new, count it, stop at tol or at the cap."""
     g = cuda.grid(1)
@@ -212,7 +212,7 @@ def _k_status(delta, new, target, active, iters, max_iter):
     active[g] = iters[g] < max_iter and delta[g] > target[g]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_push(dv, b, diag, ptr, other, coef, normal, push):
     a = cuda.grid(1)
     if a >= dv.shape[0]:
@@ -220,7 +220,7 @@ def _k_push(dv, b, diag, ptr, other, coef, normal, push):
     push[a] = _contact_push(a, dv, b, diag, ptr, other, coef, normal)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _k_strain(x, out, si, sj, limit, w, iptr, ispring, isign):
     """One Jacobi pass of strain limiting: out[a] = x[a] + vertex a's averaged corrections, gathered over
     its stretch springs in spring order (the CPU's scatter order)."""
