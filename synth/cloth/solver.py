@@ -247,10 +247,13 @@ class ClothBatch:
     def __init__(self, cloths: list[ImplicitCloth]):
         from synth.cloth import solver_cuda  # numba.cuda is imported only when a GPU is asked for
 
-        st = cloths[0].settings
-        if any((c.settings.cg_tol, c.settings.cg_max_iter) != (st.cg_tol, st.cg_max_iter) for c in cloths):
+        def key(c: ImplicitCloth) -> tuple:
+            return c.settings.cg_tol, c.settings.cg_max_iter, c.settings.strain_iterations
+
+        if len({key(c) for c in cloths}) != 1:
             raise SynthError(
-                "cloth batched on CUDA with different CG settings", fix="batch cloth with equal cg_tol, cg_max_iter"
+                "cloth batched on CUDA with different CG or strain-limiting settings",
+                fix="batch cloth with equal cg_tol, cg_max_iter and strain_iterations",
             )
         self.cloths = cloths
         self._cuda = solver_cuda.CudaBatch(cloths)

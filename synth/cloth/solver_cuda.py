@@ -267,7 +267,7 @@ class CudaBatch:
         kind = np.concatenate([s.springs.kind for s in systems])
         stretch = np.nonzero(kind == 0)[0]
         limit = np.concatenate([s.springs.rest * (1 + s.settings.strain_limit) for s in systems])
-        self.strain_iterations = [int(s.settings.strain_iterations) for s in systems]
+        self.strain_iterations = int(systems[0].settings.strain_iterations)  # equal in all: ClothBatch
         d = cuda.to_device
         self.si, self.sj = d(si), d(sj)
         self.rest = d(np.concatenate([s.springs.rest for s in systems]))
@@ -283,6 +283,14 @@ class CudaBatch:
         self.str_ptr, self.str_spring, self.str_sign = (d(a) for a in incidence(si[stretch], sj[stretch], V))
         self.dvptr = d(self.vptr)
         self.S = S
+        # work arrays, allocated once per batch (a step only copies x, v and the constraints in, dv out)
+        e = cuda.device_array
+        self.force, self.coef = e((S, 3)), e((2 * S, 4))
+        self.b, self.diag, self.P = e((V, 3)), e((V, 3, 3)), e((V, 3, 3))
+        self.dv, self.r, self.cdir, self.q, self.sr, self.strain_out = (e((V, 3)) for _ in range(6))
+        self.part, self.part_b, self.push = e(V), e(V), e(V)
+        self.delta, self.target, self.scale, self.cq, self.new = (e(B) for _ in range(5))
+        self.active, self.iters = e(B, np.bool_), e(B, np.int64)
 
     def _split(self, arr: np.ndarray) -> list[np.ndarray]:
         return [arr[a:b] for a, b in zip(self.vptr[:-1], self.vptr[1:])]
@@ -291,15 +299,13 @@ class CudaBatch:
         """Per system (lists of its arrays, h one step per system): (dv, CG iterations, final relative
         residual in the block-Jacobi norm, contact push), as solver_kernels.implicit_step returns them."""
         d, V, S, B = cuda.to_device, self.V, self.S, self.B
+        force, coef, b, diag, P = self.force, self.coef, self.b, self.diag, self.P
+        dv, r, c, q, sr, part, part_b = self.dv, self.r, self.cdir, self.q, self.sr, self.part, self.part_b
+        delta, target, scale, cq, new = self.delta, self.target, self.scale, self.cq, self.new
+        active, iters, push = self.active, self.iters, self.push
         dx, dvel = d(np.concatenate(x)), d(np.concatenate(v))
         dz, dfree, dnormal = d(np.concatenate(z)), d(np.concatenate(free)), d(np.concatenate(normal))
         dh = d(np.asarray(h, np.float64))
-        force, coef = cuda.device_array((S, 3)), cuda.device_array((2 * S, 4))
-        b, diag, P = cuda.device_array((V, 3)), cuda.device_array((V, 3, 3)), cuda.device_array((V, 3, 3))
-        dv, r, c, q, sr = (cuda.device_array((V, 3)) for _ in range(5))
-        part, part_b = cuda.device_array(V), cuda.device_array(V)
-        delta, target, scale, cq, new = (cuda.device_array(B) for _ in range(5))
-        active, iters = cuda.device_array(B, np.bool_), cuda.device_array(B, np.int64)
         _k_springs[_blocks(S), THREADS](
             dx, dvel, self.si, self.sj, self.rest, self.k, self.c, dh, self.ssys, self.entry, force, coef
         )
@@ -322,7 +328,6 @@ class CudaBatch:
             _k_reduce[B, REDUCE](part, self.dvptr, new)
             _k_direction[_blocks(V), THREADS](c, sr, self.vsys, active, delta, new)
             _k_status[_blocks(B), THREADS](delta, new, target, active, iters, int(max_iter))
-        push = cuda.device_array(V)
         _k_push[_blocks(V), THREADS](dv, b, diag, self.ptr, self.other, coef, dnormal, push)
         res = np.sqrt(np.maximum(delta.copy_to_host(), 0.0) / scale.copy_to_host())
         its = iters.copy_to_host()
@@ -336,15 +341,10 @@ class CudaBatch:
         )
 
     def limit_strain(self, x: list[np.ndarray], w: list[np.ndarray]) -> list[np.ndarray]:
-        """Per system: positions after its settings' strain-limiting passes (Jacobi, as the CPU's)."""
-        if len(set(self.strain_iterations)) != 1:
-            raise SynthError(
-                "a CUDA batch needs the same strain_iterations in every system",
-                fix="batch only cloth with equal solver settings",
-            )
-        cur, out = cuda.to_device(np.concatenate(x)), cuda.device_array((self.V, 3))
+        """Per system: positions after the strain-limiting passes (Jacobi, as the CPU's)."""
+        cur, out = cuda.to_device(np.concatenate(x)), self.strain_out
         dw = cuda.to_device(np.concatenate(w))
-        for _ in range(self.strain_iterations[0]):
+        for _ in range(self.strain_iterations):
             _k_strain[_blocks(self.V), THREADS](
                 cur, out, self.str_i, self.str_j, self.limit, dw, self.str_ptr, self.str_spring, self.str_sign
             )
