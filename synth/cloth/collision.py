@@ -9,6 +9,7 @@ cache); the sign comes from the Phong-interpolated vertex normal at that point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,20 +38,185 @@ def vertex_face_table(faces: np.ndarray, num_verts: int) -> np.ndarray:
     return table
 
 
-@njit(cache=True, inline="always")
-def _dot(ax, ay, az, bx, by, bz):
-    """a . b summed as numpy's einsum("...i,...i") sums it (x + z, then y): with it the kernels gave
-    the numbers of the numpy code they replaced bit for bit (not required: agreement to rounding is)."""
-    return (ax * bx + az * bz) + ay * by
+def make_contact_elements(jit) -> dict:
+    """The closest-point queries' per-point element functions compiled by `jit` (numba.njit(inline="always")
+    for the CPU drivers below, numba.cuda.jit(device=True) for collision_cuda.py); nested calls go to the
+    same target's compiled versions. Kept in this file so that numba's cache, keyed on it, sees changes."""
+
+    @jit
+    def dot(ax, ay, az, bx, by, bz):
+        """a . b summed as numpy's einsum("...i,...i") sums it (x + z, then y): with it the kernels gave
+        the numbers of the numpy code they replaced bit for bit (not required: agreement to rounding is)."""
+        return (ax * bx + az * bz) + ay * by
+
+    @jit
+    def face_cross(verts, faces, f):
+        """(b - a) x (c - a) of triangle f, as np.cross computes it."""
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        abx, aby, abz = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
+        acx, acy, acz = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
+        return aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+
+    @jit
+    def vertex_normal(verts, faces, vf, valence, allowed, v):
+        """vertex_normals at vertex v of the sub-mesh of the faces `allowed` (F,) bool (same sums, same order)."""
+        sx, sy, sz = 0.0, 0.0, 0.0
+        for k in range(valence[v]):
+            f = vf[v, k]
+            if allowed[f]:
+                nx, ny, nz = face_cross(verts, faces, f)
+                sx, sy, sz = sx + nx, sy + ny, sz + nz
+        m = math.sqrt(sx * sx + sy * sy + sz * sz) + 1e-12
+        return sx / m, sy / m, sz / m
+
+    @jit
+    def scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv):
+        """The nearer of (best squared distance, vertex bv) and the allowed vertices of grid cell c
+        (the lower index of equals)."""
+        for k in range(start[c], start[c + 1]):
+            v = order[k]
+            if allowed[v]:
+                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+                if d2 < best or (d2 == best and v < bv):
+                    best, bv = d2, v
+        return best, bv
+
+    @jit
+    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h):
+        """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
+        grid (start, order, lo, n, h): exact, searched in growing shells of cells around the point's cell
+        until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
+        answer a substep before; -1 for none) only the cells meeting the ball through the hint are
+        searched: the same answer, from a few cells instead of 27 or more."""
+        allowed = vallow[group[i]]
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        best, bv = math.inf, -1
+        if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz)):  # a blown-up point: any vertex
+            for v in range(allowed.shape[0]):  # the first allowed one (np.argmax of the row)
+                if allowed[v]:
+                    return v
+            return 0
+        v = hint[i]
+        if v >= 0 and allowed[v]:
+            best = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
+            rad = math.sqrt(best) * (1.0 + 1e-9) + 1e-12  # every vertex as near as the hint is in its ball
+            x0 = min(max(int(math.floor((px - rad - lo[0]) / h)), 0), n[0] - 1)
+            x1 = min(max(int(math.floor((px + rad - lo[0]) / h)), 0), n[0] - 1)
+            y0 = min(max(int(math.floor((py - rad - lo[1]) / h)), 0), n[1] - 1)
+            y1 = min(max(int(math.floor((py + rad - lo[1]) / h)), 0), n[1] - 1)
+            z0 = min(max(int(math.floor((pz - rad - lo[2]) / h)), 0), n[2] - 1)
+            z1 = min(max(int(math.floor((pz + rad - lo[2]) / h)), 0), n[2] - 1)
+            bv = v
+            for x in range(x0, x1 + 1):
+                for y in range(y0, y1 + 1):
+                    for z in range(z0, z1 + 1):
+                        c = (x * n[1] + y) * n[2] + z
+                        best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+            return bv
+        # the point's cell, or the nearest one when it is outside the grid
+        cx = int(min(max((px - lo[0]) / h, 0.0), n[0] - 1.0))
+        cy = int(min(max((py - lo[1]) / h, 0.0), n[1] - 1.0))
+        cz = int(min(max((pz - lo[2]) / h, 0.0), n[2] - 1.0))
+        last = max(0, cx, n[0] - 1 - cx, cy, n[1] - 1 - cy, cz, n[2] - 1 - cz)
+        for r in range(last + 1):
+            if best < ((r - 1) * h) ** 2:  # every cell of shell r is at least (r - 1) h away
+                break
+            for x in range(max(cx - r, 0), min(cx + r, n[0] - 1) + 1):
+                for y in range(max(cy - r, 0), min(cy + r, n[1] - 1) + 1):
+                    if abs(x - cx) == r or abs(y - cy) == r:
+                        z0, z1, dz = max(cz - r, 0), min(cz + r, n[2] - 1), 1
+                    else:  # inside the shell's x-y square only its top and bottom cells are on it
+                        z0, z1, dz = cz - r, cz + r, 2 * r
+                    for z in range(z0, z1 + 1, dz):
+                        if z < 0 or z >= n[2]:
+                            continue
+                        c = (x * n[1] + y) * n[2] + z
+                        best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+        return bv
+
+    @jit
+    def closest_point(i, points, verts, faces, vf, valence, near, allow, whole, group, normals, out):
+        """Point i's exact closest point on the triangles around its nearest mesh vertex near[i] that its
+        group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and the unit
+        normal there interpolated from the vertex normals of those allowed faces' sub-mesh (normals: the
+        whole mesh's, used where whole[group[i], v]: every face around v allowed). Plane barycentrics, else
+        the nearest of the three edges. Writes out[i] = (signed, normal (3), point (3), face, bary (3))."""
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        v, allowed = near[i], allow[group[i]]
+        best = math.inf
+        bf, b0, b1, b2, qx, qy, qz = -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for k in range(valence[v]):
+            f = vf[v, k]
+            if not allowed[f]:
+                continue
+            ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
+            ax, ay, az = verts[ia, 0], verts[ia, 1], verts[ia, 2]
+            bx, by, bz = verts[ib, 0], verts[ib, 1], verts[ib, 2]
+            cx, cy, cz = verts[ic, 0], verts[ic, 1], verts[ic, 2]
+            abx, aby, abz = bx - ax, by - ay, bz - az
+            acx, acy, acz = cx - ax, cy - ay, cz - az
+            nx, ny, nz = face_cross(verts, faces, f)
+            nn = dot(nx, ny, nz, nx, ny, nz) + 1e-30
+            apx, apy, apz = px - ax, py - ay, pz - az
+            # barycentrics of the projection onto the plane
+            w2 = dot(aby * apz - abz * apy, abz * apx - abx * apz, abx * apy - aby * apx, nx, ny, nz) / nn
+            w1 = dot(apy * acz - apz * acy, apz * acx - apx * acz, apx * acy - apy * acx, nx, ny, nz) / nn
+            w0 = 1.0 - w1 - w2
+            if not (w0 >= 0 and w1 >= 0 and w2 >= 0):  # outside: the nearest point of the edges
+                edge_d, e0, eu = math.inf, -1, 0.0
+                for e in range(3):
+                    s, t = faces[f, e], faces[f, (e + 1) % 3]
+                    sx, sy, sz = verts[s, 0], verts[s, 1], verts[s, 2]
+                    stx, sty, stz = verts[t, 0] - sx, verts[t, 1] - sy, verts[t, 2] - sz
+                    u = dot(px - sx, py - sy, pz - sz, stx, sty, stz) / (dot(stx, sty, stz, stx, sty, stz) + 1e-30)
+                    u = min(max(u, 0.0), 1.0)
+                    dx, dy, dz = px - (sx + u * stx), py - (sy + u * sty), pz - (sz + u * stz)
+                    d = dot(dx, dy, dz, dx, dy, dz)
+                    if d < edge_d:
+                        edge_d, e0, eu = d, e, u
+                w0, w1, w2 = 0.0, 0.0, 0.0
+                if e0 == 0:
+                    w0, w1 = 1.0 - eu, eu
+                elif e0 == 1:
+                    w1, w2 = 1.0 - eu, eu
+                elif e0 == 2:
+                    w2, w0 = 1.0 - eu, eu
+            x = w0 * ax + w1 * bx + w2 * cx
+            y = w0 * ay + w1 * by + w2 * cy
+            z = w0 * az + w1 * bz + w2 * cz
+            d2 = dot(px - x, py - y, pz - z, px - x, py - y, pz - z)
+            if d2 < best or bf < 0:
+                best, bf, b0, b1, b2, qx, qy, qz = d2, f, w0, w1, w2, x, y, z
+        mx, my, mz = 0.0, 0.0, 0.0
+        for j in range(3):
+            wj = b0 if j == 0 else (b1 if j == 1 else b2)
+            u = faces[bf, j]
+            if whole[group[i], u]:
+                nx, ny, nz = normals[u, 0], normals[u, 1], normals[u, 2]
+            else:
+                nx, ny, nz = vertex_normal(verts, faces, vf, valence, allowed, u)
+            mx, my, mz = mx + wj * nx, my + wj * ny, mz + wj * nz
+        m = math.sqrt(mx * mx + my * my + mz * mz) + 1e-12
+        mx, my, mz = mx / m, my / m, mz / m
+        side = dot(px - qx, py - qy, pz - qz, mx, my, mz)
+        out[i, 0] = -math.sqrt(best) if side < 0 else math.sqrt(best)
+        out[i, 1], out[i, 2], out[i, 3] = mx, my, mz
+        out[i, 4], out[i, 5], out[i, 6] = qx, qy, qz
+        out[i, 7] = bf
+        out[i, 8], out[i, 9], out[i, 10] = b0, b1, b2
+
+    return {
+        "dot": dot,
+        "face_cross": face_cross,
+        "vertex_normal": vertex_normal,
+        "nearest_vertex": nearest_vertex,
+        "closest_point": closest_point,
+    }
 
 
-@njit(cache=True, inline="always")
-def _face_cross(verts, faces, f):
-    """(b - a) x (c - a) of triangle f, as np.cross computes it."""
-    a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
-    abx, aby, abz = verts[b, 0] - verts[a, 0], verts[b, 1] - verts[a, 1], verts[b, 2] - verts[a, 2]
-    acx, acy, acz = verts[c, 0] - verts[a, 0], verts[c, 1] - verts[a, 1], verts[c, 2] - verts[a, 2]
-    return aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+_cpu = make_contact_elements(njit(cache=True, inline="always"))
+_dot, _face_cross, _vertex_normal = _cpu["dot"], _cpu["face_cross"], _cpu["vertex_normal"]
+_nearest_vertex, _closest_point = _cpu["nearest_vertex"], _cpu["closest_point"]
 
 
 @njit(cache=True)
@@ -68,40 +234,12 @@ def _vertex_normals(verts, faces):
     return out
 
 
-@njit(cache=True, inline="always")
-def _vertex_normal(verts, faces, vf, valence, allowed, v):
-    """vertex_normals at vertex v of the sub-mesh of the faces `allowed` (F,) bool (same sums, same order)."""
-    sx, sy, sz = 0.0, 0.0, 0.0
-    for k in range(valence[v]):
-        f = vf[v, k]
-        if allowed[f]:
-            nx, ny, nz = _face_cross(verts, faces, f)
-            sx, sy, sz = sx + nx, sy + ny, sz + nz
-    m = np.sqrt(sx * sx + sy * sy + sz * sz) + 1e-12
-    return sx / m, sy / m, sz / m
-
-
-@njit(cache=True, inline="always")
-def _scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv):
-    """The nearer of (best squared distance, vertex bv) and the allowed vertices of grid cell c
-    (the lower index of equals)."""
-    for k in range(start[c], start[c + 1]):
-        v = order[k]
-        if allowed[v]:
-            d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-            if d2 < best or (d2 == best and v < bv):
-                best, bv = d2, v
-    return best, bv
-
-
 @njit(cache=True)
-def _nearest_vertices(points, verts, faces, vallow, group, hint):
-    """For each point i the nearest vertex v with vallow[group[i], v] (the lowest index of equals):
-    exact, from a uniform grid of cells three mean edges long, searched in growing shells of cells
-    around the point's cell until no unvisited cell can hold a nearer vertex. With a hint (an allowed
-    vertex, e.g. the point's answer a substep before; -1 for none) only the cells meeting the ball
-    through the hint are searched: the same answer, from a few cells instead of 27 or more."""
-    U, N = verts.shape[0], points.shape[0]
+def _grid(verts, faces):
+    """A uniform grid of the vertices, cells three mean edges long: (start (cells + 1,) CSR of the cells,
+    order (U,) vertices by cell, ascending within each, lo (3,) the grid's corner, n (3,) cells per axis,
+    h the cell size)."""
+    U = verts.shape[0]
     e = 0.0
     for f in range(faces.shape[0]):
         a, b = faces[f, 0], faces[f, 1]
@@ -129,133 +267,37 @@ def _nearest_vertices(points, verts, faces, vallow, group, hint):
         start[c + 1] += 1
     for c in range(len(start) - 1):
         start[c + 1] += start[c]
-    order = np.empty(U, np.int64)  # vertices by cell, ascending within each
+    order = np.empty(U, np.int64)
     fill = start[:-1].copy()
     for v in range(U):
         order[fill[cell[v]]] = v
         fill[cell[v]] += 1
-    out = np.empty(N, np.int64)
-    c0, c1 = np.empty(3, np.int64), np.empty(3, np.int64)
-    for i in range(N):
-        g = group[i]
-        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
-        best, bv = np.inf, -1
-        if not (np.isfinite(px) and np.isfinite(py) and np.isfinite(pz)):  # a blown-up point: any vertex
-            out[i] = np.argmax(vallow[g])
-            continue
-        v = hint[i]
-        if v >= 0 and vallow[g, v]:
-            best = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-            rad = np.sqrt(best) * (1.0 + 1e-9) + 1e-12  # every vertex as near as the hint is in its ball
-            for d in range(3):
-                c0[d] = min(max(int(np.floor((points[i, d] - rad - lo[d]) / h)), 0), n[d] - 1)
-                c1[d] = min(max(int(np.floor((points[i, d] + rad - lo[d]) / h)), 0), n[d] - 1)
-            bv = v
-            for x in range(c0[0], c1[0] + 1):
-                for y in range(c0[1], c1[1] + 1):
-                    for z in range(c0[2], c1[2] + 1):
-                        c = (x * n[1] + y) * n[2] + z
-                        best, bv = _scan_cell(c, start, order, vallow[g], verts, px, py, pz, best, bv)
-            out[i] = bv
-            continue
-        last = 0
-        for d in range(3):  # the point's cell, or the nearest one when it is outside the grid
-            c0[d] = int(min(max((points[i, d] - lo[d]) / h, 0.0), n[d] - 1.0))
-            last = max(last, c0[d], n[d] - 1 - c0[d])
-        for r in range(last + 1):
-            if best < ((r - 1) * h) ** 2:  # every cell of shell r is at least (r - 1) h away
-                break
-            for x in range(max(c0[0] - r, 0), min(c0[0] + r, n[0] - 1) + 1):
-                for y in range(max(c0[1] - r, 0), min(c0[1] + r, n[1] - 1) + 1):
-                    if abs(x - c0[0]) == r or abs(y - c0[1]) == r:
-                        z0, z1, dz = max(c0[2] - r, 0), min(c0[2] + r, n[2] - 1), 1
-                    else:  # inside the shell's x-y square only its top and bottom cells are on it
-                        z0, z1, dz = c0[2] - r, c0[2] + r, 2 * r
-                    for z in range(z0, z1 + 1, dz):
-                        if z < 0 or z >= n[2]:
-                            continue
-                        c = (x * n[1] + y) * n[2] + z
-                        best, bv = _scan_cell(c, start, order, vallow[g], verts, px, py, pz, best, bv)
-        out[i] = bv
+    return start, order, lo, n, h
+
+
+@njit(cache=True)
+def _nearest_vertices(points, verts, faces, vallow, group, hint):
+    """For each point i the nearest vertex v with vallow[group[i], v] (`nearest_vertex` on `_grid`)."""
+    start, order, lo, n, h = _grid(verts, faces)
+    out = np.empty(points.shape[0], np.int64)
+    for i in range(points.shape[0]):
+        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h)
     return out
 
 
 @njit(cache=True)
 def _closest_points(points, verts, faces, vf, valence, near, allow, whole, group):
-    """For each point i: the exact closest point on the triangles around its nearest mesh vertex near[i]
-    that its group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and
-    the unit normal there interpolated from the vertex normals of those allowed faces' sub-mesh.
-    Plane barycentrics, else the nearest of the three edges. Returns (signed, normal, point, face,
-    bary); points are independent (no reductions). whole[group[i], v]: every face around vertex v is
-    allowed, so its normal is the whole mesh's (computed once, the same sums in the same order)."""
-    N = points.shape[0]
+    """`closest_point` for every point (independent: no reductions): (N, 11) rows for `_unpack`."""
+    out = np.empty((points.shape[0], 11))
     normals = _vertex_normals(verts, faces)
-    signed = np.empty(N)
-    normal = np.empty((N, 3))
-    point = np.empty((N, 3))
-    face = np.empty(N, np.int64)
-    bary = np.empty((N, 3))
-    w = np.empty(3)
-    for i in range(N):
-        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
-        v, allowed = near[i], allow[group[i]]
-        best = np.inf
-        bf, b0, b1, b2, qx, qy, qz = -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        for k in range(valence[v]):
-            f = vf[v, k]
-            if not allowed[f]:
-                continue
-            ia, ib, ic = faces[f, 0], faces[f, 1], faces[f, 2]
-            ax, ay, az = verts[ia, 0], verts[ia, 1], verts[ia, 2]
-            bx, by, bz = verts[ib, 0], verts[ib, 1], verts[ib, 2]
-            cx, cy, cz = verts[ic, 0], verts[ic, 1], verts[ic, 2]
-            abx, aby, abz = bx - ax, by - ay, bz - az
-            acx, acy, acz = cx - ax, cy - ay, cz - az
-            nx, ny, nz = _face_cross(verts, faces, f)
-            nn = _dot(nx, ny, nz, nx, ny, nz) + 1e-30
-            apx, apy, apz = px - ax, py - ay, pz - az
-            # barycentrics of the projection onto the plane
-            w[2] = _dot(aby * apz - abz * apy, abz * apx - abx * apz, abx * apy - aby * apx, nx, ny, nz) / nn
-            w[1] = _dot(apy * acz - apz * acy, apz * acx - apx * acz, apx * acy - apy * acx, nx, ny, nz) / nn
-            w[0] = 1.0 - w[1] - w[2]
-            if not (w[0] >= 0 and w[1] >= 0 and w[2] >= 0):  # outside: the nearest point of the edges
-                edge_d, e0, eu = np.inf, -1, 0.0
-                for e in range(3):
-                    s, t = faces[f, e], faces[f, (e + 1) % 3]
-                    sx, sy, sz = verts[s, 0], verts[s, 1], verts[s, 2]
-                    stx, sty, stz = verts[t, 0] - sx, verts[t, 1] - sy, verts[t, 2] - sz
-                    u = _dot(px - sx, py - sy, pz - sz, stx, sty, stz) / (_dot(stx, sty, stz, stx, sty, stz) + 1e-30)
-                    u = min(max(u, 0.0), 1.0)
-                    dx, dy, dz = px - (sx + u * stx), py - (sy + u * sty), pz - (sz + u * stz)
-                    d = _dot(dx, dy, dz, dx, dy, dz)
-                    if d < edge_d:
-                        edge_d, e0, eu = d, e, u
-                w[0] = w[1] = w[2] = 0.0
-                if e0 >= 0:
-                    w[e0], w[(e0 + 1) % 3] = 1.0 - eu, eu
-            x = w[0] * ax + w[1] * bx + w[2] * cx
-            y = w[0] * ay + w[1] * by + w[2] * cy
-            z = w[0] * az + w[1] * bz + w[2] * cz
-            d2 = _dot(px - x, py - y, pz - z, px - x, py - y, pz - z)
-            if d2 < best or bf < 0:
-                best, bf, b0, b1, b2, qx, qy, qz = d2, f, w[0], w[1], w[2], x, y, z
-        mx, my, mz = 0.0, 0.0, 0.0
-        for j, wj in enumerate((b0, b1, b2)):
-            u = faces[bf, j]
-            if whole[group[i], u]:
-                nx, ny, nz = normals[u, 0], normals[u, 1], normals[u, 2]
-            else:
-                nx, ny, nz = _vertex_normal(verts, faces, vf, valence, allowed, u)
-            mx, my, mz = mx + wj * nx, my + wj * ny, mz + wj * nz
-        m = np.sqrt(mx * mx + my * my + mz * mz) + 1e-12
-        mx, my, mz = mx / m, my / m, mz / m
-        side = _dot(px - qx, py - qy, pz - qz, mx, my, mz)
-        signed[i] = -np.sqrt(best) if side < 0 else np.sqrt(best)
-        normal[i, 0], normal[i, 1], normal[i, 2] = mx, my, mz
-        point[i, 0], point[i, 1], point[i, 2] = qx, qy, qz
-        face[i] = bf
-        bary[i, 0], bary[i, 1], bary[i, 2] = b0, b1, b2
-    return signed, normal, point, face, bary
+    for i in range(points.shape[0]):
+        _closest_point(i, points, verts, faces, vf, valence, near, allow, whole, group, normals, out)
+    return out
+
+
+def _unpack(out: np.ndarray) -> tuple[np.ndarray, ...]:
+    """closest_point's (N, 11) rows as (signed, normal, point, face, bary)."""
+    return out[:, 0].copy(), out[:, 1:4].copy(), out[:, 4:7].copy(), out[:, 7].astype(np.int64), out[:, 8:11].copy()
 
 
 @dataclass
@@ -312,8 +354,8 @@ class MeshCollider:
         near = _nearest_vertices(points, verts, self.faces, vallow, group, hint)
         if warm:
             self._hint = near
-        signed, normal, point, face, bary = _closest_points(
-            points, verts, self.faces, self.vf, self.valence, near, allow, whole, group
+        signed, normal, point, face, bary = _unpack(
+            _closest_points(points, verts, self.faces, self.vf, self.valence, near, allow, whole, group)
         )
         return Proximity(signed, normal, point, face, bary, near)
 
