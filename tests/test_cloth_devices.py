@@ -96,7 +96,7 @@ def test_cuda_path_under_the_simulator():
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "sim_"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "4 passed" in out.stdout, out.stdout[-2000:]
+    assert "5 passed" in out.stdout, out.stdout[-2000:]
 
 
 def small_patch(seed: int, n: int = 5, tol: float = 1e-11, device: str = "cpu"):
@@ -179,6 +179,41 @@ def test_sim_a_batch_of_two_garments_equals_each_alone():
 
 
 @in_simulator
+def test_sim_contact_queries_give_the_cpu_answers():
+    """Closest points on a lumpy sphere (and part groups of it) from both devices: the same nearest vertices
+    and triangles, cold, warm (the hint path) and for a non-finite point; distances, normals, points and
+    barycentrics to rounding."""
+    import trimesh
+
+    from synth.cloth.collision import MeshCollider, PartCollider
+
+    s = trimesh.creation.icosphere(subdivisions=1, radius=0.2)
+    verts, faces = np.asarray(s.vertices), np.asarray(s.faces, np.int64)
+    rng = np.random.default_rng(5)
+    dirs = rng.normal(size=(40, 3))
+    points = dirs / np.linalg.norm(dirs, axis=1, keepdims=True) * rng.uniform(0.1, 0.4, (40, 1))
+    points[7] = np.nan
+    labels = (verts[:, 1] > 0).astype(np.int64) + 2 * (verts[:, 0] > 0)  # four "parts" by quadrant
+    parents = np.array([-1, 0, 0, 2])
+    home = labels[np.argmin(np.linalg.norm(points[:, None] - verts[None], axis=2), axis=1)]
+    for make in (
+        lambda dev: MeshCollider(faces, len(verts), dev),
+        lambda dev: PartCollider(faces, labels, parents, home, device=dev),
+    ):
+        cpu, gpu = make("cpu"), make("cuda")
+        moved = verts * 1.02 + 0.003
+        for pts, mesh in ((points, verts), (points + 0.004, moved)):  # the second is warm: from the hint
+            a, b = cpu.query(pts, mesh, warm=True), gpu.query(pts, mesh, warm=True)
+            assert np.array_equal(a.vertex, b.vertex)
+            assert np.array_equal(a.face, b.face)
+            for x, y in ((a.signed, b.signed), (a.normal, b.normal), (a.point, b.point), (a.bary, b.bary)):
+                ok = np.isfinite(x)
+                assert np.array_equal(ok, np.isfinite(y))
+                assert np.abs(x[ok] - y[ok]).max() <= 1e-12
+        assert (a.signed[np.isfinite(a.signed)] < 0).any() and (a.signed > 0).any()
+
+
+@in_simulator
 def test_sim_cuda_batch_rejects_mixed_cg_settings():
     a, _, _ = small_patch(3, n=3, tol=1e-6, device="cuda")
     b, _, _ = small_patch(4, n=3, tol=1e-4, device="cuda")
@@ -202,7 +237,7 @@ def _nvvm_found() -> bool:
 @pytest.mark.skipif(not _nvvm_found(), reason="needs libnvvm (a CUDA toolkit) to compile PTX")
 def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
     """The simulator interprets Python, so it does not check that the kernels type and lower for the real
-    target: compile every kernel of solver_cuda.py to sm_90 PTX with NVVM (no GPU needed). numba 0.62 asks the
+    target: compile every kernel of solver_cuda.py and collision_cuda.py to sm_90 PTX with NVVM (no GPU needed). numba 0.62 asks the
     current device for the compute capability when it compiles a device function; with no GPU, that query
     is answered with sm_90 (the compiler itself is the real one)."""
     import types
@@ -211,9 +246,11 @@ def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
     import numba.cuda.dispatcher as dispatcher
     from numba import boolean, cuda, float64, int64
 
+    from synth.cloth import collision_cuda as cc
     from synth.cloth import solver_cuda as sc
 
-    A1, A2, A3, I1, I2, B1 = float64[:], float64[:, :], float64[:, :, :], int64[:], int64[:, :], boolean[:]
+    A1, A2, A3, I1, I2 = float64[:], float64[:, :], float64[:, :, :], int64[:], int64[:, :]
+    B1, B2 = boolean[:], boolean[:, :]
     sigs = {
         sc._k_springs: (A2, A2, I1, I1, A1, A1, A1, A1, I1, I2, A2, A2),
         sc._k_vertices: (A2, A1, A1, A2, A1, I1, I1, I1, A1, I2, A2, A2, A2, A3),
@@ -226,6 +263,9 @@ def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
         sc._k_status: (A1, A1, A1, B1, I1, int64),
         sc._k_push: (A2, A2, A3, I1, I1, A2, A2, A1),
         sc._k_strain: (A2, A2, I1, I1, A1, A1, I1, I1, A1),
+        cc._k_normals: (A2, I2, I2, I1, B1, A2),
+        cc._k_nearest: (A2, A2, B2, I1, I1, I1, I1, A1, I1, float64, I1),
+        cc._k_closest: (A2, A2, I2, I2, I1, I1, B2, B2, I1, A2, A2),
     }
     sm90 = types.SimpleNamespace(compute_capability=(9, 0))
     with mock.patch.object(dispatcher, "get_current_device", lambda: sm90):

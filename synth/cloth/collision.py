@@ -311,15 +311,26 @@ class Proximity:
 
 
 class MeshCollider:
-    """A triangle mesh whose vertices move over time (faces fixed)."""
+    """A triangle mesh whose vertices move over time (faces fixed). device "cuda" runs the queries on the
+    GPU (collision_cuda.py: the same element functions), "cpu" (default) in the numba kernels here."""
 
-    def __init__(self, faces: np.ndarray, num_verts: int):
+    def __init__(self, faces: np.ndarray, num_verts: int, device: str = "cpu"):
         self.faces = np.asarray(faces, np.int64)
         self.vf = vertex_face_table(self.faces, num_verts)
         self.valence = np.bincount(self.faces.ravel(), minlength=num_verts)
         self.everything = (np.ones((1, len(self.faces)), bool), np.ones((1, num_verts), bool))
         self.everything += (self.whole(self.everything[0]),)
         self._hint: np.ndarray | None = None  # the nearest vertices of the last warm query
+        self._cuda = None
+        self.to_device(device)
+
+    def to_device(self, device: str) -> None:
+        """Run the queries on "cpu" or "cuda" from now on."""
+        self._cuda = None
+        if device == "cuda":
+            from synth.cloth.collision_cuda import CudaQuery  # numba.cuda only when a GPU is asked for
+
+            self._cuda = CudaQuery(self.faces, self.vf, self.valence)
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) on the mesh posed at verts (its normals are computed only
@@ -351,12 +362,14 @@ class MeshCollider:
         hint = self._hint if warm and self._hint is not None and len(self._hint) == len(points) else None
         if hint is None:
             hint = np.full(len(points), -1, np.int64)
-        near = _nearest_vertices(points, verts, self.faces, vallow, group, hint)
+        if self._cuda is not None:
+            near, rows = self._cuda.query(points, verts, allow, vallow, whole, group, hint)
+        else:
+            near = _nearest_vertices(points, verts, self.faces, vallow, group, hint)
+            rows = _closest_points(points, verts, self.faces, self.vf, self.valence, near, allow, whole, group)
         if warm:
             self._hint = near
-        signed, normal, point, face, bary = _unpack(
-            _closest_points(points, verts, self.faces, self.vf, self.valence, near, allow, whole, group)
-        )
+        signed, normal, point, face, bary = _unpack(rows)
         return Proximity(signed, normal, point, face, bary, near)
 
 
@@ -581,8 +594,9 @@ class PartCollider:
         also: np.ndarray | None = None,
         extra: tuple[int, ...] = (),
         adjacent: dict[int, tuple[int, ...]] | None = None,
+        device: str = "cpu",
     ):
-        self.mesh = MeshCollider(faces, len(labels))
+        self.mesh = MeshCollider(faces, len(labels), device)
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]
         also = np.zeros(len(home), bool) if also is None else np.asarray(also, bool)
@@ -612,3 +626,7 @@ class PartCollider:
         from the nearest of the group's vertices; the sign from the group sub-mesh's normals.
         warm: see MeshCollider.query_groups."""
         return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.whole, self.group, warm)
+
+    def to_device(self, device: str) -> None:
+        """Run the queries on "cpu" or "cuda" from now on."""
+        self.mesh.to_device(device)

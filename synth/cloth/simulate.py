@@ -170,6 +170,7 @@ def simulate_garments(
     swung = np.concatenate([np.full(len(g.verts), g.garment_type in SWUNG_THROUGH) for g in garments])
     reach = body_reach(rest, rest_body, body_faces, body_labels, body_parents, swung)
     sub_faces, used, collider, dynamics, emb = reach.faces, reach.used, reach.collider, reach.dynamics, reach.embedding
+    dynamics.to_device(cloth.settings.device)  # the substeps' queries run where the solve runs
     body_frames = body_frames[:, used]
     pins = Attachments.build(garments, rest_body[used], sub_faces, emb)
     thickness = _layer_thickness(garments, materials, rest_body[used])

@@ -1,0 +1,71 @@
+"""Closest-point queries on CUDA (numba.cuda): collision.py's per-point element functions compiled as device
+functions, one thread per query point. The uniform grid is built on the CPU (`collision._grid`, a serial
+counting sort of the body's vertices) and copied in with the posed mesh; the whole mesh's vertex normals are
+gathered per vertex over its faces in face order (the CPU's scatter order: the same sums)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from synth.cloth.collision import _grid, make_contact_elements
+from synth.cloth.solver_cuda import THREADS, _blocks, require
+
+_gpu = make_contact_elements(cuda.jit(device=True))
+_vertex_normal, _nearest_vertex, _closest_point = _gpu["vertex_normal"], _gpu["nearest_vertex"], _gpu["closest_point"]
+
+
+@cuda.jit(cache=True)
+def _k_normals(verts, faces, vf, valence, every, normals):
+    v = cuda.grid(1)
+    if v >= verts.shape[0]:
+        return
+    normals[v, 0], normals[v, 1], normals[v, 2] = _vertex_normal(verts, faces, vf, valence, every, v)
+
+
+@cuda.jit(cache=True)
+def _k_nearest(points, verts, vallow, group, hint, start, order, lo, n, h, near):
+    i = cuda.grid(1)
+    if i >= points.shape[0]:
+        return
+    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h)
+
+
+@cuda.jit(cache=True)
+def _k_closest(points, verts, faces, vf, valence, near, allow, whole, group, normals, out):
+    i = cuda.grid(1)
+    if i >= points.shape[0]:
+        return
+    _closest_point(i, points, verts, faces, vf, valence, near, allow, whole, group, normals, out)
+
+
+class CudaQuery:
+    """A MeshCollider's constant arrays on the device (faces, vertex-face table, group masks as they come)."""
+
+    def __init__(self, faces: np.ndarray, vf: np.ndarray, valence: np.ndarray) -> None:
+        require()
+        self.faces, self.vf, self.valence = faces, cuda.to_device(vf), cuda.to_device(valence)
+        self.dfaces = cuda.to_device(faces)
+        self.every = cuda.to_device(np.ones(len(faces), np.bool_))
+        self._masks: tuple | None = None  # (host arrays, device copies) of the last group masks
+
+    def _device_masks(self, allow: np.ndarray, vallow: np.ndarray, whole: np.ndarray) -> tuple:
+        if self._masks is None or any(a is not b for a, b in zip(self._masks[0], (allow, vallow, whole))):
+            self._masks = ((allow, vallow, whole), tuple(cuda.to_device(a) for a in (allow, vallow, whole)))
+        return self._masks[1]
+
+    def query(self, points, verts, allow, vallow, whole, group, hint) -> tuple[np.ndarray, np.ndarray]:
+        """(near (N,), rows (N, 11)) as collision._nearest_vertices and collision._closest_points give them."""
+        start, order, lo, n, h = _grid(verts, self.faces)
+        d = cuda.to_device
+        dp, dv = d(points), d(verts)
+        dallow, dvallow, dwhole = self._device_masks(allow, vallow, whole)
+        dgroup = d(group)
+        N, U = len(points), len(verts)
+        near, normals, out = cuda.device_array(N, np.int64), cuda.device_array((U, 3)), cuda.device_array((N, 11))
+        _k_normals[_blocks(U), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
+        _k_nearest[_blocks(N), THREADS](dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, near)
+        _k_closest[_blocks(N), THREADS](
+            dp, dv, self.dfaces, self.vf, self.valence, near, dallow, dwhole, dgroup, normals, out
+        )
+        return near.copy_to_host(), out.copy_to_host()
