@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_cloth_solver import H, disturbed_cloth, sheet  # noqa: E402
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+RECORDED_QUERIES = ["4852751f825e2666", "9e06c9a742eddbfd", "8ce032f5bd879319", "a2faf4fd28b0c98f"]
 in_simulator = pytest.mark.skipif(not SIM, reason="runs in test_cuda_path_under_the_simulator's subprocess")
 
 
@@ -178,39 +179,60 @@ def test_sim_a_batch_of_two_garments_equals_each_alone():
         assert np.array_equal(batched.contact_force, single.contact_force)
 
 
-@in_simulator
-def test_sim_contact_queries_give_the_cpu_answers():
-    """Closest points on a lumpy sphere (and part groups of it) from both devices: the same nearest vertices
-    and triangles, cold, warm (the hint path) and for a non-finite point; distances, normals, points and
-    barycentrics to rounding."""
+def sphere_case(subdivisions: int, n: int) -> tuple:
+    """A lumpy sphere (radius 0.2 +- 3 %), n points around it inside and out (one not finite), four "parts"
+    by quadrant and each point's home part: (verts, faces, points, labels, parents, home)."""
     import trimesh
 
+    s = trimesh.creation.icosphere(subdivisions=subdivisions, radius=1.0)
+    rng = np.random.default_rng(7)
+    unit = np.asarray(s.vertices)
+    verts = unit * (0.2 * (1.0 + rng.uniform(-0.03, 0.03, len(unit))))[:, None]
+    dirs = rng.normal(size=(n, 3))
+    points = dirs / np.linalg.norm(dirs, axis=1, keepdims=True) * rng.uniform(0.1, 0.4, (n, 1))
+    points[7] = np.nan
+    labels = (verts[:, 1] > 0).astype(np.int64) + 2 * (verts[:, 0] > 0)
+    home = labels[np.argmin(np.linalg.norm(points[:, None] - verts[None], axis=2), axis=1)]
+    return verts, np.asarray(s.faces, np.int64), points, labels, np.array([-1, 0, 0, 2]), home
+
+
+def sphere_queries(case: tuple, device: str) -> list:
+    """Warm queries of the whole-mesh and the part collider: at rest, then moved (from the hint)."""
     from synth.cloth.collision import MeshCollider, PartCollider
 
-    s = trimesh.creation.icosphere(subdivisions=1, radius=0.2)
-    verts, faces = np.asarray(s.vertices), np.asarray(s.faces, np.int64)
-    rng = np.random.default_rng(5)
-    dirs = rng.normal(size=(40, 3))
-    points = dirs / np.linalg.norm(dirs, axis=1, keepdims=True) * rng.uniform(0.1, 0.4, (40, 1))
-    points[7] = np.nan
-    labels = (verts[:, 1] > 0).astype(np.int64) + 2 * (verts[:, 0] > 0)  # four "parts" by quadrant
-    parents = np.array([-1, 0, 0, 2])
-    home = labels[np.argmin(np.linalg.norm(points[:, None] - verts[None], axis=2), axis=1)]
-    for make in (
-        lambda dev: MeshCollider(faces, len(verts), dev),
-        lambda dev: PartCollider(faces, labels, parents, home, device=dev),
-    ):
-        cpu, gpu = make("cpu"), make("cuda")
-        moved = verts * 1.02 + 0.003
-        for pts, mesh in ((points, verts), (points + 0.004, moved)):  # the second is warm: from the hint
-            a, b = cpu.query(pts, mesh, warm=True), gpu.query(pts, mesh, warm=True)
-            assert np.array_equal(a.vertex, b.vertex)
-            assert np.array_equal(a.face, b.face)
-            for x, y in ((a.signed, b.signed), (a.normal, b.normal), (a.point, b.point), (a.bary, b.bary)):
-                ok = np.isfinite(x)
-                assert np.array_equal(ok, np.isfinite(y))
-                assert np.abs(x[ok] - y[ok]).max() <= 1e-12
-        assert (a.signed[np.isfinite(a.signed)] < 0).any() and (a.signed > 0).any()
+    verts, faces, points, labels, parents, home = case
+    out = []
+    for col in (MeshCollider(faces, len(verts), device), PartCollider(faces, labels, parents, home, device=device)):
+        for pts, mesh in ((points, verts), (points + 0.004, verts * 1.02 + 0.003)):
+            out.append(col.query(pts, mesh, warm=True))
+    return out
+
+
+@pytest.mark.skipif(SIM, reason="the CPU kernels, outside the simulator")
+def test_cpu_contact_queries_are_bit_identical_to_the_recorded_results():
+    """Hashes of every Proximity field, recorded with collision.py of main at 083aeb4 (before the per-point
+    element functions were shared with CUDA)."""
+    got = [
+        digest(p.signed, p.normal, p.point, p.face, p.bary, p.vertex)
+        for p in sphere_queries(sphere_case(2, 300), "cpu")
+    ]
+    assert got == RECORDED_QUERIES
+
+
+@in_simulator
+def test_sim_contact_queries_give_the_cpu_answers():
+    """Closest points on the lumpy sphere (whole mesh and part groups) from both devices: the same nearest
+    vertices and triangles, cold, warm (the hint path) and for a non-finite point; distances, normals, points
+    and barycentrics to rounding."""
+    case = sphere_case(1, 40)
+    for a, b in zip(sphere_queries(case, "cpu"), sphere_queries(case, "cuda")):
+        assert np.array_equal(a.vertex, b.vertex)
+        assert np.array_equal(a.face, b.face)
+        for x, y in ((a.signed, b.signed), (a.normal, b.normal), (a.point, b.point), (a.bary, b.bary)):
+            ok = np.isfinite(x)
+            assert np.array_equal(ok, np.isfinite(y))
+            assert np.abs(x[ok] - y[ok]).max() <= 1e-12
+    assert (a.signed[np.isfinite(a.signed)] < 0).any() and (a.signed > 0).any()
 
 
 @in_simulator

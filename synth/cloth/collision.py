@@ -38,10 +38,10 @@ def vertex_face_table(faces: np.ndarray, num_verts: int) -> np.ndarray:
     return table
 
 
-def make_contact_elements(jit) -> dict:
+def make_contact_elements(jit) -> tuple:
     """The closest-point queries' per-point element functions compiled by `jit` (numba.njit(inline="always")
-    for the CPU drivers below, numba.cuda.jit(device=True) for collision_cuda.py); nested calls go to the
-    same target's compiled versions. Kept in this file so that numba's cache, keyed on it, sees changes."""
+    for the CPU drivers below, numba.cuda.jit(device=True) for collision_cuda.py): (dot, face_cross,
+    vertex_normal, nearest_vertex, closest_point); nested calls go to the same target's compiled versions. Kept in this file so that numba's cache, keyed on it, sees changes."""
 
     @jit
     def dot(ax, ay, az, bx, by, bz):
@@ -205,18 +205,12 @@ def make_contact_elements(jit) -> dict:
         out[i, 7] = bf
         out[i, 8], out[i, 9], out[i, 10] = b0, b1, b2
 
-    return {
-        "dot": dot,
-        "face_cross": face_cross,
-        "vertex_normal": vertex_normal,
-        "nearest_vertex": nearest_vertex,
-        "closest_point": closest_point,
-    }
+    return dot, face_cross, vertex_normal, nearest_vertex, closest_point
 
 
-_cpu = make_contact_elements(njit(cache=True, inline="always"))
-_dot, _face_cross, _vertex_normal = _cpu["dot"], _cpu["face_cross"], _cpu["vertex_normal"]
-_nearest_vertex, _closest_point = _cpu["nearest_vertex"], _cpu["closest_point"]
+_dot, _face_cross, _vertex_normal, _nearest_vertex, _closest_point = make_contact_elements(
+    njit(cache=True, inline="always")
+)
 
 
 @njit(cache=True)

@@ -11,8 +11,7 @@ from numba import cuda
 from synth.cloth.collision import _grid, make_contact_elements
 from synth.cloth.solver_cuda import THREADS, _blocks, require
 
-_gpu = make_contact_elements(cuda.jit(device=True))
-_vertex_normal, _nearest_vertex, _closest_point = _gpu["vertex_normal"], _gpu["nearest_vertex"], _gpu["closest_point"]
+_, _, _vertex_normal, _nearest_vertex, _closest_point = make_contact_elements(cuda.jit(device=True))
 
 
 @cuda.jit(cache=True)

@@ -21,10 +21,9 @@ from numba import config, cuda
 from synth.cloth.solver_kernels import make_elements
 from synth.errors import SynthError
 
-_gpu = make_elements(cuda.jit(device=True))
-_filt, _row, _apply = _gpu["filt"], _gpu["row"], _gpu["apply"]
-_vertex_terms, _spring_terms, _block_inverse = _gpu["vertex_terms"], _gpu["spring_terms"], _gpu["block_inverse"]
-_contact_push, _strain_terms = _gpu["contact_push"], _gpu["strain_terms"]
+_filt, _row, _apply, _vertex_terms, _spring_terms, _block_inverse, _contact_push, _strain_terms, _ = make_elements(
+    cuda.jit(device=True)
+)
 
 # Block sizes: threads per block of the per-element kernels (no result depends on it), and of the one block
 # that reduces each system's dot products (it fixes their summation order). numba's CUDA simulator runs

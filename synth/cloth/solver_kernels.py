@@ -42,9 +42,10 @@ def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.nd
     return ptr, mid.astype(np.int64), other, np.ascontiguousarray(entry.reshape(2, S).T)
 
 
-def make_elements(jit) -> dict:
+def make_elements(jit) -> tuple:
     """The shared element functions compiled by `jit` (numba.njit(inline="always") for the CPU,
-    numba.cuda.jit(device=True) for CUDA); nested calls go to the same target's compiled versions."""
+    numba.cuda.jit(device=True) for CUDA): (filt, row, apply, vertex_terms, spring_terms, block_inverse,
+    contact_push, strain_terms, spring_length); nested calls go to the same target's compiled versions."""
 
     @jit
     def filt(a, y0, y1, y2, free, normal):
@@ -182,23 +183,12 @@ def make_elements(jit) -> dict:
         d0, d1, d2 = x[j, 0] - x[i, 0], x[j, 1] - x[i, 1], x[j, 2] - x[i, 2]
         return math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
 
-    return {
-        "filt": filt,
-        "row": row,
-        "apply": apply,
-        "vertex_terms": vertex_terms,
-        "spring_terms": spring_terms,
-        "block_inverse": block_inverse,
-        "contact_push": contact_push,
-        "strain_terms": strain_terms,
-        "spring_length": spring_length,
-    }
+    return filt, row, apply, vertex_terms, spring_terms, block_inverse, contact_push, strain_terms, spring_length
 
 
-_cpu = make_elements(njit(cache=True, inline="always"))
-_filt, _row, _apply = _cpu["filt"], _cpu["row"], _cpu["apply"]
-_vertex_terms, _spring_terms, _block_inverse = _cpu["vertex_terms"], _cpu["spring_terms"], _cpu["block_inverse"]
-_contact_push, _strain_terms, _spring_length = _cpu["contact_push"], _cpu["strain_terms"], _cpu["spring_length"]
+_filt, _row, _apply, _vertex_terms, _spring_terms, _block_inverse, _contact_push, _strain_terms, _spring_length = (
+    make_elements(njit(cache=True, inline="always"))
+)
 
 
 @njit(cache=True)
