@@ -166,13 +166,13 @@ def test_sim_implicit_step_matches_the_cpu_when_converged():
 def test_sim_a_batch_of_two_garments_equals_each_alone():
     """Two different patches (sizes, motion, contacts) in one launch give exactly what each gives alone,
     though they converge after different iteration counts."""
-    a, ca, ta = small_patch(3, n=4, tol=1e-6, device="cuda")
-    b, cb, tb = small_patch(4, n=3, tol=1e-6, device="cuda")
-    a1, _, _ = small_patch(3, n=4, tol=1e-6, device="cuda")
-    b1, _, _ = small_patch(4, n=3, tol=1e-6, device="cuda")
+    a, ca, ta = small_patch(3, n=4, tol=1e-3, device="cuda")
+    b, cb, tb = small_patch(4, n=3, tol=1e-3, device="cuda")
+    a1, _, _ = small_patch(3, n=4, tol=1e-3, device="cuda")
+    b1, _, _ = small_patch(4, n=3, tol=1e-3, device="cuda")
     its = ClothBatch([a, b]).step(H, [ta, tb], [ca, cb])
     alone = [a1.step(H, ta, contacts=ca), b1.step(H, tb, contacts=cb)]
-    assert its == alone
+    assert its == alone and its[0] != its[1]  # the batch ran on after one system had converged
     for batched, single in ((a, a1), (b, b1)):
         assert np.array_equal(batched.x, single.x)
         assert np.array_equal(batched.v, single.v)
