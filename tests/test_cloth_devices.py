@@ -91,7 +91,7 @@ def test_cuda_requested_without_a_gpu_names_the_fix():
 @pytest.mark.slow
 @pytest.mark.skipif(SIM, reason="starts the simulator's subprocess")
 def test_cuda_path_under_the_simulator():
-    """Runs this file's in_simulator tests with NUMBA_ENABLE_CUDASIM=1 (about 20 s on two shared cores: the
+    """Runs this file's in_simulator tests with NUMBA_ENABLE_CUDASIM=1 (about 40 s on two loaded cores: the
     simulator runs every GPU thread as a Python thread)."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "sim_"]
