@@ -271,16 +271,11 @@ class ClothBatch:
         pin_targets = pin_targets or [None] * n
         contacts = contacts or [None] * n
         prep = [c._constraints(h, p, ct) for c, p, ct in zip(self.cloths, pin_targets, contacts)]
+        x, v, z, free, normal, targets = zip(*prep)
         st = self.cloths[0].settings
-        solved = self._cuda.implicit_step(
-            *([p[k] for p in prep] for k in range(2)),
-            [float(h)] * n,
-            *([p[k] for p in prep] for k in range(2, 5)),
-            st.cg_tol,
-            st.cg_max_iter,
-        )
-        for c, p, r in zip(self.cloths, prep, solved):
-            c._finish(h, p[0], p[1], p[5], *r)
+        solved = self._cuda.implicit_step(x, v, [float(h)] * n, z, free, normal, st.cg_tol, st.cg_max_iter)
+        for c, xi, vi, ti, r in zip(self.cloths, x, v, targets, solved):
+            c._finish(h, xi, vi, ti, *r)
         if limit_strain:
             self.limit_strain(h)
         return [r[1] for r in solved]
