@@ -2,7 +2,8 @@
 against another checkout, interleaved), and solver throughput in garment-frames/s at batch sizes.
 
     python benchmarks/cloth_devices.py [--garment tshirt] [--frames 12] [--substeps 4] [--repeats 3]
-                                       [--compare DIR] [--batches 1,4,16] [--solver-frames 8]
+                                       [--compare DIR] [--batches 1,4,16] [--solver-frames 8] [--skip cpu,batch]
+    NUMBA_ENABLE_CUDASIM=1 python benchmarks/cloth_devices.py --agreement   # without a GPU: the simulator
 
 CPU rows (always): process CPU time (time.process_time, min over --repeats) of one ImplicitCloth.step of the
 garment dressed on the rest body (collar or waistband pinned, no contacts), and of simulate_garments over the
@@ -15,6 +16,10 @@ Batch rows: B copies of the garment stepped through --solver-frames frames of th
 following the body (implicit step and strain limiting only: body contacts are queried on the CPU in both
 paths and are left out here), in garment-frames/s: on the CPU one garment after another, on CUDA one
 `ClothBatch` (one launch per kernel for all B). When numba finds no CUDA device the CUDA rows say so.
+
+--agreement: simulate_garments end to end (contacts, friction, strain limiting, pins) on both devices on a
+tiny scene (a 4 x 4 sheet resting on a ball that rises into it), both solved to a 1e-10 residual: the largest
+difference of the outputs, and the CG iterations of each preconditioner.
 """
 
 from __future__ import annotations
@@ -165,6 +170,42 @@ def batch_rows(a: argparse.Namespace) -> None:
         print("cuda: not measured, numba.cuda.is_available() is False on this machine (no NVIDIA GPU/driver)")
 
 
+def agreement() -> None:
+    import trimesh
+    from numba import cuda
+
+    from synth.cloth.garments import Garment
+    from synth.cloth.materials import get_material
+    from synth.cloth.simulate import simulate_garments
+    from synth.cloth.solver import SolverSettings
+
+    if not cuda.is_available():
+        print("cuda: not available; run with NUMBA_ENABLE_CUDASIM=1 for numba's CUDA simulator")
+        return
+    ball = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+    bv, bf = np.asarray(ball.vertices), np.asarray(ball.faces, np.int64)
+    g = np.linspace(-0.08, 0.08, 4)
+    X, Z = np.meshgrid(g, g, indexing="ij")
+    verts = np.stack([X.ravel(), np.full(16, 0.1045), Z.ravel()], 1)  # 4.5 mm above the ball's top
+    idx = np.arange(16).reshape(4, 4)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel(), idx[:-1, 1:].ravel()
+    faces = np.concatenate([np.stack([a, c, b], 1), np.stack([a, d, c], 1)])
+    pinned = np.zeros(16, bool)
+    pinned[0] = True
+    garment = Garment("skirt", verts, faces, np.zeros((16, 2)), pinned, 0.01)
+    frames = np.stack([bv + [0.0, 0.01 * f, 0.0] for f in range(3)])  # the ball rises 1 cm a frame
+    runs = {}
+    for device in ("cpu", "cuda"):
+        settings = SolverSettings(device=device, cg_tol=1e-10, cg_max_iter=500)
+        t0 = time.perf_counter()
+        runs[device] = simulate_garments([garment], [get_material("cotton")], bv, frames, bf, 30.0, 2, settings)
+        st = runs[device].stats[0]
+        print(f"{device}: {time.perf_counter() - t0:.1f} s, {st['cg_iterations_per_step']:.1f} CG it/step")
+    diff = np.abs(runs["cpu"].verts - runs["cuda"].verts).max()
+    moved = np.abs(runs["cpu"].verts[-1] - runs["cpu"].verts[0]).max()
+    print(f"largest |cpu - cuda| {diff:.3g} m (float32 output), the sheet moved {moved:.3g} m")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--garment", default="tshirt")
@@ -175,8 +216,12 @@ def main() -> None:
     ap.add_argument("--batches", default="1,4,16", help="batch sizes of the garment-frames/s rows")
     ap.add_argument("--solver-frames", type=int, default=8, help="frames of the batch rows")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: cpu, batch")
+    ap.add_argument("--agreement", action="store_true", help="only the end-to-end CPU vs CUDA comparison")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.agreement:
+        agreement()
+        return
     if a.worker:
         print(json.dumps(worker(a.garment, a.frames, a.substeps)))
         return
