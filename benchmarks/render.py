@@ -1,9 +1,9 @@
 """Seconds per rendered image (one camera, one frame) for each engine and sample setting.
 
-A dressed walking body (synth.scene.demo) with hair, eyes and shoes (scene seed 0: its sampled hair
-style and shoes; the ground shadow only with the `ground` flag), 4 cameras x --frames frames, the scene built
-once per setting. Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the
-body, garments and skin only), `ground` (with the shadow-catching ground, off by default), `photo` (a shared
+A dressed walking body (synth.scene.demo) with hair, eyes, shoes and the ground's contact shadow (scene
+seed 0: its sampled hair style and shoes), 4 cameras x --frames frames, the scene built once per setting.
+Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the body, garments and
+skin only), `noground` (without the shadow-catching ground: the default before it was on), `photo` (a shared
 photo background instead of a bundled HDRI), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and
 the pre-MPFB plain skin: the scene before the people work), `fullframe` (every pixel path-traced, the HDRI
 seen by camera rays: $SYNTH_RENDER_FULL_FRAME=1, the renderer before the subject's border). `s/image` is the steady state in wall seconds
@@ -13,7 +13,7 @@ start-up plus the scene build; the last column is CPU seconds per image by step 
 (first image included); `traced` the share of the pixels path-traced. Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
 to look at. For the `nopeople` setting it also prints how well joints, depth and seg agree with the geometry.
 Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows] [--keep DIR]
-       [--settings cycles:1,cycles:8,cycles:8:ground,cycles:8:ground:photo,eevee:1] [--device cpu|gpu|auto]
+       [--settings cycles:1,cycles:8,cycles:8:noground,cycles:8:photo,eevee:1] [--device cpu|gpu|auto]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
         }
         plain = "plain" in flags
         settings["people"] = not (plain or "nopeople" in flags)
-        settings["ground_shadow"] = "ground" in flags
+        settings["ground_shadow"] = "noground" not in flags
         spec = sample_scene(0, settings)
         hair = [f.split("=", 1)[1] for f in flags if f.startswith("hair=")]
         if hair:

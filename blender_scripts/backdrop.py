@@ -80,7 +80,8 @@ def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 
 class Backdrop:
-    """One photo, one crop per camera (computed once), composited under RGBA renders."""
+    """One photo, one crop per camera (computed once), in linear light: the background radiance
+    behind camera c's transparent-film render (`composite`)."""
 
     def __init__(self, path: str, views: list[dict], width: int, height: int):
         photo = read_image(path)[..., :3]
@@ -88,15 +89,10 @@ class Backdrop:
             raise JobError("background photo is too small", path, "replace the file")
         if photo.shape[2] == 1:
             photo = np.repeat(photo, 3, axis=2)
-        self.crops = [bilinear(photo, crop_coordinates(photo.shape[:2], v, width, height)) for v in views]
+        self.crops = [srgb_decode(bilinear(photo, crop_coordinates(photo.shape[:2], v, width, height))) for v in views]
 
-    def composite(self, rgba_png: str, out_png: str, camera: int, ground: np.ndarray | None = None) -> None:
-        """Straight-alpha 'over' in display space: out = a * subject + (1 - a) * photo. `ground` (H,W
-        bools, the background-labelled pixels) marks where the alpha is the shadow catcher's shadow:
-        it is smoothed there (the denoiser passes alpha through with the path tracer's noise)."""
-        fg = read_image(rgba_png)
-        alpha = fg[..., 3:4] if ground is None else smooth_shadow(fg[..., 3], ground)[..., None]
-        write_rgb_png(out_png, alpha * fg[..., :3] + (1 - alpha) * self.crops[camera % len(self.crops)])
+    def view(self, camera: int) -> np.ndarray:
+        return self.crops[camera % len(self.crops)]
 
 
 # Pixels added around the subject's projected bounding box: Cycles' pixel filter (Blackman-Harris,
@@ -122,14 +118,6 @@ def subject_border(
     x0, y0 = (int(np.clip(v, 0, size)) for v in lo)
     x1, y1 = (int(np.clip(v, 0, size)) for v in hi)
     return x0, max(x0, x1), y0, max(y0, y1)
-
-
-def outside_border(size: int, border: tuple[int, int, int, int]) -> np.ndarray:
-    """(size, size) bools: the pixels Cycles did not render (background by construction)."""
-    x0, x1, y0, y1 = border
-    out = np.ones((size, size), bool)
-    out[y0:y1, x0:x1] = False
-    return out
 
 
 class Environment:
@@ -176,11 +164,134 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
-def over_environment(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Premultiplied linear RGBA (Cycles' Combined pass; 0 where not rendered) over linear radiance
-    -> display RGB in [0, 1]."""
-    alpha = np.clip(rgba[..., 3:4], 0.0, 1.0)
-    return srgb_encode(rgba[..., :3] + (1.0 - alpha) * background)
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """The inverse of srgb_encode: an 8-bit photo's values in [0, 1] -> linear light."""
+    x = np.asarray(encoded, np.float32)
+    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def composite(rgba: np.ndarray, background: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Premultiplied linear RGBA (Cycles' Combined pass; 0 where not rendered) over linear background
+    radiance (the HDRI or the photo) -> display RGB in [0, 1]. `weight` (H,W in [0, 1]) scales the
+    render's share per pixel (`ground_weight`: the ground's shadow fades out before the border):
+    out = w rgb + (1 - w alpha) background, the 'over' operator in light, not in display values."""
+    rgb, alpha = rgba[..., :3], np.clip(rgba[..., 3:4], 0.0, 1.0)
+    if weight is not None:
+        w = weight[..., None]
+        rgb, alpha = w * rgb, w * alpha
+    return srgb_encode(rgb + (1.0 - alpha) * background)
+
+
+# The ground keeps the subject's shadow within SHADOW_FULL x its radius of the feet at full
+# strength, fading to none at the radius (1 - smoothstep): the render border covers that ground and
+# no more, and nothing of the catcher shows at the border's edge.
+SHADOW_FULL = 0.4
+NEAR_SUBJECT_PX = 2  # background-labelled pixels this close to the subject hold its anti-aliased edge
+FOOT_LAYER = 0.5  # metres above the floor: the points whose ground footprint the shadow surrounds
+
+
+def footprint(points: np.ndarray, z: float) -> np.ndarray:
+    """(2, 2) [[x0, y0], [x1, y1]]: the ground box (world xy) under the subject's lowest FOOT_LAYER
+    metres (all its points when none are that low: a jump)."""
+    pts = np.asarray(points, np.float64)
+    low = pts[pts[:, 2] < z + FOOT_LAYER]
+    low = low if len(low) else pts
+    return np.stack([low[:, :2].min(axis=0), low[:, :2].max(axis=0)])
+
+
+def ground_border(
+    box: np.ndarray, z: float, radius: float, R: np.ndarray, t: np.ndarray, K: np.ndarray, size: int
+) -> tuple[int, int, int, int]:
+    """The pixel rectangle holding the ground within `radius` metres of the footprint `box`: the
+    projection of the grown box's corners (a flat rectangle projects inside its corners' box)."""
+    (x0, y0), (x1, y1) = np.asarray(box) + [[-radius, -radius], [radius, radius]]
+    corners = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
+    return subject_border(corners, R, t, K, size, margin=1)
+
+
+TILE_OVERLAP_PX = 3  # ground tiles reach this far into the subject's tile (its margin: background), blended
+
+
+def border_tiles(
+    subject: tuple[int, int, int, int], ground: tuple[int, int, int, int], overlap: int = TILE_OVERLAP_PX
+) -> list[tuple[tuple[int, int, int, int], bool]]:
+    """The rectangles Cycles renders for one image with the ground: [(border, is the subject's)].
+    The subject's box, grown down/up to the ground's rows, at full samples; the ground's rows left
+    and right of it, reaching `overlap` px into it, as ground tiles (fewer samples: only floor and
+    sky). One rectangle around both would trace the background beside the whole body too."""
+    sx0, sx1, sy0, sy1 = subject
+    gx0, gx1, gy0, gy1 = ground
+    if gx1 <= gx0 or gy1 <= gy0:  # no ground in view
+        return [(subject, True)]
+    if sx1 <= sx0 or sy1 <= sy0:  # nothing of the subject in view
+        return [(ground, True)]
+    tiles = [((sx0, sx1, min(sy0, gy0), max(sy1, gy1)), True)]
+    if gx0 < sx0:
+        tiles.append(((gx0, min(sx0 + overlap, sx1), gy0, gy1), False))
+    if gx1 > sx1:
+        tiles.append(((max(sx1 - overlap, sx0), gx1, gy0, gy1), False))
+    return tiles
+
+
+def stitch_tiles(size: int, tiles: list[tuple[tuple[int, int, int, int], dict]], channels) -> dict:
+    """Full-size (size, size) channels from cropped tile passes ({name: (h, w)} for each border):
+    the first tile (the subject's) as rendered; later tiles fill around it, their Combined blended
+    linearly into it across the overlap so the two renders' noise and denoising meet without a step."""
+    out = {name: np.zeros((size, size), np.float32) for name in channels}
+    covered = np.zeros((size, size), bool)
+    for k, ((x0, x1, y0, y1), passes) in enumerate(tiles):
+        w = np.ones((y1 - y0, x1 - x0), np.float32)
+        seen = covered[y0:y1, x0:x1]
+        if k and seen.any():
+            cols = np.nonzero(seen.any(axis=0))[0]  # the overlap's columns: blend across them
+            ramp = np.linspace(1.0, 0.0, len(cols) + 2)[1:-1]
+            w[:, cols] = (ramp if cols[0] > 0 else ramp[::-1])[None, :] * seen[:, cols]
+        for name in channels:
+            tile = np.asarray(passes[name], np.float32)
+            if tile.shape != w.shape:
+                raise JobError(f"tile {name} is {tile.shape}, its border {w.shape}", "render border", "report it")
+            if name.startswith("Combined"):
+                region = out[name][y0:y1, x0:x1]
+                region[...] = np.where(seen, region * (1 - w) + tile * w, tile)
+            else:
+                region = out[name][y0:y1, x0:x1]
+                region[...] = np.where(seen, region, tile)
+        covered[y0:y1, x0:x1] = True
+    return out
+
+
+def outside_tiles(size: int, borders) -> np.ndarray:
+    """(size, size) bools: the pixels no tile rendered (background by construction)."""
+    out = np.ones((size, size), bool)
+    for x0, x1, y0, y1 in borders:
+        out[y0:y1, x0:x1] = False
+    return out
+
+
+def ground_weight(
+    box: np.ndarray, z: float, radius: float, R: np.ndarray, t: np.ndarray, K: np.ndarray, size: int
+) -> np.ndarray:
+    """(size, size) share of the render kept at each background pixel: the ground point seen there
+    (the camera ray met with the plane at height z) at distance d from the footprint `box` gives
+    1 - smoothstep(d / radius from SHADOW_FULL to 1); rays that miss the ground give 0."""
+    centres = np.arange(size) + 0.5
+    qx, qy = np.meshgrid((centres - K[0, 2]) / K[0, 0], (centres - K[1, 2]) / K[1, 1])
+    rays = np.stack([qx, qy, np.ones_like(qx)], axis=-1) @ np.asarray(R)  # camera -> world: R^T d
+    origin = -np.asarray(R).T @ np.asarray(t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (z - origin[2]) / rays[..., 2]
+    hit = np.isfinite(s) & (s > 0)
+    xy = origin[:2] + np.where(hit, s, 0.0)[..., None] * rays[..., :2]
+    lo, hi = np.asarray(box)
+    d = np.linalg.norm(np.maximum(np.maximum(lo - xy, xy - hi), 0.0), axis=-1)
+    u = np.clip((d / radius - SHADOW_FULL) / (1.0 - SHADOW_FULL), 0.0, 1.0)
+    return np.where(hit, 1.0 - u * u * (3.0 - 2.0 * u), 0.0).astype(np.float32)
+
+
+def keep_near_subject(weight: np.ndarray, labels: np.ndarray, px: int = NEAR_SUBJECT_PX) -> np.ndarray:
+    """`weight` raised to 1 on the subject's pixels and within `px` of them (its anti-aliased edge,
+    which the first-sample labels call background)."""
+    return np.where(dilate(labels > 0, px), 1.0, weight).astype(np.float32)
 
 
 SHADOW_SIGMA_PX = 2.0  # shadows are low-frequency; 8 samples leave per-pixel grain in the alpha
@@ -205,6 +316,17 @@ def erode(mask: np.ndarray) -> np.ndarray:
     for dy in range(3):
         for dx in range(3):
             out &= padded[dy : dy + h, dx : dx + w]
+    return out
+
+
+def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """Pixels within `px` (Chebyshev) of the mask."""
+    h, w = mask.shape
+    padded = np.pad(mask, px, constant_values=False)
+    out = np.zeros_like(mask, dtype=bool)
+    for dy in range(2 * px + 1):
+        for dx in range(2 * px + 1):
+            out |= padded[dy : dy + h, dx : dx + w]
     return out
 
 

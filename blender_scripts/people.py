@@ -185,12 +185,12 @@ def shoe_materials(spec: dict):
 
 
 def build_ground(scene, ground: dict):
-    """A shadow-catching floor at height z over the job's rectangle (Blender world), background
-    (label 0) in seg."""
-    (x0, y0), (x1, y1), z = ground["min"], ground["max"], ground["z"]
+    """A shadow-catching floor at height z (Blender world), background (label 0) in seg; render.py
+    places it under each frame's footprint (place_ground)."""
+    z = ground["z"]
     me = new_mesh(
         "ground",
-        np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float32),
+        np.array([[-1, -1, z], [1, -1, z], [1, 1, z], [-1, 1, z]], np.float32),
         np.array([[0, 1, 2], [0, 2, 3]]),
     )
     obj = _object(scene, "ground", me, 0)
@@ -199,6 +199,15 @@ def build_ground(scene, ground: dict):
     # white catcher lit the legs from below and sprinkled fireflies on the soles)
     obj.visible_diffuse = obj.visible_glossy = obj.visible_transmission = obj.visible_volume_scatter = False
     return obj
+
+
+def place_ground(obj, box: np.ndarray, z: float, radius: float) -> None:
+    """The floor: the footprint box (world xy, (2, 2)) grown by `radius`, at height z. Beyond it the
+    renderer keeps no shadow, and every floor pixel is path-traced (docs/BENCHMARKS.md#rendering)."""
+    (x0, y0), (x1, y1) = np.asarray(box) + [[-radius, -radius], [radius, radius]]
+    co = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]], np.float32)
+    obj.data.vertices.foreach_set("co", co.ravel())
+    obj.data.update()
 
 
 def set_matrix(obj, M: np.ndarray) -> None:

@@ -5,9 +5,11 @@
 
 The scene is built once; per frame the body and garment vertices are streamed into their meshes
 and each camera renders one image: Cycles path-traces only the subject's border (its projected
-bounding box), and the background (HDRI or photo) outside it is composited in (backdrop.py). With the shadow-catching ground, the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every
-pixel is path-traced, the HDRI seen by the camera rays (the ground's shadow and the background's
-motion need them). Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
+bounding box) and, with the shadow-catching ground, the ground within the shadow's reach beside it
+(a second and third tile at fewer samples); the background (HDRI or photo) is composited in linear
+light everywhere else, the ground's shadow fading out before the tiles' edges (backdrop.py). With
+the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every pixel is path-traced (the background's motion
+needs the camera rays to see the HDRI). Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
 seg/cam{c}/{t:04d}.png (when asked), cameras.json and render_info.json.
 """
 
@@ -28,8 +30,15 @@ import numpy as np  # noqa: E402
 from backdrop import (  # noqa: E402
     Backdrop,
     Environment,
-    outside_border,
-    over_environment,
+    border_tiles,
+    composite,
+    footprint,
+    ground_border,
+    ground_weight,
+    keep_near_subject,
+    outside_tiles,
+    smooth_shadow,
+    stitch_tiles,
     subject_border,
     write_rgb_png,
 )
@@ -42,6 +51,7 @@ from outputs import (  # noqa: E402
     read_exr_passes,
     write_passes,
 )
+from people import place_ground  # noqa: E402
 from scene_build import (  # noqa: E402
     animate,
     build_subject,
@@ -108,12 +118,14 @@ class BuiltScene:
     cams: list
     subject: list[tuple]  # [(mesh object, verts (T,V,3))]
     riders: list[tuple]  # [(object carried by the head, (T,4,4))]
-    ground: bool
+    ground: dict | None  # job.json's ground block (z, radius: the shadow's reach) or None
     animated: bool  # keyframed (the flow pass): frame t is scene frame t
     # the camera Cycles renders through: moved onto each job camera in turn (switching scene.camera
     # re-synced every object and rebuilt the BVH, ~0.02 s a render); None when keyframed (flow)
     view: object = None
     cropped: bool = False  # path-trace only the subject's border (see the module docstring)
+    floor: object = None  # the shadow-catching ground object
+    footprint: np.ndarray | None = None  # (2, 2) world xy box the ground's shadow surrounds, this frame
     environment: Environment | None = None  # the HDRI composited behind a cropped render
 
 
@@ -122,8 +134,8 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     device = setup_engine(scene, spec)
-    ground = bool(spec["job"].get("ground"))
-    enable_passes(scene.view_layers[0], spec["passes"], ground, spec["background"]["kind"] == "photo")
+    ground = (spec["job"].get("ground") or None) if spec["engine"] == "cycles" else None
+    enable_passes(scene.view_layers[0], spec["passes"], bool(ground))
     setup_world(scene, spec["background"])
     setup_lights(scene, spec["lights"], spec["job"]["lights"])
     cams = setup_cameras(scene, spec)
@@ -132,15 +144,21 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     if animated:
         animate(scene, subject, cams, spec["job"]["cameras"], int(spec["num_frames"]), riders)
     built = BuiltScene(scene, device, cams, subject, riders, ground, animated)
+    if ground:
+        built.floor = bpy.data.objects["ground"]
+        if animated:  # one floor for the whole keyframed sequence
+            T = int(spec["num_frames"])
+            boxes = np.stack([footprint(subject_points(built, t), ground["z"]) for t in range(T)])
+            built.footprint = np.stack([boxes[:, 0].min(axis=0), boxes[:, 1].max(axis=0)])
+            place_ground(built.floor, built.footprint, ground["z"], ground["radius"])
     if not animated:
         built.view = add_view_camera(scene, cams[0])
-    built.cropped = spec["engine"] == "cycles" and not (ground or animated or os.environ.get("SYNTH_RENDER_FULL_FRAME"))
-    if built.cropped:
-        # the film stays opaque over an HDRI: OIDN denoising the subject beside a transparent (black)
-        # background brightened it by 1-5 levels (hair 7); beside the lit HDRI it denoises as before
-        if spec["background"]["kind"] == "hdri":
-            bg = spec["background"]
-            built.environment = Environment(resolve_asset(bg["path"], "HDRI"), bg["rotation"], bg["strength"])
+    built.cropped = spec["engine"] == "cycles" and not (animated or os.environ.get("SYNTH_RENDER_FULL_FRAME"))
+    # the film stays opaque over an HDRI: OIDN denoising the subject beside a transparent (black)
+    # background brightened it by 1-5 levels (hair 7); beside the lit HDRI it denoises as before
+    bg = spec["background"]
+    if spec["engine"] == "cycles" and bg["kind"] == "hdri" and (built.cropped or ground):
+        built.environment = Environment(resolve_asset(bg["path"], "HDRI"), bg["rotation"], bg["strength"])
     return built
 
 
@@ -152,12 +170,12 @@ def add_view_camera(scene, like):
     return obj
 
 
-def enable_passes(layer, wanted: list[str], ground: bool, photo: bool) -> None:
+def enable_passes(layer, wanted: list[str], ground: bool) -> None:
     """The view layer switches of the asked-for passes (PASS_DIRS)."""
     for name in wanted:
         setattr(layer, PASS_DIRS[name], True)
-    if ground and ({"depth", "normals"} & set(wanted) or photo):
-        # the ground is background: its depth/normals are cleared, its shadow on a photo smoothed, by label
+    if ground:
+        # the ground is background: its depth/normals are cleared, its shadow composited, by label
         layer.use_pass_object_index = True
 
 
@@ -169,12 +187,15 @@ def pose_frame(built: BuiltScene, tracks: list[dict], t: int) -> None:
     for obj, verts in built.subject:
         set_verts(obj, verts[t])
     place_riders(built.riders, t)
+    if built.ground:
+        built.footprint = footprint(subject_points(built, t), built.ground["z"])
+        place_ground(built.floor, built.footprint, built.ground["z"], built.ground["radius"])
     for cam, track in zip(built.cams, tracks):
         place_camera(cam, track, t)
 
 
 def load_backdrop(spec: dict) -> Backdrop | None:
-    """The photo composited behind the subject, or None for an HDRI background (rendered as is)."""
+    """The photo composited behind the subject, or None for an HDRI background."""
     bg, size = spec["background"], int(spec["resolution"])
     if bg["kind"] != "photo":
         return None
@@ -187,9 +208,28 @@ def make_output_dirs(job_dir: str, num_cams: int, wanted: list[str]) -> None:
             os.makedirs(os.path.join(job_dir, sub, f"cam{c}"), exist_ok=True)
 
 
-def render_view(built: BuiltScene, cam, t: int) -> tuple[object, tuple[int, int, int, int] | None]:
-    """Render frame t (posed) through one camera; returns (Blender's 'Render Result' image, the
-    border rendered as (x0, x1, y0, y1) pixels from the top left, or None for the whole image)."""
+@dataclass
+class Shot:
+    """One image as render_view rendered it: the OpenCV camera (R, t, K), the borders path-traced
+    ((x0, x1, y0, y1) pixels from the top left; None: the whole image), with the ground the
+    footprint box (world xy) its shadow surrounds, and the passes read back (None: not read)."""
+
+    R: np.ndarray
+    t: np.ndarray
+    K: np.ndarray
+    borders: list | None = None
+    footprint: np.ndarray | None = None
+    passes: dict | None = None
+
+
+GROUND_SAMPLE_SHARE = 0.5  # samples of the ground tiles (floor and sky: a smooth, denoised shadow)
+
+
+def render_view(built: BuiltScene, cam, t: int, tmp_exr: str, want_passes: bool) -> tuple[object, Shot]:
+    """Render frame t (posed) through one camera; returns (Blender's 'Render Result' image, the shot).
+    Cropped, Cycles renders the subject's border and, with the ground, the ground within the
+    shadow's radius beside it (backdrop.border_tiles), each tile cropped; their passes are stitched
+    to full size. Whole, the passes are read when `want_passes`."""
     scene = built.scene
     if built.view is None:
         scene.camera = cam
@@ -198,15 +238,35 @@ def render_view(built: BuiltScene, cam, t: int) -> tuple[object, tuple[int, int,
         view = built.view
         view.location, view.rotation_euler, view.scale = cam.location, cam.rotation_euler, cam.scale
         view.data.clip_end = cam.data.clip_end
-    border = None
-    if built.cropped:
-        size = scene.render.resolution_x
-        R, tv = opencv_extrinsics(np.array(cam.matrix_world))
-        K = intrinsics(cam.data.lens, cam.data.sensor_width, size, size)
-        border = subject_border(subject_points(built, t), R, tv, K, size)
+    size = scene.render.resolution_x
+    R, tv = opencv_extrinsics(np.array(cam.matrix_world))
+    shot = Shot(R, tv, intrinsics(cam.data.lens, cam.data.sensor_width, size, size))
+    shot.footprint = built.footprint
+    if not built.cropped:
+        bpy.ops.render.render()
+        result = bpy.data.images["Render Result"]
+        if want_passes:
+            save_image(scene, result, tmp_exr, True)
+            shot.passes = read_exr_passes(tmp_exr)
+        return result, shot
+    box = subject_border(subject_points(built, t), R, tv, shot.K, size)
+    tiles = [(box, True)]
+    if built.ground:
+        g = built.ground
+        tiles = border_tiles(box, ground_border(shot.footprint, g["z"], g["radius"], R, tv, shot.K, size))
+    samples = scene.cycles.samples
+    rendered = []
+    for border, full in tiles:
+        scene.cycles.samples = samples if full else max(1, round(samples * GROUND_SAMPLE_SHARE))
         set_border(scene.render, border, size)
-    bpy.ops.render.render()
-    return bpy.data.images["Render Result"], border
+        bpy.ops.render.render()
+        save_image(scene, bpy.data.images["Render Result"], tmp_exr, True)
+        rendered.append((border, read_exr_passes(tmp_exr)))
+    scene.cycles.samples = samples
+    shot.borders = [b for b, _ in rendered]
+    channels = set.intersection(*(set(p) for _, p in rendered)) if rendered else set()
+    shot.passes = stitch_tiles(size, rendered, sorted(channels))
+    return bpy.data.images["Render Result"], shot
 
 
 def subject_points(built: BuiltScene, t: int) -> np.ndarray:
@@ -221,33 +281,32 @@ def subject_points(built: BuiltScene, t: int) -> np.ndarray:
 
 
 def set_border(render, border: tuple[int, int, int, int], size: int) -> None:
-    """Blender's render border (fractions, y from the bottom), the full-size result kept."""
+    """Blender's render border (fractions, y from the bottom), the result cropped to it."""
     x0, x1, y0, y1 = border
-    render.use_border, render.use_crop_to_border = True, False
+    render.use_border, render.use_crop_to_border = True, True
     render.border_min_x, render.border_max_x = x0 / size, x1 / size
     render.border_min_y, render.border_max_y = 1.0 - y1 / size, 1.0 - y0 / size
 
 
-def save_frame(scene, result, path: str, backdrop: Backdrop | None, c: int, tmp_png: str, ground=None) -> None:
-    """The RGB frame: the render itself, or the subject (with alpha) composited over camera c's photo
-    crop; `ground` (H,W bools: background-labelled pixels) smooths the shadow catcher's alpha there."""
-    if backdrop is None:
-        save_image(scene, result, path, False)
-    else:
-        save_image(scene, result, tmp_png, False, alpha=True)
-        backdrop.composite(tmp_png, path, c, ground)
-
-
-def save_over_environment(
-    path: str, passes: dict, environment: Environment, cam, size: int, outside: np.ndarray
-) -> None:
-    """The RGB frame of a cropped HDRI render: its Combined pass (opaque inside the border) over the
-    camera's view of the HDRI (`outside`: the pixels not rendered)."""
+def save_frame(built: BuiltScene, result, path: str, shot: Shot, background) -> None:
+    """The RGB frame: the render itself (an HDRI rendered whole, no ground), or its Combined pass
+    composited over the background's linear radiance (`background`: the HDRI or photo this camera
+    sees), the ground's shadow faded out within its radius (backdrop.ground_weight)."""
+    if background is None:
+        save_image(built.scene, result, path, False)
+        return
+    size = int(built.scene.render.resolution_x)
+    passes = shot.passes
     rgba = np.stack([passes[f"Combined.{ch}"] for ch in "RGBA"], axis=-1)
-    rgba[outside] = 0.0
-    R, _ = opencv_extrinsics(np.array(cam.matrix_world))
-    K = intrinsics(cam.data.lens, cam.data.sensor_width, size, size)
-    write_rgb_png(path, over_environment(rgba, environment.view(R, K, size)))
+    weight = None
+    if built.ground:
+        labels = labels_from_pass(passes["Object Index.X"])
+        if built.environment is None:  # a photo: the transparent film's alpha carries the shadow
+            rgba[..., 3] = smooth_shadow(rgba[..., 3], labels == 0)
+        g = built.ground
+        fade = ground_weight(shot.footprint, g["z"], g["radius"], shot.R, shot.t, shot.K, size)
+        weight = keep_near_subject(fade, labels)
+    write_rgb_png(path, composite(rgba, background, weight))
 
 
 class StepClock:
@@ -269,15 +328,20 @@ class StepClock:
         return {"wall": self.wall, "cpu": self.cpu}
 
 
+def composited(built: BuiltScene, backdrop: Backdrop | None) -> bool:
+    """Whether each frame is composited over a background (the photo crop, or the HDRI where
+    Cycles did not see all of it: a border, or the ground's fade) rather than saved as rendered."""
+    return backdrop is not None or (built.environment is not None and (built.cropped or bool(built.ground)))
+
+
 def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, dict]:
     """Every frame through every camera: images and passes on disk. Returns (per camera the OpenCV
     pose of each frame, timings: wall and CPU seconds of each image and of each step, and the share
     of each image's pixels that were path-traced)."""
     T, wanted, tracks = int(spec["num_frames"]), list(spec["passes"]), spec["job"]["cameras"]
-    scene, size = built.scene, int(spec["resolution"])
+    size = int(spec["resolution"])
     records = [[] for _ in built.cams]
-    tmp_exr, tmp_png = os.path.join(job_dir, ".passes.exr"), os.path.join(job_dir, ".subject.png")
-    shadow_on_photo = built.ground and backdrop is not None  # its alpha is smoothed by label
+    tmp_exr = os.path.join(job_dir, ".passes.exr")
     clock, wall, cpu, traced = StepClock(), [], [], []
     t0 = time.perf_counter()
     for t in range(T):
@@ -285,34 +349,28 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
             pose_frame(built, tracks, t)
         for c, cam in enumerate(built.cams):
             w_img, c_img = time.perf_counter(), time.process_time()
-            with clock("render"):
-                result, border = render_view(built, cam, t)
+            over = composited(built, backdrop)
+            with clock("render"):  # the passes of each tile are read back in here
+                result, shot = render_view(built, cam, t, tmp_exr, bool(wanted) or over)
             record = camera_record(cam)
-            passes = None
-            if wanted or shadow_on_photo or built.environment is not None:
-                with clock("read passes"):
-                    save_image(scene, result, tmp_exr, True)
-                    passes = read_exr_passes(tmp_exr)
-            outside = outside_border(size, border) if border is not None else None
+            outside = outside_tiles(size, shot.borders) if shot.borders is not None else None
             with clock("save frame"):
-                frame_path = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
-                if built.environment is not None:
-                    save_over_environment(frame_path, passes, built.environment, cam, size, outside)
-                else:
-                    ground = labels_from_pass(passes["Object Index.X"]) == 0 if shadow_on_photo else None
-                    save_frame(scene, result, frame_path, backdrop, c, tmp_png, ground)
+                background = None
+                if over:
+                    background = backdrop.view(c) if backdrop else built.environment.view(shot.R, shot.K, size)
+                frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
+                save_frame(built, result, frame, shot, background)
             if wanted:
                 with clock("write passes"):
                     R, clip_end = np.array(record["R"]), cam.data.clip_end
-                    write_passes(job_dir, wanted, passes, c, t, T - 1, clip_end, R, built.ground, outside)
+                    write_passes(job_dir, wanted, shot.passes, c, t, T - 1, clip_end, R, bool(built.ground), outside)
             records[c].append(record)
             wall.append(time.perf_counter() - w_img)
             cpu.append(time.process_time() - c_img)
             traced.append(1.0 if outside is None else 1.0 - float(outside.mean()))
         print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    for tmp in (tmp_exr, tmp_png):
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if os.path.exists(tmp_exr):
+        os.remove(tmp_exr)
     return records, {"image_seconds": wall, "image_cpu_seconds": cpu, "steps": clock.record(), "traced": traced}
 
 

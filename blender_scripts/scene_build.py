@@ -41,7 +41,7 @@ def setup_engine(scene, spec: dict) -> str:
         setup_eevee(scene, int(spec["samples"]))
         return "eevee"
     setup_cycles(scene, int(spec["samples"]))
-    setup_denoiser(scene, bool(spec.get("denoise", True)), in_compositor=bool(spec["job"].get("ground")))
+    setup_denoiser(scene, bool(spec.get("denoise", True)))
     return select_device(scene.cycles, spec["device"])
 
 
@@ -86,18 +86,15 @@ def setup_cycles(scene, samples: int) -> None:
     scene.cycles_curves.shape, scene.cycles_curves.subdivisions = "RIBBONS", 2
 
 
-def setup_denoiser(scene, enabled: bool, in_compositor: bool) -> None:
+def setup_denoiser(scene, enabled: bool) -> None:
     """OpenImageDenoise at its fast setting when asked for and built in; without it, no denoising.
-
-    With a shadow catcher in the scene Cycles denoises its Shadow Catcher and Shadow Catcher Matte
-    passes as well as the image: three OIDN runs, each as costly as the image's. `in_compositor`
-    denoises the final image once instead, in the compositor, with the same albedo and normal guides
-    and settings (docs/BENCHMARKS.md#rendering)."""
+    With the shadow catcher Cycles denoises its Shadow Catcher (Matte) passes too: three OIDN runs,
+    on the path-traced tiles only (docs/BENCHMARKS.md#rendering)."""
     cycles = scene.cycles
     if enabled and not has_oidn():  # e.g. distribution builds of Blender compiled without OIDN
         print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
         enabled = False
-    cycles.use_denoising = enabled and not in_compositor
+    cycles.use_denoising = enabled
     if has_oidn():
         cycles.denoiser = "OPENIMAGEDENOISE"
     # OIDN's FAST quality/prefilter: HIGH costs about ten times as much per image on a CPU
@@ -105,38 +102,12 @@ def setup_denoiser(scene, enabled: bool, in_compositor: bool) -> None:
     cycles.denoising_prefilter = "FAST"
     if hasattr(cycles, "denoising_quality"):  # Blender 4.1+
         cycles.denoising_quality = "FAST"
-    if enabled and in_compositor:
-        compositor_denoise(scene)
-
-
-def compositor_denoise(scene) -> None:
-    """Render Layers -> Denoise (OIDN, FAST prefilter and quality, HDR, the Denoising Albedo/Normal
-    passes as guides) -> the output: one OIDN run on the final image, shadow-catcher composite
-    included. Alpha passes through undenoised (render.py smooths a photo's shadow alpha)."""
-    scene.view_layers[0].cycles.denoising_store_passes = True
-    tree = bpy.data.node_groups.new("denoise", "CompositorNodeTree")
-    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-    layer = tree.nodes.new("CompositorNodeRLayers")
-    layer.scene = scene
-    node = tree.nodes.new("CompositorNodeDenoise")
-    node.inputs["Prefilter"].default_value, node.inputs["Quality"].default_value = "Fast", "Fast"
-    node.inputs["HDR"].default_value = True
-    for src, dst in (("Image", "Image"), ("Denoising Albedo", "Albedo"), ("Denoising Normal", "Normal")):
-        tree.links.new(layer.outputs[src], node.inputs[dst])
-    tree.links.new(node.outputs["Image"], tree.nodes.new("NodeGroupOutput").inputs[0])
-    scene.compositing_node_group = tree
-    scene.render.use_compositing = True
 
 
 def denoised_by(scene) -> str | None:
-    """Where the render is denoised: 'cycles', 'compositor' or None."""
-    if scene.render.engine != "CYCLES":
-        return None
-    if scene.cycles.use_denoising:
+    """Where the render is denoised: 'cycles' or None."""
+    if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
         return "cycles"
-    tree = getattr(scene, "compositing_node_group", None)
-    if scene.render.use_compositing and tree and any(n.bl_idname == "CompositorNodeDenoise" for n in tree.nodes):
-        return "compositor"
     return None
 
 
@@ -390,7 +361,7 @@ def build_subject(scene, job_dir: str, spec: dict) -> tuple[list[tuple], list[tu
         if "skin_hair" in people and len(people["skin_hair"]) == len(obj_body.data.vertices):
             attr = obj_body.data.attributes.new("skin_hair", "FLOAT", "POINT")
             attr.data.foreach_set("value", np.asarray(people["skin_hair"], np.float32))
-    if job.get("ground"):
+    if job.get("ground") and spec["engine"] == "cycles":  # a shadow catcher is Cycles' alone
         build_ground(scene, job["ground"])
     return items, riders
 

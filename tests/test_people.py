@@ -44,7 +44,7 @@ def test_people_choices_come_from_the_seed_and_cover_every_option():
     melanin = np.array([s.hair["melanin"] for s in specs])
     assert melanin.min() < 0.3 and melanin.max() > 0.9
     assert len({tuple(s.eyes["iris_major"]) for s in specs}) == len(specs)
-    assert a.ground == {} and sample_scene(11, {"ground_shadow": True}).ground == {"shadow": True}  # opt-in
+    assert a.ground == {"shadow": True} and sample_scene(11, {"ground_shadow": False}).ground == {}  # on by default
     off = sample_scene(11, {"people": False, "ground_shadow": True})
     assert off.hair == off.eyes == off.shoes == off.ground == {} and off.skin == a.skin
 
@@ -282,13 +282,13 @@ def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
     if assets is None:
         pytest.skip("../shared/assets not present")
     verts, _, faces, garments = subject
-    settings = {"resolution": 96, "samples": 4, "num_cameras": 1, "passes": ["seg"], "ground_shadow": True}
+    settings = {"resolution": 96, "samples": 4, "num_cameras": 1, "passes": ["seg"]}  # the ground by default
     spec = sample_scene(3, {**settings, "background": "photo", "photo_dir": str(assets / "backgrounds")})
     job = write_render_job(
         tmp_path / "job", spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments], rig=rig
     )
     run_render(job)
-    assert json.loads((job / "render_info.json").read_text())["denoised_by"] == "compositor"
+    assert json.loads((job / "render_info.json").read_text())["denoised_by"] == "cycles"
     img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("L")).astype(float)
     seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
@@ -307,6 +307,48 @@ def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
     assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the shadow
     assert np.abs(ratio[top] - 1).mean() < 0.02  # the photo untouched
     assert set(np.unique(seg[near_feet]).tolist()) == {0}  # the floor is background
+
+
+@pytest.mark.slow
+def test_default_scene_casts_a_contact_shadow_that_fades_inside_the_border(tmp_path, subject, rig):
+    """The default scene stands on the shadow-catching ground: over an HDRI the ground by the feet is
+    darker than in the same job without the ground, Cycles traced tiles (not the whole frame), the
+    shadow fades out before their edges (elsewhere the frames agree), and the floor stays
+    background in seg and depth."""
+    from scipy.ndimage import binary_dilation
+
+    verts, _, faces, garments = subject
+    base = {"resolution": 96, "samples": 4, "num_cameras": 1, "background": "hdri", "passes": ["depth", "seg"]}
+    specs = {"default": sample_scene(5, base), "bare": sample_scene(5, {**base, "ground_shadow": False})}
+    assert specs["default"].ground == {"shadow": True} and specs["bare"].ground == {}
+    out = {}
+    for name, spec in specs.items():
+        job = write_render_job(
+            tmp_path / name, spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments], rig=rig
+        )
+        run_render(job)
+        out[name] = (
+            np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float),
+            np.asarray(Image.open(job / "seg" / "cam0" / "0000.png")),
+            np.load(job / "depth" / "cam0" / "0000.npy"),
+            json.loads((job / "render_info.json").read_text()),
+        )
+    (img, seg, depth, info), (bare, bare_seg, _, bare_info) = out["default"], out["bare"]
+    assert json.loads((tmp_path / "default" / "job.json").read_text())["job"]["ground"]["radius"] > 0
+    assert bare_info["traced_share"] < info["traced_share"] < 0.8  # the ground's tiles, not the whole frame
+    assert np.array_equal(seg, bare_seg) and np.isinf(depth[seg == 0]).all()  # the floor is background
+    person = seg > 0
+    rows = np.nonzero(person.any(1))[0]
+    feet = np.zeros_like(person)
+    feet[rows.max() - 4 : rows.max() + 3] = True
+    near_feet = feet & ~binary_dilation(person, iterations=1)
+    ratio = (img.mean(-1) + 1) / (bare.mean(-1) + 1)
+    assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the contact shadow
+    away = ~binary_dilation(person, iterations=12)
+    away[rows.max() - 12 :] = False  # the ground within the shadow's reach
+    diff = np.abs(img - bare).max(-1)[away]
+    # no seam: the same background (path-traced or looked up: within the 8-bit level on average)
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) < 6, (diff.mean(), np.percentile(diff, 99))
 
 
 def test_garment_colours_are_neutral_or_muted_never_neon():

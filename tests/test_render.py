@@ -42,6 +42,43 @@ def test_builtin_hdris_match_the_bpy_wheel():
     assert sorted(p.stem for p in folder.glob("*.exr")) == sorted(BUILTIN_HDRIS)
 
 
+def test_hdri_strength_comes_from_its_measured_luminance(tmp_path):
+    """Each HDRI's strength is set from its own luminance: the camera-visible band's median at the
+    target, its brightest tenth and the whole sphere's mean capped (no white backgrounds behind the
+    subject, no blinding sun on it), then the seeded exposure, all recorded in the scene."""
+    from synth.scene.render_assets import VIEW_BAND, _oiio, hdri_luminance
+    from synth.scene.sampling import BAND_HIGH, BAND_TARGET, EXPOSURE_STOPS, LIGHT_CAP, hdri_strength
+
+    oiio = _oiio()
+    if oiio is None:
+        pytest.skip("no OpenImageIO (the bpy wheel) to read HDRIs with")
+    h, w = 64, 128
+    elevation = np.pi / 2 - (np.arange(h) + 0.5) / h * np.pi
+    band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
+    lum = np.where(band, 0.5, np.where(elevation > 0, 3.0, 0.1))
+    path = str(tmp_path / "sky.exr")
+    out = oiio.ImageOutput.create(path)
+    out.open(path, oiio.ImageSpec(w, h, 3, "float"))
+    out.write_image(np.ascontiguousarray(np.repeat(lum[:, None, None], w, 1).repeat(3, 2), np.float32))
+    out.close()
+    measured = hdri_luminance(path)
+    weight = np.cos(elevation)
+    assert measured["band_median"] == measured["band_p90"] == pytest.approx(0.5, rel=1e-4)
+    assert measured["mean"] == pytest.approx((lum * weight).sum() / weight.sum(), rel=1e-4)
+    assert hdri_strength(path, 0.0)[0] == pytest.approx(min(BAND_TARGET / 0.5, LIGHT_CAP / measured["mean"]), rel=1e-4)
+    assert hdri_strength(path, 1.0)[0] == pytest.approx(2 * hdri_strength(path, 0.0)[0], rel=1e-4)
+    for spec in [sample_scene(s, {"background": "hdri"}) for s in range(30)]:
+        bg = spec.background
+        lum, base = bg["luminance"], bg["strength"] / 2 ** bg["exposure"]
+        assert EXPOSURE_STOPS[0] <= bg["exposure"] <= EXPOSURE_STOPS[1]
+        levels = (
+            base * lum["band_median"] / BAND_TARGET,
+            base * lum["band_p90"] / BAND_HIGH,
+            base * lum["mean"] / LIGHT_CAP,
+        )
+        assert max(levels) == pytest.approx(1.0, rel=1e-3), (bg["path"], levels)  # the tightest bound holds
+
+
 def test_bad_settings_and_folders_raise(tmp_path):
     with pytest.raises(SynthError, match="engine"):
         sample_scene(0, {"engine": "luxcore"})
@@ -284,7 +321,7 @@ def test_subject_border_holds_every_projected_point():
     """The path-traced border is the projected box of the subject's points plus the margin, inside
     the image; a point behind the camera gives the whole image."""
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
-    from backdrop import outside_border, subject_border
+    from backdrop import outside_tiles, subject_border
 
     rng = np.random.default_rng(3)
     size, f = 128, 720.0
@@ -296,9 +333,75 @@ def test_subject_border_holds_every_projected_point():
     assert x0 >= 0 and y0 >= 0 and x1 <= size and y1 <= size and x1 - x0 < size / 2
     assert (uv[:, 0] >= x0 + 3).all() and (uv[:, 0] <= x1 - 3).all()
     assert (uv[:, 1] >= y0 + 3).all() and (uv[:, 1] <= y1 - 3).all()
-    out = outside_border(size, (x0, x1, y0, y1))
+    out = outside_tiles(size, [(x0, x1, y0, y1)])
     assert not out[y0:y1, x0:x1].any() and out.sum() == size * size - (x1 - x0) * (y1 - y0)
     assert subject_border(np.vstack([pts, [[0, 0, -13.0]]]), R, t, K, size) == (0, size, 0, size)
+
+
+def test_ground_tiles_cover_the_shadow_and_stitch_without_a_step():
+    """With the ground Cycles renders the subject's box (grown to the ground's rows) and the ground
+    band beside it, not one rectangle around both; the stitched frame holds every pixel of both
+    boxes, the subject's tile as rendered, the ground tiles blended into it across the overlap."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import TILE_OVERLAP_PX, border_tiles, outside_tiles, stitch_tiles
+
+    size, subject, ground = 64, (20, 40, 5, 50), (4, 60, 44, 60)
+    tiles = border_tiles(subject, ground)
+    assert tiles[0] == ((20, 40, 5, 60), True) and [full for _, full in tiles] == [True, False, False]
+    assert tiles[1][0] == (4, 20 + TILE_OVERLAP_PX, 44, 60) and tiles[2][0] == (40 - TILE_OVERLAP_PX, 60, 44, 60)
+    out = outside_tiles(size, [b for b, _ in tiles])
+    both = np.zeros((size, size), bool)
+    for x0, x1, y0, y1 in (subject, ground):
+        both[y0:y1, x0:x1] = True
+    assert not out[both].any()
+    assert out.sum() == size * size - 20 * 55 - 16 * 16 - 20 * 16  # nothing above the band beside the body
+    rendered = [
+        (
+            b,
+            {
+                "Combined.R": np.full((b[3] - b[2], b[1] - b[0]), float(k)),
+                "Depth.Z": np.full((b[3] - b[2], b[1] - b[0]), 10.0 + k),
+            },
+        )
+        for k, (b, _) in enumerate(tiles)
+    ]
+    img = stitch_tiles(size, rendered, ["Combined.R", "Depth.Z"])
+    row = img["Combined.R"][50]
+    assert row[4] == 1 and row[30] == 0 and row[59] == 2  # each tile's own pixels
+    blend = row[20 : 20 + TILE_OVERLAP_PX]
+    assert (np.diff(row[16:24]) <= 0).all() and 0 < blend.min() and blend.max() < 1  # a ramp, no step
+    assert (img["Depth.Z"][44:60, 20:40] == 10).all()  # other passes: the subject's tile wins
+    assert subject == border_tiles(subject, (0, 0, 0, 0))[0][0]  # no ground in view: the box alone
+
+
+def test_ground_weight_fades_the_shadow_out_inside_the_border():
+    """The share of the render kept on the ground is 1 at the feet, 0 from the shadow's radius on
+    and above the horizon, and the border of the ground holds every pixel it is not 0 at."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import SHADOW_FULL, ground_border, ground_weight, keep_near_subject
+
+    size, f = 96, 250.0
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
+    # a camera 1 m above the floor (z = 0) looking along +y (world) from 8 m: OpenCV x = world x,
+    # y = -world z (down), z = world y
+    R = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+    t = -R @ np.array([0.0, -8.0, 1.0])
+    box, radius = np.array([[-0.2, -0.3], [0.2, 0.3]]), 1.0
+    w = ground_weight(box, 0.0, radius, R, t, K, size)
+    assert w[: size // 2].max() == 0.0  # above the horizon: no ground
+    x0, x1, y0, y1 = ground_border(box, 0.0, radius, R, t, K, size)
+    inside = np.zeros_like(w, bool)
+    inside[y0:y1, x0:x1] = True
+    assert w[~inside].max() == 0.0 and w.max() == 1.0
+    # the feet's ground point (0, -0.3 m, 0): row 48 + 250 * 1 / 7.7
+    assert w[int(size / 2 + f / 7.7), size // 2] == 1.0
+    d = SHADOW_FULL * radius + 0.5 * (1 - SHADOW_FULL) * radius  # half way through the fade, beside the box
+    col = int(size / 2 + f * (0.2 + d) / 8.0)
+    assert 0.3 < w[int(size / 2 + f / 8.0), col] < 0.7
+    labels = np.zeros((size, size), np.uint8)
+    labels[10:20, 10:20] = 1
+    kept = keep_near_subject(w, labels)
+    assert (kept[8:22, 8:22] == 1).all() and kept[5, 5] == 0  # the subject's edge stays as rendered
 
 
 def test_environment_lookup_follows_cycles_equirectangular_mapping(tmp_path):

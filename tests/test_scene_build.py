@@ -43,7 +43,7 @@ def scenes(tmp_path_factory, subject, body):
             passes=["depth", "normals"],
             ground_shadow=True,
         ),
-        "gpu": _write(root, "gpu", subject, device="gpu", denoise=False, passes=[]),
+        "gpu": _write(root, "gpu", subject, device="gpu", denoise=False, passes=[], ground_shadow=False),
         "eevee": _write(root, "eevee", subject, engine="eevee", samples=5, passes=["depth"]),
         "flow": _write(root, "flow", subject, passes=["seg", "flow"]),
     }
@@ -63,9 +63,8 @@ def test_cycles_settings_for_reproducible_images(scenes):
     assert s["view_transform"] == "Standard" and s["dither"] == 0.0 and not s["film_transparent"]
     assert s["threads"] == ["FIXED", 1]  # $SYNTH_RENDER_THREADS
     assert s["denoise"] and s["denoiser"] == "OPENIMAGEDENOISE" and s["denoising_prefilter"] == "FAST"
-    # with the shadow-catching ground the compositor denoises the final image once (Cycles would
-    # denoise the catcher's two passes as well); without it Cycles denoises in the render
-    assert s["denoised_by"] == "compositor" and scenes[0]["flow"]["settings"]["denoised_by"] == "cycles"
+    # Cycles denoises in the render, the shadow catcher's passes too (on the path-traced tiles only)
+    assert s["denoised_by"] == "cycles" and scenes[0]["flow"]["settings"]["denoised_by"] == "cycles"
     assert not s["light_tree"]
     assert s["persistent_data"] and s["bounces"] == [4, 2, 2, 2] and s["curves"] == ["RIBBONS", 2]
     assert s["world"] == "world" and s["frame_range"] == [1, 250]  # not keyframed without flow

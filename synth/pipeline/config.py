@@ -275,7 +275,7 @@ class RenderConfig:
                 "people": Rule(kind=bool),
                 "ground_shadow": Rule(kind=bool),
             }
-        ),  # people on, ground_shadow off by default
+        ),  # people and their ground shadow on by default
     )
 
 

@@ -90,7 +90,7 @@ def make_contact_sheet(
         if not people:
             spec = sample_scene(seed + k, _scene_settings(k, dirs, settings))
             return spec, walker, _caption(spec) + "   (views: east, west, south, north)"
-        spec = sample_scene(seed + k, {**_scene_settings(k % 2, dirs, settings), "ground_shadow": True})
+        spec = sample_scene(seed + k, _scene_settings(k % 2, dirs, settings))
         spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
         betas = np.random.default_rng([seed + k, 99]).normal(0.0, 1.0, 10)
         return spec, demo_subject(body, "walk", [FRAME], betas), _people_caption(spec)

@@ -25,7 +25,10 @@ from synth.scene.render_assets import check_asset, mpfb_dir
 from synth.scene.spec import SceneSpec
 
 JOB_FORMAT = 1
-GROUND_MARGIN = 2.0  # metres of shadow-catching floor around the feet's path (the rest costs time, not shadow)
+# metres of shadow-catching floor around each frame's footprint: the reach of the contact shadow kept in
+# the frames (full to 0.4 of it, none at it: backdrop.ground_weight), all of it inside the render border;
+# each metre more costs ~10 % of an image (docs/BENCHMARKS.md#rendering)
+GROUND_RADIUS = 0.6
 
 
 def _check_geometry(verts: np.ndarray, faces: np.ndarray, garments: list[GarmentCache], spec: SceneSpec) -> None:
@@ -222,7 +225,7 @@ def write_render_job(
         "lights": light_positions(spec.lights, center, radius),
         "people": people_entry,
         "mpfb2": str(mpfb_dir()) if rig is not None else "",
-        "ground": people.ground_patch(lowest, rig, GROUND_MARGIN) if spec.ground else None,
+        "ground": people.ground_patch(lowest, GROUND_RADIUS) if spec.ground else None,
         "seg_legend": seg_legend(
             [g.garment_type for g in garments],
             hair=bool(people_entry and "hair" in people_entry),

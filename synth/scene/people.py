@@ -219,12 +219,9 @@ def hem_weights(rest: np.ndarray, faces: np.ndarray, width: float = 0.012) -> np
     return (d < width).astype(np.float32)
 
 
-def ground_patch(meshes: list[np.ndarray], rig: BodyRig | None, margin: float) -> dict:
-    """The shadow-catching floor (Blender world, Z up): at the lowest point of the body and shoes
-    over the whole sequence, a rectangle `margin` metres beyond the feet's path. Only the floor near
-    the feet catches a contact shadow; every floor pixel is shaded, so it ends there."""
-    z = float(min(m[..., 2].min() for m in meshes))
-    body = meshes[0]
-    feet = body[:, np.isin(rig.part_labels, FOOT_PARTS)] if rig is not None else body
-    lo, hi = feet[..., :2].reshape(-1, 2).min(0) - margin, feet[..., :2].reshape(-1, 2).max(0) + margin
-    return {"z": z, "min": lo.tolist(), "max": hi.tolist()}
+def ground_patch(meshes: list[np.ndarray], radius: float) -> dict:
+    """The shadow-catching floor (Blender world, Z up): its height, the lowest point of the body and
+    shoes over the whole sequence, and `radius`: how far from the feet it reaches and the renderer
+    keeps the shadow (it fades out there, inside the render border). The renderer places it under
+    each frame's footprint; every floor pixel is path-traced, so it ends there."""
+    return {"z": float(min(m[..., 2].min() for m in meshes)), "radius": float(radius)}

@@ -3,6 +3,7 @@ fabric images. Paths are validated here so a bad folder fails before Blender sta
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -216,3 +217,44 @@ def write_uniform_hdr(path: str | Path, radiance: float = 1.0) -> Path:
     path = Path(path)
     path.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 4\n" + pixel * 8)
     return path
+
+
+# Elevations (radians) of the background the cameras see: camera elevations -0.03..0.12 rad
+# (synth.scene.sampling) and half the 180 mm lens's field (atan(16 / 180) = 0.089 rad).
+VIEW_BAND = (-0.21, 0.12)
+
+
+@functools.lru_cache(maxsize=64)
+def hdri_luminance(path: str) -> dict[str, float] | None:
+    """Measured luminance of an equirectangular HDRI (linear, Rec. 709 weights; solid-angle
+    weighted): `mean` over the sphere (what lights the subject) and the `band_median`/`band_p90` of
+    the camera-visible band VIEW_BAND. None when no reader can open it here (a Blender binary's
+    builtin HDRI without the bpy wheel): the sampler then leaves the strength unnormalised."""
+    resolved = resolve_asset(path)
+    oiio = _oiio()
+    if resolved is None or oiio is None or not resolved.is_file():
+        return None
+    inp = oiio.ImageInput.open(str(resolved))
+    if inp is None:
+        return None
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, min(3, spec.nchannels), "float")
+    finally:
+        inp.close()
+    if pixels is None:
+        return None
+    rgb = np.maximum(np.asarray(pixels, np.float64).reshape(spec.height, spec.width, -1), 0.0)
+    lum = rgb @ np.array([0.2126, 0.7152, 0.0722]) if rgb.shape[-1] == 3 else rgb[..., 0]
+    elevation = np.pi / 2 - (np.arange(spec.height) + 0.5) / spec.height * np.pi
+    weight = np.broadcast_to(np.cos(elevation)[:, None], lum.shape)
+    band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
+    values, w = lum[band].ravel(), weight[band].ravel()
+    order = np.argsort(values)
+    cdf = np.cumsum(w[order]) / w.sum()
+    quantile = lambda q: float(values[order][min(np.searchsorted(cdf, q), len(values) - 1)])  # noqa: E731
+    return {
+        "mean": round(float((lum * weight).sum() / weight.sum()), 5),
+        "band_median": round(quantile(0.5), 5),
+        "band_p90": round(quantile(0.9), 5),
+    }

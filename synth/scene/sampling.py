@@ -10,7 +10,7 @@ import numpy as np
 
 from synth.errors import SynthError
 from synth.scene.labels import GARMENT_SLOTS
-from synth.scene.render_assets import list_hdris, list_photos, list_textures
+from synth.scene.render_assets import hdri_luminance, list_hdris, list_photos, list_textures
 from synth.scene.spec import (
     BACKGROUNDS,
     CAMERA_NAMES,
@@ -117,14 +117,39 @@ def _cloth_finish(rng: np.random.Generator) -> dict[str, float]:
     return {"fold_shade": float(rng.uniform(0.55, 0.75)), "rumple": float(rng.uniform(0.3, 0.6))}
 
 
+# HDRI exposure: each HDRI's strength comes from its own measured luminance (render_assets.hdri_luminance),
+# so that the background the cameras see lands at BAND_TARGET (linear; sRGB 137) at its median, its
+# brightest tenth at most at BAND_HIGH (under the Standard view's clip at 1), and the whole sphere's mean
+# (the light on the subject) at most LIGHT_CAP; then EXPOSURE_STOPS of seeded variation. A fixed
+# U(0.6, 1.4) strength left HDRIs whose horizon is bright (courtyard, interior's windows) white behind
+# the subject (docs/BENCHMARKS.md#rendering).
+BAND_TARGET, BAND_HIGH, LIGHT_CAP = 0.25, 0.8, 1.2
+EXPOSURE_STOPS = (-0.5, 0.5)
+
+
+def hdri_strength(path: str, stops: float) -> tuple[float, dict | None]:
+    """(strength, the measured luminance or None): the world strength of HDRI `path` at `stops` of
+    exposure from its normalised level (unnormalised when it cannot be read here)."""
+    lum = hdri_luminance(path)
+    base = 1.0
+    if lum is not None:
+        tiny = 1e-6
+        base = min(
+            BAND_TARGET / max(lum["band_median"], tiny),
+            BAND_HIGH / max(lum["band_p90"], tiny),
+            LIGHT_CAP / max(lum["mean"], tiny),
+        )
+    return round(float(base * 2.0**stops), 5), lum
+
+
 def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
     if kind == "mixed":
         kind = "photo" if photos and rng.uniform() < photo_prob else "hdri"
-    env = {
-        "path": hdris[int(rng.integers(len(hdris)))],
-        "rotation": float(rng.uniform(0, 2 * np.pi)),
-        "strength": float(rng.uniform(0.6, 1.4)),
-    }
+    path = hdris[int(rng.integers(len(hdris)))]
+    rotation = float(rng.uniform(0, 2 * np.pi))
+    stops = float(rng.uniform(*EXPOSURE_STOPS))
+    strength, lum = hdri_strength(path, stops)
+    env = {"path": path, "rotation": rotation, "strength": strength, "exposure": round(stops, 4), "luminance": lum}
     if kind == "hdri":
         return {"kind": "hdri", **env}
     # A photo seen straight by the camera (screen-space), each camera its own crop: zoomed/rotated a
@@ -285,9 +310,9 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     kwargs["passes"] = list(kwargs.get("passes", ["depth", "seg"]))
     if people:
         kwargs.update(hair=_hair(hair_rng, skin["tone"]), eyes=_eyes(eye_rng, skin["tone"]), shoes=_shoes(shoe_rng))
-        # Off by default: the shadow catcher's path splitting and floor shading cost ~1.4-1.6x the image's
-        # CPU time, over the people's render budget (docs/BENCHMARKS.md#rendering)
-        kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", False) else {}
+        # the contact shadow: Cycles traces the ground only within its reach of the feet, beside the
+        # subject's border (docs/BENCHMARKS.md#rendering); ground_shadow=False leaves it out
+        kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", True) else {}
     return SceneSpec(
         seed=int(seed),
         **kwargs,
