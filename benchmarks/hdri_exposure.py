@@ -46,7 +46,9 @@ def main() -> None:
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
     rng = np.random.default_rng(0)
     print(f"{args.views} views per HDRI, {size} px; white = all channels clipped (linear >= 1); median = display value")
-    print("| HDRI | band median / p90 / mean L | before: strength | white % | median | after: strength | white % | median |")
+    print(
+        "| HDRI | band median / p90 / mean L | before: strength | white % | median | after: strength | white % | median |"
+    )
     print("| --- | --- | --- | ---: | ---: | --- | ---: | ---: |")
     totals = {"before": [], "after": []}
     for path in list_hdris(args.hdri_dir):
@@ -68,12 +70,16 @@ def main() -> None:
                 medians.append(float(np.median(srgb_encode(radiance).mean(axis=-1))) * 255)
                 strengths.append(strength)
             totals[name] += whites
-            row[name] = f"{min(strengths):.2f}-{max(strengths):.2f} | {100 * np.mean(whites):.1f} | {np.median(medians):.0f}"
+            row[name] = (
+                f"{min(strengths):.2f}-{max(strengths):.2f} | {100 * np.mean(whites):.1f} | {np.median(medians):.0f}"
+            )
         stats = f"{lum['band_median']:.3f} / {lum['band_p90']:.2f} / {lum['mean']:.2f}" if lum else "unreadable"
         print(f"| {Path(path).stem} | {stats} | {row['before']} | {row['after']} |")
     for name, w in totals.items():
         w = np.array(w)
-        print(f"{name}: white pixels {100 * w.mean():.1f} % of the background; views over 10 % white: {100 * (w > 0.1).mean():.0f} %")
+        print(
+            f"{name}: white pixels {100 * w.mean():.1f} % of the background; views over 10 % white: {100 * (w > 0.1).mean():.0f} %"
+        )
 
 
 if __name__ == "__main__":

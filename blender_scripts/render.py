@@ -91,7 +91,7 @@ def load_spec(job_dir: str) -> dict:
     return spec
 
 
-def save_image(scene, image, path: str, multilayer: bool, alpha: bool = False) -> None:
+def save_image(scene, image, path: str, multilayer: bool) -> None:
     settings = scene.render.image_settings
     if hasattr(settings, "media_type"):  # Blender 5.0+; 4.x has the multilayer EXR as a file format
         settings.media_type = "MULTI_LAYER_IMAGE" if multilayer else "IMAGE"
@@ -100,7 +100,7 @@ def save_image(scene, image, path: str, multilayer: bool, alpha: bool = False) -
         settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR_MULTILAYER", "32", "NONE"
     else:
         settings.file_format = "PNG"
-        settings.color_mode, settings.color_depth, settings.compression = "RGBA" if alpha else "RGB", "8", 15
+        settings.color_mode, settings.color_depth, settings.compression = "RGB", "8", 15
     image.save_render(path, scene=scene)
 
 

@@ -267,13 +267,30 @@ def test_dataset_card_people_distribution():
     assert set(d["facial hair"]) <= set(FACIAL_HAIR) and set(d["hair parting"]) <= {"centre", "left", "right"}
 
 
+def _linear(srgb8: np.ndarray) -> np.ndarray:
+    """8-bit sRGB values -> linear light (the shadow is a factor on light, not on display values)."""
+    x = np.asarray(srgb8, float) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _ground_by_the_feet(person: np.ndarray) -> np.ndarray:
+    """Background pixels within 4 px of the subject's lowest 3 rows (the soles), not touching the
+    subject, from the soles' bottom row down (the ground in front of and under the feet)."""
+    from scipy.ndimage import binary_dilation
+
+    rows = np.nonzero(person.any(1))[0]
+    soles = person.copy()
+    soles[: rows.max() - 2] = False
+    near = binary_dilation(soles, iterations=4) & ~binary_dilation(person, iterations=1)
+    near[: rows.max() - 1] = False
+    return near
+
+
 @pytest.mark.slow
 def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
     """Over a photo the floor's shadow darkens the photo near the feet, smoothly; elsewhere the photo is
     exactly this camera's crop, and the floor stays background in seg."""
     import sys
-
-    from scipy.ndimage import binary_dilation
 
     from synth.paths import shared_assets_dir
     from synth.scene.runner import RENDER_SCRIPT
@@ -298,13 +315,11 @@ def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
     expected = bilinear(photo, crop_coordinates(photo.shape[:2], spec.background["views"][0], 96, 96))[..., 0]
     ratio = (img + 1) / (expected + 1)
     person = seg > 0
-    rows = np.nonzero(person.any(1))[0]
-    feet = np.zeros_like(person)
-    feet[rows.max() - 4 : rows.max() + 3] = True
-    near_feet = feet & ~binary_dilation(person, iterations=1)
+    near_feet = _ground_by_the_feet(person)
     top = np.zeros_like(person)
-    top[: rows.min()] = True  # above the head: no floor there
-    assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the shadow
+    top[: np.nonzero(person.any(1))[0].min()] = True  # above the head: no floor there
+    light = _linear(img) / np.maximum(_linear(expected), 1e-3)
+    assert np.median(light[near_feet]) < 0.95, np.median(light[near_feet])  # the shadow takes light away
     assert np.abs(ratio[top] - 1).mean() < 0.02  # the photo untouched
     assert set(np.unique(seg[near_feet]).tolist()) == {0}  # the floor is background
 
@@ -318,7 +333,7 @@ def test_default_scene_casts_a_contact_shadow_that_fades_inside_the_border(tmp_p
     from scipy.ndimage import binary_dilation
 
     verts, _, faces, garments = subject
-    base = {"resolution": 96, "samples": 4, "num_cameras": 1, "background": "hdri", "passes": ["depth", "seg"]}
+    base = {"resolution": 96, "samples": 8, "num_cameras": 1, "background": "hdri", "passes": ["depth", "seg"]}
     specs = {"default": sample_scene(5, base), "bare": sample_scene(5, {**base, "ground_shadow": False})}
     assert specs["default"].ground == {"shadow": True} and specs["bare"].ground == {}
     out = {}
@@ -339,11 +354,9 @@ def test_default_scene_casts_a_contact_shadow_that_fades_inside_the_border(tmp_p
     assert np.array_equal(seg, bare_seg) and np.isinf(depth[seg == 0]).all()  # the floor is background
     person = seg > 0
     rows = np.nonzero(person.any(1))[0]
-    feet = np.zeros_like(person)
-    feet[rows.max() - 4 : rows.max() + 3] = True
-    near_feet = feet & ~binary_dilation(person, iterations=1)
-    ratio = (img.mean(-1) + 1) / (bare.mean(-1) + 1)
-    assert np.median(ratio[near_feet]) < 0.95, np.median(ratio[near_feet])  # the contact shadow
+    light = _linear(img.mean(-1)) / np.maximum(_linear(bare.mean(-1)), 1e-3)
+    near_feet = _ground_by_the_feet(person)
+    assert np.median(light[near_feet]) < 0.95, np.median(light[near_feet])  # the contact shadow
     away = ~binary_dilation(person, iterations=12)
     away[rows.max() - 12 :] = False  # the ground within the shadow's reach
     diff = np.abs(img - bare).max(-1)[away]

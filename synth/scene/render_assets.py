@@ -249,6 +249,8 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
     elevation = np.pi / 2 - (np.arange(spec.height) + 0.5) / spec.height * np.pi
     weight = np.broadcast_to(np.cos(elevation)[:, None], lum.shape)
     band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
+    if not band.any():  # an image of a few rows: the row(s) nearest the horizon
+        band = np.abs(elevation) == np.abs(elevation).min()
     values, w = lum[band].ravel(), weight[band].ravel()
     order = np.argsort(values)
     cdf = np.cumsum(w[order]) / w.sum()
