@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from synth.cloth.collision import MeshCollider, PartCollider, RigidAttachment, vertex_normals
+from synth.cloth.collision import MeshCollider, PartCollider, RigidAttachment, track, vertex_normals
 
 
 def brute_force(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -234,3 +234,43 @@ def test_rigid_attachment_follows_a_rigid_motion_exactly_and_ignores_far_vertice
     moved = verts.copy()
     moved[pins.neighbours[0, 0]] += 0.05
     assert np.abs(pins.evaluate(moved)[0] - points[0]).max() > 1e-4
+
+
+def test_a_deep_contact_comes_out_at_a_bounded_speed_whatever_the_substep():
+    """track's prescribed normal speed: the full catch-up (thickness - gap) / h where that is slow, but
+    at most max_push beyond the body's own normal speed, for a point found deep inside (cloth caught
+    between two body parts), whose one-substep catch-up depth / h grows as the substeps shrink
+    (seq000175 diverged so at 64 substeps), or for a shallow one at fine substeps."""
+    plane = np.array([[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])
+    faces = np.array([[0, 2, 1], [0, 3, 2]])  # normals +y
+    x = np.array([[0.1, 0.002, 0.2], [0.3, -0.05, -0.1]])  # 2 mm in front, 5 cm behind the surface
+    thickness, max_push = np.full(2, 0.004), 1.0
+    for lift in (0.0, 0.01):  # a resting body, and one moving out along its normal
+        end = plane + np.array([0.0, lift, 0.0])
+        for h in (1 / 120, 1 / 1920):
+            prox = MeshCollider(faces, 4).query(x, plane)
+            out = track(
+                x,
+                np.zeros_like(x),
+                plane,
+                end,
+                faces,
+                prox.signed,
+                prox.face,
+                prox.bary,
+                prox.point,
+                thickness,
+                np.ones(2, bool),
+                np.zeros(2),
+                np.zeros(3),
+                h,
+                0.01,
+                2.0,
+                max_push,
+            )
+            idx, normal, body_vel, need = out[0], out[2], out[3], out[4]
+            assert list(idx) == [0, 1] and np.allclose(normal, [0.0, 1.0, 0.0])
+            assert np.allclose(body_vel[:, 1], lift / h)
+            catch_up = 0.002 / h  # 2 mm: 0.24 m/s at 4 substeps a frame (30 fps), 3.84 m/s at 64
+            assert need[0] == pytest.approx(lift / h + min(catch_up, max_push))
+            assert need[1] == pytest.approx(lift / h + max_push)  # 54 mm deep: bounded at any substep

@@ -405,12 +405,17 @@ def _coulomb(t0, t1, t2, normal_dv, friction):
 
 
 @njit(cache=True)
-def track(x, v, start, end, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity):
+def track(
+    x, v, start, end, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity, max_push
+):
     """The contacts of one substep (see simulate.substep): every free vertex nearer to its closest body
     point at the start (signed, face, bary, point0 of the query) than its thickness + margin + the
     body's motion there + its own (h |v|) keeps that triangle and barycentric point. Returns their
     indices, the point and its unit normal on the moved body `end`, the body's velocity there, `need`
-    (the normal speed that ends the step at the thickness), `coming` (the normal speed the vertex
+    (the normal speed that ends the step at the thickness, but at most max_push faster than the body's
+    own normal speed there: a vertex found deep inside, as cloth caught between two body parts is, comes
+    out over several substeps at a bounded speed, where a one-substep catch-up gives it depth / h, which
+    grows as the substeps shrink: docs/BENCHMARKS.md#cloth, seq000175), `coming` (the normal speed the vertex
     would have after gravity) and `act`: the vertex is about to come closer than its thickness or
     rests within `proximity` x it, unless the last step's constraint held it on (force < 0)."""
     U, V = len(start), len(x)
@@ -437,7 +442,8 @@ def track(x, v, start, end, faces, signed, face, bary, point0, thickness, free, 
             body_vel[c, d] = (point[c, d] - point0[a, d]) / h
             gap += (x[a, d] - point[c, d]) * normal[c, d]  # at the end of the step if it stood still
             come += (v[a, d] + h * gravity[d]) * normal[c, d]
-        need[c] = (thickness[a] - gap) / h
+        body_n = body_vel[c, 0] * normal[c, 0] + body_vel[c, 1] * normal[c, 1] + body_vel[c, 2] * normal[c, 2]
+        need[c] = min((thickness[a] - gap) / h, body_n + max_push)
         coming[c] = come
         act[c] = come < need[c] or (gap < proximity * thickness[a] and force[a] >= 0.0)
     return idx, point, normal, body_vel, need, coming, act

@@ -23,10 +23,13 @@ from synth.errors import SynthError
 LAYER_GAP = 0.004  # m kept between an outer garment and the inner garment beneath it
 CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's motion in a substep are tracked
 CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
+MAX_PUSH = 1.0  # m/s: a contact brings a vertex out at most this much faster than the body moves there
 CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 ARM_PARTS = (18, 19, 20, 21, 22, 23)  # SMPL forearms (elbow joints), wrists and hands
-SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips)
+LEG_PARTS = (1, 2, 4, 5)  # SMPL thighs (hip joints) and shins (knee joints)
+SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips),
+# whose cloth collides with both legs (a skirt vertex over one thigh is pushed by the other as the legs cross)
 # body parts whose cloth also collides with a part beyond its parent and children: sleeve cloth in the
 # armpit with the chest (SMPL spine3), chest cloth with the upper arms (SMPL shoulders)
 ARMPIT = {16: (9,), 17: (9,), 9: (16, 17)}
@@ -89,7 +92,8 @@ def body_reach(
     """Collide only with the body near the garment points at rest (feet and head rarely matter);
     with body_labels (Vb,) and body_parents (24,), each point only with the parts around its own
     (PartCollider), and points flagged in swung_through (N,) bool (skirts, dresses) also with the
-    forearms and hands (ARM_PARTS), which are far from them at rest but swing through them."""
+    forearms and hands (ARM_PARTS), which are far from them at rest but swing through them, and with
+    both legs (LEG_PARTS: a skirt hangs around both, and the other thigh comes through as the legs cross)."""
     body_faces = np.asarray(body_faces, np.int64)
     near = np.isfinite(cKDTree(points).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
     hands = swung_through is not None and body_labels is not None and bool(np.any(swung_through))
@@ -108,7 +112,13 @@ def body_reach(
         labels = np.asarray(body_labels)[used]
         home = labels[cKDTree(sub_rest).query(points)[1]]
         dynamics = PartCollider(
-            sub_faces, labels, np.asarray(body_parents), home, swung_through if hands else None, ARM_PARTS, ARMPIT
+            sub_faces,
+            labels,
+            np.asarray(body_parents),
+            home,
+            swung_through if hands else None,
+            ARM_PARTS + LEG_PARTS,
+            ARMPIT,
         )
     return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
 
@@ -292,7 +302,8 @@ def substep(
     end closer than `thickness` to the same point of the moved body gets its normal velocity
     prescribed inside the implicit solve (Baraff-Witkin filter), so the springs share out the push
     instead of a later position fix tearing the mesh; a limb moving 10 cm in a substep cannot tunnel,
-    since the point's own triangle pushes it, whatever the depth. Then Coulomb friction against the
+    since the point's own triangle pushes it, whatever the depth (the body's own speed is always
+    followed; catching up a depth already there is bounded at MAX_PUSH, `track`). Then Coulomb friction against the
     body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
     tracked vertices against their points. Returns the number of contacts."""
     prox = dynamics.query(cloth.x, start, warm=True)
@@ -313,6 +324,7 @@ def substep(
         h,
         CONTACT_MARGIN,
         CONTACT_PROXIMITY,
+        MAX_PUSH,
     )
     i, n = idx[act], normal[act]
     need = hold_resting(need, coming, prox.signed[idx], thickness[idx], h)
