@@ -303,8 +303,8 @@ def substep(
     prescribed inside the implicit solve (Baraff-Witkin filter), so the springs share out the push
     instead of a later position fix tearing the mesh; a limb moving 10 cm in a substep cannot tunnel,
     since the point's own triangle pushes it, whatever the depth (the body's own speed is always
-    followed; catching up a depth already there is bounded at MAX_PUSH, `track`). Then Coulomb friction against the
-    body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
+    followed; catching up a depth already there is bounded at MAX_PUSH, `track`). Then Coulomb
+    friction against the body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
     tracked vertices against their points. Returns the number of contacts."""
     prox = dynamics.query(cloth.x, start, warm=True)
     idx, point, normal, body_vel, need, coming, act = track(
