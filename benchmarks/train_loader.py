@@ -75,7 +75,7 @@ def backbone_step(config: str, images: torch.Tensor, rt):
 
     def step():
         with rt.autocast():
-            feat, _ = enc(flat)
+            feat, _, _ = enc(flat)
         loss = feat.float().square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -3,6 +3,7 @@ and the checks that keep a run from loading weights of another architecture or n
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -10,7 +11,7 @@ import torch
 from synth.errors import SynthError
 from synth.io import atomic_path
 from train.config import TRAINING_STAGES, TrainConfig, config_differences
-from train.models import build_model
+from train.models import ModelConfig, build_model
 
 CHECKPOINTS = ("final.pt", "last.pt")
 
@@ -37,10 +38,11 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def check_architecture(ck: dict, cfg: TrainConfig, path: Path, what: str) -> None:
-    """SynthError unless the checkpoint's model settings are this config's (weights would not fit)."""
-    diff = config_differences(ck["config"].get("model", {}), cfg.to_dict()["model"], "model.")
+    """SynthError unless the checkpoint's model settings are this config's (weights would not fit). A
+    setting the checkpoint predates counts as its default (the behaviour before it existed)."""
+    theirs = dataclasses.asdict(ModelConfig()) | ck["config"].get("model", {})
+    diff = config_differences(theirs, cfg.to_dict()["model"], "model.")
     if diff:
-        theirs = ck["config"].get("model", {})
         shown = ", ".join(
             f"{k} {theirs.get(k.split('.', 1)[1])!r} here {getattr(cfg.model, k.split('.', 1)[1], None)!r}"
             for k in diff[:4]

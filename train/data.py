@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from synth.body.joints import PARENTS
 from synth.errors import SynthError
+from synth.scene.labels import BACKGROUND
 from synth.shards.sample import REQUIRED, decode_sample
 from synth.shards.writer import shard_paths
 
@@ -31,6 +33,8 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 # SMPL joint order: left/right partners swapped by a horizontal flip.
 FLIP_PERM = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
+PART_CLASSES = 24  # bone-part labels: 0 background, j = the bone from PARENTS[j] to SMPL joint j (1..23)
+PART_STRIDE = 4  # the label map is crop_size / PART_STRIDE on a side (the ResNet stem's output grid)
 
 
 @dataclass
@@ -149,6 +153,23 @@ def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip:
     return out.astype(np.int64) if name in ("seg", "parts") else out
 
 
+def bone_part_labels(person: np.ndarray, j2d: np.ndarray) -> np.ndarray:
+    """Dense part labels of a crop: every person pixel gets the bone (parent -> joint j, label j) nearest to
+    it in the image, background 0. person (T,h,w) bool, j2d (T,24,2) in crop coordinates [-1, 1] -> (T,h,w)
+    int64. From the seg pass and the 2D joints, so every render has it; the `parts` pass labels skin only."""
+    T, h, w = person.shape
+    ys, xs = np.meshgrid((np.arange(h) + 0.5) / h * 2 - 1, (np.arange(w) + 0.5) / w * 2 - 1, indexing="ij")
+    p = np.stack([xs, ys], -1).reshape(1, 1, h * w, 2)  # pixel centres (1,1,P,2)
+    a, b = j2d[:, PARENTS[1:], None], j2d[:, 1:, None]  # bone ends (T,23,1,2)
+    ab = b - a
+    u = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-12), 0.0, 1.0)
+    dist = (((a + u[..., None] * ab) - p) ** 2).sum(-1)  # (T,23,P) squared distance to each segment
+    # bones sharing a parent tie at that joint: the nearer bone middle decides, the same for left and right
+    dist = dist + 1e-3 * (((a + b) / 2 - p) ** 2).sum(-1)
+    labels = dist.argmin(1).reshape(T, h, w) + 1
+    return np.where(person, labels, 0).astype(np.int64)
+
+
 def tar_complete(path: str | Path) -> bool:
     """Whether a tar file ends with its end-of-archive marker (two zero 512-byte blocks, POSIX): a shard
     cut short ends elsewhere, and tarfile reads such a file up to the cut without an error."""
@@ -167,9 +188,15 @@ def available_splits(data_dir: str | Path) -> list[str]:
 
 
 def make_window(
-    s: dict[str, Any], start: int, T: int, cfg: DataConfig, rng: np.random.Generator | None
+    s: dict[str, Any],
+    start: int,
+    T: int,
+    cfg: DataConfig,
+    rng: np.random.Generator | None,
+    part_labels: bool = False,
 ) -> dict[str, Any]:
-    """Frames [start, start + T) of a decoded sample -> crops and targets. rng=None: no augmentation."""
+    """Frames [start, start + T) of a decoded sample -> crops and targets. rng=None: no augmentation.
+    part_labels: also "part_labels" (T, S/4, S/4), the bone parts of the person's pixels (needs the seg pass)."""
     sl = slice(start, start + T)
     frames = s["frames"][sl]
     smpl, joints = s["smpl"], s["joints"]
@@ -201,6 +228,9 @@ def make_window(
         name: torch.from_numpy(np.ascontiguousarray(crop_pass(name, s["passes"][name][sl], boxes, S, flip)))
         for name in cfg.passes
     }
+    if part_labels:
+        seg = crop_pass("seg", s["passes"]["seg"][sl], boxes, S // PART_STRIDE, flip)
+        passes["part_labels"] = torch.from_numpy(bone_part_labels(seg != BACKGROUND, j2d))
     return passes | {
         "images": torch.from_numpy(normalise_image(crops)),
         "theta": torch.from_numpy(theta),
@@ -235,7 +265,14 @@ class ShardWindows(torch.utils.data.IterableDataset):
     """
 
     def __init__(
-        self, data_dir: str | Path, split: str, cfg: DataConfig, train: bool, seed: int = 0, window: int | None = None
+        self,
+        data_dir: str | Path,
+        split: str,
+        cfg: DataConfig,
+        train: bool,
+        seed: int = 0,
+        window: int | None = None,
+        part_labels: bool = False,
     ):
         paths = shard_paths(data_dir, split)
         if not paths:
@@ -249,6 +286,8 @@ class ShardWindows(torch.utils.data.IterableDataset):
         self.urls = [str(p) for p in paths]
         self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
         self.window = cfg.window if window is None else window
+        self.part_labels = part_labels  # windows carry bone-part labels (make_window), from the seg pass
+        self.decode_passes = sorted(set(cfg.passes) | ({"seg"} if part_labels else set()))
         self.skipped: list[str] = []
         for p in paths:
             if not tar_complete(p):
@@ -280,9 +319,7 @@ class ShardWindows(torch.utils.data.IterableDataset):
         for raw in ds:
             key, url = raw.get("__key__", "?"), raw.get("__url__", "?")
             try:
-                s = decode_sample(
-                    {k: v for k, v in raw.items() if not k.startswith("__")}, passes=list(self.cfg.passes)
-                )
+                s = decode_sample({k: v for k, v in raw.items() if not k.startswith("__")}, passes=self.decode_passes)
                 check_decoded_sample(s)
             except Exception as exc:  # a corrupt member must never stop training
                 log.warning("skipping corrupt sample %s in %s: %s", key, Path(url).name, exc)
@@ -341,7 +378,7 @@ class ShardWindows(torch.utils.data.IterableDataset):
     def _window(self, s: dict[str, Any], start: int, T: int, rng: np.random.Generator | None) -> dict[str, Any] | None:
         """make_window, or None (logged) for a window that cannot be cut."""
         try:
-            return make_window(s, start, T, self.cfg, rng)
+            return make_window(s, start, T, self.cfg, rng, self.part_labels)
         except ValueError as exc:
             log.warning("skipping window %s@%d in %s: %s", s["key"], start, Path(s["url"]).name, exc)
             return None

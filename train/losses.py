@@ -27,6 +27,8 @@ class LossWeights:
     pose: float = 1.0  # on the rotation-matrix MSE
     beta: float = 0.001
     shape: float = 1.0  # on L_shape (video model only)
+    parts: float = 1.0  # on the per-pixel bone-part cross-entropy (models with model.part_head only)
+    joints3d_body: float = 0.0  # on the 3D joint MSE with the true root rotation (articulation only); 0: off
 
 
 def project(joints: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
@@ -55,6 +57,22 @@ def smpl_loss(
     pose = ((pred_rotmat - gt_R) ** 2).sum((-1, -2)).mean(-1)
     beta = ((pred_beta - gt_beta) ** 2).mean(-1)
     return w.pose * pose + w.beta * beta
+
+
+def part_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-pixel cross-entropy, mean over the pixels of a frame: (B,T,C,h,w) logits, (B,T,h,w) labels -> (B,T)."""
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(0, 1), reduction="none")
+    return ce.mean((-1, -2)).reshape(labels.shape[:2])
+
+
+def body_frame_joints3d_loss(
+    pred_rotmat: torch.Tensor, pred_beta: torch.Tensor, gt_theta: torch.Tensor, gt_j3d: torch.Tensor, skeleton
+) -> torch.Tensor:
+    """joints3d_loss of the predicted articulation under the TRUE root rotation: a wrong root (front and
+    back confused) then cannot pull the limbs towards the body's centre. -> (B,T)."""
+    gt_root = roma.rotvec_to_rotmat(gt_theta[..., :3])[..., None, :, :]
+    joints = skeleton(torch.cat([gt_root, pred_rotmat[..., 1:, :, :]], -3), pred_beta)
+    return joints3d_loss(joints, gt_j3d)
 
 
 def shape_smoothness(beta: torch.Tensor) -> torch.Tensor:
@@ -104,6 +122,15 @@ def total_loss(
     l_3d = joints3d_loss(joints, batch["j3d"])
     l_smpl = smpl_loss(pred["rotmat"], batch["theta"], pred["beta"], batch["beta"], w)
     per_frame = w.proj * l_proj + delta * (w.joints3d * l_3d + l_smpl)
+    zero = per_frame.new_zeros(())
+    l_body = zero
+    if w.joints3d_body:
+        l_body = body_frame_joints3d_loss(pred["rotmat"], pred["beta"], batch["theta"], batch["j3d"], skeleton)
+        per_frame = per_frame + delta * w.joints3d_body * l_body
+    l_parts = zero
+    if "part_logits" in pred:
+        l_parts = part_loss(pred["part_logits"], batch["part_labels"])
+        per_frame = per_frame + w.parts * l_parts
     l_shape = shape_smoothness(pred["beta"]) if use_shape else per_frame.new_zeros(len(per_frame))
     total = (per_frame.sum(1) + w.shape * l_shape).mean()
     n3d = delta.sum().clamp(min=1)
@@ -113,5 +140,7 @@ def total_loss(
         "joints3d": (l_3d * delta).detach().sum() / n3d,
         "smpl": (l_smpl * delta).detach().sum() / n3d,
         "shape": l_shape.detach().mean(),
+        "parts": l_parts.detach().mean(),
+        "joints3d_body": (l_body * delta).detach().sum() / n3d,
     }
     return total, parts

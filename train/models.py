@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from synth.errors import SynthError
+from train.data import PART_CLASSES
 
 NUM_JOINTS = 24
 POSE_DIM = NUM_JOINTS * 6
@@ -35,6 +36,7 @@ class ModelConfig:
     attention_dim: int = 256
     init_width: int = 1024  # width of the two hidden layers of the (c0, h0) MLP
     dropout: float = 0.5
+    part_head: bool = False  # a dense bone-part head on layer2-4 (training signal only; see PartHead)
 
 
 def rotmat_to_6d(R: torch.Tensor) -> torch.Tensor:
@@ -112,20 +114,38 @@ class Encoder(nn.Module):
 
         self.to(memory_format=torch.channels_last)  # NHWC: the layout oneDNN and cuDNN convolutions run fastest in
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N,3,H,W) -> feat (N, F), low (N, C, h, w)."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """(N,3,H,W) -> feat (N, F), low (N, C, h, w), and the four stages' maps (layer1..layer4)."""
         x = self.stem(x.contiguous(memory_format=torch.channels_last))
-        low = x
-        for i, layer in enumerate(self.layers):
+        maps = []
+        for layer in self.layers:
             x = layer(x)
-            if i == self.low_index:
-                low = x
-        return x.mean((2, 3)), low
+            maps.append(x)
+        return x.mean((2, 3)), maps[self.low_index], maps
 
 
 def _out_channels(layer: nn.Sequential) -> int:
     block = layer[-1]
     return (block.conv3 if hasattr(block, "conv3") else block.conv2).out_channels
+
+
+class PartHead(nn.Module):
+    """Per-pixel bone-part logits (train/data.py `bone_part_labels`) at the stem's grid (input / 4), summed
+    from 1x1 convolutions of layer2, layer3 and layer4 (FCN-8s style). It is a training signal: a
+    from-scratch backbone gets a label for every pixel instead of 24 joints, and left/right parts tell
+    front from back, which the pooled feature E(I) that the regressor reads must then encode."""
+
+    def __init__(self, channels: list[int], classes: int):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(c, classes, 1) for c in channels[1:]])
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """maps of layer1..layer4 -> (N, classes, h1, w1) logits on layer1's grid."""
+        size = maps[0].shape[-2:]
+        return sum(
+            nn.functional.interpolate(conv(m), size=size, mode="bilinear", align_corners=False)
+            for conv, m in zip(self.convs, maps[1:])
+        )
 
 
 class IEFRegressor(nn.Module):
@@ -162,13 +182,23 @@ class HMR(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg.backbone, cfg.weights, cfg.attention_layer)
         self.regressor = IEFRegressor(self.encoder.feat_dim, cfg.regressor_width, cfg.ief_iters, cfg.dropout)
+        self.part_head = (
+            PartHead([_out_channels(layer) for layer in self.encoder.layers], PART_CLASSES) if cfg.part_head else None
+        )
+
+    def parts_out(self, maps: list[torch.Tensor], B: int, T: int) -> dict[str, torch.Tensor]:
+        """{"part_logits": (B,T,classes,h,w)} when the model has a part head, else {}."""
+        if self.part_head is None:
+            return {}
+        logits = self.part_head(maps)
+        return {"part_logits": logits.reshape(B, T, *logits.shape[1:])}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B,T,3,H,W) -> decode_phi outputs shaped (B,T,...)."""
         B, T = images.shape[:2]
-        feat, _ = self.encoder(images.flatten(0, 1))
+        feat, _, maps = self.encoder(images.flatten(0, 1))
         phi = self.regressor(feat.float())
-        return decode_phi(phi.reshape(B, T, PHI_DIM))
+        return decode_phi(phi.reshape(B, T, PHI_DIM)) | self.parts_out(maps, B, T)
 
 
 class MVIPER(HMR):
@@ -195,7 +225,7 @@ class MVIPER(HMR):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         B, T = images.shape[:2]
-        feat, low = self.encoder(images.flatten(0, 1))
+        feat, low, maps = self.encoder(images.flatten(0, 1))
         feat = feat.float().reshape(B, T, -1)
         h_map, w_map = low.shape[-2:]
         v = low.float().flatten(2).transpose(1, 2).reshape(B, T, h_map * w_map, -1)  # (B,T,N,C)
@@ -213,7 +243,7 @@ class MVIPER(HMR):
             alphas.append(alpha)
         out = decode_phi(torch.stack(phis, 1))
         out["attention"] = torch.stack(alphas, 1).reshape(B, T, h_map, w_map)
-        return out
+        return out | self.parts_out(maps, B, T)
 
 
 def build_model(kind: str, cfg: ModelConfig) -> HMR:

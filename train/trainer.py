@@ -28,6 +28,7 @@ from train.models import build_model
 from train.runtime import Runtime
 
 TARGETS = ("theta", "beta", "j2d", "vis", "j3d", "has_3d")
+PART_TARGETS = ("part_labels",)  # with model.part_head
 LOG_FIELDS = [
     "stage",
     "step",
@@ -37,6 +38,8 @@ LOG_FIELDS = [
     "joints3d",
     "smpl",
     "shape",
+    "parts",
+    "joints3d_body",
     "lr",
     "grad_norm",
     "frames_per_s",
@@ -199,7 +202,7 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
         )
-    dataset = ShardWindows(data, "train", cfg.data, train=True, seed=cfg.seed)
+    dataset = ShardWindows(data, "train", cfg.data, train=True, seed=cfg.seed, part_labels=cfg.model.part_head)
     loader = make_loader(dataset, cfg.batch_size, cfg.workers)
     writer = SummaryWriter(str(out / "tb")) if rt.main else None
     log_path = out / "log.csv"
@@ -217,7 +220,7 @@ def train_stage(stage: str, cfg: TrainConfig, data: Path, run: Path, body, rt: R
             if batches <= skip:  # resume: replay the epoch's data order up to where it stopped
                 continue
             images = batch["images"].to(rt.device, non_blocking=True)
-            target = {k: batch[k].to(rt.device, non_blocking=True) for k in TARGETS}
+            target = {k: batch[k].to(rt.device, non_blocking=True) for k in TARGETS + PART_TARGETS if k in batch}
             lr = lr_at(step, total, cfg)
             parts = training_step(model, opt, images, target, skeleton, cfg, stage == "mviper", rt, lr)
             step += 1
