@@ -10,7 +10,7 @@ import torch
 from synth.errors import SynthError
 from train.data import FLIP_PERM, PART_CLASSES, bone_part_labels
 from train.losses import LossWeights, Skeleton, body_frame_joints3d_loss, joints3d_loss, part_loss, total_loss
-from train.models import HMR, MVIPER, ModelConfig, decode_phi, mean_phi, rotmat_to_6d
+from train.models import HMR, MVIPER, ModelConfig, decode_phi, rotmat_to_6d
 
 TINY = ModelConfig(
     backbone="resnet18", hidden=32, regressor_width=64, init_width=32, attention_dim=16, dropout=0.0, part_head=True
@@ -82,7 +82,14 @@ def test_body_frame_joint_loss_ignores_a_wrong_root(body):
     l0, _ = total_loss(pred, batch, sk, w0, use_shape=False)
     l1, parts = total_loss(pred, batch, sk, w1, use_shape=False)
     assert l1.item() == pytest.approx(l0.item() + 2.0 * T * parts["joints3d_body"].item(), rel=1e-5)
-    assert mean_phi().shape[-1] == pred["phi"].shape[-1]
+    # a part head's logits need their labels: a clear error without them, the cross-entropy with them
+    with_head = dict(pred, part_logits=torch.zeros(B, T, PART_CLASSES, 2, 2))
+    with pytest.raises(SynthError, match="part_labels"):
+        total_loss(with_head, batch, sk, w0, use_shape=False)
+    batch["part_labels"] = torch.zeros(B, T, 2, 2, dtype=torch.long)
+    l2, parts = total_loss(with_head, batch, sk, w0, use_shape=False)
+    assert parts["parts"].item() == pytest.approx(np.log(PART_CLASSES), rel=1e-5)
+    assert l2.item() == pytest.approx(l0.item() + T * np.log(PART_CLASSES), rel=1e-5)
 
 
 def test_architecture_check_treats_a_missing_setting_as_its_default():

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import roma
 import torch
 
+from synth.errors import SynthError
+
 
 @dataclass
 class LossWeights:
@@ -129,6 +131,11 @@ def total_loss(
         per_frame = per_frame + delta * w.joints3d_body * l_body
     l_parts = zero
     if "part_logits" in pred:
+        if "part_labels" not in batch:
+            raise SynthError(
+                "the model has a part head (model.part_head) but the batch has no part_labels",
+                fix="load the data with ShardWindows(..., part_labels=True) (needs the seg pass), or turn the head off",
+            )
         l_parts = part_loss(pred["part_logits"], batch["part_labels"])
         per_frame = per_frame + w.parts * l_parts
     l_shape = shape_smoothness(pred["beta"]) if use_shape else per_frame.new_zeros(len(per_frame))
