@@ -171,7 +171,13 @@ def test_learning_rate_warm_up_and_cosine_decay():
 
     assert load_train_config("tiny").warmup_steps > 0
     proof = load_train_config("cpu_proof")  # scripts/cpu_proof.sh's config: the tiny architecture, tuned to learn
-    assert proof.model == load_train_config("tiny").model and proof.data.shuffle_buffer >= 32
+    # the tiny architecture plus the dense bone-part head (docs/TRAINING.md, "Levers on the 200-sequence proof data")
+    import dataclasses
+
+    assert (
+        proof.model.part_head and dataclasses.replace(proof.model, part_head=False) == load_train_config("tiny").model
+    )
+    assert proof.data.shuffle_buffer >= 32
 
 
 def test_bad_training_config_is_refused_naming_the_key(tmp_path):
