@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 OUT=${1:-out/cpu_proof}
 DATA_CONFIG=${DATA_CONFIG:-dataset_cpu}   # synth/pipeline/configs/NAME.yaml or a YAML path (128 px, passes seg/depth)
-N_SEQ=${N_SEQ:-200}                       # sequences x 4 cameras x ~25 frames; generation ~80 min of the two hours
+N_SEQ=${N_SEQ:-160}                       # sequences x 4 cameras x ~25 frames; generation ~90 min of the two hours
+# (200 took 86 min before the ground shadow; the shadow costs ~1.3x per sequence: docs/TRAINING.md, "The proof runs")
 TRAIN_CONFIG=${TRAIN_CONFIG:-cpu_proof}   # train/configs/NAME.yaml or a YAML path
 # Run (HMR then MVIPER) and the HMR control train side by side, one thread each (two 1-thread processes
 # outrun one 2-thread process on 2 cores). Each does HMR_STEPS + MVIPER_STEPS steps; at ~2.5 steps/s per
