@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=96)
     args = ap.parse_args()
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
-    from backdrop import Environment, srgb_encode
+    from backdrop import Environment
+    from common import srgb_encode
 
     size = args.resolution
     f = 180.0 / 32.0 * size

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from common import JobError
+from common import JobError, srgb_decode, srgb_encode
 from outputs import oiio
 
 
@@ -156,18 +156,6 @@ class Environment:
         qx, qy = np.meshgrid((centres - K[0, 2]) / K[0, 0], (centres - K[1, 2]) / K[1, 1])
         rays = np.stack([qx, qy, np.ones_like(qx)], axis=-1) @ np.asarray(R)  # camera -> world: R^T d
         return self.radiance(rays)
-
-
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """Blender's 'Standard' view on an sRGB display: the piecewise sRGB curve, clipped to [0, 1]."""
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
-def srgb_decode(encoded: np.ndarray) -> np.ndarray:
-    """The inverse of srgb_encode: an 8-bit photo's values in [0, 1] -> linear light."""
-    x = np.asarray(encoded, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
 def composite(rgba: np.ndarray, background: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class JobError(Exception):
     """Bad render job input; render.py prints it as one line naming the file and exits 2."""
@@ -11,10 +13,18 @@ class JobError(Exception):
         super().__init__(self.text)
 
 
-def srgb_to_linear(c: float) -> float:
-    """Principled BSDF colours are scene-linear; the SceneSpec stores sRGB."""
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """Blender's 'Standard' view on an sRGB display: the piecewise sRGB curve, clipped to [0, 1]."""
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def srgb_decode(encoded) -> np.ndarray:
+    """The inverse of srgb_encode: sRGB values in [0, 1] (a photo, a SceneSpec colour) -> linear light."""
+    x = np.asarray(encoded, np.float32)
+    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
 def linear_rgba(rgb: list[float]) -> tuple[float, float, float, float]:
-    return (*(srgb_to_linear(float(c)) for c in rgb), 1.0)
+    """Principled BSDF colours are scene-linear; the SceneSpec stores sRGB."""
+    return (*(float(c) for c in srgb_decode(rgb)), 1.0)

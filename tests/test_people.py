@@ -10,6 +10,7 @@ import pytest
 from conftest import inspect_scenes
 from PIL import Image
 
+from synth.blender_scripts.common import srgb_decode
 from synth.body.look import EYE_UV_CENTRES, load_body_look
 from synth.errors import SynthError
 from synth.scene import hair, people, run_render, sample_scene, write_render_job
@@ -269,8 +270,7 @@ def test_dataset_card_people_distribution():
 
 def _linear(srgb8: np.ndarray) -> np.ndarray:
     """8-bit sRGB values -> linear light (the shadow is a factor on light, not on display values)."""
-    x = np.asarray(srgb8, float) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return srgb_decode(np.asarray(srgb8, float) / 255.0)
 
 
 def _ground_by_the_feet(person: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.annotate.cameras import load_render_cameras
+from synth.blender_scripts.common import srgb_decode
 
 
 def zbuffer(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, W: int, H: int) -> np.ndarray:
@@ -102,7 +103,7 @@ def flow_errors(job: str | Path, meshes: list[tuple[np.ndarray, np.ndarray]], ca
 def srgb_to_lab(srgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of sRGB colours in [0, 1], (..., 3)."""
     c = np.asarray(srgb, np.float64)
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lin = srgb_decode(c).astype(np.float64)
     m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
     xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
