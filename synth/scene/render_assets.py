@@ -227,8 +227,8 @@ VIEW_BAND = (-0.21, 0.12)
 @functools.lru_cache(maxsize=64)
 def hdri_luminance(path: str) -> dict[str, float] | None:
     """Measured luminance of an equirectangular HDRI (linear, Rec. 709 weights; solid-angle
-    weighted): `mean` over the sphere (what lights the subject) and the `band_median`/`band_p90` of
-    the camera-visible band VIEW_BAND. None when no reader can open it here (a Blender binary's
+    weighted): `mean` over the sphere (what lights the subject) and the `band_p10`/`band_median`/
+    `band_p90` of the camera-visible band VIEW_BAND. None when no reader can open it here (a Blender binary's
     builtin HDRI without the bpy wheel): the sampler then leaves the strength unnormalised."""
     resolved = resolve_asset(path)
     oiio = _oiio()
@@ -257,6 +257,7 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
     quantile = lambda q: float(values[order][min(np.searchsorted(cdf, q), len(values) - 1)])  # noqa: E731
     return {
         "mean": round(float((lum * weight).sum() / weight.sum()), 5),
+        "band_p10": round(quantile(0.1), 5),
         "band_median": round(quantile(0.5), 5),
         "band_p90": round(quantile(0.9), 5),
     }

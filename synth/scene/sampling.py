@@ -118,27 +118,33 @@ def _cloth_finish(rng: np.random.Generator) -> dict[str, float]:
 
 
 # HDRI exposure: each HDRI's strength comes from its own measured luminance (render_assets.hdri_luminance),
-# so that the background the cameras see lands at BAND_TARGET (linear; sRGB 137) at its median, its
-# brightest tenth at most at BAND_HIGH (under the Standard view's clip at 1), and the whole sphere's mean
-# (the light on the subject) at most LIGHT_CAP; then EXPOSURE_STOPS of seeded variation. A fixed
-# U(0.6, 1.4) strength left HDRIs whose horizon is bright (courtyard, interior's windows) white behind
-# the subject (docs/BENCHMARKS.md#rendering).
-BAND_TARGET, BAND_HIGH, LIGHT_CAP = 0.25, 0.8, 1.2
+# so that the background the cameras see lands at BAND_TARGET (linear; sRGB 137) at its median, within
+# [BAND_LOW, BAND_HIGH] at its darkest and brightest tenth (sRGB 48 .. 231, under the Standard view's clip
+# at 1), and the whole sphere's mean (the light on the subject) at most LIGHT_CAP; then EXPOSURE_STOPS of
+# seeded variation. Where the band's tenths span more than that window (a bright window or sunlit wall
+# beside dark furniture) the strength splits the excess evenly in stops between the two ends: capping
+# the bright tenth alone put interior's room 2 stops under and its dark side near black behind the
+# subject; a fixed U(0.6, 1.4) strength left courtyard and interior white (docs/BENCHMARKS.md#rendering).
+BAND_TARGET, BAND_LOW, BAND_HIGH, LIGHT_CAP = 0.25, 0.03, 0.8, 1.2
 EXPOSURE_STOPS = (-0.5, 0.5)
+
+
+def exposure_base(lum: dict[str, float]) -> float:
+    """The strength (before the seeded stops) that puts the measured band `lum` at BAND_TARGET within
+    [BAND_LOW, BAND_HIGH], splitting the stops evenly when both ends cannot hold, under LIGHT_CAP."""
+    tiny = 1e-6
+    low = BAND_LOW / max(lum["band_p10"], tiny)  # at least this bright: the dark tenth off black
+    high = BAND_HIGH / max(lum["band_p90"], tiny)  # at most this bright: the bright tenth under the clip
+    target = BAND_TARGET / max(lum["band_median"], tiny)
+    base = min(max(target, low), high) if low <= high else float(np.sqrt(low * high))
+    return min(base, LIGHT_CAP / max(lum["mean"], tiny))
 
 
 def hdri_strength(path: str, stops: float) -> tuple[float, dict | None]:
     """(strength, the measured luminance or None): the world strength of HDRI `path` at `stops` of
     exposure from its normalised level (unnormalised when it cannot be read here)."""
     lum = hdri_luminance(path)
-    base = 1.0
-    if lum is not None:
-        tiny = 1e-6
-        base = min(
-            BAND_TARGET / max(lum["band_median"], tiny),
-            BAND_HIGH / max(lum["band_p90"], tiny),
-            LIGHT_CAP / max(lum["mean"], tiny),
-        )
+    base = 1.0 if lum is None else exposure_base(lum)
     return round(float(base * 2.0**stops), 5), lum
 
 
