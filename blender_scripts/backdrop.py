@@ -1,7 +1,8 @@
 """Backgrounds composited with the render, and the subject's border.
 
 Photo: each camera sees its own crop of one photo (zoom, small rotation, offset in the free
-margin), composited behind the transparent-film render with its alpha. HDRI (Environment): the
+margin), composited behind the transparent-film render with its alpha; or (Plate) two photos of
+surfaces of known size, a wall and the ground, ray-cast per frame at their physical scale. HDRI (Environment): the
 equirectangular image as the camera sees it, looked up per pixel centre exactly as Cycles' world
 shader maps a camera ray's direction, filled in where Cycles did not render. Cycles traces only
 the subject's border (`subject_border`): the camera-visible background was most of a render's
@@ -93,6 +94,137 @@ class Backdrop:
 
     def view(self, camera: int) -> np.ndarray:
         return self.crops[camera % len(self.crops)]
+
+
+def mip_pyramid(image: np.ndarray) -> list[np.ndarray]:
+    """[image, its 2x2 box means, ...] down to a few pixels: prefiltered levels for minified lookups."""
+    levels = [np.asarray(image, np.float32)]
+    while min(levels[-1].shape[:2]) >= 8:
+        a = levels[-1]
+        h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+        levels.append(a[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3)))
+    return levels
+
+
+def _fold(i: np.ndarray, n: int) -> np.ndarray:
+    """Texel indices mirrored about each edge (abba...): a photo that does not tile repeats without a seam."""
+    m = np.mod(i, 2 * n)
+    return np.where(m < n, m, 2 * n - 1 - m)
+
+
+def mirrored_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear lookup at texel coordinates (x, y) (pixel centres at integers) with mirrored repeat."""
+    h, w = image.shape[:2]
+    flat = image.reshape(h * w, -1)
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = (x - x0).astype(np.float32)[..., None], (y - y0).astype(np.float32)[..., None]
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    xa, xb, ya, yb = _fold(x0, w), _fold(x0 + 1, w), _fold(y0, h) * w, _fold(y0 + 1, h) * w
+    top = flat[ya + xa] * (1 - fx) + flat[ya + xb] * fx
+    bottom = flat[yb + xa] * (1 - fx) + flat[yb + xb] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def surface_lookup(levels: list[np.ndarray], texel: float, uv: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Lookup of a photo whose pixels span `texel` metres laid on a surface: `uv` (..., 2) in metres
+    on it (u right, v up), `footprint` (...) the metres one output pixel covers there; bilinear in
+    the first pyramid level whose texels are at least that large (no aliasing, at most 2x blur)."""
+    level = np.clip(np.ceil(np.log2(np.maximum(footprint / texel, 1e-6))), 0, len(levels) - 1).astype(np.int64)
+    out = np.zeros(uv.shape[:-1] + (levels[0].shape[2],), np.float32)
+    for k in np.unique(level):
+        sel = level == k
+        size = texel * 2.0**k
+        # image rows run down the surface
+        out[sel] = mirrored_bilinear(levels[k], uv[sel, 0] / size - 0.5, -uv[sel, 1] / size - 0.5)
+    return out
+
+
+def rectify(photo: np.ndarray, vanishing: tuple[float, float]) -> np.ndarray:
+    """A photo of a plane seen tilted about the image's horizontal axis, its columns converging to
+    `vanishing` (x, y pixels, y < 0: above the image), resampled as if seen square-on: scale 1 at the
+    middle row, rows spaced by the projective map Y = c + d0 - d0^2 / (y - y_v), cropped to the columns
+    every row covers (the widest rows lose their sides)."""
+    h, w = photo.shape[:2]
+    xv, yv = vanishing
+    d0, c = h / 2 - yv, h / 2
+    d_bottom = h - 1 - yv
+    half = min(xv, w - 1 - xv) * d0 / d_bottom  # rectified half-width the bottom row still covers
+    y_top, y_bottom = (c + d0 - d0 * d0 / (y - yv) for y in (0.0, h - 1.0))
+    rows, cols = int(y_bottom - y_top), int(2 * half)
+    Y = y_top + np.arange(rows) + 0.5
+    X = xv - half + np.arange(cols) + 0.5
+    d = d0 * d0 / (c + d0 - Y)
+    y = yv + d
+    x = xv + (X[None, :] - xv) * (d[:, None] / d0)
+    return bilinear(photo, np.stack([x, np.broadcast_to(y[:, None], x.shape)], axis=-1)).astype(np.float32)
+
+
+class Plate:
+    """Two photos of surfaces of known size as a set the subject stands in: `ground` laid on the floor
+    (z = `floor_z`) and `wall` standing `distance` metres beyond the subject's reach (`center`,
+    `radius`: the sequence's mean tracked point and the farthest any point gets from it), square to
+    each camera's azimuth, both fixed in the world (Blender, z up), each photo at its physical size
+    (metres per pixel), mirrored where it repeats and prefiltered for the output pixel's footprint.
+    `view` gives the linear background radiance behind each pixel of a frame."""
+
+    def __init__(self, plate: dict, wall: np.ndarray, ground: np.ndarray, stage: dict, azimuths: list[float]):
+        """`wall`, `ground`: the photos as read (H, W, C) sRGB values in [0, 1]."""
+
+        def prepare(photo: np.ndarray, turns: int, vanishing=None) -> list[np.ndarray]:
+            photo = photo[..., :3]
+            if photo.shape[2] == 1:
+                photo = np.repeat(photo, 3, axis=2)
+            if vanishing:
+                photo = rectify(photo, vanishing)
+            return mip_pyramid(srgb_decode(np.rot90(photo, turns)))
+
+        self.wall = prepare(wall, plate["wall_turns"], plate.get("wall_vanishing"))
+        self.ground = prepare(ground, plate["ground_turns"])
+        self.wall_m, self.ground_m = float(plate["wall_pixel_m"]), float(plate["ground_pixel_m"])
+        self.floor_z = float(stage["floor_z"])
+        center = np.asarray(stage["center"], np.float64)
+        # per camera: the wall's normal (towards the camera) and its point on the floor line
+        self.normals = [np.array([math.cos(a), math.sin(a), 0.0]) for a in azimuths]
+        reach = float(stage["radius"]) + float(plate["distance"])
+        self.origins = [np.array([*(center[:2] - reach * n[:2]), self.floor_z]) for n in self.normals]
+
+    def view(self, camera: int, R: np.ndarray, t: np.ndarray, K: np.ndarray, size: int) -> np.ndarray:
+        """(size, size, 3) radiance behind each pixel centre of camera `camera` (OpenCV R, t, K)."""
+        centres = np.arange(size) + 0.5
+        qx, qy = np.meshgrid((centres - K[0, 2]) / K[0, 0], (centres - K[1, 2]) / K[1, 1])
+        rays = np.stack([qx, qy, np.ones_like(qx)], axis=-1) @ np.asarray(R)  # camera -> world: R^T d
+        length = np.linalg.norm(rays, axis=-1)
+        rays = rays / length[..., None]
+        eye = -np.asarray(R).T @ np.asarray(t)
+        n, o = self.normals[camera % len(self.normals)], self.origins[camera % len(self.origins)]
+        side = np.cross([0.0, 0.0, 1.0], n)  # the wall's u axis (right as the camera sees it)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_wall = ((o - eye) @ n) / (rays @ n)
+            s_ground = (self.floor_z - eye[2]) / rays[..., 2]
+        s_wall = np.where(np.isfinite(s_wall) & (s_wall > 0), s_wall, np.inf)
+        s_ground = np.where(np.isfinite(s_ground) & (s_ground > 0), s_ground, np.inf)
+        on_ground = s_ground < s_wall
+        s = np.minimum(np.where(np.isinf(s_wall) & np.isinf(s_ground), 1e3, s_wall), s_ground)
+        hit = eye + s[..., None] * rays
+        # a pixel's footprint: its angular size (1 / f px) at the hit's distance, stretched by the ray's
+        # slant onto the plane (the ground, seen at a grazing angle, blurs along its depth as in a camera)
+        pixel = s / (K[0, 0] / length)
+        cos_wall, cos_ground = np.abs(rays @ n), np.abs(rays[..., 2])
+        out = np.empty((size, size, 3), np.float32)
+        wall = ~on_ground
+        rel = hit - o
+        uv_wall = np.stack([rel @ side, rel[..., 2]], axis=-1)
+        out[wall] = surface_lookup(
+            self.wall, self.wall_m, uv_wall[wall], pixel[wall] / np.maximum(cos_wall[wall], 1e-3)
+        )
+        uv_ground = np.stack([rel @ side, -(rel @ n)], axis=-1)  # v: away from the wall, towards the camera
+        out[on_ground] = surface_lookup(
+            self.ground,
+            self.ground_m,
+            uv_ground[on_ground],
+            pixel[on_ground] / np.maximum(cos_ground[on_ground], 1e-3),
+        )
+        return out
 
 
 # Pixels added around the subject's projected bounding box: Cycles' pixel filter (Blackman-Harris,

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from backdrop import (  # noqa: E402
     Backdrop,
     Environment,
+    Plate,
     border_tiles,
     composite,
     footprint,
@@ -37,6 +38,7 @@ from backdrop import (  # noqa: E402
     ground_weight,
     keep_near_subject,
     outside_tiles,
+    read_image,
     smooth_shadow,
     stitch_tiles,
     subject_border,
@@ -194,11 +196,16 @@ def pose_frame(built: BuiltScene, tracks: list[dict], t: int) -> None:
         place_camera(cam, track, t)
 
 
-def load_backdrop(spec: dict) -> Backdrop | None:
-    """The photo composited behind the subject, or None for an HDRI background."""
+def load_backdrop(spec: dict) -> Backdrop | Plate | None:
+    """The photo (or the wall-and-ground plate) composited behind the subject, or None for an HDRI."""
     bg, size = spec["background"], int(spec["resolution"])
     if bg["kind"] != "photo":
         return None
+    if bg.get("plate"):
+        plate = bg["plate"]
+        wall, ground = resolve_asset(bg["path"], "wall photo"), resolve_asset(plate["ground"], "ground photo")
+        azimuths = [c["azimuth"] for c in spec["cameras"]]
+        return Plate(plate, read_image(wall), read_image(ground), spec["job"]["stage"], azimuths)
     return Backdrop(resolve_asset(bg["path"], "background photo"), bg["views"], size, size)
 
 
@@ -357,7 +364,12 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
             with clock("save frame"):
                 background = None
                 if over:
-                    background = backdrop.view(c) if backdrop else built.environment.view(shot.R, shot.K, size)
+                    if isinstance(backdrop, Plate):
+                    background = backdrop.view(c, shot.R, shot.t, shot.K, size)
+                elif backdrop:
+                    background = backdrop.view(c)
+                else:
+                    background = built.environment.view(shot.R, shot.K, size)
                 frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
                 save_frame(built, result, frame, shot, background)
             if wanted:

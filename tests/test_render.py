@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -295,6 +296,7 @@ def test_photo_background_and_image_textures(tmp_path, subject):
             **SETTINGS,
             "background": "photo",
             "photo_dir": str(assets / "backgrounds"),
+            "plate_prob": 0.0,  # a scene photo's crop (the plate: test_photo_plate_*)
             "texture_dir": str(assets / "textures"),
             "texture_prob": 1.0,
             "num_cameras": 1,
@@ -316,6 +318,101 @@ def test_photo_background_and_image_textures(tmp_path, subject):
     diff = np.abs(img[far] - expected[far])
     assert diff.mean() < 1.5 and np.percentile(diff, 99) < 4, (diff.mean(), np.percentile(diff, 99))
     assert img[seg > 0].std() > 5
+
+
+def test_photo_choice_prefers_surfaces_and_is_recorded(tmp_path):
+    """With the shared photos, most photo scenes are a wall-and-ground plate built from the surface
+    photos (brick wall; gravel or grass ground) at their physical size; the rest show a scene photo
+    whole (no close-up crops); the choice is recorded in the scene and repeats with the seed."""
+    assets = shared_assets_dir()
+    if assets is None:
+        pytest.skip("../shared/assets not present")
+    from synth.scene.render_assets import plate_photo
+    from synth.scene.sampling import BACKDROP_ZOOM, PLATE_PROB, WALL_DISTANCE_M
+
+    settings = {"background": "photo", "photo_dir": str(assets / "backgrounds")}
+    specs = [sample_scene(s, settings) for s in range(60)]
+    assert sample_scene(11, settings).to_json() == specs[11].to_json()
+    plates = [sp.background for sp in specs if sp.background["layout"] == "plate"]
+    scenes = [sp.background for sp in specs if sp.background["layout"] == "backdrop"]
+    assert len(plates) + len(scenes) == 60 and abs(len(plates) / 60 - PLATE_PROB) < 0.2
+    for bg in plates:
+        assert "brick" in bg["path"] and plate_photo(bg["path"]).role == "wall"
+        assert plate_photo(bg["plate"]["ground"]).role == "ground"
+        assert WALL_DISTANCE_M[0] <= bg["plate"]["distance"] <= WALL_DISTANCE_M[1]
+    assert {Path(bg["plate"]["ground"]).stem for bg in plates} == {"skimage_gravel", "skimage_grass"}
+    for bg in scenes:
+        assert plate_photo(bg["path"]) is None
+        assert all(BACKDROP_ZOOM[0] <= v["zoom"] <= BACKDROP_ZOOM[1] for v in bg["views"])
+    # a folder of surfaces only: always a plate; of scene photos only: always a backdrop
+    only = tmp_path / "only"
+    only.mkdir()
+    for name in ("skimage_brick.png", "skimage_grass.png"):
+        shutil.copy(assets / "backgrounds" / name, only / name)
+    assert {sample_scene(s, {**settings, "photo_dir": str(only)}).background["layout"] for s in range(5)} == {"plate"}
+    assert {sample_scene(s, {**settings, "plate_prob": 0.0}).background["layout"] for s in range(5)} == {"backdrop"}
+
+
+def test_rectified_brick_courses_are_evenly_spaced():
+    """The brick photo is a wall seen at a slant (its courses 30 px apart at the top, 42 at the
+    bottom); rectified from its recorded vanishing point they are evenly spaced, at the spacing the
+    recorded metres per pixel assume (7.5 cm courses)."""
+    assets = shared_assets_dir()
+    if assets is None:
+        pytest.skip("../shared/assets not present")
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import read_image, rectify
+
+    from synth.scene.render_assets import plate_photo
+
+    entry = plate_photo("skimage_brick.png")
+    photo = read_image(str(assets / "backgrounds" / "skimage_brick.png"))[..., :1]
+
+    def spacing(img: np.ndarray, y0: int) -> float:
+        profile = img[y0 : y0 + 12, :, 0].mean(axis=0)
+        peaks = [x for x in range(2, len(profile) - 2) if profile[x] == profile[x - 2 : x + 3].max()]
+        peaks = [x for x in peaks if profile[x] > profile.mean() + 0.1]
+        return float(np.median(np.diff(peaks)))
+
+    h = photo.shape[0]
+    assert spacing(photo, 10) < 0.8 * spacing(photo, h - 22)  # the slant
+    flat = rectify(photo, entry.vanishing)
+    top, bottom = spacing(flat, 10), spacing(flat, flat.shape[0] - 22)
+    assert abs(top - bottom) <= 1.0, (top, bottom)
+    assert 0.075 / top == pytest.approx(entry.pixel_m, rel=0.05)
+
+
+def test_plate_shows_the_wall_at_its_physical_scale():
+    """A camera of the sampled kind (180 mm lens, looking level at the subject) sees a striped wall
+    photo with stripes of its physical size at the wall's distance, and the ground photo below the
+    line where the wall meets the floor, where the rays meet the ground."""
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import Plate, srgb_decode
+
+    size, f = 128, 180.0 / 32.0 * 128
+    period_px, pixel_m = 64, 0.005  # stripes 32 cm apart on the wall
+    wall = np.where((np.arange(256) // (period_px // 2)) % 2 == 0, 0.9, 0.1)
+    wall_photo = np.repeat(np.repeat(wall[None, :, None], 256, 0), 3, 2).astype(np.float32)
+    ground_photo = np.full((64, 64, 3), 0.5, np.float32)
+    plate = {"wall_pixel_m": pixel_m, "wall_turns": 0, "ground_pixel_m": 0.01, "ground_turns": 0, "distance": 2.0}
+    stage = {"center": [0.0, 0.0, 1.0], "radius": 1.0, "floor_z": 0.0}
+    azimuth = -np.pi / 2  # the south camera: at -y, looking towards +y
+    p = Plate(plate, wall_photo, ground_photo, stage, [azimuth])
+    cam_distance = 11.0
+    eye = np.array([0.0, -cam_distance, 1.0])
+    R = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # x right, y down, z forward (+y)
+    t = -R @ eye
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
+    img = p.view(0, R, t, K, size)
+    # the wall stands radius + distance = 3 m beyond the centre: 14 m from the camera
+    row = img[size // 4, :, 0]
+    edges = np.nonzero(np.diff((row > 0.5).astype(int)))[0]
+    seen_period = 2 * float(np.median(np.diff(edges)))
+    assert seen_period == pytest.approx(period_px * pixel_m / 14.0 * f, rel=0.04)
+    # where the wall meets the floor: 1 m below the eye at 14 m; below it only the grey ground
+    junction = size / 2 + f * 1.0 / 14.0
+    assert np.allclose(img[int(junction) + 2 :, :, 0], srgb_decode(0.5), atol=1e-3)
+    assert img[: int(junction) - 2, :, 0].std() > 0.3
 
 
 @pytest.mark.slow

@@ -272,6 +272,7 @@ class RenderConfig:
                 "fill": Rule(gt=0, hi=1),
                 "texture_prob": _PROB,
                 "photo_prob": _PROB,
+                "plate_prob": _PROB,
                 "people": Rule(kind=bool),
                 "ground_shadow": Rule(kind=bool),
             }

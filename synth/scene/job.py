@@ -58,6 +58,8 @@ def _check_geometry(verts: np.ndarray, faces: np.ndarray, garments: list[Garment
 def _check_assets(spec: SceneSpec, n_garments: int) -> None:
     bg = spec.background
     check_asset(bg["path"], "background photo" if bg.get("kind") == "photo" else "HDRI")
+    if bg.get("plate"):
+        check_asset(bg["plate"]["ground"], "ground photo")
     if "light" in bg:
         check_asset(bg["light"]["path"], "lighting HDRI")
     for mat in spec.garment_materials[:n_garments]:
@@ -216,6 +218,7 @@ def write_render_job(
     radius = float(np.linalg.norm(points - center, axis=2).max())
     job: dict[str, Any] = spec.to_json()
     lowest = [body_b] + ([arrays["shoe_verts"]] if people_entry and "shoe_verts" in arrays else [])
+    floor = people.ground_patch(lowest, GROUND_RADIUS)
     job["job"] = {
         "format": JOB_FORMAT,
         "world_frame": "blender_z_up",
@@ -223,9 +226,12 @@ def write_render_job(
         "garments": garment_entries,
         "cameras": camera_tracks(spec.cameras, points, targets, spec.focal_mm, spec.sensor_mm, spec.fill),
         "lights": light_positions(spec.lights, center, radius),
+        # where a photo plate's wall and ground stand (backdrop.Plate): the mean tracked point, the
+        # farthest any point gets from it, the floor under the lowest point of the sequence
+        "stage": {"center": center.tolist(), "radius": radius, "floor_z": floor["z"]},
         "people": people_entry,
         "mpfb2": str(mpfb_dir()) if rig is not None else "",
-        "ground": people.ground_patch(lowest, GROUND_RADIUS) if spec.ground else None,
+        "ground": floor if spec.ground else None,
         "seg_legend": seg_legend(
             [g.garment_type for g in garments],
             hair=bool(people_entry and "hair" in people_entry),

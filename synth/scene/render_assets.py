@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,39 @@ def list_hdris(hdri_dir: str | Path = "") -> list[str]:
 
 def list_photos(photo_dir: str | Path) -> list[str]:
     return _list(photo_dir, IMAGE_SUFFIXES, "background photos", "photo_dir")
+
+
+@dataclass(frozen=True)
+class PlatePhoto:
+    """A photo of a surface of known size: where it goes in the set (`role`: wall or ground), the
+    metres one of its pixels spans (`pixel_m`, counted on the photo: brick courses of 7.5 cm, gravel
+    stones of ~2 cm, clover leaflets of ~1 cm), the quarter turns (counter-clockwise) that put it the
+    right way up, and, for a photo of a plane seen at a slant, the point its columns converge to
+    (`vanishing`, x/y pixels of the file) from which the renderer rectifies it (backdrop.rectify)."""
+
+    role: str
+    pixel_m: float
+    turns: int = 0
+    vanishing: tuple[float, float] | None = None
+
+
+# Photos that are pictures of a surface, recognised by a word in the file name. The shared scikit-image
+# samples hold three: brick (a brick wall seen at a slant: courses vertical in the file, 30 px apart at
+# the top and 42 at the bottom, meeting 1184 px above it on column 219; rectified they are 36 px apart),
+# gravel and grass (ground seen from above; all three are greyscale). The other photos (a cup, a cat,
+# portraits, a rocket, a star field) are close-ups with no scale relation to a person: shown whole, as
+# a distant backdrop.
+PLATE_PHOTOS = {
+    "brick": PlatePhoto("wall", 0.075 / 36, 1, (219.0, -1184.0)),
+    "gravel": PlatePhoto("ground", 0.02 / 22),
+    "grass": PlatePhoto("ground", 0.01 / 13),
+}
+
+
+def plate_photo(path: str | Path) -> PlatePhoto | None:
+    """The PLATE_PHOTOS entry whose word the file's name holds, else None (a scene photo)."""
+    stem = Path(path).stem.lower()
+    return next((v for k, v in PLATE_PHOTOS.items() if k in stem), None)
 
 
 def list_textures(texture_dir: str | Path) -> list[str]:

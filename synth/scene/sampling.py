@@ -10,7 +10,7 @@ import numpy as np
 
 from synth.errors import SynthError
 from synth.scene.labels import GARMENT_SLOTS
-from synth.scene.render_assets import hdri_luminance, list_hdris, list_photos, list_textures
+from synth.scene.render_assets import hdri_luminance, list_hdris, list_photos, list_textures, plate_photo
 from synth.scene.spec import (
     BACKGROUNDS,
     CAMERA_NAMES,
@@ -52,6 +52,7 @@ _SAMPLER_KEYS = {
     "texture_dir",
     "texture_prob",
     "photo_prob",
+    "plate_prob",
     "people",
     "ground_shadow",
 }
@@ -148,7 +149,9 @@ def hdri_strength(path: str, stops: float) -> tuple[float, dict | None]:
     return round(float(base * 2.0**stops), 5), lum
 
 
-def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float):
+def _background(
+    rng: np.random.Generator, kind: str, hdris: list[str], photos: list[str], photo_prob: float, plate_prob: float
+):
     if kind == "mixed":
         kind = "photo" if photos and rng.uniform() < photo_prob else "hdri"
     path = hdris[int(rng.integers(len(hdris)))]
@@ -158,22 +161,48 @@ def _background(rng: np.random.Generator, kind: str, hdris: list[str], photos: l
     env = {"path": path, "rotation": rotation, "strength": strength, "exposure": round(stops, 4), "luminance": lum}
     if kind == "hdri":
         return {"kind": "hdri", **env}
-    # A photo seen straight by the camera (screen-space), each camera its own crop: zoomed/rotated a
-    # little so no edge shows; the HDRI still lights the subject but is invisible to camera rays.
+    return {"kind": "photo", **_photo(rng, photos, plate_prob), "light": env}
+
+
+# Photo backgrounds: a wall photo and a ground photo (render_assets.PLATE_PHOTOS) laid out as a set at
+# their physical size, the wall WALL_DISTANCE_M beyond the subject's reach, in `plate_prob` (default
+# PLATE_PROB) of the photo scenes when the folder has both; otherwise a scene photo seen whole (BACKDROP_ZOOM: at most 1.3x into
+# it) as a distant backdrop (a 1.2-2.5x crop put a cup or a face larger than the person behind them).
+PLATE_PROB = 0.7
+WALL_DISTANCE_M = (1.0, 4.0)
+BACKDROP_ZOOM = (1.0, 1.3)
+
+
+def _photo(rng: np.random.Generator, photos: list[str], plate_prob: float) -> dict[str, Any]:
+    """The photo background's draw: a wall-and-ground `plate`, or a scene photo's per-camera `views`."""
+    kinds = {p: plate_photo(p) for p in photos}
+    walls = [p for p, v in kinds.items() if v is not None and v.role == "wall"]
+    grounds = [p for p, v in kinds.items() if v is not None and v.role == "ground"]
+    scenes = [p for p, v in kinds.items() if v is None]
+    if walls and grounds and (not scenes or rng.uniform() < plate_prob):
+        wall, ground = walls[int(rng.integers(len(walls)))], grounds[int(rng.integers(len(grounds)))]
+        plate = {
+            "ground": ground,
+            "wall_pixel_m": kinds[wall].pixel_m,
+            "wall_turns": kinds[wall].turns,
+            "wall_vanishing": list(kinds[wall].vanishing) if kinds[wall].vanishing else None,
+            "ground_pixel_m": kinds[ground].pixel_m,
+            "ground_turns": kinds[ground].turns,
+            "distance": round(float(rng.uniform(*WALL_DISTANCE_M)), 4),
+        }
+        return {"layout": "plate", "path": wall, "plate": plate}
+    pool = scenes or photos
+    # each camera its own crop, rotated a little so no edge shows; the HDRI still lights the subject
+    # but is invisible to camera rays
     views = [
         {
-            "zoom": float(rng.uniform(1.2, 2.5)),
+            "zoom": float(rng.uniform(*BACKDROP_ZOOM)),
             "rotation": float(rng.uniform(-0.12, 0.12)),
             "offset": [float(v) for v in rng.uniform(-1, 1, 2)],
         }  # offset: fraction of the free margin
         for _ in CAMERA_NAMES
     ]
-    return {
-        "kind": "photo",
-        "path": photos[int(rng.integers(len(photos)))],
-        "views": views,
-        "light": env,
-    }
+    return {"layout": "backdrop", "path": pool[int(rng.integers(len(pool)))], "views": views}
 
 
 def _on_curve(anchors: np.ndarray, t: float) -> np.ndarray:
@@ -322,7 +351,14 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
     return SceneSpec(
         seed=int(seed),
         **kwargs,
-        background=_background(bg_rng, bg_kind, hdris, photos, float(settings.get("photo_prob", 0.5))),
+        background=_background(
+            bg_rng,
+            bg_kind,
+            hdris,
+            photos,
+            float(settings.get("photo_prob", 0.5)),
+            float(settings.get("plate_prob", PLATE_PROB)),
+        ),
         skin=skin,
         garment_materials=[
             _garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5))) | _cloth_finish(finish_rng)
