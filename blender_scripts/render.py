@@ -341,6 +341,16 @@ def composited(built: BuiltScene, backdrop: Backdrop | None) -> bool:
     return backdrop is not None or (built.environment is not None and (built.cropped or bool(built.ground)))
 
 
+def background_view(built: BuiltScene, backdrop: Backdrop | Plate | None, camera: int, shot, size: int):
+    """The linear background radiance behind camera `camera`'s frame: its photo crop (fixed), the
+    plate or the HDRI as this frame's camera sees them."""
+    if isinstance(backdrop, Plate):
+        return backdrop.view(camera, shot.R, shot.t, shot.K, size)
+    if backdrop is not None:
+        return backdrop.view(camera)
+    return built.environment.view(shot.R, shot.K, size)
+
+
 def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdrop | None) -> tuple[list, dict]:
     """Every frame through every camera: images and passes on disk. Returns (per camera the OpenCV
     pose of each frame, timings: wall and CPU seconds of each image and of each step, and the share
@@ -362,14 +372,7 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
             record = camera_record(cam)
             outside = outside_tiles(size, shot.borders) if shot.borders is not None else None
             with clock("save frame"):
-                background = None
-                if over:
-                    if isinstance(backdrop, Plate):
-                    background = backdrop.view(c, shot.R, shot.t, shot.K, size)
-                elif backdrop:
-                    background = backdrop.view(c)
-                else:
-                    background = built.environment.view(shot.R, shot.K, size)
+                background = background_view(built, backdrop, c, shot, size) if over else None
                 frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
                 save_frame(built, result, frame, shot, background)
             if wanted:

@@ -13,6 +13,7 @@ from PIL import Image
 from synth.blender_scripts.common import srgb_decode
 from synth.body.look import EYE_UV_CENTRES, load_body_look
 from synth.errors import SynthError
+from synth.paths import shared_assets_dir
 from synth.scene import hair, people, run_render, sample_scene, write_render_job
 from synth.scene.labels import BODY, EYES, HAIR, SHOES, seg_legend
 from synth.scene.spec import FACIAL_HAIR, HAIR_STYLES, SHOE_TYPES
@@ -266,6 +267,49 @@ def test_dataset_card_people_distribution():
     assert set(d["hair style"]) <= set(HAIR_STYLES) and len(d["skin tone"]) == 5
     assert sum(d["facial hair"].values()) == sum(d["hair parting"].values()) == 40
     assert set(d["facial hair"]) <= set(FACIAL_HAIR) and set(d["hair parting"]) <= {"centre", "left", "right"}
+
+
+def test_dataset_card_background_and_exposure_distribution():
+    """The card counts the background draw per sequence: kind, lighting HDRI, exposure and strength
+    bins that hold every scene, the photos and plate grounds; and prints them as a table."""
+    from synth.scene.sampling import EXPOSURE_STOPS
+    from synth.shards.card import EXPOSURE_EDGES, background_distribution, card_markdown
+
+    assets = shared_assets_dir()
+    photos = {"photo_dir": str(assets / "backgrounds")} if assets else {}
+    scenes = [sample_scene(s, {"background": "mixed" if assets else "hdri", **photos}).to_json() for s in range(40)]
+    d = background_distribution(scenes)
+    assert sum(d["background"].values()) == sum(d["lighting HDRI"].values()) == 40
+    assert sum(d["exposure (stops)"].values()) == sum(d["HDRI strength"].values()) == 40
+    assert (EXPOSURE_EDGES[0], EXPOSURE_EDGES[-1]) == EXPOSURE_STOPS and len(d["exposure (stops)"]) == 5
+    exposures = sorted(
+        sc["background"].get("exposure", sc["background"].get("light", {}).get("exposure")) for sc in scenes
+    )
+    assert d["exposure (stops)"]["-0.5 to -0.3"] == sum(e < -0.3 for e in exposures)
+    if assets:
+        assert set(d["background"]) == {"hdri", "photo plate", "photo backdrop"}
+        assert sum(d["photo"].values()) == 40 - d["background"]["hdri"]
+        assert sum(d["plate ground"].values()) == d["background"]["photo plate"]
+    card = {
+        "name": "x",
+        "format": "f",
+        "seed": 0,
+        "config_digest": "d",
+        "total": {},
+        "planned_sequences": 0,
+        "missing_sequences": [],
+        "split_subjects": {s: [] for s in ("train", "val", "test")},
+        "counts": {s: {k: 0 for k in ("sequences", "samples", "frames", "shards")} for s in ("train", "val", "test")},
+        "code": {"synth": "0", "commit": None, "source": "s", "dirty": False},
+        "sequences": [],
+        "assets": [],
+        "body_models": {},
+        "units": "m",
+        "backgrounds": d,
+    }
+    card["total"] = card["counts"]["train"]
+    md = card_markdown(card)
+    assert "## Backgrounds and exposure" in md and "| exposure (stops) | -0.5 to -0.3: " in md
 
 
 def _linear(srgb8: np.ndarray) -> np.ndarray:

@@ -104,7 +104,7 @@ def test_a_bright_window_does_not_put_the_room_in_the_dark(tmp_path):
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
     from backdrop import Environment, srgb_encode
 
-    from synth.scene.render_assets import VIEW_BAND, hdri_luminance
+    from synth.scene.render_assets import VIEW_BAND
     from synth.scene.sampling import LIGHT_CAP, hdri_strength
 
     h, w = 64, 256

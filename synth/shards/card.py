@@ -8,6 +8,8 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from synth.io import atomic_path, save_json_atomic
 from synth.paths import PROJECT_ROOT
 
@@ -108,6 +110,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str], repairs: 
         "body_models": dict(body_models),
         "garments": dict(garments),
         "people": people_distribution(scenes),
+        "backgrounds": background_distribution(scenes),
         "assets": assets_used(cfg, plan),
         "code": code_version(),
         "units": "metres, seconds, radians; annotations in the SMPL world (Y up) and OpenCV camera frames",
@@ -122,10 +125,13 @@ def _windows(s) -> list[dict]:
     return out
 
 
-def _bins(values: list[float], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)) -> dict[str, int]:
-    out = {f"{a:.1f}-{b:.1f}": 0 for a, b in zip(edges[:-1], edges[1:])}
+def _bins(
+    values: list[float], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), sep: str = "-", fmt: str = ".1f"
+) -> dict[str, int]:
+    """Counts of `values` per bin between `edges` (the outer bins take what lies beyond)."""
+    out = {f"{a:{fmt}}{sep}{b:{fmt}}": 0 for a, b in zip(edges[:-1], edges[1:])}
     for v in values:
-        k = min(int(v / (edges[1] - edges[0])), len(out) - 1)
+        k = min(max(int(np.searchsorted(edges, v, side="right")) - 1, 0), len(out) - 1)
         out[list(out)[k]] += 1
     return out
 
@@ -146,6 +152,35 @@ def people_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
         "skin tone": _bins([s["skin"]["tone"] for s in scenes if "tone" in s.get("skin", {})]),
         "hair melanin": _bins([h["melanin"] for h in hair]),
         "iris tone": _bins([s["eyes"]["iris_tone"] for s in scenes if s.get("eyes")]),
+    }
+
+
+STRENGTH_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))
+EXPOSURE_EDGES = (-0.5, -0.3, -0.1, 0.1, 0.3, 0.5)  # sampling.EXPOSURE_STOPS in fifths
+
+
+def background_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
+    """Per sequence counts of the background draw (meta.json `scene.background`): its kind (an HDRI,
+    a photo plate or a scene photo as a backdrop), which HDRI lights the scene, the seeded exposure
+    (stops from the HDRI's normalised level) and the resulting world strength, and the photos used."""
+    bgs = [s["background"] for s in scenes if s.get("background")]
+    envs = [b if b.get("kind") == "hdri" else b.get("light", {}) for b in bgs]
+    envs = [e for e in envs if e.get("path")]
+    photos = [b for b in bgs if b.get("kind") == "photo"]
+
+    def stem(path: str) -> str:
+        return Path(path).stem if not path.startswith("builtin:") else path[len("builtin:") :].rsplit(".", 1)[0]
+
+    def kind(b: dict) -> str:
+        return "hdri" if b.get("kind") == "hdri" else f"photo {b.get('layout', 'backdrop')}"
+
+    return {
+        "background": dict(Counter(kind(b) for b in bgs)),
+        "lighting HDRI": dict(Counter(stem(e["path"]) for e in envs)),
+        "exposure (stops)": _bins([e.get("exposure", 0.0) for e in envs], EXPOSURE_EDGES, sep=" to "),
+        "HDRI strength": _bins([float(e["strength"]) for e in envs], STRENGTH_EDGES, fmt="g"),
+        "photo": dict(Counter(stem(b["path"]) for b in photos)),
+        "plate ground": dict(Counter(stem(b["plate"]["ground"]) for b in photos if b.get("plate"))),
     }
 
 
@@ -225,6 +260,19 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## People (per sequence)", "", "| choice | distribution |", "| --- | --- |"]
     for name, counts in card.get("people", {}).items():
         lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or '-'} |")
+    lines += [
+        "",
+        "## Backgrounds and exposure (per sequence)",
+        "",
+        "HDRI strength: each HDRI's normalised level (its view band's median at the target, its darkest and "
+        "brightest tenth held in a window, its light on the subject capped) times 2^exposure; a photo scene "
+        "is lit by its HDRI, unseen.",
+        "",
+        "| choice | distribution |",
+        "| --- | --- |",
+    ]
+    for name, counts in card.get("backgrounds", {}).items():
+        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in counts.items()) or '-'} |")
     lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
     lines += [
         "",
