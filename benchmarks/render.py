@@ -4,7 +4,8 @@ A dressed walking body (synth.scene.demo) with hair, eyes, shoes and the ground'
 seed 0: its sampled hair style and shoes), 4 cameras x --frames frames, the scene built once per setting.
 Flags after the samples: `nodenoise`, `flow`, `nopeople` (no hair/eyes/shoes/ground: the body, garments and
 skin only), `noground` (without the shadow-catching ground: the default before it was on), `photo` (a shared
-photo background instead of a bundled HDRI), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and
+scene photo as a backdrop instead of a bundled HDRI), `plate` (the shared brick wall and ground photos as
+a set, ray-cast per frame), `hair=STYLE` (that hair style, sneakers), `plain` (nopeople and
 the pre-MPFB plain skin: the scene before the people work), `fullframe` (every pixel path-traced, the HDRI
 seen by camera rays: $SYNTH_RENDER_FULL_FRAME=1, the renderer before the subject's border). `s/image` is the steady state in wall seconds
 (median over images after the first, which pays for the scene upload: `first s`), `cpu s` the same in the
@@ -13,7 +14,7 @@ start-up plus the scene build; the last column is CPU seconds per image by step 
 (first image included); `traced` the share of the pixels path-traced. Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
 to look at. For the `nopeople` setting it also prints how well joints, depth and seg agree with the geometry.
 Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows] [--keep DIR]
-       [--settings cycles:1,cycles:8,cycles:8:noground,cycles:8:photo,eevee:1] [--device cpu|gpu|auto]
+       [--settings cycles:1,cycles:8,cycles:8:noground,cycles:8:photo,cycles:8:plate,eevee:1] [--device cpu|gpu|auto]
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def main() -> None:
             "samples": int(samples),
             "engine": engine,
             "device": args.device,
-            "background": "photo" if "photo" in flags else "hdri",
-            **({"photo_dir": str(shared_assets_dir() / "backgrounds")} if "photo" in flags else {}),
+            "background": "photo" if {"photo", "plate"} & set(flags) else "hdri",
+            **({"photo_dir": str(shared_assets_dir() / "backgrounds")} if {"photo", "plate"} & set(flags) else {}),
+            **({"plate_prob": float("plate" in flags)} if {"photo", "plate"} & set(flags) else {}),
             "denoise": "nodenoise" not in flags,
             "passes": (["depth", "seg"] if engine == "cycles" else ["depth"]) + ["flow"] * ("flow" in flags),
         }

@@ -416,6 +416,46 @@ def test_plate_shows_the_wall_at_its_physical_scale():
 
 
 @pytest.mark.slow
+def test_photo_plate_is_composited_as_ray_cast(tmp_path, subject):
+    """A plate scene's frame shows, away from the subject and its shadow, exactly the wall and ground
+    that backdrop.Plate casts for that frame's camera (Blender world, from cameras.json)."""
+    assets = shared_assets_dir()
+    if assets is None:
+        pytest.skip("../shared/assets not present")
+    verts, _, faces, garments = subject
+    settings = {
+        **SETTINGS,
+        "background": "photo",
+        "photo_dir": str(assets / "backgrounds"),
+        "plate_prob": 1.0,
+        "num_cameras": 1,
+        "passes": ["seg"],
+        "people": False,
+    }
+    spec = sample_scene(2, settings)
+    assert spec.background["layout"] == "plate"
+    job = write_render_job(tmp_path / "job", spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments])
+    run_render(job)
+    img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float)
+    seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
+    sys.path.insert(0, str(RENDER_SCRIPT.parent))
+    from backdrop import Plate, read_image, srgb_encode
+
+    data, bg = json.loads((job / "job.json").read_text()), spec.background
+    cams = json.loads((job / "cameras.json").read_text())["cameras"][0]
+    R, t, K = (np.asarray(v, np.float64) for v in (cams["frames"][0]["R"], cams["frames"][0]["t"], cams["K"]))
+    azimuths = [spec.cameras[0]["azimuth"]]
+    walls, ground = read_image(bg["path"]), read_image(bg["plate"]["ground"])
+    plate = Plate(bg["plate"], walls, ground, data["job"]["stage"], azimuths)
+    expected = 255 * srgb_encode(plate.view(0, R, t, K, RES))
+    far = ~binary_dilation(seg > 0, iterations=2)
+    diff = np.abs(img[far] - expected[far])
+    assert diff.mean() < 1.5 and np.percentile(diff, 99) < 4, (diff.mean(), np.percentile(diff, 99))
+    rows = np.nonzero((seg > 0).any(axis=1))[0]
+    assert expected[: rows.min()].std() > 5  # the wall's courses show above the head
+
+
+@pytest.mark.slow
 def test_render_rejects_a_cache_with_the_wrong_vertex_count(tmp_path, subject):
     verts, _, faces, garments = subject
     job = write_render_job(tmp_path / "job", _spec(1, num_cameras=1), verts[:1], faces, [])
