@@ -23,13 +23,19 @@ from synth.scene.spec import FACIAL_HAIR, HAIR_STYLES
 # spans ~8 mm, and render time grows with the strand count (benchmarks/render.py --hair-rows).
 # count, length m, lift m (rise along the normal before falling; combed styles stay within it over
 # the scalp), back (fall direction: share of
-# the head's backward axis vs down), curl (radius m, turns over the strand) or None, points, radius m
+# the head's backward axis vs down), curl (radius m, turns over the strand) or None, points, radius m,
+# clump (strands per lock, pull towards the lock's mean path at the tip): long strands spread apart
+# towards their tips read as separate strings over the shirt; gathered into locks they read as hair
 STYLES: dict[str, dict] = {
     "buzz": dict(count=2000, length=0.008, lift=0.008, back=0.8, curl=None, points=3, radius=0.0008),
     "short": dict(count=2000, length=0.06, lift=0.008, back=0.9, curl=None, points=6, radius=0.0008),
     "medium": dict(count=2000, length=0.16, lift=0.01, back=0.35, curl=None, points=8, radius=0.0008),
-    "long_straight": dict(count=2000, length=0.36, lift=0.008, back=0.25, curl=None, points=14, radius=0.0008),
-    "long_wavy": dict(count=2000, length=0.33, lift=0.012, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008),
+    "long_straight": dict(
+        count=2000, length=0.36, lift=0.008, back=0.25, curl=None, points=14, radius=0.0008, clump=(12, 0.7)
+    ),
+    "long_wavy": dict(
+        count=2000, length=0.33, lift=0.012, back=0.25, curl=(0.012, 3.5), points=16, radius=0.0008, clump=(12, 0.7)
+    ),
     "curly": dict(count=1800, length=0.12, lift=0.02, back=0.3, curl=(0.01, 4.0), points=14, radius=0.0009),
     "coily": dict(
         count=1800, length=0.06, lift=0.06, back=0.0, curl=(0.005, 6.0), points=12, radius=0.001, combed=False
@@ -155,9 +161,25 @@ def grow_strands(
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         pts[:, k] = _push_out(pts[:, k - 1] + seg[:, None] * d, tree, head_verts, hn, GAP, cap, on_scalp)
         travelled += seg
+    if style.get("clump"):
+        pts = _clump(pts, *style["clump"], rng)
+        pts[:, 1:] = _push_out(pts[:, 1:].reshape(-1, 3), tree, head_verts, hn, GAP).reshape(n, P - 1, 3)
     if style["curl"]:
         pts = _curl(pts, style["curl"], rng)
     return pts
+
+
+def _clump(pts: np.ndarray, per_lock: int, pull: float, rng: np.random.Generator) -> np.ndarray:
+    """Gather strands into locks: each strand joins the lock whose seed root is nearest its own and
+    moves towards the lock's mean path, hardly near the root, `pull` of the way at the tip."""
+    n, P, _ = pts.shape
+    seeds = rng.choice(n, size=max(1, n // per_lock), replace=False)
+    _, lock = cKDTree(pts[seeds, 0]).query(pts[:, 0])
+    sums = np.zeros((len(seeds), P, 3))
+    np.add.at(sums, lock, pts)
+    mean = sums / np.bincount(lock, minlength=len(seeds))[:, None, None]
+    w = pull * np.linspace(0.0, 1.0, P)[None, :, None] ** 2  # the roots keep their cover of the scalp
+    return pts + w * (mean[lock] - pts)
 
 
 def _front_share(rel: np.ndarray, up: np.ndarray, forward: np.ndarray) -> np.ndarray:
