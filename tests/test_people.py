@@ -110,6 +110,28 @@ def test_hair_and_shoe_geometry(rig, subject):
         assert s["sole"].any() and not s["sole"].all()
 
 
+def test_long_hair_gathers_into_locks_towards_the_tips(rig, subject):
+    """Long styles pull their strands into locks towards the tips (not stringy strands spread over the
+    back), while the first centimetres, which cover the scalp, stay where they grew."""
+    verts = subject[0]
+    used, local = people.submesh(people.head_faces(rig))
+    hv = verts[0, used]
+    scalp = people.scalp_faces(rig)
+    sv, sf = verts[0][np.unique(scalp)], people.submesh(scalp)[1]
+    for style in ("long_straight", "long_wavy"):
+        clumped = hair.STYLES[style]
+        loose = {k: v for k, v in clumped.items() if k != "clump"}
+        a, b = (hair.grow_strands(sv, sf, hv, local, np.eye(3), st, seed=1) for st in (clumped, loose))
+        from scipy.spatial import cKDTree
+
+        def neighbour_gap(points: np.ndarray) -> float:
+            """Median distance from a strand's point to the 3rd nearest other strand's."""
+            return float(np.median(cKDTree(points).query(points, k=4)[0][:, 3]))
+
+        assert neighbour_gap(a[:, -1]) < 0.8 * neighbour_gap(b[:, -1]), style  # tips gathered (0.67 long_straight)
+        assert neighbour_gap(a[:, 1]) > 0.8 * neighbour_gap(b[:, 1]), style  # roots as they grew
+
+
 def test_parted_hair_covers_the_scalp(rig, subject):
     """No bald stripe: the back of the head has no parting and the front parts in a thin line."""
     verts = subject[0]

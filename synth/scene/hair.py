@@ -161,17 +161,19 @@ def grow_strands(
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         pts[:, k] = _push_out(pts[:, k - 1] + seg[:, None] * d, tree, head_verts, hn, GAP, cap, on_scalp)
         travelled += seg
+    lock = None
     if style.get("clump"):
-        pts = _clump(pts, *style["clump"], rng)
+        pts, lock = _clump(pts, *style["clump"], rng)
         pts[:, 1:] = _push_out(pts[:, 1:].reshape(-1, 3), tree, head_verts, hn, GAP).reshape(n, P - 1, 3)
     if style["curl"]:
-        pts = _curl(pts, style["curl"], rng)
+        pts = _curl(pts, style["curl"], rng, lock)
     return pts
 
 
-def _clump(pts: np.ndarray, per_lock: int, pull: float, rng: np.random.Generator) -> np.ndarray:
+def _clump(pts: np.ndarray, per_lock: int, pull: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Gather strands into locks: each strand joins the lock whose seed root is nearest its own and
-    moves towards the lock's mean path, hardly near the root, `pull` of the way at the tip."""
+    moves towards the lock's mean path, hardly near the root, `pull` of the way at the tip.
+    Returns the strands and each one's lock."""
     n, P, _ = pts.shape
     seeds = rng.choice(n, size=max(1, n // per_lock), replace=False)
     _, lock = cKDTree(pts[seeds, 0]).query(pts[:, 0])
@@ -179,7 +181,7 @@ def _clump(pts: np.ndarray, per_lock: int, pull: float, rng: np.random.Generator
     np.add.at(sums, lock, pts)
     mean = sums / np.bincount(lock, minlength=len(seeds))[:, None, None]
     w = pull * np.linspace(0.0, 1.0, P)[None, :, None] ** 2  # the roots keep their cover of the scalp
-    return pts + w * (mean[lock] - pts)
+    return pts + w * (mean[lock] - pts), lock
 
 
 def _front_share(rel: np.ndarray, up: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -188,11 +190,15 @@ def _front_share(rel: np.ndarray, up: np.ndarray, forward: np.ndarray) -> np.nda
     return np.clip(flat @ forward / np.maximum(np.linalg.norm(flat, axis=1), 1e-6), 0.0, 1.0)[:, None]
 
 
-def _curl(pts: np.ndarray, curl: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+def _curl(
+    pts: np.ndarray, curl: tuple[float, float], rng: np.random.Generator, lock: np.ndarray | None = None
+) -> np.ndarray:
     """Wind each strand around its path: a helix of the given radius and number of turns, growing
-    from zero at the root."""
+    from zero at the root; strands of one `lock` wind in step (one phase, turns and radius)."""
     radius, turns = curl
     n, P, _ = pts.shape
+    lock = np.arange(n) if lock is None else lock
+    m = int(lock.max()) + 1
     tangent = np.gradient(pts, axis=1)
     tangent /= np.maximum(np.linalg.norm(tangent, axis=2, keepdims=True), 1e-12)
     ref = np.where(np.abs(tangent[..., 2:3]) < 0.9, np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]))
@@ -200,8 +206,8 @@ def _curl(pts: np.ndarray, curl: tuple[float, float], rng: np.random.Generator) 
     e1 /= np.maximum(np.linalg.norm(e1, axis=2, keepdims=True), 1e-12)
     e2 = np.cross(tangent, e1)
     s = np.linspace(0.0, 1.0, P)[None, :]
-    phase = 2 * np.pi * (turns * rng.uniform(0.8, 1.2, (n, 1)) * s) + rng.uniform(0, 2 * np.pi, (n, 1))
-    r = radius * rng.uniform(0.7, 1.3, (n, 1)) * np.minimum(1.0, 4 * s)
+    phase = 2 * np.pi * (turns * rng.uniform(0.8, 1.2, (m, 1))[lock] * s) + rng.uniform(0, 2 * np.pi, (m, 1))[lock]
+    r = radius * rng.uniform(0.7, 1.3, (m, 1))[lock] * np.minimum(1.0, 4 * s)
     return pts + r[..., None] * (np.cos(phase)[..., None] * e1 + np.sin(phase)[..., None] * e2)
 
 
