@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 
 from synth.annotate.cameras import load_render_cameras
+from synth.blender_scripts.common import srgb_decode, srgb_encode
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
 from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
@@ -102,7 +103,7 @@ def test_a_bright_window_does_not_put_the_room_in_the_dark(tmp_path):
     strength now splits the excess, so the furniture stays off black, the walls read as mid-tones,
     and the view band's light on the subject stays under the cap."""
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
-    from backdrop import Environment, srgb_encode
+    from backdrop import Environment
 
     from synth.scene.render_assets import VIEW_BAND
     from synth.scene.sampling import LIGHT_CAP, hdri_strength
@@ -387,7 +388,7 @@ def test_plate_shows_the_wall_at_its_physical_scale():
     photo with stripes of its physical size at the wall's distance, and the ground photo below the
     line where the wall meets the floor, where the rays meet the ground."""
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
-    from backdrop import Plate, srgb_decode
+    from backdrop import Plate
 
     size, f = 128, 180.0 / 32.0 * 128
     period_px, pixel_m = 64, 0.005  # stripes 32 cm apart on the wall
@@ -439,7 +440,7 @@ def test_photo_plate_is_composited_as_ray_cast(tmp_path, subject):
     img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("RGB")).astype(float)
     seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
     sys.path.insert(0, str(RENDER_SCRIPT.parent))
-    from backdrop import Plate, read_image, srgb_encode
+    from backdrop import Plate, read_image
 
     data, bg = json.loads((job / "job.json").read_text()), spec.background
     cams = json.loads((job / "cameras.json").read_text())["cameras"][0]
