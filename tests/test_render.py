@@ -352,6 +352,8 @@ def test_photo_choice_prefers_surfaces_and_is_recorded(tmp_path):
         shutil.copy(assets / "backgrounds" / name, only / name)
     assert {sample_scene(s, {**settings, "photo_dir": str(only)}).background["layout"] for s in range(5)} == {"plate"}
     assert {sample_scene(s, {**settings, "plate_prob": 0.0}).background["layout"] for s in range(5)} == {"backdrop"}
+    # measured for these very images: another photo named like them is a scene photo
+    assert plate_photo("brick.png") == plate_photo("skimage_brick.png") and plate_photo("my_brick_wall.jpg") is None
 
 
 def test_rectified_brick_courses_are_evenly_spaced():

@@ -91,8 +91,9 @@ class PlatePhoto:
     vanishing: tuple[float, float] | None = None
 
 
-# Photos that are pictures of a surface, recognised by a word in the file name. The shared scikit-image
-# samples hold three: brick (a brick wall seen at a slant: courses vertical in the file, 30 px apart at
+# Photos that are pictures of a surface, recognised by name: the measures below are of these very
+# images (another brick photo has other courses and another slant), so any other file, whatever its
+# name, is a scene photo. The shared scikit-image samples hold three: brick (a brick wall seen at a slant: courses vertical in the file, 30 px apart at
 # the top and 42 at the bottom, meeting 1184 px above it on column 219; rectified they are 36 px apart),
 # gravel and grass (ground seen from above; all three are greyscale). The other photos (a cup, a cat,
 # portraits, a rocket, a star field) are close-ups with no scale relation to a person: shown whole, as
@@ -105,9 +106,9 @@ PLATE_PHOTOS = {
 
 
 def plate_photo(path: str | Path) -> PlatePhoto | None:
-    """The PLATE_PHOTOS entry whose word the file's name holds, else None (a scene photo)."""
-    stem = Path(path).stem.lower()
-    return next((v for k, v in PLATE_PHOTOS.items() if k in stem), None)
+    """The PLATE_PHOTOS entry of this file (named as scikit-image's sample, with or without the
+    `skimage_` prefix), else None: a scene photo."""
+    return PLATE_PHOTOS.get(Path(path).stem.lower().removeprefix("skimage_"))
 
 
 def list_textures(texture_dir: str | Path) -> list[str]:
