@@ -159,6 +159,9 @@ def rectify(photo: np.ndarray, vanishing: tuple[float, float]) -> np.ndarray:
     return bilinear(photo, np.stack([x, np.broadcast_to(y[:, None], x.shape)], axis=-1)).astype(np.float32)
 
 
+GROUND_TAPS = 6  # looks per ground pixel along its stretch (the grain stays; 1 look blurred it to a flat grey)
+
+
 class Plate:
     """Two photos of surfaces of known size as a set the subject stands in: `ground` laid on the floor
     (z = `floor_z`) and `wall` standing `distance` metres beyond the subject's reach (`center`,
@@ -217,13 +220,21 @@ class Plate:
         out[wall] = surface_lookup(
             self.wall, self.wall_m, uv_wall[wall], pixel[wall] / np.maximum(cos_wall[wall], 1e-3)
         )
-        uv_ground = np.stack([rel @ side, -(rel @ n)], axis=-1)  # v: away from the wall, towards the camera
-        out[on_ground] = surface_lookup(
-            self.ground,
-            self.ground_m,
-            uv_ground[on_ground],
-            pixel[on_ground] / np.maximum(cos_ground[on_ground], 1e-3),
-        )
+        uv_ground = np.stack([rel @ side, -(rel @ n)], axis=-1)[on_ground]  # v: from the wall to the camera
+        # the ground, seen at a grazing angle, stretches a pixel along the ray's direction on it: GROUND_TAPS
+        # looks spread over that length, each prefiltered for the pixel's width across (anisotropic)
+        across = pixel[on_ground]
+        along = across / np.maximum(cos_ground[on_ground], 1e-3)
+        flat = rays[on_ground][:, :2]
+        flat = flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-9)
+        step = np.stack([flat @ side[:2], -(flat @ n[:2])], axis=-1)
+        taps = min(GROUND_TAPS, int(np.ceil(float(np.median(along / across)))))
+        width = np.maximum(across, along / taps)
+        acc = 0.0
+        for j in range(taps):
+            offset = ((j + 0.5) / taps - 0.5) * along
+            acc = acc + surface_lookup(self.ground, self.ground_m, uv_ground + offset[:, None] * step, width)
+        out[on_ground] = acc / taps
         return out
 
 
