@@ -35,6 +35,7 @@ from synth.pipeline.stages import get_body
 OUTFITS = PipelineConfig().cloth.outfits  # the pipeline's default outfits
 LOWER = ("trousers", "shorts", "skirt", "dress")
 LEAD_IN = PipelineConfig().motion.lead_in_frames  # the pipeline's default lead-in
+LEAD_IN_POSE = PipelineConfig().motion.lead_in_pose  # ... from its rest pose (the garments are cut on it)
 # (CMU clip, window start, stop, outfit, materials, seed) of dataset sequences that diverged: seq000175 of the
 # 200-sequence run (docs/BENCHMARKS.md#cloth), the T-shirt hem caught between belly and raised thigh
 REGRESSIONS = [("05_06_dance", 26, 54, ("tshirt", "skirt"), ("silk", "denim"), 72685672)]
@@ -88,7 +89,7 @@ def make_sequence(kind: str, motion: str, clip_seconds: float, window: tuple[int
             from synth.motion.compose import clip_window
 
             seq = clip_window(seq, *window)[0]
-    return add_lead_in(seq, LEAD_IN, "t", skeleton=body)
+    return add_lead_in(seq, LEAD_IN, LEAD_IN_POSE, skeleton=body)
 
 
 def _head(seq, n: int):

@@ -1,4 +1,5 @@
-"""Garment templates built from the body at rest (T-pose) for its shape.
+"""Garment templates built on the body in its dressing pose (`dressing_pose`: the pose the simulation starts from,
+the A-pose by default) for its shape.
 
 Fitted garments (T-shirt, long-sleeve, shorts, trousers, and the dress's bodice) are the body
 surface of the parts they cover (selected by skinning labels, cut along bones and heights), pushed
@@ -28,7 +29,7 @@ DEFAULT_EASE = {"tshirt": 0.02, "longsleeve": 0.02, "shorts": 0.012, "trousers":
 # and the dress (whose skirt already reads as cloth) keeps its fitted bodice
 DEFAULT_SLACK = {"tshirt": 0.03, "longsleeve": 0.025, "shorts": 0.025, "trousers": 0.035, "skirt": 0.0, "dress": 0.0}
 SLEEVE_SHARE = 0.5  # of the slack at a sleeve's opening: a cone cut wider stood out from the lowered arm like a
-# wing (the pose at rest is the T-pose; bend springs keep the cone's shape, and the arm pinches its underside)
+# wing (bend springs keep the cone's shape at rest, and the arm pinches its underside)
 SLACK_SCALE = (0.5, 1.5)  # per-sequence cut, slim to loose: the default slack scaled by a uniform draw from this
 EASE_JITTER = (0.85, 1.15)  # per-sequence ease factor
 MEDIAL_TIGHTNESS = 0.7  # the slack a leg loses on its inner side (the legs pass each other; cloth does not
@@ -55,7 +56,7 @@ PARTS = {
 @dataclass
 class Garment:
     garment_type: str
-    verts: np.ndarray  # (V, 3) on the body at rest, SMPL frame
+    verts: np.ndarray  # (V, 3) on the body in its dressing pose, SMPL frame
     faces: np.ndarray  # (F, 3) int64, outward normals
     uv: np.ndarray  # (V, 2) in [0, 1]
     pinned: np.ndarray  # (V,) bool attachment vertices (waistband or shoulders) that follow the body
@@ -65,6 +66,28 @@ class Garment:
     @property
     def layer(self) -> int:
         return 0 if self.garment_type in LOWER else 1
+
+
+def dressing_pose(seq) -> np.ndarray:
+    """(72,) axis-angle pose the garments are cut on: the sequence's first frame when it is a lead-in frame (its
+    rest pose, `motion.interpolate.add_lead_in`), else the A-pose, with the root's orientation removed (the cut
+    assumes the body upright, facing +Z). Cut on the T-pose and simulated into a lowered arm, a sleeve kept its
+    horizontal cone in its rest lengths and bend angles and stood off the shoulder like a stiff cap; cut in the
+    pose the drape starts from, frame 0 is the garment as cut, and the arms come down from 45 degrees, not 90."""
+    from synth.motion.interpolate import rest_pose
+
+    lead = getattr(seq, "lead_in", None)
+    pose = np.asarray(seq.poses[0], np.float64).reshape(24, 3).copy() if lead is not None and lead[0] else rest_pose("a")
+    pose[0] = 0.0
+    return pose.reshape(72)
+
+
+def dressed_body(body, seq) -> tuple[np.ndarray, np.ndarray]:
+    """((Vb, 3) vertices, (24, 3) joints) of the sequence's body shape in `dressing_pose`, in the model's rest frame
+    (the pelvis where `body.rest_joints` has it, as for the T-pose)."""
+    verts, joints = body.evaluate(seq.betas, dressing_pose(seq)[None], np.zeros((1, 3)))
+    shift = body.rest_joints(seq.betas)[0] - joints[0, 0]
+    return verts[0] + shift, joints[0] + shift
 
 
 def _cut_heights(joints: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -261,8 +284,9 @@ def build_garment(
     ease: float | None = None,
     slack: float | None = None,
 ) -> Garment:
-    """One garment for a body at rest: rest (Vb,3) vertices, faces, part labels (Vb,), joints (24,3); ease and
-    slack in metres (defaults DEFAULT_EASE, DEFAULT_SLACK)."""
+    """One garment for a body in its dressing pose (`dressed_body`; the zero pose gives the T-pose cut): rest (Vb,3)
+    vertices, faces, part labels (Vb,), joints (24,3); ease and slack in metres (defaults DEFAULT_EASE,
+    DEFAULT_SLACK)."""
     if kind not in GARMENT_TYPES:
         raise SynthError(f"unknown garment type {kind!r}", fix=f"choose from {', '.join(GARMENT_TYPES)}")
     ease = DEFAULT_EASE[kind] if ease is None else float(ease)

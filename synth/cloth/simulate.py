@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
 from synth.cloth.collision import Embedding, MeshCollider, PartCollider, RigidAttachment, respond, stick, track
-from synth.cloth.garments import LOWER, Garment, build_garment, draw_fit
+from synth.cloth.garments import LOWER, Garment, build_garment, draw_fit, dressed_body
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
 from synth.errors import SynthError
@@ -410,7 +410,8 @@ OPTION_KEYS = ("ease", "material", "progress", "slack", *sorted(_SETTINGS))
 def simulate_sequence(
     seq, body, outfit: list[str], materials: list[str], seed: int, substeps: int = 4, **options: Any
 ) -> list[GarmentCache]:
-    """Dress the sequence's body in `outfit` and simulate it over every frame (lead-in included).
+    """Dress the sequence's body in `outfit` (cut in `garments.dressing_pose`) and simulate it over every frame
+    (lead-in included).
 
     options: ease and slack (m; float or {garment: float}; defaults per garment, drawn per garment from `seed`
     by `garments.draw_fit`: the ease jittered +-15 %, the slack scaled 0.5-1.5x, a slim to a loose cut),
@@ -431,8 +432,7 @@ def simulate_sequence(
         raise SynthError(f"unknown cloth option(s) {sorted(bad)}", fix=f"use some of {', '.join(OPTION_KEYS)}")
     settings = SolverSettings(**options)
     rng = np.random.default_rng(seed)
-    rest_body = body.rest_vertices(seq.betas)
-    joints = body.rest_joints(seq.betas)
+    rest_body, joints = dressed_body(body, seq)
     mats = [get_material(m, **mat_over) for m in materials]
     garments = []
     for kind in outfit:

@@ -194,7 +194,11 @@ class MotionConfig:
     lead_in_frames: int = _f(
         12, "frames from a rest pose to the first frame, simulated so cloth starts relaxed", Rule(lo=0, hi=10000)
     )
-    lead_in_pose: str = _f("t", "rest pose of the lead-in: 't' (T-pose) or 'a' (A-pose)", Rule(choices=("t", "a")))
+    lead_in_pose: str = _f(
+        "a",
+        "rest pose of the lead-in, which the garments are cut on: 'a' (A-pose) or 't' (T-pose)",
+        Rule(choices=("t", "a")),
+    )
     render_lead_in: bool = _f(False, "also render and annotate the lead-in frames (meta.lead_in marks them)")
 
 
