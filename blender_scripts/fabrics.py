@@ -3,7 +3,9 @@ procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours fro
 all finished as cloth (_finish_cloth): tinted sheen (the fuzz of fibres at grazing angles), darker
 folds, a wrinkle bump, a thread-scale weave bump where pixels are small enough to resolve it, and
 a darker hem band with a stitched edge along the garment's open borders (the `hem` vertex
-attribute from the job)."""
+attribute from the job). Pattern detail finer than a pixel (denim's fleck, a plain weave's noise,
+a knit's rows) fades to its mean (`_resolved`): kept, it rendered as speckle that the denoiser keeps
+(it follows the albedo pass) and that hid the folds' shading."""
 
 from __future__ import annotations
 
@@ -72,21 +74,47 @@ def _bands(n: Nodes, vec, axis: str, ratio: float):
 
 
 def _bump(n: Nodes, bsdf, height, strength: float) -> None:
+    if strength <= 0:
+        return
     bump = n.add("ShaderNodeBump", {"Strength": strength, "Distance": 0.002})
     n.link(height, bump.inputs["Height"])
     n.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
 
 
-def procedural_fabric(n: Nodes, spec: dict) -> None:
+THREAD_PERIOD_M = 0.0015  # weave period drawn by the thread bump (UV units are ~metres on the garments)
+UV_UNIT_M = 0.5  # metres one unit of a garment's UV spans (half its girth around, its height down: 0.4-1 m)
+
+
+def feature_visibility(period_m: float, pixel_m: float) -> float:
+    """0 for detail much finer than a pixel (a bump there only aliases into grain), 1 once resolved."""
+    return max(0.0, min(1.0, (period_m / max(pixel_m, 1e-9) - 0.25) / 0.75))
+
+
+def _resolved(n: Nodes, fac, scale: float, pixel_m: float):
+    """A pattern factor socket (0-1, mean ~0.5) of a texture at `scale` per mapped UV unit, its contrast about 0.5
+    scaled by how well a pixel resolves its period (`feature_visibility`; 1 keeps the socket as it is)."""
+    k = feature_visibility(UV_UNIT_M / scale, pixel_m)
+    if k >= 1.0:
+        return fac
+    node = n.add("ShaderNodeMapRange", {"To Min": 0.5 - 0.5 * k, "To Max": 0.5 + 0.5 * k}, clamp=False)
+    n.link(fac, node.inputs["Value"])
+    return node.outputs["Result"]
+
+
+def procedural_fabric(n: Nodes, spec: dict, pixel_m: float = 0.0) -> None:
+    """The pattern's colour (and bump) over the mapped UVs; detail finer than `pixel_m` (metres per pixel at the
+    subject; 0 keeps all) fades to its mean."""
     bsdf = _principled(n, spec["roughness"])
     vec = _uv_mapping(n, spec["scale"], spec["rotation"])
+    s = float(spec["scale"])
     c1, c2, c3 = (linear_rgba(c) for c in spec["colors"])
     pattern, ratio = spec["pattern"], spec.get("stripe_ratio", 0.4)
     if pattern == "plain":
         noise = n.add("ShaderNodeTexNoise", {"Scale": 60.0, "Detail": 4.0})
         n.link(vec, noise.inputs["Vector"])
-        color = _mix(n, noise.outputs["Fac"], c1, tuple(0.85 * v for v in c1))
-        _bump(n, bsdf, noise.outputs["Fac"], 0.05)
+        fac = _resolved(n, noise.outputs["Fac"], 60.0 * s, pixel_m)
+        color = _mix(n, fac, c1, tuple(0.85 * v for v in c1))
+        _bump(n, bsdf, noise.outputs["Fac"], 0.05 * feature_visibility(UV_UNIT_M / (60.0 * s), pixel_m))
     elif pattern == "stripes":
         band, _ = _bands(n, vec, "X", ratio)
         color = _mix(n, band, c1, c2)
@@ -99,16 +127,17 @@ def procedural_fabric(n: Nodes, spec: dict) -> None:
         n.link(vec, fine.inputs["Vector"])
         wave = n.add("ShaderNodeTexWave", {"Scale": 3.0, "Distortion": 2.0}, wave_type="BANDS", bands_direction="Y")
         n.link(fine.outputs["Vector"], wave.inputs["Vector"])
-        color = _mix(n, wave.outputs["Fac"], tuple(0.6 * v for v in c1), c1)
-        _bump(n, bsdf, wave.outputs["Fac"], 0.4)
+        fac = _resolved(n, wave.outputs["Fac"], 24.0 * s, pixel_m)
+        color = _mix(n, fac, tuple(0.6 * v for v in c1), c1)
+        _bump(n, bsdf, wave.outputs["Fac"], 0.4 * feature_visibility(UV_UNIT_M / (24.0 * s), pixel_m))
     elif pattern == "denim":
         twill = n.add("ShaderNodeTexWave", {"Scale": 40.0}, wave_type="BANDS", bands_direction="DIAGONAL")
         noise = n.add("ShaderNodeTexNoise", {"Scale": 150.0, "Detail": 6.0})
         n.link(vec, twill.inputs["Vector"])
         n.link(vec, noise.inputs["Vector"])
-        base = _mix(n, noise.outputs["Fac"], c1, (0.8, 0.82, 0.9, 1.0))
-        color = _mix(n, twill.outputs["Fac"], base, tuple(0.7 * v for v in c1))
-        _bump(n, bsdf, twill.outputs["Fac"], 0.2)
+        base = _mix(n, _resolved(n, noise.outputs["Fac"], 150.0 * s, pixel_m), c1, (0.8, 0.82, 0.9, 1.0))
+        color = _mix(n, _resolved(n, twill.outputs["Fac"], 40.0 * s, pixel_m), base, tuple(0.7 * v for v in c1))
+        _bump(n, bsdf, twill.outputs["Fac"], 0.2 * feature_visibility(UV_UNIT_M / (40.0 * s), pixel_m))
     elif pattern == "print":
         dots = n.add("ShaderNodeTexVoronoi", {"Scale": 3.0, "Randomness": 0.8})
         n.link(vec, dots.inputs["Vector"])
@@ -128,14 +157,6 @@ def image_fabric(n: Nodes, spec: dict, path: str) -> None:
     n.link(vec, tex.inputs["Vector"])
     color = _mix(n, 1.0, tex.outputs["Color"], linear_rgba(spec.get("tint", [1.0, 1.0, 1.0])), "MULTIPLY")
     n.link(color, bsdf.inputs["Base Color"])
-
-
-THREAD_PERIOD_M = 0.0015  # weave period drawn by the thread bump (UV units are ~metres on the garments)
-
-
-def feature_visibility(period_m: float, pixel_m: float) -> float:
-    """0 for detail much finer than a pixel (a bump there only aliases into grain), 1 once resolved."""
-    return max(0.0, min(1.0, (period_m / max(pixel_m, 1e-9) - 0.25) / 0.75))
 
 
 RUMPLE_PERIOD_M = 0.03  # the fabric's small wrinkles and puckers: a few pixels even at 250 px
@@ -193,6 +214,6 @@ def garment_material(name: str, spec: dict, resolve, pixel_m: float = 1.0) -> bp
     if spec["kind"] == "image":
         image_fabric(n, spec, resolve(spec["path"], "fabric texture"))
     else:
-        procedural_fabric(n, spec)
+        procedural_fabric(n, spec, pixel_m)
     _finish_cloth(n, spec, pixel_m)
     return mat

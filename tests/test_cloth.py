@@ -215,6 +215,35 @@ def test_garments_are_cut_loose_away_from_their_attachments(body):
         build_garment("trousers", rest, body.faces, body.part_labels, joints, slack=-0.01)
 
 
+def test_garments_are_cut_in_the_pose_the_drape_starts_from(body):
+    """The dressing pose is the lead-in's rest pose (root orientation removed), the A-pose without a lead-in; the
+    body is posed there in the T-pose's frame (the pelvis stays put, the wrists come down with the arms), and a
+    T-shirt cut there has its sleeve openings below the shoulders, not level with them."""
+    from synth.cloth.garments import dressed_body, dressing_pose
+    from synth.mocap.builtin import builtin_motion
+    from synth.motion.interpolate import add_lead_in, rest_pose
+
+    walk = builtin_motion("walk", fps=30, seconds=0.2)
+    a_pose = rest_pose("a").reshape(72)
+    for kind, want in (("a", a_pose), ("t", np.zeros(72))):
+        seq = add_lead_in(walk, 2, kind, skeleton=body)
+        seq.poses[0, :3] = (0.0, 1.0, 0.0)  # a heading: the cut is upright, facing +Z
+        np.testing.assert_allclose(dressing_pose(seq), want, atol=1e-6)
+    np.testing.assert_allclose(dressing_pose(walk), a_pose)
+    verts, joints = dressed_body(body, walk)
+    rest_j = body.rest_joints(walk.betas)
+    np.testing.assert_allclose(joints[0], rest_j[0], atol=1e-5)
+    assert joints[20, 1] < joints[16, 1] - 0.2 and rest_j[20, 1] > rest_j[16, 1] - 0.05
+    heights = []
+    for v, j in ((verts, joints), (body.rest_vertices(walk.betas), rest_j)):
+        shirt = build_garment("tshirt", v, body.faces, body.part_labels, j)
+        x, y = shirt.verts[:, 0] - j[0, 0], shirt.verts[:, 1]
+        sleeves = _borders(shirt) & (np.abs(x) > 0.2) & (y > j[0, 1])  # not the hem, nor the collar (narrower)
+        assert sleeves.sum() > 40
+        heights.append(np.median(y[sleeves]) - j[16, 1])
+    assert heights[0] < heights[1] - 0.05  # the A-pose cut's sleeve openings hang below the T-pose cut's
+
+
 def test_resting_cloth_keeps_its_distance_from_a_still_body():
     """A closed shell 1.6x its thickness outside a still sphere, no gravity: nothing pushes it, so it stays.
     Resting contacts pulled onto the thickness wrapped loose garments onto the skin (the "painted on" look):
@@ -239,7 +268,7 @@ def test_tshirt_stays_on_a_walking_body(body, tmp_path):
     from synth.mocap.builtin import builtin_motion
     from synth.motion.interpolate import add_lead_in
 
-    seq = add_lead_in(builtin_motion("walk", fps=30, seconds=0.5), 8, "t", skeleton=body)
+    seq = add_lead_in(builtin_motion("walk", fps=30, seconds=0.5), 8, "a", skeleton=body)  # the pipeline's
     (shirt,) = simulate_sequence(seq, body, ["tshirt"], ["cotton"], seed=3)
     T = seq.num_frames
     assert shirt.verts.shape[0] == T and np.isfinite(shirt.verts).all()

@@ -453,3 +453,24 @@ def test_garment_colours_are_neutral_or_muted_never_neon():
     assert plain and all(
         colorsys.rgb_to_hsv(*c)[1] * colorsys.rgb_to_hsv(*c)[2] <= MAX_CHROMA + 1e-3 for m in plain for c in m["colors"]
     )
+
+
+@pytest.mark.slow
+def test_people_sheet_drapes_the_pipelines_cloth(body):
+    """The people contact sheet dresses each person as the dataset does: an outfit of the pipeline's, simulated
+    from the lead-in's rest pose into the shown pose, not an offset shell of the skin (whose gap to the skin is
+    one number everywhere); the cloth ends on the body, outside it."""
+    from synth.cloth.collision import MeshCollider
+    from synth.pipeline.config import PipelineConfig
+    from synth.scene.contact import draped_person
+
+    betas = np.random.default_rng(0).normal(0.0, 1.0, 10)
+    verts, faces, garments = draped_person(body, betas, seed=1, hold=2, lead_in=6)
+    assert verts.shape == (1, len(body.v_template), 3)
+    assert [g.garment_type for g in garments] in [list(o) for o in PipelineConfig().cloth.outfits]
+    collider = MeshCollider(faces, verts.shape[1])
+    for g in garments:
+        assert g.verts.shape == (1, len(g.rest), 3) and g.stats["frames"] == 8
+        d = collider.query(g.verts[0].astype(np.float64), verts[0]).signed
+        assert np.percentile(d, 5) > -0.002 and np.percentile(d, 95) < 0.12
+        assert np.percentile(d, 90) - np.percentile(d, 10) > 0.008  # hangs and folds: not a shell

@@ -1,6 +1,7 @@
 """Contact sheets rendered through the real render path, tiled into one PNG: a few sampled scenes
 (backgrounds, fabrics, skin, lights) x the four views of one frame of a dressed walking body, or
-(people mode) many people, one per seed (shape, skin, hair, eyes, shoes), front and back."""
+(people mode) many people, one per seed (shape, skin, hair, eyes, shoes, an outfit draped by the cloth
+solver as the dataset's is), front and back."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from synth.scene.sampling import sample_scene
 from synth.viz.render import save_png, tile_images
 
 FRAME = 20  # the frame of the built-in walk shown (mid-stride)
+HOLD_FRAMES = 6  # people mode: frames the cloth settles at the shown pose after the pipeline's lead-in into it
 
 
 def _default_dirs() -> dict[str, str]:
@@ -53,12 +55,46 @@ def _caption(spec) -> str:
     return f"seed {spec.seed}: {bg['kind']} {Path(bg['path']).stem} | trousers {mats[0]}, top {mats[1]}"
 
 
-def _people_caption(spec) -> str:
+def _people_caption(spec, outfit: list[str]) -> str:
     bg = spec.background
     return (
         f"seed {spec.seed} {bg['kind']} {Path(bg['path']).stem[:10]} | tone {spec.skin['tone']:.2f} "
-        f"{spec.hair['style']} m{spec.hair['melanin']:.2f} | {spec.shoes['type']}"
+        f"{spec.hair['style']} m{spec.hair['melanin']:.2f} | {spec.shoes['type']} | {'+'.join(outfit)}"
     )
+
+
+def draped_person(body, betas: np.ndarray, seed: int, hold: int = HOLD_FRAMES, lead_in: int | None = None):
+    """(verts (1,V,3), faces, garments) of a body of shape `betas` at the built-in walk's FRAME, in an outfit and
+    materials drawn from `seed` out of the pipeline's defaults, simulated by the cloth solver as the pipeline
+    simulates a sequence: the pipeline's lead-in (its frames and rest pose, on which the garments are cut) into
+    that pose, then `hold` frames standing there so the cloth settles; the last frame is kept."""
+    from dataclasses import replace
+
+    from synth.cloth import simulate_sequence
+    from synth.mocap.builtin import builtin_motion
+    from synth.motion.interpolate import add_lead_in
+    from synth.pipeline.config import PipelineConfig
+
+    cfg = PipelineConfig()
+    rng = np.random.default_rng([seed, 98])
+    outfit = list(cfg.cloth.outfits[int(rng.integers(len(cfg.cloth.outfits)))])
+    materials = [str(cfg.cloth.materials[int(rng.integers(len(cfg.cloth.materials)))]) for _ in outfit]
+    walk = builtin_motion("walk")
+    still = replace(
+        walk,
+        poses=np.repeat(walk.poses[FRAME : FRAME + 1], hold, 0),
+        trans=np.repeat(walk.trans[FRAME : FRAME + 1], hold, 0),
+        betas=np.asarray(betas, np.float32),
+        fit_error_mm=np.zeros(hold, np.float32),
+        lead_in=None,
+        implausible=None,
+        repaired=None,
+    )
+    n_lead = cfg.motion.lead_in_frames if lead_in is None else lead_in
+    seq = add_lead_in(still, n_lead, cfg.motion.lead_in_pose, skeleton=body)
+    caches = simulate_sequence(seq, body, outfit, materials, seed, substeps=cfg.cloth.substeps)
+    verts = body.evaluate(seq.betas, seq.poses[-1:], seq.trans[-1:])[0]
+    return verts, np.asarray(body.faces, np.int64), [c.select_frames([-1]) for c in caches]
 
 
 def _render_views(folder: Path, spec, verts, faces, garments, rig) -> np.ndarray:
@@ -75,9 +111,9 @@ def make_contact_sheet(
     out: str | Path, body, count: int = 3, seed: int = 0, settings: dict | None = None, people: bool = False
 ) -> Path:
     """Render `count` sampled scenes (seeds seed..) x the four views of one frame of a dressed walking
-    body, a row each; or (`people`) `count` people, one per seed (body shape, skin, hair, eyes, shoes,
-    garments), seen from the front (south) and the back (north), four to a row, alternating HDRI and
-    photo backgrounds. `settings` go to sample_scene (default 250 px, 512 px for people). One PNG with
+    body (offset-shell garments, `demo.demo_subject`), a row each; or (`people`) `count` people, one per seed
+    (body shape, skin, hair, eyes, shoes, garments draped by the cloth solver: `draped_person`), seen from the
+    front (south) and the back (north), four to a row, alternating HDRI and photo backgrounds. `settings` go to sample_scene (default 250 px, 512 px for people). One PNG with
     captions."""
     from synth.scene.demo import demo_subject
 
@@ -93,7 +129,8 @@ def make_contact_sheet(
         spec = sample_scene(seed + k, _scene_settings(k % 2, dirs, settings))
         spec.cameras = [c for c in spec.cameras if c["name"] in ("south", "north")]
         betas = np.random.default_rng([seed + k, 99]).normal(0.0, 1.0, 10)
-        return spec, demo_subject(body, "walk", [FRAME], betas), _people_caption(spec)
+        verts, faces, garments = draped_person(body, betas, seed + k)
+        return spec, (verts, None, faces, garments), _people_caption(spec, [g.garment_type for g in garments])
 
     rig = people_rig(body)
     images, captions = [], []
