@@ -2,7 +2,7 @@
 
 Sequences are made as the pipeline makes them (synth/pipeline/stages.py make_motion): `pair` rows are the
 most contrasting pair of a built-in motion and the next one, interpolated (16-24 frames) after the pipeline's default
-T-pose lead-in; `clip` rows are the first `--clip-seconds` of the motion itself after the same lead-in (a
+A-pose lead-in; `clip` rows are the first `--clip-seconds` of the motion itself after the same lead-in (a
 real walk, run, kick...); `cmu` rows are the shared CMU BVH clips, MoSh-fitted (cached), likewise; `seq` rows
 are dataset sequences that once failed (REGRESSIONS: a window of a CMU clip, its outfit, materials and seed).
 Materials rotate through the presets. Per row: ok or the frame it diverged at, frames, seconds per frame,

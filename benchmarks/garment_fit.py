@@ -1,7 +1,7 @@
 """How garments sit on the body: gap to the skin, folds, hem stand-off, and a rendered look.
 
 Per outfit and motion (sequences made as benchmarks/cloth_motions.py makes them: the motion itself after the
-pipeline's T-pose lead-in), simulated with the pipeline's solver and seed 0, measured on the motion's frames
+pipeline's lead-in from its rest pose, the A-pose), simulated with the pipeline's solver and seed 0, measured on the motion's frames
 (lead-in excluded):
 - gap p10/p50/p90 (mm): each garment vertex's unsigned distance to the posed body surface. A garment that is
   the body pushed out by a constant ease shows p10 ~ p90 ("painted on"); cloth that hangs and folds spreads it.

@@ -90,10 +90,16 @@ def feature_visibility(period_m: float, pixel_m: float) -> float:
     return max(0.0, min(1.0, (period_m / max(pixel_m, 1e-9) - 0.25) / 0.75))
 
 
+def pattern_visibility(scale: float, pixel_m: float) -> float:
+    """`feature_visibility` of a pattern at `scale` per mapped UV unit against two pixels (a colour pattern needs
+    two pixels a period to be drawn, not aliased: at one, denim's twill still rendered as speckle)."""
+    return feature_visibility(UV_UNIT_M / scale, 2.0 * pixel_m)
+
+
 def _resolved(n: Nodes, fac, scale: float, pixel_m: float):
     """A pattern factor socket (0-1, mean ~0.5) of a texture at `scale` per mapped UV unit, its contrast about 0.5
-    scaled by how well a pixel resolves its period (`feature_visibility`; 1 keeps the socket as it is)."""
-    k = feature_visibility(UV_UNIT_M / scale, pixel_m)
+    scaled by `pattern_visibility` (1 keeps the socket as it is)."""
+    k = pattern_visibility(scale, pixel_m)
     if k >= 1.0:
         return fac
     node = n.add("ShaderNodeMapRange", {"To Min": 0.5 - 0.5 * k, "To Max": 0.5 + 0.5 * k}, clamp=False)
@@ -114,7 +120,7 @@ def procedural_fabric(n: Nodes, spec: dict, pixel_m: float = 0.0) -> None:
         n.link(vec, noise.inputs["Vector"])
         fac = _resolved(n, noise.outputs["Fac"], 60.0 * s, pixel_m)
         color = _mix(n, fac, c1, tuple(0.85 * v for v in c1))
-        _bump(n, bsdf, noise.outputs["Fac"], 0.05 * feature_visibility(UV_UNIT_M / (60.0 * s), pixel_m))
+        _bump(n, bsdf, noise.outputs["Fac"], 0.05 * pattern_visibility(60.0 * s, pixel_m))
     elif pattern == "stripes":
         band, _ = _bands(n, vec, "X", ratio)
         color = _mix(n, band, c1, c2)
@@ -129,7 +135,7 @@ def procedural_fabric(n: Nodes, spec: dict, pixel_m: float = 0.0) -> None:
         n.link(fine.outputs["Vector"], wave.inputs["Vector"])
         fac = _resolved(n, wave.outputs["Fac"], 24.0 * s, pixel_m)
         color = _mix(n, fac, tuple(0.6 * v for v in c1), c1)
-        _bump(n, bsdf, wave.outputs["Fac"], 0.4 * feature_visibility(UV_UNIT_M / (24.0 * s), pixel_m))
+        _bump(n, bsdf, wave.outputs["Fac"], 0.4 * pattern_visibility(24.0 * s, pixel_m))
     elif pattern == "denim":
         twill = n.add("ShaderNodeTexWave", {"Scale": 40.0}, wave_type="BANDS", bands_direction="DIAGONAL")
         noise = n.add("ShaderNodeTexNoise", {"Scale": 150.0, "Detail": 6.0})
@@ -137,7 +143,7 @@ def procedural_fabric(n: Nodes, spec: dict, pixel_m: float = 0.0) -> None:
         n.link(vec, noise.inputs["Vector"])
         base = _mix(n, _resolved(n, noise.outputs["Fac"], 150.0 * s, pixel_m), c1, (0.8, 0.82, 0.9, 1.0))
         color = _mix(n, _resolved(n, twill.outputs["Fac"], 40.0 * s, pixel_m), base, tuple(0.7 * v for v in c1))
-        _bump(n, bsdf, twill.outputs["Fac"], 0.2 * feature_visibility(UV_UNIT_M / (40.0 * s), pixel_m))
+        _bump(n, bsdf, twill.outputs["Fac"], 0.2 * pattern_visibility(40.0 * s, pixel_m))
     elif pattern == "print":
         dots = n.add("ShaderNodeTexVoronoi", {"Scale": 3.0, "Randomness": 0.8})
         n.link(vec, dots.inputs["Vector"])

@@ -19,7 +19,7 @@ class GarmentCache:
     garment_type: str  # "tshirt", "longsleeve", "shorts", "trousers", "skirt", "dress"
     faces: np.ndarray  # (F, 3) int32
     uv: np.ndarray  # (V, 2) float32 in [0, 1]
-    rest: np.ndarray  # (V, 3) float32 rest shape on the body at rest (T-pose)
+    rest: np.ndarray  # (V, 3) float32 rest shape: the garment as cut on the body in its dressing pose (garments.py)
     verts: np.ndarray  # (T, V, 3) float32 simulated positions per output frame
     material: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)  # steps, max/p95 penetration mm, energy...

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=8,
         metavar="N",
-        help="T-pose lead-in frames added when the sequence has none (written to OUT/sequence.npz)",
+        help="lead-in frames from the pipeline's rest pose (motion.lead_in_pose) added when the sequence has none "
+        "(written to OUT/sequence.npz)",
     )
     p.add_argument("--seconds", type=float, help="length of a builtin motion")
     p.add_argument("--preview", type=Path, help="PNG strip or GIF of the clothed body")
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from synth.body import load_body_model
     from synth.cloth.simulate import body_vertices, simulate_sequence
     from synth.motion.interpolate import add_lead_in
+    from synth.pipeline.config import PipelineConfig
     from synth.sequence import MoshedSequence
 
     body = load_body_model(model_path=args.model)
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         seq = MoshedSequence.load(args.seq)
     if not seq.lead_in.any() and args.lead_in > 0:
-        seq = add_lead_in(seq, args.lead_in, "t", skeleton=body)
+        seq = add_lead_in(seq, args.lead_in, PipelineConfig().motion.lead_in_pose, skeleton=body)
     seq.save(args.out / "sequence.npz")
     garments = [g for g in args.garments.split(",") if g]
     caches = simulate_sequence(
