@@ -3,9 +3,9 @@ procedural fabrics (plain, stripes, plaid, knit, denim, prints) with colours fro
 all finished as cloth (_finish_cloth): tinted sheen (the fuzz of fibres at grazing angles), darker
 folds, a wrinkle bump, a thread-scale weave bump where pixels are small enough to resolve it, and
 a darker hem band with a stitched edge along the garment's open borders (the `hem` vertex
-attribute from the job). Pattern detail finer than a pixel (denim's fleck, a plain weave's noise,
-a knit's rows) fades to its mean (`_resolved`): kept, it rendered as speckle that the denoiser keeps
-(it follows the albedo pass) and that hid the folds' shading."""
+attribute from the job). Pattern detail whose period spans under two pixels (denim's fleck and twill,
+a plain weave's noise, a knit's rows) fades to its mean (`_resolved`): kept, it rendered as speckle
+that the denoiser keeps (it follows the albedo pass) and that hid the folds' shading."""
 
 from __future__ import annotations
 
@@ -108,8 +108,8 @@ def _resolved(n: Nodes, fac, scale: float, pixel_m: float):
 
 
 def procedural_fabric(n: Nodes, spec: dict, pixel_m: float = 0.0) -> None:
-    """The pattern's colour (and bump) over the mapped UVs; detail finer than `pixel_m` (metres per pixel at the
-    subject; 0 keeps all) fades to its mean."""
+    """The pattern's colour (and bump) over the mapped UVs; detail under two pixels of `pixel_m` (metres per pixel
+    at the subject; 0 keeps all) a period fades to its mean."""
     bsdf = _principled(n, spec["roughness"])
     vec = _uv_mapping(n, spec["scale"], spec["rotation"])
     s = float(spec["scale"])
