@@ -8,6 +8,10 @@ every training frame: an oracle that knows the truth and may only answer with a 
 Printed in mm and as a ratio to the split's `eval` mean-pose baseline (the training split's mean pose and shape).
 A model that reproduces training articulations cannot beat this row; one that interpolates between them can, a
 little. One camera per sequence is read (`--camera`): the body pose is the same from every camera.
+
+A second oracle searches the training articulations and their mirror images (`synth.body.joints.mirror_pose`: the
+sides swapped, as the loader's flip augmentation shows them): how far left/right mirroring can widen the poses a
+model sees. A third column prints the share of held-out frames whose nearest answer is a mirrored one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import roma
 import torch
 
 from synth.body import load_body_model
+from synth.body.joints import mirror_pose
 from synth.shards.reader import iter_samples
 from synth.shards.writer import shard_paths
 from train import metrics as M
@@ -47,6 +52,24 @@ def root_free_joints(sk: Skeleton, body_pose: np.ndarray, beta: np.ndarray) -> n
     return J - J[:, :1]
 
 
+def mirrored_body_pose(body_pose: np.ndarray) -> np.ndarray:
+    """(N, 69) articulations of the mirror-image bodies (root-free, so the root stays the identity)."""
+    return mirror_pose(np.concatenate([np.zeros((len(body_pose), 3)), body_pose], 1))[:, 3:]
+
+
+def nearest_pa(sk: Skeleton, candidates: np.ndarray, pose: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(n,) PA-MPJPE (mm) of each held-out frame's nearest candidate articulation (N, 69), posed with that frame's
+    shape. The candidates' joints are built once per distinct shape (a sequence has one)."""
+    G = root_free_joints(sk, pose, beta)
+    best = np.empty(len(G))
+    for b in np.unique(beta, axis=0):
+        C = root_free_joints(sk, candidates, np.repeat(b[None], len(candidates), 0))
+        for i in np.flatnonzero((beta == b).all(1)):
+            gg = np.repeat(G[i][None], len(C), 0)
+            best[i] = (np.linalg.norm(M.procrustes_align(C, gg) - gg, axis=-1).mean(-1) * M.MM).min()
+    return best
+
+
 def mean_pose_pa(sk: Skeleton, mean: tuple[np.ndarray, np.ndarray], G: np.ndarray) -> float:
     """PA-MPJPE (mm) of the training mean pose and shape (eval's baseline) against joints G."""
     theta, beta = (torch.from_numpy(np.asarray(x)).float() for x in mean)
@@ -65,20 +88,24 @@ def main() -> None:
     sk = Skeleton(load_body_model())
     train_pose, _ = body_poses(a.data, "train", a.camera)
     mean = training_mean(a.data)
-    print(f"{len(train_pose)} training frames ({a.camera})")
-    print("| split | frames | training mean pose PA-MPJPE | nearest training articulation PA-MPJPE (x mean pose) |")
-    print("| --- | --- | --- | --- |")
+    print(f"{len(train_pose)} training frames ({a.camera}), as many mirrored")
+    mirrored = mirrored_body_pose(train_pose)
+    print(
+        "| split | frames | training mean pose PA-MPJPE | nearest training articulation PA-MPJPE (x mean pose) "
+        "| nearest of training + mirrored (x mean pose) | frames whose nearest is mirrored |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     for split in a.splits.split(","):
         pose, beta = body_poses(a.data, split, a.camera)
         pose, beta = pose[:: a.every], beta[:: a.every]
-        G = root_free_joints(sk, pose, beta)
-        best = []
-        for g, b in zip(G, beta):
-            C = root_free_joints(sk, train_pose, np.repeat(b[None], len(train_pose), 0))
-            gg = np.repeat(g[None], len(C), 0)
-            best.append((np.linalg.norm(M.procrustes_align(C, gg) - gg, axis=-1).mean(-1) * M.MM).min())
-        nn, base = float(np.mean(best)), mean_pose_pa(sk, mean, G)
-        print(f"| {split} | {len(G)} | {base:.1f} | {nn:.1f} ({nn / base:.3f}) |")
+        plain, mirror = nearest_pa(sk, train_pose, pose, beta), nearest_pa(sk, mirrored, pose, beta)
+        both = np.minimum(plain, mirror)
+        base = mean_pose_pa(sk, mean, root_free_joints(sk, pose, beta))
+        nn, nm = float(plain.mean()), float(both.mean())
+        print(
+            f"| {split} | {len(pose)} | {base:.1f} | {nn:.1f} ({nn / base:.3f}) | {nm:.1f} ({nm / base:.3f}) "
+            f"| {float((mirror < plain).mean()):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import pytest
 import roma
 import torch
 
+from synth.body.joints import MIRROR_PERM
 from synth.errors import SynthError
-from train.data import FLIP_PERM, PART_CLASSES, bone_part_labels
+from train.data import PART_CLASSES, bone_part_labels
 from train.losses import LossWeights, Skeleton, body_frame_joints3d_loss, joints3d_loss, part_loss, total_loss
 from train.models import HMR, MVIPER, ModelConfig, decode_phi, rotmat_to_6d
 
@@ -33,8 +34,8 @@ def test_bone_part_labels_nearest_bone_and_mirror():
     person = rng.random((3, 12, 12)) < 0.5
     labels = bone_part_labels(person, j2d)
     assert labels.max() < PART_CLASSES and len(np.unique(labels)) > 8
-    mirrored = bone_part_labels(person[:, :, ::-1], j2d[:, FLIP_PERM] * np.array([-1.0, 1.0]))
-    assert (mirrored == FLIP_PERM[labels[:, :, ::-1]]).all()
+    mirrored = bone_part_labels(person[:, :, ::-1], j2d[:, MIRROR_PERM] * np.array([-1.0, 1.0]))
+    assert (mirrored == MIRROR_PERM[labels[:, :, ::-1]]).all()
 
 
 def test_part_head_logits_and_loss():

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from synth.body.joints import PARENTS
+from synth.body.joints import MIRROR_PERM, PARENTS, mirror_joints, mirror_pose
 from synth.errors import SynthError
 from synth.scene.labels import BACKGROUND
 from synth.shards.sample import REQUIRED, decode_sample
@@ -31,10 +31,9 @@ log = logging.getLogger("train.data")
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-# SMPL joint order: left/right partners swapped by a horizontal flip.
-FLIP_PERM = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
 PART_CLASSES = 24  # bone-part labels: 0 background, j = the bone from PARENTS[j] to SMPL joint j (1..23)
 PART_STRIDE = 4  # the label map is crop_size / PART_STRIDE on a side (the ResNet stem's output grid)
+MIRRORED_PART = np.concatenate([[0], 1 + MIRROR_PERM])  # the parts pass's label 1 + j under a flip (0: no skin)
 
 
 @dataclass
@@ -49,19 +48,6 @@ class DataConfig:
     flip_prob: float = 0.5
     shuffle_buffer: int = 32  # clips (decoded samples) whose windows are interleaved while training
     passes: tuple = ()  # render passes to return, cropped like the images (synth/shards/passes.py): seg, depth, ...
-
-
-def flip_pose(theta: np.ndarray) -> np.ndarray:
-    """(..., 72) axis-angle pose of the mirror image (x -> -x): swap left/right joints, negate y and z.
-
-    Mirroring M = diag(-1, 1, 1) maps a rotation R to M R M, whose rotation vector is (r_x, -r_y, -r_z).
-    """
-    aa = theta.reshape(*theta.shape[:-1], 24, 3)[..., FLIP_PERM, :] * np.array([1.0, -1.0, -1.0], theta.dtype)
-    return aa.reshape(theta.shape)
-
-
-def flip_joints3d(j3d: np.ndarray) -> np.ndarray:
-    return j3d[..., FLIP_PERM, :] * np.array([-1.0, 1.0, 1.0], j3d.dtype)
 
 
 def square_boxes(bbox: np.ndarray, scale: float) -> np.ndarray:
@@ -124,7 +110,8 @@ def check_decoded_sample(s: dict[str, Any]) -> int:
 def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip: bool) -> np.ndarray:
     """A pass over the window's frames cropped like the images (nearest neighbour, so labels and
     depths stay exact; outside the image: 0, depth inf) and flipped with them. Flow vectors are
-    scaled to crop pixels (the clip's last frame has no flow: zeros); normals/flow x negate under the flip."""
+    scaled to crop pixels (the clip's last frame has no flow: zeros); normals/flow x negate under the flip,
+    and the parts labels (1 + SMPL joint) swap sides, as the joints do."""
     arr = np.asarray(frames, np.float32)
     arr = arr[..., None] if arr.ndim == 3 else arr
     out = np.zeros((len(boxes), size, size, arr.shape[-1]), np.float32)
@@ -149,6 +136,8 @@ def crop_pass(name: str, frames: np.ndarray, boxes: np.ndarray, size: int, flip:
         out = out[:, :, ::-1]
         if name in ("normals", "flow"):
             out[..., 0] *= -1
+        if name == "parts":
+            out = MIRRORED_PART[out.astype(np.int64)].astype(np.float32)
     out = out[..., 0] if name in ("seg", "parts", "depth") else out
     return out.astype(np.int64) if name in ("seg", "parts") else out
 
@@ -218,10 +207,10 @@ def make_window(
     theta = smpl["poses_cam"][sl].astype(np.float32)
     if flip:
         crops = crops[:, :, ::-1]
-        j2d = j2d[:, FLIP_PERM] * np.array([-1.0, 1.0])
-        vis = vis[:, FLIP_PERM]
-        j3d = flip_joints3d(j3d)
-        theta = flip_pose(theta)
+        j2d = j2d[:, MIRROR_PERM] * np.array([-1.0, 1.0])
+        vis = vis[:, MIRROR_PERM]
+        j3d = mirror_joints(j3d)
+        theta = mirror_pose(theta)
     has_3d = np.isfinite(j3d).all((1, 2))
     half = boxes[:, 2] / 2
     passes = {

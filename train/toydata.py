@@ -16,12 +16,11 @@ from PIL import Image, ImageDraw
 from synth.annotate.cameras import CameraTrack
 from synth.annotate.project import SMPL_PARENTS, project
 from synth.annotate.sample import annotate_camera
+from synth.body.joints import LEFT_JOINTS, RIGHT_JOINTS
 from synth.shards.sample import encode_sample, sample_key
 from synth.shards.tario import write_tar
 
 CAMERA_NAMES = ("east", "west", "south", "north")
-LEFT = {1, 4, 7, 10, 13, 16, 18, 20, 22}
-RIGHT = {2, 5, 8, 11, 14, 17, 19, 21, 23}
 
 
 def look_at(centre: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +62,7 @@ def draw_frame(
     for j, p in enumerate(SMPL_PARENTS):
         if p < 0:
             continue
-        colour = (230, 40, 40) if j in LEFT else (40, 80, 230) if j in RIGHT else (240, 220, 60)
+        colour = (230, 40, 40) if j in LEFT_JOINTS else (40, 80, 230) if j in RIGHT_JOINTS else (240, 220, 60)
         draw.line([tuple(j2d[p]), tuple(j2d[j])], fill=colour, width=width)
     return np.asarray(pil)
 

