@@ -262,8 +262,9 @@ VIEW_BAND = (-0.21, 0.12)
 @functools.lru_cache(maxsize=64)
 def hdri_luminance(path: str) -> dict[str, float] | None:
     """Measured luminance of an equirectangular HDRI (linear, Rec. 709 weights; solid-angle
-    weighted): `mean` over the sphere (what lights the subject) and the `band_p10`/`band_median`/
-    `band_p90` of the camera-visible band VIEW_BAND. None when no reader can open it here (a Blender binary's
+    weighted): `mean` over the sphere, the `band_p10`/`band_median`/`band_p90` of the camera-visible
+    band VIEW_BAND, and what lights the subject: `subject` and `subject_max`, the median and the
+    brightest over facing directions of an upright white card's radiance (_card_light). None when no reader can open it here (a Blender binary's
     builtin HDRI without the bpy wheel): the sampler then leaves the strength unnormalised."""
     resolved = resolve_asset(path)
     oiio = _oiio()
@@ -286,6 +287,7 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
     band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
     if not band.any():  # an image of a few rows: the row(s) nearest the horizon
         band = np.abs(elevation) == np.abs(elevation).min()
+    subject, subject_max = _card_light(lum, elevation)
     values, w = lum[band].ravel(), weight[band].ravel()
     order = np.argsort(values)
     cdf = np.cumsum(w[order]) / w.sum()
@@ -295,4 +297,44 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
         "band_p10": round(quantile(0.1), 5),
         "band_median": round(quantile(0.5), 5),
         "band_p90": round(quantile(0.9), 5),
+        "subject": round(subject, 5),
+        "subject_max": round(subject_max, 5),
     }
+
+
+def _card_light(lum: np.ndarray, elevation: np.ndarray, azimuths: int = 32) -> tuple[float, float]:
+    """(median, max) over `azimuths` horizontal facing directions of the irradiance / pi an upright card
+    gets from the HDRI of luminance `lum` (H, W; rows at `elevation`): the radiance a white card would
+    show, so a grey card of albedo a shows a x this. The median, not the mean: a sun's side would lift
+    the mean over most of the views."""
+    h, w = lum.shape
+    bh, bw = max(1, h // 32), max(1, w // 64)  # blocks: the light's direction to ~3 degrees is plenty
+    rows, cols = h // bh, w // bw
+    blocks = lum[: rows * bh, : cols * bw].reshape(rows, bh, cols, bw).mean(axis=(1, 3))
+    el = elevation[: rows * bh].reshape(rows, bh).mean(axis=1)
+    phi = 2 * np.pi * (np.arange(cols) + 0.5) / cols
+    # radiance x solid angle x the card's horizontal cosine factor cos(el): dw = cos(el) dEl dphi
+    weighted = blocks * (np.cos(el) ** 2 * (np.pi / rows) * (2 * np.pi / cols))[:, None]
+    facing = np.maximum(np.cos(phi[None, :] - 2 * np.pi * np.arange(azimuths)[:, None] / azimuths), 0.0)
+    per_azimuth = facing @ weighted.sum(axis=0) / np.pi
+    return float(np.median(per_azimuth)), float(per_azimuth.max())
+
+
+@functools.lru_cache(maxsize=64)
+def photo_luminance(path: str) -> float | None:
+    """Mean linear luminance (Rec. 709, the sRGB values decoded) of the photo at `path`: by the
+    metering convention that a scene averages an 18 % grey, a grey card in the photo's light shows
+    about this. None when Pillow cannot read it."""
+    from PIL import Image
+
+    from synth.blender_scripts.common import srgb_decode
+
+    resolved = resolve_asset(path)
+    if resolved is None or not resolved.is_file():
+        return None
+    try:
+        with Image.open(resolved) as img:
+            rgb = np.asarray(img.convert("RGB"), np.float64) / 255.0
+    except OSError:
+        return None
+    return round(float((srgb_decode(rgb) @ np.array([0.2126, 0.7152, 0.0722])).mean()), 5)

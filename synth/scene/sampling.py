@@ -10,7 +10,15 @@ import numpy as np
 
 from synth.errors import SynthError
 from synth.scene.labels import GARMENT_SLOTS
-from synth.scene.render_assets import hdri_luminance, list_hdris, list_photos, list_textures, plate_photo
+from synth.scene.lighting import balance, draw_lights
+from synth.scene.render_assets import (
+    hdri_luminance,
+    list_hdris,
+    list_photos,
+    list_textures,
+    photo_luminance,
+    plate_photo,
+)
 from synth.scene.spec import (
     BACKGROUNDS,
     CAMERA_NAMES,
@@ -161,7 +169,8 @@ def _background(
     env = {"path": path, "rotation": rotation, "strength": strength, "exposure": round(stops, 4), "luminance": lum}
     if kind == "hdri":
         return {"kind": "hdri", **env}
-    return {"kind": "photo", **_photo(rng, photos, plate_prob), "light": env}
+    photo = _photo(rng, photos, plate_prob)
+    return {"kind": "photo", **photo, "luminance": photo_luminance(photo["path"]), "light": env}
 
 
 # Photo backgrounds: a wall photo and a ground photo (render_assets.PLATE_PHOTOS) laid out as a set at
@@ -288,27 +297,10 @@ def _shoes(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
-def _lights(rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Four area lights, one per quadrant around the subject, random strength/size/tint."""
-    out = []
-    for k in range(4):
-        out.append(
-            {
-                "azimuth": float(np.pi / 4 + k * np.pi / 2 + rng.uniform(-0.4, 0.4)),
-                "elevation": float(rng.uniform(0.3, 1.0)),
-                "distance": float(rng.uniform(3.0, 5.0)),
-                "size": float(rng.uniform(1.0, 3.0)),
-                "power": float(rng.uniform(100.0, 900.0)),  # watts
-                "color": [round(float(c), 4) for c in 1.0 - rng.uniform(0.0, 0.15, 3)],
-            }
-        )
-    return out
-
-
 def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec:
     """Draw a SceneSpec from `seed`; settings as in the pipeline's `render:` config (plus SceneSpec fields)."""
     settings = dict(settings or {})
-    drawn = {"seed", "background", "skin", "hair", "eyes", "shoes", "ground", "garment_materials", "lights", "cameras"}
+    drawn = {"seed", "background", "skin", "hair", "eyes", "shoes", "ground", "garment_materials", "lights", "lighting", "cameras"}
     fields = {f.name for f in dataclasses.fields(SceneSpec)} - drawn
     unknown = set(settings) - fields - _SAMPLER_KEYS
     if unknown:
@@ -348,25 +340,30 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
         # the contact shadow: Cycles traces the ground only within its reach of the feet, beside the
         # subject's border (docs/BENCHMARKS.md#rendering); ground_shadow=False leaves it out
         kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", True) else {}
-    return SceneSpec(
-        seed=int(seed),
-        **kwargs,
-        background=_background(
+    background = _background(
             bg_rng,
             bg_kind,
             hdris,
             photos,
             float(settings.get("photo_prob", 0.5)),
             float(settings.get("plate_prob", PLATE_PROB)),
-        ),
+    )
+    cameras = [
+        {"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
+        for c, c_az in enumerate((0.0, np.pi, -np.pi / 2, np.pi / 2)[:n_cam])
+    ]
+    lights, ratio = draw_lights(light_rng)
+    lighting = balance(background, lights, ratio, cameras)  # sets the lights' power, scales the HDRI
+    return SceneSpec(
+        seed=int(seed),
+        **kwargs,
+        background=background,
         skin=skin,
         garment_materials=[
             _garment_material(cloth_rng, textures, float(settings.get("texture_prob", 0.5))) | _cloth_finish(finish_rng)
             for _ in range(GARMENT_SLOTS)
         ],
-        lights=_lights(light_rng),
-        cameras=[
-            {"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
-            for c, c_az in enumerate((0.0, np.pi, -np.pi / 2, np.pi / 2)[:n_cam])
-        ],
+        lights=lights,
+        lighting=lighting,
+        cameras=cameras,
     )

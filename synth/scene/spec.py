@@ -44,6 +44,7 @@ class SceneSpec:
     ground: dict[str, Any] = field(default_factory=dict)  # shadow: a shadow-catching floor under the feet
     garment_materials: list[dict[str, Any]] = field(default_factory=list)  # one per garment slot, job order
     lights: list[dict[str, Any]] = field(default_factory=list)  # 4 area lights around the subject
+    lighting: dict[str, Any] = field(default_factory=dict)  # lights' ratio to the HDRI, exposure, grey card
     cameras: list[dict[str, Any]] = field(default_factory=list)  # name, azimuth, elevation (radians)
 
     def to_json(self) -> dict[str, Any]:
