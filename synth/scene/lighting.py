@@ -26,7 +26,7 @@ CARD_ALBEDO = 0.18
 # dark), and the brightest card (the HDRI's brightest side plus the lights on the most lit camera) held
 # under CARD_PEAK (sRGB 200, linear 0.58: white fabric, albedo ~0.8, then reaches the Standard view's clip
 # only on the key-lit side).
-CARD_FLOOR, CARD_PEAK = float(srgb_decode(120 / 255)), float(srgb_decode(200 / 255))
+CARD_FLOOR, CARD_PEAK = float(srgb_decode(128 / 255)), float(srgb_decode(200 / 255))
 MAX_RAISE_STOPS = 1.0
 # The lights' total on-axis light as a fraction of the HDRI's mean on the subject. A card facing a camera
 # sees about two of the four at ~50 % of on-axis, so the HDRI gives 55-90 % of its light; at least a
