@@ -133,12 +133,13 @@ def hdri_rows(args, size: int, K: np.ndarray) -> None:
             azimuth = CAMERA_AZIMUTHS[int(rng.integers(4))]
             stops = float(rng.uniform(*EXPOSURE_STOPS))
             strength = exposure_base(lum) * 2.0**stops
+            rotation = float(rng.uniform(0, 2 * np.pi))
             lights, ratio = draw_lights(np.random.default_rng([k, 3]))
-            background = {"kind": "hdri", "strength": strength, "luminance": lum}
+            background = {"kind": "hdri", "strength": strength, "rotation": rotation, "luminance": lum}
             balance(background, lights, ratio, cameras)
             views.append(
                 {
-                    "rotation": float(rng.uniform(0, 2 * np.pi)),
+                    "rotation": rotation,
                     "azimuth": azimuth,
                     "R": view_rotation(azimuth, float(rng.uniform(-0.03, 0.12))),
                     "before": (strength, before_lights(np.random.default_rng([k, 3]))),

@@ -21,14 +21,17 @@ from synth.blender_scripts.common import srgb_decode, srgb_encode
 from synth.scene.placement import camera_direction
 
 CARD_ALBEDO = 0.18
-# Display window of the grey card: its mean over the cameras raised to at least CARD_FLOOR (sRGB 120,
-# linear 0.19), at most MAX_RAISE_STOPS over the background's own exposure (a genuinely dark scene stays
-# dark), and the brightest card (the HDRI's brightest side plus the lights on the most lit camera) held
-# under CARD_PEAK (sRGB 200, linear 0.58: white fabric, albedo ~0.8, then reaches the Standard view's clip
-# only on the key-lit side).
+# Display window of the grey card: the model's typical card (the HDRI's median facing direction, the
+# lights' mean over the cameras) raised to at least CARD_FLOOR (sRGB 128, linear 0.22: the measured median
+# view then comes out at ~120, the sum's median under the sum of medians), by at most MAX_RAISE_STOPS over
+# the background's own exposure (1.5 stops whitened a quarter of builtin sunset's background), the lights
+# filling in the rest; and the brightest card (the HDRI's brightest side plus the lights on the most lit
+# camera) held under CARD_PEAK (sRGB 200, linear 0.58: white fabric, albedo ~0.8, then reaches the
+# Standard view's clip only on the key-lit side). docs/BENCHMARKS.md#rendering has the figures.
 CARD_FLOOR, CARD_PEAK = float(srgb_decode(128 / 255)), float(srgb_decode(200 / 255))
 MAX_RAISE_STOPS = 1.0
-# The lights' total on-axis light as a fraction of the HDRI's mean on the subject. A card facing a camera
+# The lights' total on-axis light as a fraction of the HDRI's light on the subject (its median facing
+# direction). A card facing a camera
 # sees about two of the four at ~50 % of on-axis, so the HDRI gives 55-90 % of its light; at least a
 # third is a key/fill modulation that shapes the face. One light is the key; each fill's share is
 # FILL_WEIGHT of the key's.
@@ -65,6 +68,19 @@ def draw_lights(rng: np.random.Generator) -> tuple[list[dict[str, Any]], float]:
     return lights, round(float(rng.uniform(*LIGHT_RATIO)), 5)
 
 
+def aim_key(lights: list[dict[str, Any]], azimuth: float) -> None:
+    """Make the light nearest world `azimuth` (the HDRI's brightest side) the key and turn it there,
+    keeping its drawn jitter: the key then reinforces the environment's own light direction instead of
+    casting a second, contradicting one (a sun from the west and a key from the east)."""
+    gap = [abs((light["azimuth"] - azimuth + np.pi) % (2 * np.pi) - np.pi) for light in lights]
+    nearest = lights[int(np.argmin(gap))]
+    drawn = next(light for light in lights if light["key"])
+    drawn["key"], nearest["key"] = False, True
+    drawn["share"], nearest["share"] = nearest["share"], drawn["share"]
+    quadrant = np.pi / 4 + np.pi / 2 * np.round((nearest["azimuth"] - np.pi / 4) / (np.pi / 2))
+    nearest["azimuth"] = float(azimuth + nearest["azimuth"] - quadrant)
+
+
 def light_radiance_per_watt(light: dict[str, Any], normal: np.ndarray) -> float:
     """White-card radiance (irradiance / pi) per watt of `light` on a card with world normal `normal`."""
     to_light = camera_direction(light["azimuth"], light["elevation"])
@@ -75,13 +91,16 @@ def light_radiance_per_watt(light: dict[str, Any], normal: np.ndarray) -> float:
 def balance(
     background: dict[str, Any], lights: list[dict[str, Any]], ratio: float, cameras: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Set each light's `power` and scale the lighting HDRI's `strength` (in `background`, in place);
+    """Aim the key at the HDRI's brightest side, set each light's `power` and scale the lighting HDRI's
+    `strength` (in `background` and `lights`, in place);
     return the `lighting` record: the ratio, the exposure applied (stops), and the predicted grey card
     (display x 255, mean over the cameras and the brightest) with the HDRI's share of its light."""
     env = background if background["kind"] == "hdri" else background["light"]
     lum = env.get("luminance") or {}
     subject, subject_max = lum.get("subject", 1.0), lum.get("subject_max", 1.0)  # unread: a uniform sky of 1
     e_env, e_env_max = env["strength"] * subject, env["strength"] * subject_max
+    if "subject_azimuth" in lum:  # the HDRI turned by `rotation` about Z (Cycles' mapping node)
+        aim_key(lights, lum["subject_azimuth"] - env["rotation"])
     for light in lights:
         on_axis = light_radiance_per_watt(light, camera_direction(light["azimuth"], light["elevation"]))
         light["power"] = light["share"] * ratio * e_env / on_axis

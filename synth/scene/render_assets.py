@@ -287,7 +287,7 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
     band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
     if not band.any():  # an image of a few rows: the row(s) nearest the horizon
         band = np.abs(elevation) == np.abs(elevation).min()
-    subject, subject_max = _card_light(lum, elevation)
+    subject, subject_max, subject_azimuth = _card_light(lum, elevation)
     values, w = lum[band].ravel(), weight[band].ravel()
     order = np.argsort(values)
     cdf = np.cumsum(w[order]) / w.sum()
@@ -299,25 +299,29 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
         "band_p90": round(quantile(0.9), 5),
         "subject": round(subject, 5),
         "subject_max": round(subject_max, 5),
+        "subject_azimuth": round(subject_azimuth, 5),
     }
 
 
-def _card_light(lum: np.ndarray, elevation: np.ndarray, azimuths: int = 32) -> tuple[float, float]:
-    """(median, max) over `azimuths` horizontal facing directions of the irradiance / pi an upright card
-    gets from the HDRI of luminance `lum` (H, W; rows at `elevation`): the radiance a white card would
-    show, so a grey card of albedo a shows a x this. The median, not the mean: a sun's side would lift
-    the mean over most of the views."""
+def _card_light(lum: np.ndarray, elevation: np.ndarray, azimuths: int = 32) -> tuple[float, float, float]:
+    """(median, max, the max's facing azimuth) over `azimuths` horizontal facing directions of the
+    irradiance / pi an upright card gets from the HDRI of luminance `lum` (H, W; rows at `elevation`):
+    the radiance a white card would show, so a grey card of albedo a shows a x this. The median, not
+    the mean: a sun's side would lift the mean over most of the views. The azimuth is in the HDRI's
+    frame as Cycles maps it (atan2(y, x) = 2 pi (0.5 - u), u the column's centre / width)."""
     h, w = lum.shape
     bh, bw = max(1, h // 32), max(1, w // 64)  # blocks: the light's direction to ~3 degrees is plenty
     rows, cols = h // bh, w // bw
     blocks = lum[: rows * bh, : cols * bw].reshape(rows, bh, cols, bw).mean(axis=(1, 3))
     el = elevation[: rows * bh].reshape(rows, bh).mean(axis=1)
-    phi = 2 * np.pi * (np.arange(cols) + 0.5) / cols
+    phi = 2 * np.pi * (0.5 - (np.arange(cols) + 0.5) / cols)
     # radiance x solid angle x the card's horizontal cosine factor cos(el): dw = cos(el) dEl dphi
     weighted = blocks * (np.cos(el) ** 2 * (np.pi / rows) * (2 * np.pi / cols))[:, None]
-    facing = np.maximum(np.cos(phi[None, :] - 2 * np.pi * np.arange(azimuths)[:, None] / azimuths), 0.0)
+    facing_azimuth = 2 * np.pi * np.arange(azimuths) / azimuths
+    facing = np.maximum(np.cos(phi[None, :] - facing_azimuth[:, None]), 0.0)
     per_azimuth = facing @ weighted.sum(axis=0) / np.pi
-    return float(np.median(per_azimuth)), float(per_azimuth.max())
+    brightest = int(np.argmax(per_azimuth))
+    return float(np.median(per_azimuth)), float(per_azimuth[brightest]), float(facing_azimuth[brightest])
 
 
 @functools.lru_cache(maxsize=64)
