@@ -129,8 +129,8 @@ def _cloth_finish(rng: np.random.Generator) -> dict[str, float]:
 # HDRI exposure: each HDRI's strength comes from its own measured luminance (render_assets.hdri_luminance),
 # so that the background the cameras see lands at BAND_TARGET (linear; sRGB 137) at its median, within
 # [BAND_LOW, BAND_HIGH] at its darkest and brightest tenth (sRGB 48 .. 231, under the Standard view's clip
-# at 1), and the whole sphere's mean (the light on the subject) at most LIGHT_CAP; then EXPOSURE_STOPS of
-# seeded variation. Where the band's tenths span more than that window (a bright window or sunlit wall
+# at 1), and the whole sphere's mean at most LIGHT_CAP; then EXPOSURE_STOPS of seeded variation, and the
+# lighting's exposure for the subject (synth.scene.lighting.balance, with the lights). Where the band's tenths span more than that window (a bright window or sunlit wall
 # beside dark furniture) the strength splits the excess evenly in stops between the two ends: capping
 # the bright tenth alone put interior's room 2 stops under and its dark side near black behind the
 # subject; a fixed U(0.6, 1.4) strength left courtyard and interior white (docs/BENCHMARKS.md#rendering).
@@ -300,7 +300,19 @@ def _shoes(rng: np.random.Generator) -> dict[str, Any]:
 def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec:
     """Draw a SceneSpec from `seed`; settings as in the pipeline's `render:` config (plus SceneSpec fields)."""
     settings = dict(settings or {})
-    drawn = {"seed", "background", "skin", "hair", "eyes", "shoes", "ground", "garment_materials", "lights", "lighting", "cameras"}
+    drawn = {
+        "seed",
+        "background",
+        "skin",
+        "hair",
+        "eyes",
+        "shoes",
+        "ground",
+        "garment_materials",
+        "lights",
+        "lighting",
+        "cameras",
+    }
     fields = {f.name for f in dataclasses.fields(SceneSpec)} - drawn
     unknown = set(settings) - fields - _SAMPLER_KEYS
     if unknown:
@@ -341,12 +353,12 @@ def sample_scene(seed: int, settings: dict[str, Any] | None = None) -> SceneSpec
         # subject's border (docs/BENCHMARKS.md#rendering); ground_shadow=False leaves it out
         kwargs["ground"] = {"shadow": True} if settings.get("ground_shadow", True) else {}
     background = _background(
-            bg_rng,
-            bg_kind,
-            hdris,
-            photos,
-            float(settings.get("photo_prob", 0.5)),
-            float(settings.get("plate_prob", PLATE_PROB)),
+        bg_rng,
+        bg_kind,
+        hdris,
+        photos,
+        float(settings.get("photo_prob", 0.5)),
+        float(settings.get("plate_prob", PLATE_PROB)),
     )
     cameras = [
         {"name": CAMERA_NAMES[c], "azimuth": float(c_az), "elevation": float(cam_rng.uniform(-0.03, 0.12))}
