@@ -77,7 +77,9 @@ def dressing_pose(seq) -> np.ndarray:
     from synth.motion.interpolate import rest_pose
 
     lead = getattr(seq, "lead_in", None)
-    pose = np.asarray(seq.poses[0], np.float64).reshape(24, 3).copy() if lead is not None and lead[0] else rest_pose("a")
+    pose = (
+        np.asarray(seq.poses[0], np.float64).reshape(24, 3).copy() if lead is not None and lead[0] else rest_pose("a")
+    )
     pose[0] = 0.0
     return pose.reshape(72)
 
