@@ -558,14 +558,16 @@ class RigidAttachment:
     def evaluate(self, verts: np.ndarray) -> np.ndarray:
         """(P, 3) the points on the body posed as verts (Vb, 3)."""
         P = len(self.offset)
+        if P == 0:
+            return np.zeros((0, 3))
         g = self.gather @ np.asarray(verts, np.float64)
         centre, H = g[:P], g[P:].reshape(3, P, 3).transpose(1, 0, 2)  # H = sum_k r_k x_k^T (P, 3, 3)
-        import roma
-        import torch
-
-        # The rotation maximising tr(R^T sum_k x_k r_k^T), reflections excluded (Kabsch), as MoSh's fit does.
-        R = roma.special_procrustes(torch.as_tensor(H.transpose(0, 2, 1)), method="svd").numpy()
-        return centre + np.einsum("pij,pj->pi", R, self.offset)
+        # The rotation maximising tr(R^T sum_k x_k r_k^T), reflections excluded (Kabsch): roma's
+        # special_procrustes (the SVD path MoSh's fit uses) to 1e-15, in numpy's batched SVD without
+        # torch's per-call overhead (0.6 of 1.5 ms per substep for a collar's 76 pins: every substep pays it).
+        U, _, Vt = np.linalg.svd(H.transpose(0, 2, 1))
+        U[:, :, 2] *= np.sign(np.linalg.det(U @ Vt))[:, None]
+        return centre + np.einsum("pij,pj->pi", U @ Vt, self.offset)
 
 
 def _frames(tri: np.ndarray) -> np.ndarray:

@@ -148,8 +148,10 @@ class Attachments:
     def evaluate(self, verts: np.ndarray) -> np.ndarray:
         """(P, 3) the pinned vertices' targets on the body posed as verts (Vb, 3)."""
         out = np.empty((len(self.collar), 3))
-        out[self.collar] = self.rigid.evaluate(verts)
-        out[~self.collar] = self.embedding.evaluate(verts, self.faces)
+        if self.collar.any():
+            out[self.collar] = self.rigid.evaluate(verts)
+        if not self.collar.all():
+            out[~self.collar] = self.embedding.evaluate(verts, self.faces)
         return out
 
 

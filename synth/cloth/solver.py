@@ -79,6 +79,7 @@ class ImplicitCloth:
         self.cg_residual_max = 0.0  # and the largest over all solves (a solve that stopped at the cap)
         self.steps = 0
         self._adj = kernels.adjacency(self.springs.i, self.springs.j, V)
+        self._stretch: tuple | None = None  # (strain_limit, i, j, limit length) of the stretch springs
         self._gravity = np.asarray(self.settings.gravity, np.float64)
         if self.settings.device not in DEVICES:
             raise SynthError(f"unknown cloth device {self.settings.device!r}", fix=f"use one of {', '.join(DEVICES)}")
@@ -183,8 +184,15 @@ class ImplicitCloth:
             self._batch.limit_strain(h, [weights])
             return
         st = self.settings
-        m = self.springs.kind == 0
-        si, sj, L = self.springs.i[m], self.springs.j[m], self.springs.rest[m] * (1 + st.strain_limit)
+        if self._stretch is None or self._stretch[0] != st.strain_limit:  # every substep: kept
+            m = self.springs.kind == 0
+            self._stretch = (
+                st.strain_limit,
+                self.springs.i[m],
+                self.springs.j[m],
+                self.springs.rest[m] * (1 + st.strain_limit),
+            )
+        _, si, sj, L = self._stretch
         w = self._strain_weights(weights)
         self.x = np.ascontiguousarray(self.x, np.float64)
         x0 = self.x.copy()
