@@ -1,7 +1,7 @@
 """Cloth peer comparison: our implicit solver vs Blender's cloth modifier on the same garment and motion.
 
     python benchmarks/cloth.py [--garments tshirt,trousers] [--material cotton] [--frames 40] [--substeps 4]
-                               [--motion builtin:walk | PATH.bvh] [--threads 2]
+                               [--motion builtin:walk | PATH.bvh] [--threads 2] [--repeats 1]
 
 Both solvers get the same garment mesh (synth.cloth.garments.build_garment on the embedded body), the same
 body motion (a built-in walk, or a MoShed CMU BVH, with the pipeline's default T-pose lead-in), the same
@@ -20,7 +20,9 @@ Penetration, stretch and the penetrating fraction are measured identically for b
 distance of every garment vertex to the full body mesh (synth.cloth.collision.MeshCollider) each frame,
 a vertex counted inside only where the body's winding number agrees (the closed body mesh).
 Timing is wall time per simulated frame (Blender: scene.frame_set including the body's shape keys; ours:
-the substeps, after an untimed 3-frame warm-up that compiles or loads the numba kernels).
+the substeps, after an untimed 3-frame warm-up that compiles or loads the numba kernels). With --repeats R both
+solvers run R times, alternating which goes first, and each keeps its fastest run (the outputs are the same every
+run): on a machine shared with other work, one run's ratio moved by 1.6x between two runs of the same code.
 """
 
 from __future__ import annotations
@@ -248,6 +250,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40, help="frames simulated, lead-in included")
     ap.add_argument("--substeps", type=int, default=4, help="our substeps = Blender's quality steps")
     ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads for ours (Blender uses its own)")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each solver; each keeps its fastest")
     args = ap.parse_args()
 
     import torch
@@ -272,10 +275,16 @@ def main() -> None:
             f"{kind}: {len(garment.verts)} verts, {int(garment.pinned.sum())} pinned; Blender settings "
             + ", ".join(f"{k} {v:.4g}" for k, v in p.items())
         )
-        runs = [
-            run_ours(garment, mat, rest_body, frames, body, seq.fps, args.substeps),
-            run_blender(garment, mat, rest_body, frames, faces, seq.fps, args.substeps),
+        solvers = [
+            (run_ours, (garment, mat, rest_body, frames, body, seq.fps, args.substeps)),
+            (run_blender, (garment, mat, rest_body, frames, faces, seq.fps, args.substeps)),
         ]
+        runs: list[Run | None] = [None, None]
+        for r in range(max(args.repeats, 1)):
+            for k in (0, 1) if r % 2 == 0 else (1, 0):  # alternating: neither always runs after the other
+                run = solvers[k][0](*solvers[k][1])
+                if runs[k] is None or run.seconds_per_frame < runs[k].seconds_per_frame:
+                    runs[k] = run
         ref = runs[1].seconds_per_frame
         for r in runs:
             rows.append((kind, r, measure(r, garment, frames, faces), r.seconds_per_frame / ref))
