@@ -1,4 +1,5 @@
-"""Why MoSh's per-frame Kabsch (synth/mosh/fit._kabsch) is roma.special_procrustes on its SVD path: whole
+"""Why MoSh's per-frame Kabsch (synth/mosh/fit._kabsch) is the SVD path of roma.special_procrustes (computed by
+synth.motion.rotations.special_procrustes): whole
 fits (`fit_joints`, the five shared CMU clips, both paths) with each variant, interleaved per fit (ABBA), N
 times; per clip and path the fastest of N (other jobs load the machine), summed. Rows: `svd` (the fit's),
 `svd again` (the same function: the noise floor of the speed ratio) and `horn` (roma's default method,

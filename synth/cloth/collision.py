@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from synth.motion.rotations import special_procrustes
+
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) area-weighted unit vertex normals (float64)."""
@@ -562,12 +564,8 @@ class RigidAttachment:
             return np.zeros((0, 3))
         g = self.gather @ np.asarray(verts, np.float64)
         centre, H = g[:P], g[P:].reshape(3, P, 3).transpose(1, 0, 2)  # H = sum_k r_k x_k^T (P, 3, 3)
-        # The rotation maximising tr(R^T sum_k x_k r_k^T), reflections excluded (Kabsch): roma's
-        # special_procrustes (the SVD path MoSh's fit uses) to 1e-15, in numpy's batched SVD without
-        # torch's per-call overhead (0.6 of 1.5 ms per substep for a collar's 76 pins: every substep pays it).
-        U, _, Vt = np.linalg.svd(H.transpose(0, 2, 1))
-        U[:, :, 2] *= np.sign(np.linalg.det(U @ Vt))[:, None]
-        return centre + np.einsum("pij,pj->pi", U @ Vt, self.offset)
+        R = special_procrustes(H.transpose(0, 2, 1))  # maximises tr(R^T sum_k x_k r_k^T)
+        return centre + np.einsum("pij,pj->pi", R, self.offset)
 
 
 def _frames(tri: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ from synth.mosh.orientation import (
     rest_offsets,
     transfer_twist,
 )
+from synth.motion.rotations import special_procrustes
 from synth.sequence import MoshedSequence
 
 FIT_VERSION = 4  # bump when the fit changes results: invalidates the cache
@@ -127,10 +128,7 @@ def _kabsch(rest_vecs: np.ndarray, target_vecs: np.ndarray) -> np.ndarray:
     target_vecs (T,H,3). roma's SVD path, not its default Horn method: where the rest vectors are
     parallel (a point at the joint itself while its offset is still zero) the twist about them is
     free, and the fit ends more accurate from the SVD's choice (benchmarks/mosh_kabsch.py)."""
-    import roma
-
-    M = torch.as_tensor(np.einsum("thb,ha->tba", target_vecs, rest_vecs))  # sum_h d_h r_h^T
-    return roma.special_procrustes(M, method="svd").numpy()
+    return special_procrustes(np.einsum("thb,ha->tba", target_vecs, rest_vecs))  # sum_h d_h r_h^T
 
 
 def init_betas(model: JointModel, smpl_idx: np.ndarray, targets: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
