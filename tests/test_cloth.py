@@ -115,6 +115,39 @@ def test_a_fast_body_does_not_tunnel_through_the_cloth():
     assert res.verts[-1][:, 1].max() > 0.6  # carried up with the sphere, not left behind
 
 
+def test_cloth_pinched_between_two_body_parts_ends_between_them():
+    """A sheet 5 mm off one sphere (its home part), whose neighbour, a part that is not its relative (as the
+    belly is not the thigh's), closes in until the skins are 3 mm apart, less than the two thicknesses (8 mm):
+    the pinched cloth ends in the gap, inside neither (with the closest point taken over both spheres, the
+    code before the two-sided contact left it on the home sphere's skin and 0.3 mm into it; with the home
+    part alone, the neighbour would come through it)."""
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.1)
+    sv, sf = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    r_in = np.abs(np.einsum("fi,fi->f", np.asarray(sphere.face_normals), sv[sf[:, 0]])).min()  # inscribed
+    body = np.vstack([sv - [0.11, 0, 0], sv + [0.11, 0, 0]])
+    faces = np.vstack([sf, sf + len(sv)])
+    labels = np.repeat([0, 1], len(sv))
+    flat, tri = sheet(7, 0.04)
+    verts = np.c_[np.full(len(flat), -0.005), flat[:, 0], flat[:, 2]]  # the yz plane, 5 mm off the left skin
+    g = Garment("skirt", verts, tri, np.zeros((len(verts), 2)), np.zeros(len(verts), bool), 0.01)
+    T = 16
+    shift = np.r_[np.linspace(0.0, 0.017, 10), np.full(T - 10, 0.017)]  # the right sphere moves 17 mm left
+    frames = np.repeat(body[None], T, 0)
+    frames[:, len(sv) :, 0] -= shift[:, None]
+    mat = get_material("cotton")  # 4 mm thickness
+    settings = SolverSettings(gravity=(0.0, 0.0, 0.0))
+    res = simulate_garments([g], [mat], body, frames, faces, 30.0, 4, settings, body_labels=labels,
+                            body_parents=np.array([-1, -1]))  # fmt: skip
+    for t in (T - 5, T - 1):
+        x = res.verts[t].astype(np.float64)
+        left = np.linalg.norm(x - [-0.11, 0, 0], axis=1)
+        right = np.linalg.norm(x - [0.11 - shift[t], 0, 0], axis=1)
+        assert left.min() > r_in and right.min() > r_in, t  # inside neither
+        middle = np.argmin(np.linalg.norm(x[:, 1:], axis=1))
+        gap = 0.22 - shift[t] - 0.2  # 3 mm between the skins on the axis
+        assert -0.11 + 0.1 < x[middle, 0] < -0.11 + 0.1 + gap  # in the gap
+
+
 def test_divergence_is_reported_with_sequence_and_frame():
     g, sv, sf = _sphere_garment()
     frames = np.repeat(sv[None], 6, 0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from synth.cloth.collision import MeshCollider, PartCollider, RigidAttachment, track, vertex_normals
+from synth.cloth.collision import MeshCollider, PartCollider, RigidAttachment, Tracked, pinch, track, vertex_normals
 
 
 def brute_force(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,30 +122,49 @@ def test_part_collider_keeps_each_point_on_its_allowed_parts(blob):
         np.testing.assert_array_equal(prox.vertex[mine], used[d.argmin(1)])
 
 
-def test_part_collider_adds_the_extra_parts_for_flagged_points_only(blob):
-    """Quarter 2 is not a relative of quarter 0, but points homed on 0 and flagged in `also` may
-    touch it (`extra`: the forearms and hands for a skirt): after the half turn quarter 2 lies under
-    the points homed on 0; the flagged ones find it, the unflagged ones stay on quarters 0-1."""
+def test_part_collider_queries_the_other_parts_apart_and_only_within_reach(blob):
+    """query_others: each point's closest point among the faces of the parts *not* around its home part
+    (the exact one where its nearest such vertex's fan holds it), and signed +inf where no such vertex
+    is within reach; query and query_others together cover every face."""
     verts, faces, dirs, rng = blob
     labels = ((np.arctan2(verts[:, 1], verts[:, 0]) % (2 * np.pi)) // (np.pi / 2)).astype(np.int64)
     parents = np.array([-1, 0, 1, 2])
     points = dirs * rng.uniform(0.15, 0.3, len(dirs))[:, None]
     home = labels[np.linalg.norm(points[:, None] - verts[None], axis=2).argmin(1)]
-    also = np.arange(len(points)) % 2 == 0
-    col = PartCollider(faces, labels, parents, home, also, extra=(2,))
-    c, s = np.cos(np.pi), np.sin(np.pi)
-    prox = col.query(points, verts @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]]))
-    on_2 = (labels[faces[prox.face]] == 2).all(1)  # wholly on quarter 2
-    on_zero = home == 0
-    assert not on_2[on_zero & ~also].any()
-    assert on_2[on_zero & also].mean() > 0.5
-    plain = PartCollider(faces, labels, parents, home)
-    np.testing.assert_array_equal(col.query(points, verts).face[~also], plain.query(points, verts).face[~also])
-    # `adjacent` widens a part's relatives for all its points (the chest and upper arms at the armpit)
-    wide = PartCollider(faces, labels, parents, home, adjacent={0: (2,)})
-    turned = verts @ np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
-    wide_on_2 = (labels[faces[wide.query(points, turned).face]] == 2).all(1)
-    assert wide_on_2[on_zero].mean() > 0.5
+    col = PartCollider(faces, labels, parents, home)
+    allowed = {0: {0, 1}, 1: {0, 1, 2}, 2: {1, 2, 3}, 3: {2, 3}}
+    other = np.array([[not (set(labels[f]) & allowed[h]) for f in faces] for h in range(4)])
+    np.testing.assert_array_equal(col.others | col.allow, np.ones_like(col.allow))
+    far = col.query_others(points, verts, np.inf)
+    assert other[home, far.face].all()  # only faces of no part around the home part
+    dist, _ = brute_force(points, verts, faces)
+    dist = np.where(other[home], dist, np.inf)
+    true_face = dist.argmin(1)
+    held = fan_has(faces, far.vertex, true_face)
+    assert held.mean() > 0.9
+    np.testing.assert_allclose(np.abs(far.signed[held]), dist[np.arange(len(points)), true_face][held], atol=1e-12)
+    # within a reach: the same answer where such a vertex is that near, none elsewhere
+    reach = 0.2
+    used = [np.unique(faces[other[h]]) for h in range(4)]
+    nearest = np.array([np.linalg.norm(verts[used[h]] - p, axis=1).min() for p, h in zip(points, home)])
+    assert 0.2 < (nearest <= reach).mean() < 0.8
+    cut = col.query_others(points, verts, reach)
+    inside = nearest <= reach
+    np.testing.assert_array_equal(cut.signed[inside], far.signed[inside])
+    assert np.isinf(cut.signed[~inside]).all() and (cut.vertex[~inside] == -1).all()
+    # others_within: the same answers for every point that may be within `need`, whatever it queried again
+    col2 = PartCollider(faces, labels, parents, home)
+    need = np.full(len(points), 0.05)
+    first = col2.others_within(points, verts, need, 0.0)
+    close = np.abs(far.signed) < 0.05
+    np.testing.assert_array_equal(first.signed[close], far.signed[close])
+    moved = points + rng.normal(scale=0.01, size=points.shape)
+    shifted = verts + [0.01, 0.0, 0.0]
+    again = col2.others_within(moved, shifted, need, 0.01)
+    truth = col.query_others(moved, shifted, np.inf)
+    close = np.abs(truth.signed) < 0.05
+    assert close.sum() > 10
+    np.testing.assert_array_equal(again.signed[close], truth.signed[close])
 
 
 def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):
@@ -274,3 +293,43 @@ def test_a_deep_contact_comes_out_at_a_bounded_speed_whatever_the_substep():
             catch_up = 0.002 / h  # 2 mm: 0.24 m/s at 4 substeps a frame (30 fps), 3.84 m/s at 64
             assert need[0] == pytest.approx(lift / h + min(catch_up, max_push))
             assert need[1] == pytest.approx(lift / h + max_push)  # 54 mm deep: bounded at any substep
+
+
+def _side(idx, point, normal, body_vel=None, act=True):
+    """A Tracked side of fixed contacts (need and coming unused by a pinch)."""
+    n = len(idx)
+    bv = np.zeros((n, 3)) if body_vel is None else body_vel
+    return Tracked(np.asarray(idx), point, normal, bv, np.full(n, 0.3), np.zeros(n), np.full(n, act))
+
+
+def test_a_vertex_pinched_between_two_planes_is_held_in_the_gap():
+    """pinch: a vertex tracked on two facing planes (y = 0 facing up, y = gap facing down) keeps the near
+    plane's contact where the gap has room for both thicknesses, and gets one constraint along +y that ends
+    the substep in the gap's middle where it has not, at most max_push faster than the planes' mean normal
+    speed; a vertex on two planes at right angles (a crease) is not pinched."""
+    h, t, max_push = 1 / 120, 0.004, 1.0
+    thickness = np.full(4, t)
+    x = np.array([[0.0, 0.001, 0.0], [0.1, 0.001, 0.0], [0.2, 0.001, 0.0], [0.3, 0.002, 0.0]])
+    v = np.zeros_like(x)
+    up, down, side = np.array([[0.0, 1.0, 0.0]]), np.array([[0.0, -1.0, 0.0]]), np.array([[1.0, 0.0, 0.0]])
+    floor = x * [1, 0, 1]
+    gaps = np.array([0.02, 0.005, -0.2])  # room, no room, no room and the middle far off
+    near = _side([0, 1, 2, 3], floor, np.repeat(up, 4, 0))
+    ceiling = floor[:3] + gaps[:, None] * [0, 1, 0]
+    far = _side([0, 1, 2, 3], np.vstack([ceiling, x[3:] + [0.003, 0, 0]]), np.vstack([np.repeat(down, 3, 0), side]))
+    res = pinch(near, far, x, v, h, np.zeros(3), thickness, max_push)
+    np.testing.assert_array_equal(np.sort(res.idx), [0, 1, 2, 3])
+    by = {int(i): k for k, i in enumerate(res.idx)}
+    for a in range(3):
+        np.testing.assert_allclose(res.normal[by[a]], [0.0, 1.0, 0.0], atol=1e-12)
+    assert res.need[by[0]] == near.need[0]  # room: the floor's own contact
+    end = x[:3, 1] + h * res.need[[by[0], by[1], by[2]]]
+    assert end[1] == pytest.approx(0.0025)  # no room: midway, inside neither
+    assert res.need[by[2]] == pytest.approx(-max_push)  # the middle 10 cm below: at most max_push a substep
+    np.testing.assert_allclose(res.normal[by[3]], [0.0, 1.0, 0.0])  # the crease: the near contact alone
+    assert len(res.fix.idx) == 0
+    # both planes moving up at 0.5 m/s: the bound is about their mean speed
+    moving = _side([0, 1, 2, 3], floor, np.repeat(up, 4, 0), np.tile([0.0, 0.5, 0.0], (4, 1)))
+    far_m = _side(far.idx, far.point, far.normal, np.tile([0.0, 0.5, 0.0], (4, 1)))
+    res = pinch(moving, far_m, x, v, h, np.zeros(3), thickness, max_push)
+    assert res.need[list(res.idx).index(2)] == pytest.approx(0.5 - max_push)

@@ -235,6 +235,17 @@ def test_sim_contact_queries_give_the_cpu_answers():
             assert np.array_equal(ok, np.isfinite(y))
             assert np.abs(x[ok] - y[ok]).max() <= 1e-12
     assert (a.signed[np.isfinite(a.signed)] < 0).any() and (a.signed > 0).any()
+    # the other parts' queries, unbounded and within a reach (points with none in reach: vertex -1, +inf)
+    from synth.cloth.collision import PartCollider
+
+    verts, faces, points, labels, parents, home = case
+    cpu, gpu = (PartCollider(faces, labels, parents, home, device=d) for d in ("cpu", "cuda"))
+    for reach in (np.inf, 0.1):
+        a, b = cpu.query_others(points, verts, reach), gpu.query_others(points, verts, reach)
+        assert np.array_equal(a.vertex, b.vertex) and np.array_equal(a.face, b.face)
+        ok = np.isfinite(a.signed)
+        assert np.array_equal(ok, np.isfinite(b.signed)) and np.abs(a.signed[ok] - b.signed[ok]).max() <= 1e-12
+    assert (a.vertex == -1).any() and (a.vertex >= 0).any()
 
 
 @in_simulator
@@ -288,7 +299,7 @@ def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
         sc._k_push: (A2, A2, A3, I1, I1, A2, A2, A1),
         sc._k_strain: (A2, A2, I1, I1, A1, A1, I1, I1, A1),
         cc._k_normals: (A2, I2, I2, I1, B1, A2),
-        cc._k_nearest: (A2, A2, B2, I1, I1, I1, I1, A1, I1, float64, I1),
+        cc._k_nearest: (A2, A2, B2, I1, I1, I1, I1, A1, I1, float64, float64, I1),
         cc._k_closest: (A2, A2, I2, I2, I1, I1, B2, B2, I1, A2, A2),
     }
     sm90 = types.SimpleNamespace(compute_capability=(9, 0))

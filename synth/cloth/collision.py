@@ -84,12 +84,14 @@ def make_contact_elements(jit) -> tuple:
         return best, bv
 
     @jit
-    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h):
+    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
         grid (start, order, lo, n, h): exact, searched in growing shells of cells around the point's cell
         until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
         answer a substep before; -1 for none) only the cells meeting the ball through the hint are
-        searched: the same answer, from a few cells instead of 27 or more."""
+        searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
+        this distance count (math.inf: any), -1 when there is none (a far surface costs a few cells, not
+        the grid)."""
         allowed = vallow[group[i]]
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         best, bv = math.inf, -1
@@ -101,7 +103,7 @@ def make_contact_elements(jit) -> tuple:
         v = hint[i]
         if v >= 0 and allowed[v]:
             best = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-            rad = math.sqrt(best) * (1.0 + 1e-9) + 1e-12  # every vertex as near as the hint is in its ball
+            rad = min(math.sqrt(best) * (1.0 + 1e-9) + 1e-12, reach)  # every vertex as near as the hint is in it
             x0 = min(max(int(math.floor((px - rad - lo[0]) / h)), 0), n[0] - 1)
             x1 = min(max(int(math.floor((px + rad - lo[0]) / h)), 0), n[0] - 1)
             y0 = min(max(int(math.floor((py - rad - lo[1]) / h)), 0), n[1] - 1)
@@ -114,14 +116,14 @@ def make_contact_elements(jit) -> tuple:
                     for z in range(z0, z1 + 1):
                         c = (x * n[1] + y) * n[2] + z
                         best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
-            return bv
+            return bv if best <= reach * reach else -1
         # the point's cell, or the nearest one when it is outside the grid
         cx = int(min(max((px - lo[0]) / h, 0.0), n[0] - 1.0))
         cy = int(min(max((py - lo[1]) / h, 0.0), n[1] - 1.0))
         cz = int(min(max((pz - lo[2]) / h, 0.0), n[2] - 1.0))
         last = max(0, cx, n[0] - 1 - cx, cy, n[1] - 1 - cy, cz, n[2] - 1 - cz)
         for r in range(last + 1):
-            if best < ((r - 1) * h) ** 2:  # every cell of shell r is at least (r - 1) h away
+            if best < ((r - 1) * h) ** 2 or (r - 1) * h > reach:  # every cell of shell r is (r - 1) h away
                 break
             for x in range(max(cx - r, 0), min(cx + r, n[0] - 1) + 1):
                 for y in range(max(cy - r, 0), min(cy + r, n[1] - 1) + 1):
@@ -134,7 +136,7 @@ def make_contact_elements(jit) -> tuple:
                             continue
                         c = (x * n[1] + y) * n[2] + z
                         best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
-        return bv
+        return bv if best <= reach * reach else -1
 
     @jit
     def closest_point(i, points, verts, faces, vf, valence, near, allow, whole, group, normals, out):
@@ -142,9 +144,15 @@ def make_contact_elements(jit) -> tuple:
         group may touch (allow[group[i]] (F,) bool), the first of equals in vf's (face) order, and the unit
         normal there interpolated from the vertex normals of those allowed faces' sub-mesh (normals: the
         whole mesh's, used where whole[group[i], v]: every face around v allowed). Plane barycentrics, else
-        the nearest of the three edges. Writes out[i] = (signed, normal (3), point (3), face, bary (3))."""
+        the nearest of the three edges. Writes out[i] = (signed, normal (3), point (3), face, bary (3));
+        with no nearest vertex (near[i] -1: none within the query's reach) signed +inf, face 0, the rest 0."""
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         v, allowed = near[i], allow[group[i]]
+        if v < 0:
+            out[i, 0] = math.inf
+            for k in range(1, 11):
+                out[i, k] = 0.0
+            return
         best = math.inf
         bf, b0, b1, b2, qx, qy, qz = -1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for k in range(valence[v]):
@@ -272,12 +280,12 @@ def _grid(verts, faces):
 
 
 @njit(cache=True)
-def _nearest_vertices(points, verts, faces, vallow, group, hint):
-    """For each point i the nearest vertex v with vallow[group[i], v] (`nearest_vertex` on `_grid`)."""
+def _nearest_vertices(points, verts, faces, vallow, group, hint, reach):
+    """For each point i the nearest vertex v with vallow[group[i], v] within reach (`nearest_vertex` on `_grid`)."""
     start, order, lo, n, h = _grid(verts, faces)
     out = np.empty(points.shape[0], np.int64)
     for i in range(points.shape[0]):
-        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h)
+        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach)
     return out
 
 
@@ -346,12 +354,14 @@ class MeshCollider:
         whole: np.ndarray,
         group: np.ndarray,
         warm: bool = False,
+        reach: float = math.inf,
     ) -> Proximity:
         """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
         whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign);
         whole = self.whole(allow). warm: start each point's nearest-vertex search from the nearest
         vertex of the last warm query of as many points (the substep before): the same answer,
-        found in fewer grid cells."""
+        found in fewer grid cells. reach: points with no allowed vertex this near get signed +inf,
+        vertex -1 (and face 0)."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
         if not np.isfinite(verts).all():
             raise ValueError("the collision mesh has non-finite vertices")
@@ -359,9 +369,9 @@ class MeshCollider:
         if hint is None:
             hint = np.full(len(points), -1, np.int64)
         if self._cuda is not None:
-            near, rows = self._cuda.query(points, verts, allow, vallow, whole, group, hint)
+            near, rows = self._cuda.query(points, verts, allow, vallow, whole, group, hint, float(reach))
         else:
-            near = _nearest_vertices(points, verts, self.faces, vallow, group, hint)
+            near = _nearest_vertices(points, verts, self.faces, vallow, group, hint, float(reach))
             rows = _closest_points(points, verts, self.faces, self.vf, self.valence, near, allow, whole, group)
         if warm:
             self._hint = near
@@ -463,6 +473,93 @@ def stick(v, idx, normal, body_vel, push, friction):
         t0, t1, t2 = r0 - rn * normal[c, 0], r1 - rn * normal[c, 1], r2 - rn * normal[c, 2]
         k = _coulomb(t0, t1, t2, push[c], friction[a])
         v[a, 0], v[a, 1], v[a, 2] = body_vel[c, 0] + k * t0, body_vel[c, 1] + k * t1, body_vel[c, 2] + k * t2
+
+
+@dataclass
+class Tracked:
+    """One side's contacts of a substep (`track`'s output, `need` after simulate.hold_resting)."""
+
+    idx: np.ndarray  # (C,) vertex indices
+    point: np.ndarray  # (C, 3) the tracked body point on the moved body
+    normal: np.ndarray  # (C, 3) its unit normal
+    body_vel: np.ndarray  # (C, 3) the body's velocity there
+    need: np.ndarray  # (C,) prescribed normal speed
+    coming: np.ndarray  # (C,) the normal speed the vertex would have after gravity
+    act: np.ndarray  # (C,) bool: held in the solve
+
+
+@dataclass
+class Resolved:
+    """A substep's contacts after `pinch`: those held in the solve, and those only position-fixed after it."""
+
+    idx: np.ndarray  # (S,) vertices held in the solve (unique)
+    normal: np.ndarray  # (S, 3)
+    need: np.ndarray  # (S,) prescribed normal speed
+    body_vel: np.ndarray  # (S, 3) the body velocity friction acts against
+    push: np.ndarray  # (S,) the normal velocity change that drives friction (>= 0)
+    fix: Tracked  # the tracked vertices not held in the solve (respond pushes them out after strain limiting)
+
+
+FAR_REACH = 0.08  # m: how far PartCollider.others_within looks, so that a point far off is queried again rarely
+PINCH_COS = 0.5  # the two surfaces oppose when their normals are more than 120 degrees apart
+
+
+def pinch(near: Tracked, far: Tracked, x: np.ndarray, v: np.ndarray, h: float, gravity, thickness, max_push) -> Resolved:
+    """Merge the contacts with the parts around each vertex's home (near) and with the other parts (far).
+    A vertex tracked on both with opposing normals, one of them acting, is pinched (cloth between arm and
+    chest, thigh and belly, hand and thigh). Where the gap has no room for both thicknesses, one constraint
+    along n = (n_near - n_far) / |.| brings it to the gap's middle, at most max_push faster than the two
+    surfaces' mean normal speed: each surface alone pushed it into the other one's clearance, and the next
+    substep it was thrown back (or, when the other part was not collided with, left inside it). Friction acts
+    against the home surface's tangential velocity (and the middle's normal speed). Where the
+    gap has room, and for other vertices tracked on both, the acting one goes into the solve, of two the one
+    that changes the normal speed more: either ends the substep at its own clearance, clear of the other."""
+    slot = np.full(len(x), -1, np.int64)
+    slot[far.idx] = np.arange(len(far.idx))
+    ka = np.nonzero(slot[near.idx] >= 0)[0]
+    kb = slot[near.idx[ka]]
+    # on both and both acting: the one that has to change the normal speed more (an approaching far part
+    # over a near contact that only holds its distance)
+    over = far.act[kb] & (~near.act[ka] | (far.need[kb] - far.coming[kb] > near.need[ka] - near.coming[ka]))
+    prefer_far = np.zeros(len(x), bool)
+    prefer_far[near.idx[ka[over]]] = True
+    keep = np.einsum("ni,ni->n", near.normal[ka], far.normal[kb]) < -PINCH_COS
+    keep &= near.act[ka] | far.act[kb]
+    ka, kb = ka[keep], kb[keep]
+    n = near.normal[ka] - far.normal[kb]
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    t = thickness[near.idx[ka]]
+    # the gap along n less both clearances: where it has room, either contact alone keeps clear of the other
+    room = np.einsum("ni,ni->n", far.point[kb] - near.point[ka], n) - 2 * t
+    ka, kb, n = ka[room < 0], kb[room < 0], n[room < 0]
+    verts = near.idx[ka]
+    middle = 0.5 * np.einsum("ni,ni->n", near.point[ka] + far.point[kb], n)
+    body_n = 0.5 * np.einsum("ni,ni->n", near.body_vel[ka] + far.body_vel[kb], n)  # the middle's normal speed
+    # friction against the home part: the other sliding over the cloth (a forearm along the thigh) does not drag
+    # it along (against the two's mean velocity, shorts pinched so were stretched past 4x)
+    body_vel = near.body_vel[ka] + (body_n - np.einsum("ni,ni->n", near.body_vel[ka], n))[:, None] * n
+    need = np.clip((middle - np.einsum("ni,ni->n", x[verts], n)) / h, body_n - max_push, body_n + max_push)
+    coming = np.einsum("ni,ni->n", v[verts] + h * np.asarray(gravity), n)
+    held = np.zeros(len(x), bool)
+    held[verts] = True
+    a = near.act & ~held[near.idx] & ~prefer_far[near.idx]
+    held[near.idx[a]] = True
+    b = far.act & ~held[far.idx]
+    held[far.idx[b]] = True
+    idx = np.concatenate([verts, near.idx[a], far.idx[b]])
+    cat = lambda f: np.concatenate([f(near)[a], f(far)[b]])  # noqa: E731
+    fix_near, fix_far = ~held[near.idx], ~held[far.idx]
+    fix = Tracked(
+        *(np.concatenate([getattr(near, k)[fix_near], getattr(far, k)[fix_far]]) for k in Tracked.__dataclass_fields__)
+    )
+    return Resolved(
+        idx,
+        np.concatenate([n, cat(lambda s: s.normal)]),
+        np.concatenate([need, cat(lambda s: s.need)]),
+        np.concatenate([body_vel, cat(lambda s: s.body_vel)]),
+        np.concatenate([np.abs(need - coming), np.maximum(cat(lambda s: s.need) - cat(lambda s: s.coming), 0.0)]),
+        fix,
+    )
 
 
 def respond(
@@ -577,49 +674,40 @@ def _frames(tri: np.ndarray) -> np.ndarray:
 
 
 class PartCollider:
-    """Collide each cloth point only with the body parts around its home part (the part under it
-    at rest, with its parent, its children and the parts `adjacent` names for it), plus the parts
-    `extra` adds for points flagged in `also` (N,) bool (the forearms and hands for a skirt). A point
-    pinched between two limbs then never flips to the far limb's surface (which would tear the
-    cloth across the gap).
+    """Collide each cloth point with the body parts around its home part (the part under it at rest,
+    with its parent and its children: `query`), and separately with every other part (`query_others`,
+    within a reach). A point pinched between two parts then has one closest surface of each kind, never a
+    closest point that flips from one to the other (which pushed it through the far one, or tore the cloth
+    across the gap); `pinch` resolves the two together.
 
-    groups: per (home part, flag), (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
+    groups: per home part, (points, faces (F_g,) it may touch, vertices (U_g,) of those faces)."""
 
     def __init__(
-        self,
-        faces: np.ndarray,
-        labels: np.ndarray,
-        parents: np.ndarray,
-        home: np.ndarray,
-        also: np.ndarray | None = None,
-        extra: tuple[int, ...] = (),
-        adjacent: dict[int, tuple[int, ...]] | None = None,
-        device: str = "cpu",
+        self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray, device: str = "cpu"
     ):
         self.mesh = MeshCollider(faces, len(labels), device)
+        self.far = MeshCollider(faces, len(labels), device)  # the other parts' queries (their own warm hints)
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]
-        also = np.zeros(len(home), bool) if also is None else np.asarray(also, bool)
         self.groups, allow = [], []
         self.group = np.zeros(len(home), np.int64)
         for part in np.unique(home):
-            for flag in (False, True):
-                pts = np.nonzero((home == part) & (also == flag))[0]
-                if not len(pts):
-                    continue
-                allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
-                allowed |= set((adjacent or {}).get(int(part), ()))
-                if flag:
-                    allowed |= {int(e) for e in extra}
-                fmask = np.isin(face_labels, list(allowed)).any(1)
-                self.group[pts] = len(allow)
-                allow.append(fmask)
-                self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
+            pts = np.nonzero(home == part)[0]
+            allowed = {int(part), int(parents[part])} | {int(c) for c in np.nonzero(parents == part)[0]}
+            fmask = np.isin(face_labels, list(allowed)).any(1)
+            self.group[pts] = len(allow)
+            allow.append(fmask)
+            self.groups.append((pts, np.nonzero(fmask)[0], np.unique(self.faces[fmask])))
         self.allow = np.stack(allow)
-        self.vallow = np.zeros((len(allow), len(labels)), bool)
-        for g, (_, _, used) in enumerate(self.groups):
-            self.vallow[g, used] = True
-        self.whole = self.mesh.whole(self.allow)
+        self.others = ~self.allow  # the faces of no part around the home part
+        self.vallow, self.vothers = (np.zeros((len(allow), len(labels)), bool) for _ in range(2))
+        for g in range(len(allow)):
+            self.vallow[g, self.groups[g][2]] = True
+            self.vothers[g, np.unique(self.faces[self.others[g]])] = True
+        self.whole, self.whole_others = self.mesh.whole(self.allow), self.mesh.whole(self.others)
+        self.far_last = np.zeros(0)  # simulate.far_signed's answer a substep before (contact history)
+        self._bound: np.ndarray | None = None  # others_within's state: each point's distance bound when queried,
+        self._at, self._from, self._travel = np.zeros(0), np.zeros((0, 3)), 0.0  # the body's travel and the point then
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
@@ -627,6 +715,41 @@ class PartCollider:
         warm: see MeshCollider.query_groups."""
         return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.whole, self.group, warm)
 
+    def query_others(
+        self, points: np.ndarray, verts: np.ndarray, reach: float, idx: np.ndarray | None = None
+    ) -> Proximity:
+        """`query` on the faces of the parts *not* around each point's home part, for the points idx (default
+        all) with such a vertex within reach (m); the others get signed +inf."""
+        idx = np.arange(len(points)) if idx is None else idx
+        args = (self.others, self.vothers, self.whole_others, self.group[idx])
+        return self.far.query_groups(points[idx], verts, *args, False, reach)
+
+    def others_within(self, points: np.ndarray, verts: np.ndarray, need: np.ndarray, moved: float) -> Proximity:
+        """query_others for every point that may be within need (N,) m of the other parts, the rest signed +inf.
+        Each point's last answer (its distance, or the reach it found nothing within) less the body's motion
+        since (moved: the largest body vertex displacement since the last call) and its own bounds its
+        distance now; only points whose bound is below need are queried again, within FAR_REACH or need.
+        Most cloth is 10-40 cm from every other part: queried every substep, the other parts cost 2-8x the
+        home parts' query."""
+        N = len(points)
+        if self._bound is None or len(self._bound) != N:
+            self._bound, self._at, self._from = np.zeros(N), np.zeros(N), np.array(points, np.float64)
+        self._travel += moved
+        drift = np.sqrt(np.einsum("ni,ni->n", points - self._from, points - self._from))
+        idx = np.nonzero(self._bound - (self._travel - self._at) - drift < need)[0]
+        reach = max(FAR_REACH, float(need.max(initial=0.0)))
+        got = self.query_others(points, verts, reach, idx)
+        self._bound[idx] = np.minimum(np.abs(got.signed), reach)
+        self._at[idx], self._from[idx] = self._travel, points[idx]
+        out = Proximity(
+            np.full(N, np.inf), np.zeros((N, 3)), np.zeros((N, 3)), np.zeros(N, np.int64), np.zeros((N, 3)),
+            np.full(N, -1, np.int64),
+        )  # fmt: skip
+        for name in ("signed", "normal", "point", "face", "bary", "vertex"):
+            getattr(out, name)[idx] = getattr(got, name)
+        return out
+
     def to_device(self, device: str) -> None:
         """Run the queries on "cpu" or "cuda" from now on."""
         self.mesh.to_device(device)
+        self.far.to_device(device)

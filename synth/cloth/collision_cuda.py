@@ -23,11 +23,11 @@ def _k_normals(verts, faces, vf, valence, every, normals):
 
 
 @cuda.jit(cache=True)
-def _k_nearest(points, verts, vallow, group, hint, start, order, lo, n, h, near):
+def _k_nearest(points, verts, vallow, group, hint, start, order, lo, n, h, reach, near):
     i = cuda.grid(1)
     if i >= points.shape[0]:
         return
-    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h)
+    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach)
 
 
 @cuda.jit(cache=True)
@@ -53,7 +53,7 @@ class CudaQuery:
             self._masks = ((allow, vallow, whole), tuple(cuda.to_device(a) for a in (allow, vallow, whole)))
         return self._masks[1]
 
-    def query(self, points, verts, allow, vallow, whole, group, hint) -> tuple[np.ndarray, np.ndarray]:
+    def query(self, points, verts, allow, vallow, whole, group, hint, reach) -> tuple[np.ndarray, np.ndarray]:
         """(near (N,), rows (N, 11)) as collision._nearest_vertices and collision._closest_points give them."""
         start, order, lo, n, h = _grid(verts, self.faces)
         d = cuda.to_device
@@ -63,7 +63,7 @@ class CudaQuery:
         N, U = len(points), len(verts)
         near, normals, out = cuda.device_array(N, np.int64), cuda.device_array((U, 3)), cuda.device_array((N, 11))
         _k_normals[_blocks(U), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
-        _k_nearest[_blocks(N), THREADS](dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, near)
+        _k_nearest[_blocks(N), THREADS](dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, reach, near)
         _k_closest[_blocks(N), THREADS](
             dp, dv, self.dfaces, self.vf, self.valence, near, dallow, dwhole, dgroup, normals, out
         )

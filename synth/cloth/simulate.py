@@ -14,7 +14,17 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from synth.cloth.cache import GarmentCache
-from synth.cloth.collision import Embedding, MeshCollider, PartCollider, RigidAttachment, respond, stick, track
+from synth.cloth.collision import (
+    Embedding,
+    MeshCollider,
+    PartCollider,
+    RigidAttachment,
+    Tracked,
+    pinch,
+    respond,
+    stick,
+    track,
+)
 from synth.cloth.garments import LOWER, Garment, build_garment, draw_fit, dressed_body
 from synth.cloth.materials import Material, get_material
 from synth.cloth.solver import Contacts, ImplicitCloth, SolverSettings
@@ -25,14 +35,11 @@ CONTACT_MARGIN = 0.01  # m: vertices this far beyond thickness + the body's moti
 CONTACT_WEIGHT = 0.1  # how far strain limiting moves a vertex in contact, relative to a free one
 MAX_PUSH = 1.0  # m/s: a contact brings a vertex out at most this much faster than the body moves there
 CONTACT_PROXIMITY = 2.0  # a vertex nearer than this x its thickness to its body point is held there
+FAR_DEPTH = 0.01  # m: how much deeper inside a part not around its home part a point may read than a substep
+# before (or than its surface) and still be in contact with it
 COLLISION_REACH = 0.15  # m: body vertices farther than this from every garment at rest are not collided with
 ARM_PARTS = (18, 19, 20, 21, 22, 23)  # SMPL forearms (elbow joints), wrists and hands
-LEG_PARTS = (1, 2, 4, 5)  # SMPL thighs (hip joints) and shins (knee joints)
-SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips),
-# whose cloth collides with both legs (a skirt vertex over one thigh is pushed by the other as the legs cross)
-# body parts whose cloth also collides with a part beyond its parent and children: sleeve cloth in the
-# armpit with the chest (SMPL spine3), chest cloth with the upper arms (SMPL shoulders)
-ARMPIT = {16: (9,), 17: (9,), 9: (16, 17)}
+SWUNG_THROUGH = ("skirt", "dress")  # garments the forearms and hands swing through (open below the hips)
 
 
 @dataclass
@@ -79,6 +86,8 @@ class BodyReach:
     collider: MeshCollider  # the whole sub-mesh (penetration is measured against it)
     dynamics: MeshCollider | PartCollider  # what the substeps collide with
     embedding: Embedding  # the points on the sub-mesh at rest (the drape onto frame 0)
+    arm_faces: np.ndarray  # (F,) bool: faces on the forearms and hands (ARM_PARTS), which only skirts and
+    # dresses collide with (a hand pressing shorts into the thigh, SMPL's skins meeting, stretched them past 4x)
 
 
 def body_reach(
@@ -89,15 +98,13 @@ def body_reach(
     body_parents: np.ndarray | None = None,
     swung_through: np.ndarray | None = None,
 ) -> BodyReach:
-    """Collide only with the body near the garment points at rest (feet and head rarely matter);
-    with body_labels (Vb,) and body_parents (24,), each point only with the parts around its own
-    (PartCollider), and points flagged in swung_through (N,) bool (skirts, dresses) also with the
-    forearms and hands (ARM_PARTS), which are far from them at rest but swing through them, and with
-    both legs (LEG_PARTS: a skirt hangs around both, and the other thigh comes through as the legs cross)."""
+    """Collide only with the body near the garment points at rest (feet and head rarely matter), and,
+    where swung_through (N,) bool flags any point (skirts, dresses), with the forearms and hands (ARM_PARTS),
+    which are far from them at rest but swing through them; with body_labels (Vb,) and body_parents (24,),
+    each point with the parts around its own and, separately, with the others (PartCollider)."""
     body_faces = np.asarray(body_faces, np.int64)
     near = np.isfinite(cKDTree(points).query(rest_body, distance_upper_bound=COLLISION_REACH)[0])
-    hands = swung_through is not None and body_labels is not None and bool(np.any(swung_through))
-    if hands:
+    if swung_through is not None and body_labels is not None and bool(np.any(swung_through)):
         near |= np.isin(body_labels, ARM_PARTS)
     face_index = np.nonzero(near[body_faces].any(1))[0]
     used = np.unique(body_faces[face_index])
@@ -111,16 +118,11 @@ def body_reach(
     if body_labels is not None:
         labels = np.asarray(body_labels)[used]
         home = labels[cKDTree(sub_rest).query(points)[1]]
-        dynamics = PartCollider(
-            sub_faces,
-            labels,
-            np.asarray(body_parents),
-            home,
-            swung_through if hands else None,
-            ARM_PARTS + LEG_PARTS,
-            ARMPIT,
-        )
-    return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding)
+        dynamics = PartCollider(sub_faces, labels, np.asarray(body_parents), home)
+    arm_faces = np.zeros(len(sub_faces), bool)
+    if body_labels is not None:
+        arm_faces = np.isin(np.asarray(body_labels)[used][sub_faces], ARM_PARTS).any(1)
+    return BodyReach(face_index, used, sub_faces, collider, dynamics, embedding, arm_faces)
 
 
 @dataclass
@@ -214,7 +216,9 @@ def simulate_garments(
             name,
             f,
             T,
-            lambda start, end, h: substep(cloth, dynamics, pins, sub_faces, start, end, h, thickness, friction, free),
+            lambda start, end, h: substep(
+                cloth, dynamics, pins, sub_faces, start, end, h, thickness, friction, free, (swung, reach.arm_faces)
+            ),
             within,
         )
         elapsed += time.perf_counter() - t0
@@ -296,51 +300,77 @@ def substep(
     thickness: np.ndarray,
     friction: np.ndarray,
     free: np.ndarray,
+    arms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> int:
     """One implicit step against the body moving from `start` to `end`, with history-based contacts.
+    arms: ((N,) bool the vertices that collide with the forearms and hands, (F,) bool the faces of those).
 
     Every free vertex within reach of the body at the start of the substep (where it is outside, or
-    was resolved the substep before) keeps that triangle and barycentric point. A vertex that would
-    end closer than `thickness` to the same point of the moved body gets its normal velocity
-    prescribed inside the implicit solve (Baraff-Witkin filter), so the springs share out the push
-    instead of a later position fix tearing the mesh; a limb moving 10 cm in a substep cannot tunnel,
-    since the point's own triangle pushes it, whatever the depth (the body's own speed is always
-    followed; catching up a depth already there is bounded at MAX_PUSH, `track`). Then Coulomb
-    friction against the body's velocity there, strain limiting (contacts move 10x less) and a position fix of the other
-    tracked vertices against their points. Returns the number of contacts."""
-    prox = dynamics.query(cloth.x, start, warm=True)
-    idx, point, normal, body_vel, need, coming, act = track(
-        cloth.x,
-        cloth.v,
-        start,
-        end,
-        faces,
-        prox.signed,
-        prox.face,
-        prox.bary,
-        prox.point,
-        thickness,
-        free,
-        cloth.contact_force,
-        np.asarray(cloth.settings.gravity, np.float64),
-        h,
-        CONTACT_MARGIN,
-        CONTACT_PROXIMITY,
-        MAX_PUSH,
-    )
-    i, n = idx[act], normal[act]
-    need = hold_resting(need, coming, prox.signed[idx], thickness[idx], h)
-    cloth.step(h, pins.evaluate(end), limit_strain=False, contacts=Contacts(i, n, need[act]))
+    was resolved the substep before) keeps that triangle and barycentric point, one on the parts around
+    its home part and, with a PartCollider, one on the other parts (`collision.pinch` resolves a vertex
+    caught between the two). A vertex that would end closer than `thickness` to the same point of the
+    moved body gets its normal velocity prescribed inside the implicit solve (Baraff-Witkin filter), so
+    the springs share out the push instead of a later position fix tearing the mesh; a limb moving 10 cm
+    in a substep cannot tunnel, since the point's own triangle pushes it, whatever the depth (the body's
+    own speed is always followed; catching up a depth already there is bounded at MAX_PUSH, `track`).
+    Then Coulomb friction against the body's velocity there, strain limiting (contacts move 10x less)
+    and a position fix of the other tracked vertices against their points. Returns the number of
+    contacts held in the solve."""
+    gravity = np.asarray(cloth.settings.gravity, np.float64)
+    x, v = cloth.x, cloth.v
+
+    def tracked(prox, signed, rest: bool) -> Tracked:
+        """rest: resting contacts are held too (the home parts'); else only approaching ones act (the
+        other parts': held at their distance from a limb swinging past, friction dragged the cloth along)."""
+        idx, point, normal, body_vel, need, coming, act = track(
+            x, v, start, end, faces, signed, prox.face, prox.bary, prox.point, thickness, free,
+            cloth.contact_force, gravity, h, CONTACT_MARGIN, CONTACT_PROXIMITY, MAX_PUSH,
+        )  # fmt: skip
+        if rest:
+            need = hold_resting(need, coming, signed[idx], thickness[idx], h)
+        else:
+            act = coming < need
+        return Tracked(idx, point, normal, body_vel, need, coming, act)
+
+    prox = dynamics.query(x, start, warm=True)
+    near = tracked(prox, prox.signed, True)
+    if isinstance(dynamics, PartCollider):
+        # as far as `track` looks: the thickness, the margin, the body's and the cloth's motion in the substep
+        moved = float(np.sqrt(np.einsum("ni,ni->n", end - start, end - start).max(initial=0.0)))
+        need = thickness + CONTACT_MARGIN + moved + h * np.sqrt(np.einsum("ni,ni->n", v, v))
+        other = dynamics.others_within(x, start, need, moved)
+        signed = far_signed(x, other, dynamics.far_last if len(dynamics.far_last) == len(x) else None)
+        if arms is not None:  # only skirt and dress cloth collides with the forearms and hands
+            signed[arms[1][other.face] & ~arms[0]] = np.inf
+        dynamics.far_last = signed
+        far = tracked(other, signed, False)
+    else:
+        far = Tracked(*(a[:0] for a in near.__dict__.values()))
+    res = pinch(near, far, x, v, h, gravity, thickness, MAX_PUSH)
+    cloth.step(h, pins.evaluate(end), limit_strain=False, contacts=Contacts(res.idx, res.normal, res.need))
     # the normal velocity change the contact applied drives friction
-    stick(cloth.v, i, n, body_vel[act], np.maximum(need[act] - coming[act], 0.0), friction)
+    stick(cloth.v, res.idx, res.normal, res.body_vel, res.push, friction)
     weights = np.ones(len(cloth.x))
-    weights[i] = CONTACT_WEIGHT
+    weights[res.idx] = CONTACT_WEIGHT
     cloth.limit_strain(h, weights)
-    free_now = ~act  # the constrained ones were placed by the solve; pushing them again after strain
-    respond(
-        cloth.x, cloth.v, idx[free_now], point[free_now], normal[free_now], body_vel[free_now], thickness, friction
-    )  # limiting would tear cloth pinched between two body parts (thigh and belly)
-    return len(i)
+    fix = res.fix  # the constrained ones were placed by the solve; pushing them again after strain limiting
+    respond(cloth.x, cloth.v, fix.idx, fix.point, fix.normal, fix.body_vel, thickness, friction)  # would tear
+    return len(res.idx)  # cloth pinched between two body parts
+
+
+def far_signed(x: np.ndarray, prox, last: np.ndarray | None) -> np.ndarray:
+    """The other parts' signed distances that count as contacts (`PartCollider.query_others`): +inf where the
+    closest point is off to the side of its normal (the line from it to the point more than 60 degrees from
+    the normal) or lies over FAR_DEPTH deeper inside than the last substep's count (`last`, +inf for none)
+    or the surface. Both are how a point beyond the sub-mesh's border (cut where the home part's faces begin,
+    on skin continuous with them) reads: in the T-pose, cloth read 30-95 mm inside the neck or the other
+    thigh, and pushed out along those normals stretched 1.5-2x in a frame. Cloth pressed into a part
+    gradually (a forearm pressing a skirt into the thigh, the two skins meeting) stays tracked at any depth."""
+    d = x - prox.point
+    side = np.einsum("ni,ni->n", d, prox.normal)
+    floor = np.minimum(0.0, last if last is not None else 0.0) - FAR_DEPTH
+    ok = (np.abs(side) >= 0.5 * np.sqrt(np.einsum("ni,ni->n", d, d)) - 1e-9) & (prox.signed > floor)
+    return np.where(ok, prox.signed, np.inf)
 
 
 def hold_resting(need: np.ndarray, coming: np.ndarray, start_gap: np.ndarray, thickness: np.ndarray, h: float):
