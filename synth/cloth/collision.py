@@ -504,7 +504,9 @@ FAR_REACH = 0.08  # m: how far PartCollider.others_within looks, so that a point
 PINCH_COS = 0.5  # the two surfaces oppose when their normals are more than 120 degrees apart
 
 
-def pinch(near: Tracked, far: Tracked, x: np.ndarray, v: np.ndarray, h: float, gravity, thickness, max_push) -> Resolved:
+def pinch(
+    near: Tracked, far: Tracked, x: np.ndarray, v: np.ndarray, h: float, gravity, thickness, max_push
+) -> Resolved:
     """Merge the contacts with the parts around each vertex's home (near) and with the other parts (far).
     A vertex tracked on both with opposing normals, one of them acting, is pinched (cloth between arm and
     chest, thigh and belly, hand and thigh). Where the gap has no room for both thicknesses, one constraint

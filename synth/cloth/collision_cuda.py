@@ -63,7 +63,9 @@ class CudaQuery:
         N, U = len(points), len(verts)
         near, normals, out = cuda.device_array(N, np.int64), cuda.device_array((U, 3)), cuda.device_array((N, 11))
         _k_normals[_blocks(U), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
-        _k_nearest[_blocks(N), THREADS](dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, reach, near)
+        _k_nearest[_blocks(N), THREADS](
+            dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, reach, near
+        )
         _k_closest[_blocks(N), THREADS](
             dp, dv, self.dfaces, self.vf, self.valence, near, dallow, dwhole, dgroup, normals, out
         )
