@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.blender_scripts.common import srgb_encode
-from synth.scene.lighting import CARD_ALBEDO, REC709, balance, draw_lights, light_radiance_per_watt
+from synth.blender_scripts.common import REC709_LUMA, srgb_encode
+from synth.scene.lighting import CARD_ALBEDO, balance, draw_lights, light_radiance_per_watt
 from synth.scene.placement import camera_direction
 from synth.scene.render_assets import hdri_luminance, list_hdris, resolve_asset
 from synth.scene.runner import RENDER_SCRIPT
@@ -68,7 +68,7 @@ def irradiance_table(image: np.ndarray, cells: int = 64) -> tuple[np.ndarray, np
     cells x cells/2 blocks (Cycles' mapping: u = 0.5 - atan2(y, x) / 2pi, row = acos(z) / pi)."""
     h, w = image.shape[:2]
     bh, bw = max(1, h // (cells // 2)), max(1, w // cells)
-    lum = np.maximum(image[: h // bh * bh, : w // bw * bw], 0.0) @ REC709
+    lum = np.maximum(image[: h // bh * bh, : w // bw * bw], 0.0) @ REC709_LUMA
     lum = lum.reshape(h // bh, bh, w // bw, bw).mean(axis=(1, 3))
     rows, cols = lum.shape
     theta = (np.arange(rows) + 0.5) / rows * np.pi
@@ -151,7 +151,7 @@ def hdri_rows(args, size: int, K: np.ndarray) -> None:
             for v in views:
                 env.rotation, (env.strength, lights) = v["rotation"], v[name]
                 radiance = env.view(v["R"], K, size)
-                display = srgb_encode(radiance) @ REC709
+                display = srgb_encode(radiance) @ REC709_LUMA
                 normal = camera_direction(v["azimuth"], 0.0)
                 e_env = env_irradiance(table, normal, v["rotation"], env.strength)
                 e_all = e_env + light_irradiance(lights, normal)

@@ -13,6 +13,9 @@ class JobError(Exception):
         super().__init__(self.text)
 
 
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722])  # luminance of linear Rec. 709 / sRGB primaries
+
+
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
     """Blender's 'Standard' view on an sRGB display: the piecewise sRGB curve, clipped to [0, 1]."""
     x = np.clip(linear, 0.0, 1.0)

@@ -13,7 +13,7 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 
 from synth.annotate.cameras import load_render_cameras
-from synth.blender_scripts.common import srgb_decode, srgb_encode
+from synth.blender_scripts.common import REC709_LUMA, srgb_decode, srgb_encode
 from synth.errors import SynthError
 from synth.paths import shared_assets_dir
 from synth.scene import SceneSpec, load_job, run_render, sample_scene, write_render_job
@@ -112,7 +112,7 @@ def _card_light(path: str, rotation: float, strength: float, normal: np.ndarray)
     t, p = np.meshgrid(theta, phi, indexing="ij")
     dirs = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], axis=-1)
     solid = np.sin(t) * (np.pi / h) * (2 * np.pi / w)
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    lum = rgb @ REC709_LUMA
     return float(strength * (lum * solid * np.maximum(dirs @ normal, 0.0)).sum() / np.pi)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from synth.blender_scripts.common import srgb_decode, srgb_encode
+from synth.blender_scripts.common import REC709_LUMA, srgb_decode, srgb_encode
 from synth.scene.placement import camera_direction
 
 CARD_ALBEDO = 0.18
@@ -42,7 +42,6 @@ FILL_WEIGHT = (0.1, 0.4)
 # photo does not leave the subject black, a bright one does not clip it).
 PHOTO_CARD = (0.08, 0.35)
 SUBJECT_RADIUS_M = 1.0  # the subject's reach added to a light's distance (placement.light_positions)
-REC709 = np.array([0.2126, 0.7152, 0.0722])
 
 
 def draw_lights(rng: np.random.Generator) -> tuple[list[dict[str, Any]], float]:
@@ -85,7 +84,7 @@ def light_radiance_per_watt(light: dict[str, Any], normal: np.ndarray) -> float:
     """White-card radiance (irradiance / pi) per watt of `light` on a card with world normal `normal`."""
     to_light = camera_direction(light["azimuth"], light["elevation"])
     d = light["distance"] + SUBJECT_RADIUS_M
-    return float(light["color"] @ REC709) / (np.pi**2 * d * d) * max(0.0, float(to_light @ normal))
+    return float(light["color"] @ REC709_LUMA) / (np.pi**2 * d * d) * max(0.0, float(to_light @ normal))
 
 
 def balance(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.blender_scripts.common import REC709_LUMA, srgb_decode
 from synth.errors import SynthError
 
 # The 8 CC0 Poly Haven HDRIs shipped in Blender's datafiles/studiolights/world (bpy wheel and binary).
@@ -281,7 +282,7 @@ def hdri_luminance(path: str) -> dict[str, float] | None:
     if pixels is None:
         return None
     rgb = np.maximum(np.asarray(pixels, np.float64).reshape(spec.height, spec.width, -1), 0.0)
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722]) if rgb.shape[-1] == 3 else rgb[..., 0]
+    lum = rgb @ REC709_LUMA if rgb.shape[-1] == 3 else rgb[..., 0]
     elevation = np.pi / 2 - (np.arange(spec.height) + 0.5) / spec.height * np.pi
     weight = np.broadcast_to(np.cos(elevation)[:, None], lum.shape)
     band = (elevation > VIEW_BAND[0]) & (elevation < VIEW_BAND[1])
@@ -331,8 +332,6 @@ def photo_luminance(path: str) -> float | None:
     about this. None when Pillow cannot read it."""
     from PIL import Image
 
-    from synth.blender_scripts.common import srgb_decode
-
     resolved = resolve_asset(path)
     if resolved is None or not resolved.is_file():
         return None
@@ -341,4 +340,4 @@ def photo_luminance(path: str) -> float | None:
             rgb = np.asarray(img.convert("RGB"), np.float64) / 255.0
     except OSError:
         return None
-    return round(float((srgb_decode(rgb) @ np.array([0.2126, 0.7152, 0.0722])).mean()), 5)
+    return round(float((srgb_decode(rgb) @ REC709_LUMA).mean()), 5)
