@@ -266,6 +266,13 @@ def _transition_choices(
     return choices[:n]
 
 
+def draw_outfit(cloth, rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """One of `cloth.outfits` and a material per garment from `cloth.materials`: a sequence's draw in the plan,
+    and a person's on the people contact sheet (synth.scene.contact.draped_person)."""
+    outfit = list(cloth.outfits[int(rng.integers(len(cloth.outfits)))])
+    return outfit, [str(cloth.materials[int(rng.integers(len(cloth.materials)))]) for _ in outfit]
+
+
 def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, object]) -> Plan:
     """The plan for cfg.n_seq sequences. `sequences` maps Source.id -> MoshedSequence (for pairs
     and windows)."""
@@ -316,7 +323,6 @@ def make_plan(cfg: PipelineConfig, sources: list[Source], sequences: dict[str, o
         p.seed = derived_seed(seed, 3, k)
         rng = np.random.default_rng(derived_seed(seed, 4, k))
         if cfg.cloth.enabled:
-            p.outfit = list(cfg.cloth.outfits[int(rng.integers(len(cfg.cloth.outfits)))])
-            p.materials = [str(cfg.cloth.materials[int(rng.integers(len(cfg.cloth.materials)))]) for _ in p.outfit]
+            p.outfit, p.materials = draw_outfit(cfg.cloth, rng)
         p.scene_seed = derived_seed(seed, 5, k)
     return Plan(PLAN_VERSION, seed, cfg.n_seq, cfg.digest(), sources, splits, plans)

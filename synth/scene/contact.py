@@ -74,11 +74,11 @@ def draped_person(body, betas: np.ndarray, seed: int, hold: int = HOLD_FRAMES, l
     from synth.mocap.builtin import builtin_motion
     from synth.motion.interpolate import add_lead_in
     from synth.pipeline.config import PipelineConfig
+    from synth.pipeline.plan import draw_outfit
 
     cfg = PipelineConfig()
     rng = np.random.default_rng([seed, 98])
-    outfit = list(cfg.cloth.outfits[int(rng.integers(len(cfg.cloth.outfits)))])
-    materials = [str(cfg.cloth.materials[int(rng.integers(len(cfg.cloth.materials)))]) for _ in outfit]
+    outfit, materials = draw_outfit(cfg.cloth, rng)
     walk = builtin_motion("walk")
     still = replace(
         walk,
