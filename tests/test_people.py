@@ -312,26 +312,52 @@ def test_dataset_card_background_and_exposure_distribution():
         assert set(d["background"]) == {"hdri", "photo plate", "photo backdrop"}
         assert sum(d["photo"].values()) == 40 - d["background"]["hdri"]
         assert sum(d["plate ground"].values()) == d["background"]["photo plate"]
+    card = _minimal_card(backgrounds=d)
+    md = card_markdown(card)
+    assert "## Backgrounds and exposure" in md and "| exposure (stops) | -0.5 to -0.3: " in md
+
+
+def test_dataset_card_lighting_distribution():
+    """The card counts the lighting draw per sequence in bins that hold every scene: the drawn lights / HDRI
+    ratio within lighting.LIGHT_RATIO, the HDRI's share, the exposure and the grey card (none over 200 for
+    HDRI scenes, where balance holds the brightest card there); and prints them as a table."""
+    from synth.scene.lighting import LIGHT_RATIO
+    from synth.shards.card import card_markdown, lighting_distribution
+
+    scenes = [sample_scene(s).to_json() for s in range(40)] + [sample_scene(0, {"people": False}).to_json()]
+    d = lighting_distribution(scenes)
+    lit = [sc["lighting"] for sc in scenes]
+    assert all(sum(counts.values()) == len(scenes) for counts in d.values()), d
+    ratios = d["lights / HDRI ratio"]
+    assert list(ratios)[0].startswith(f"{LIGHT_RATIO[0]:.2f}") and list(ratios)[-1].endswith(f"{LIGHT_RATIO[1]:.2f}")
+    assert ratios["0.30 to 0.60"] == sum(r["ratio"] < 0.6 for r in lit)
+    assert d["grey card /255 (camera mean)"]["200 to 255"] == 0
+    assert d["exposure applied (stops)"]["1.0 to inf"] == sum(r["scale_stops"] > 1.0 + 1e-6 for r in lit) == 0
+    assert d["lights filled in (boost > 1)"].get("yes", 0) == sum(r["fill_boost"] > 1 for r in lit)
+    md = card_markdown(_minimal_card(lighting=d))
+    assert "## Lighting (per sequence)" in md and "| lights / HDRI ratio | 0.30 to 0.60: " in md
+
+
+def _minimal_card(**fields) -> dict:
+    """The fields card_markdown reads, empty, plus `fields`."""
+    counts = {s: {k: 0 for k in ("sequences", "samples", "frames", "shards")} for s in ("train", "val", "test")}
     card = {
         "name": "x",
         "format": "f",
         "seed": 0,
         "config_digest": "d",
-        "total": {},
+        "total": counts["train"],
         "planned_sequences": 0,
         "missing_sequences": [],
         "split_subjects": {s: [] for s in ("train", "val", "test")},
-        "counts": {s: {k: 0 for k in ("sequences", "samples", "frames", "shards")} for s in ("train", "val", "test")},
+        "counts": counts,
         "code": {"synth": "0", "commit": None, "source": "s", "dirty": False},
         "sequences": [],
         "assets": [],
         "body_models": {},
         "units": "m",
-        "backgrounds": d,
     }
-    card["total"] = card["counts"]["train"]
-    md = card_markdown(card)
-    assert "## Backgrounds and exposure" in md and "| exposure (stops) | -0.5 to -0.3: " in md
+    return {**card, **fields}
 
 
 def _linear(srgb8: np.ndarray) -> np.ndarray:

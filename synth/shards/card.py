@@ -12,6 +12,7 @@ import numpy as np
 
 from synth.io import atomic_path, save_json_atomic
 from synth.paths import PROJECT_ROOT
+from synth.scene.lighting import LIGHT_RATIO, MAX_RAISE_STOPS
 
 
 def code_version() -> dict:
@@ -111,6 +112,7 @@ def build_card(out: Path, plan, cfg, shards: list, missing: list[str], repairs: 
         "garments": dict(garments),
         "people": people_distribution(scenes),
         "backgrounds": background_distribution(scenes),
+        "lighting": lighting_distribution(scenes),
         "assets": assets_used(cfg, plan),
         "code": code_version(),
         "units": "metres, seconds, radians; annotations in the SMPL world (Y up) and OpenCV camera frames",
@@ -181,6 +183,27 @@ def background_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
         "HDRI strength": _bins([float(e["strength"]) for e in envs], STRENGTH_EDGES, fmt="g"),
         "photo": dict(Counter(stem(b["path"]) for b in photos)),
         "plate ground": dict(Counter(stem(b["plate"]["ground"]) for b in photos if b.get("plate"))),
+    }
+
+
+RATIO_EDGES = tuple(np.linspace(*LIGHT_RATIO, 5))  # the drawn range in quarters
+SHARE_EDGES = (0.0, 0.25, 0.5, 0.75, 1.0)
+CARD_EDGES = (0.0, 80.0, 120.0, 160.0, 200.0, 255.0)  # display x 255; HDRI scenes hold the brightest card at 200
+# stops; an HDRI scene is raised by at most MAX_RAISE_STOPS, a photo scene goes to the photo's own level
+RAISE_EDGES = (-np.inf, -1.0, -0.5, 0.0, 0.5, MAX_RAISE_STOPS + 1e-6, np.inf)  # the cap itself in "0.5 to 1.0"
+
+
+def lighting_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
+    """Per sequence counts of the lighting draw (meta.json `scene.lighting`, `lighting.balance`): the
+    lights' drawn ratio to the HDRI's light on the subject, the HDRI's share of that light, the exposure
+    applied to HDRI and lights together, and the predicted grey card's display level (camera mean)."""
+    lit = [s["lighting"] for s in scenes if s.get("lighting")]
+    return {
+        "lights / HDRI ratio": _bins([r["ratio"] for r in lit], RATIO_EDGES, sep=" to ", fmt=".2f"),
+        "HDRI share of the subject's light": _bins([r["hdri_share"] for r in lit], SHARE_EDGES, sep=" to ", fmt=".2f"),
+        "exposure applied (stops)": _bins([r["scale_stops"] for r in lit], RAISE_EDGES, sep=" to "),
+        "grey card /255 (camera mean)": _bins([r["card_mean"] for r in lit], CARD_EDGES, sep=" to ", fmt=".0f"),
+        "lights filled in (boost > 1)": dict(Counter("yes" if r.get("fill_boost", 1) > 1 else "no" for r in lit)),
     }
 
 
@@ -272,6 +295,20 @@ def card_markdown(card: dict) -> str:
         "| --- | --- |",
     ]
     for name, counts in card.get("backgrounds", {}).items():
+        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in counts.items()) or '-'} |")
+    lines += [
+        "",
+        "## Lighting (per sequence)",
+        "",
+        "The four lights' power is a drawn ratio of the light the HDRI itself puts on the subject (the key "
+        "turned to the HDRI's brightest side); one exposure scales both so that an 18 % grey card displays "
+        "at >= 128 where at most 1 stop allows, and the brightest card stays under 200 (docs/ARCHITECTURE.md, "
+        "`scene.lighting`).",
+        "",
+        "| choice | distribution |",
+        "| --- | --- |",
+    ]
+    for name, counts in card.get("lighting", {}).items():
         lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in counts.items()) or '-'} |")
     lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
     lines += [
