@@ -6,7 +6,8 @@
 The scene is built once; per frame the body and garment vertices are streamed into their meshes
 and each camera renders one image: Cycles path-traces only the subject's border (its projected
 bounding box) and, with the shadow-catching ground, the ground within the shadow's reach beside it
-(a second and third tile at fewer samples); the background (HDRI or photo) is composited in linear
+(a second and third tile at fewer samples), each tile denoised by one OpenImageDenoise filter kept
+for the job (denoise.py); the background (HDRI or photo) is composited in linear
 light everywhere else, the ground's shadow fading out before the tiles' edges (backdrop.py). With
 the flow pass or $SYNTH_RENDER_FULL_FRAME=1 every pixel is path-traced (the background's motion
 needs the camera rays to see the HDRI). Writes frames/cam{c}/{t:04d}.png, depth/cam{c}/{t:04d}.npy,
@@ -45,6 +46,7 @@ from backdrop import (  # noqa: E402
     write_rgb_png,
 )
 from common import JobError  # noqa: E402
+from denoise import denoise_tile, open_denoiser  # noqa: E402
 from outputs import (  # noqa: E402
     PASS_DIRS,
     intrinsics,
@@ -129,6 +131,7 @@ class BuiltScene:
     floor: object = None  # the shadow-catching ground object
     footprint: np.ndarray | None = None  # (2, 2) world xy box the ground's shadow surrounds, this frame
     environment: Environment | None = None  # the HDRI composited behind a cropped render
+    denoiser: object = None  # denoise.Denoiser: the tiles denoised here instead of in Cycles (cropped)
 
 
 def build_scene(job_dir: str, spec: dict) -> BuiltScene:
@@ -156,12 +159,27 @@ def build_scene(job_dir: str, spec: dict) -> BuiltScene:
     if not animated:
         built.view = add_view_camera(scene, cams[0])
     built.cropped = spec["engine"] == "cycles" and not (animated or os.environ.get("SYNTH_RENDER_FULL_FRAME"))
+    if built.cropped and scene.cycles.use_denoising:
+        use_own_denoiser(built)
     # the film stays opaque over an HDRI: OIDN denoising the subject beside a transparent (black)
     # background brightened it by 1-5 levels (hair 7); beside the lit HDRI it denoises as before
     bg = spec["background"]
     if spec["engine"] == "cycles" and bg["kind"] == "hdri" and (built.cropped or ground):
         built.environment = Environment(resolve_asset(bg["path"], "HDRI"), bg["rotation"], bg["strength"])
     return built
+
+
+def use_own_denoiser(built: BuiltScene) -> None:
+    """Tiles denoised by one OIDN filter kept for the job (denoise.py: Cycles set one up per tile and
+    per shadow-catcher pass, most of the denoising's cost), from Cycles' guide passes; Cycles'
+    denoising stays on where this Blender ships no OIDN library."""
+    scene = built.scene
+    built.denoiser = open_denoiser(
+        bpy.utils.resource_path("LOCAL"), scene.render.threads * (scene.render.threads_mode == "FIXED")
+    )
+    if built.denoiser is not None:
+        scene.cycles.use_denoising = False
+        scene.view_layers[0].cycles.denoising_store_passes = True
 
 
 def add_view_camera(scene, like):
@@ -227,16 +245,38 @@ class Shot:
     borders: list | None = None
     footprint: np.ndarray | None = None
     passes: dict | None = None
+    background: np.ndarray | None = None  # the HDRI's (size, size, 3) radiance, for the tiles' denoising
+
+
+class StepClock:
+    """Wall and CPU (all render threads of this process) seconds per step of the frame loop, summed
+    over the job: render_info.json `steps`. CPU seconds stay comparable on a loaded machine."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        w, c = time.perf_counter(), time.process_time()
+        yield
+        self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - w
+        self.cpu[step] = self.cpu.get(step, 0.0) + time.process_time() - c
+
+    def record(self) -> dict:
+        return {"wall": self.wall, "cpu": self.cpu}
 
 
 GROUND_SAMPLE_SHARE = 0.5  # samples of the ground tiles (floor and sky: a smooth, denoised shadow)
 
 
-def render_view(built: BuiltScene, cam, t: int, tmp_exr: str, want_passes: bool) -> tuple[object, Shot]:
+def render_view(
+    built: BuiltScene, cam, t: int, tmp_exr: str, want_passes: bool, clock: StepClock
+) -> tuple[object, Shot]:
     """Render frame t (posed) through one camera; returns (Blender's 'Render Result' image, the shot).
     Cropped, Cycles renders the subject's border and, with the ground, the ground within the
     shadow's radius beside it (backdrop.border_tiles), each tile cropped; their passes are stitched
-    to full size. Whole, the passes are read when `want_passes`."""
+    to full size. Whole, the passes are read when `want_passes`. `clock` times the steps."""
     scene = built.scene
     if built.view is None:
         scene.camera = cam
@@ -250,11 +290,13 @@ def render_view(built: BuiltScene, cam, t: int, tmp_exr: str, want_passes: bool)
     shot = Shot(R, tv, intrinsics(cam.data.lens, cam.data.sensor_width, size, size))
     shot.footprint = built.footprint
     if not built.cropped:
-        bpy.ops.render.render()
+        with clock("trace"):
+            bpy.ops.render.render()
         result = bpy.data.images["Render Result"]
         if want_passes:
-            save_image(scene, result, tmp_exr, True)
-            shot.passes = read_exr_passes(tmp_exr)
+            with clock("read passes"):
+                save_image(scene, result, tmp_exr, True)
+                shot.passes = read_exr_passes(tmp_exr)
         return result, shot
     box = subject_border(subject_points(built, t), R, tv, shot.K, size)
     tiles = [(box, True)]
@@ -266,13 +308,24 @@ def render_view(built: BuiltScene, cam, t: int, tmp_exr: str, want_passes: bool)
     for border, full in tiles:
         scene.cycles.samples = samples if full else max(1, round(samples * GROUND_SAMPLE_SHARE))
         set_border(scene.render, border, size)
-        bpy.ops.render.render()
-        save_image(scene, bpy.data.images["Render Result"], tmp_exr, True)
-        rendered.append((border, read_exr_passes(tmp_exr)))
+        with clock("trace subject" if full else "trace ground"):
+            bpy.ops.render.render()
+        with clock("read passes"):
+            save_image(scene, bpy.data.images["Render Result"], tmp_exr, True)
+            passes = read_exr_passes(tmp_exr)
+        if built.denoiser is not None:
+            with clock("denoise"):
+                if built.environment is not None and shot.background is None:
+                    shot.background = built.environment.view(R, shot.K, size)
+                x0, x1, y0, y1 = border
+                behind = None if shot.background is None else shot.background[y0:y1, x0:x1]
+                denoise_tile(built.denoiser, passes, behind if built.ground else None)
+        rendered.append((border, passes))
     scene.cycles.samples = samples
     shot.borders = [b for b, _ in rendered]
-    channels = set.intersection(*(set(p) for _, p in rendered)) if rendered else set()
-    shot.passes = stitch_tiles(size, rendered, sorted(channels))
+    with clock("stitch"):
+        channels = set.intersection(*(set(p) for _, p in rendered)) if rendered else set()
+        shot.passes = stitch_tiles(size, rendered, sorted(channels))
     return bpy.data.images["Render Result"], shot
 
 
@@ -316,25 +369,6 @@ def save_frame(built: BuiltScene, result, path: str, shot: Shot, background) -> 
     write_rgb_png(path, composite(rgba, background, weight))
 
 
-class StepClock:
-    """Wall and CPU (all render threads of this process) seconds per step of the frame loop, summed
-    over the job: render_info.json `steps`. CPU seconds stay comparable on a loaded machine."""
-
-    def __init__(self):
-        self.wall: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str):
-        w, c = time.perf_counter(), time.process_time()
-        yield
-        self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - w
-        self.cpu[step] = self.cpu.get(step, 0.0) + time.process_time() - c
-
-    def record(self) -> dict:
-        return {"wall": self.wall, "cpu": self.cpu}
-
-
 def composited(built: BuiltScene, backdrop: Backdrop | None) -> bool:
     """Whether each frame is composited over a background (the photo crop, or the HDRI where
     Cycles did not see all of it: a border, or the ground's fade) rather than saved as rendered."""
@@ -367,12 +401,17 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
         for c, cam in enumerate(built.cams):
             w_img, c_img = time.perf_counter(), time.process_time()
             over = composited(built, backdrop)
-            with clock("render"):  # the passes of each tile are read back in here
-                result, shot = render_view(built, cam, t, tmp_exr, bool(wanted) or over)
+            result, shot = render_view(built, cam, t, tmp_exr, bool(wanted) or over, clock)
             record = camera_record(cam)
             outside = outside_tiles(size, shot.borders) if shot.borders is not None else None
             with clock("save frame"):
-                background = background_view(built, backdrop, c, shot, size) if over else None
+                background = None
+                if over:
+                    background = (
+                        shot.background
+                        if shot.background is not None
+                        else background_view(built, backdrop, c, shot, size)
+                    )
                 frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
                 save_frame(built, result, frame, shot, background)
             if wanted:

@@ -105,10 +105,13 @@ def setup_denoiser(scene, enabled: bool) -> None:
 
 
 def denoised_by(scene) -> str | None:
-    """Where the render is denoised: 'cycles' or None."""
-    if scene.render.engine == "CYCLES" and scene.cycles.use_denoising:
+    """Where the render is denoised: 'cycles', 'oidn' (render.py's own filter on the tiles, from the
+    guide passes Cycles stores: render.use_own_denoiser) or None."""
+    if scene.render.engine != "CYCLES":
+        return None
+    if scene.cycles.use_denoising:
         return "cycles"
-    return None
+    return "oidn" if scene.view_layers[0].cycles.denoising_store_passes else None
 
 
 def select_device(cycles, wanted: str) -> str:

@@ -398,7 +398,7 @@ def test_ground_shadow_is_composited_onto_a_photo(tmp_path, subject, rig):
         tmp_path / "job", spec, verts[:1], faces, [g.select_frames(slice(1)) for g in garments], rig=rig
     )
     run_render(job)
-    assert json.loads((job / "render_info.json").read_text())["denoised_by"] == "cycles"
+    assert json.loads((job / "render_info.json").read_text())["denoised_by"] == "oidn"
     img = np.asarray(Image.open(job / "frames" / "cam0" / "0000.png").convert("L")).astype(float)
     seg = np.asarray(Image.open(job / "seg" / "cam0" / "0000.png"))
     sys.path.insert(0, str(RENDER_SCRIPT.parent))

@@ -63,8 +63,9 @@ def test_cycles_settings_for_reproducible_images(scenes):
     assert s["view_transform"] == "Standard" and s["dither"] == 0.0 and not s["film_transparent"]
     assert s["threads"] == ["FIXED", 1]  # $SYNTH_RENDER_THREADS
     assert s["denoise"] and s["denoiser"] == "OPENIMAGEDENOISE" and s["denoising_prefilter"] == "FAST"
-    # Cycles denoises in the render, the shadow catcher's passes too (on the path-traced tiles only)
-    assert s["denoised_by"] == "cycles" and scenes[0]["flow"]["settings"]["denoised_by"] == "cycles"
+    # the tiles are denoised by render.py's own OIDN filter from Cycles' guide passes; a whole
+    # frame (the flow pass) by Cycles in the render
+    assert s["denoised_by"] == "oidn" and scenes[0]["flow"]["settings"]["denoised_by"] == "cycles"
     assert not s["light_tree"]
     assert s["persistent_data"] and s["bounces"] == [4, 2, 2, 2] and s["curves"] == ["RIBBONS", 2]
     assert s["world"] == "world" and s["frame_range"] == [1, 250]  # not keyframed without flow
