@@ -13,8 +13,12 @@ render process's CPU seconds (all its threads: comparable on a loaded machine); 
 start-up plus the scene build; the last column is CPU seconds per image by step of render.py's frame loop
 (first image included); `traced` the share of the pixels path-traced. Passes (depth, seg) are on, as in the pipeline. `--keep DIR` keeps the rendered jobs
 to look at. For the `nopeople` setting it also prints how well joints, depth and seg agree with the geometry.
+`--rounds N` renders the settings list N times over, interleaved (the machine's load moves between rounds),
+and ends with each setting's time as a ratio of the first setting's in the same round (`cycles:8:plain:
+nodenoise:fullframe` first: issue 14's 1.0).
 Usage: python benchmarks/render.py [--resolution 250] [--frames 2] [--threads 2] [--hair-rows] [--keep DIR]
        [--settings cycles:1,cycles:8,cycles:8:noground,cycles:8:photo,cycles:8:plate,eevee:1] [--device cpu|gpu|auto]
+       [--rounds 1]
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def main() -> None:
     ap.add_argument("--settings", default=DEFAULT_SETTINGS)
     ap.add_argument("--hair-rows", action="store_true", help="add a cycles:8 row per hair style")
     ap.add_argument("--keep", default="", help="render the jobs into KEEP/<n>_<setting> and keep them (to look at)")
+    ap.add_argument("--rounds", type=int, default=1, help="render the settings list this many times, interleaved")
     args = ap.parse_args()
     if args.hair_rows:
         args.settings += "," + ",".join(f"cycles:{D}:hair={h}" for h in HAIR_STYLES)
@@ -70,8 +75,13 @@ def main() -> None:
         f"{'engine':<8}{'samples':>8}{'denoise':>11}{'flow':>6}{'people':>20}{'device':>12}{'s/image':>9}{'cpu s':>7}"
         f"{'first s':>9}{'setup s':>9}{'wall s':>8}{'traced':>7}  CPU s per image by step"
     )
-    for n, item in enumerate(args.settings.split(",")):
+    items = args.settings.split(",")
+    ratios: dict[str, list[tuple[float, float]]] = {}
+    first = None  # (s/image, cpu s) of the round's first setting
+    for n, item in enumerate(items * args.rounds):
         engine, samples, *flags = item.split(":")
+        if n % len(items) == 0:
+            first = None
         settings = {
             "resolution": args.resolution,
             "samples": int(samples),
@@ -120,8 +130,21 @@ def main() -> None:
             f"{info['device'][:11]:>12}{info['steady_seconds_per_image']:>9.2f}{info['steady_cpu_seconds_per_image']:>7.2f}"
             f"{info['first_image_seconds']:>9.2f}{wall - info['seconds']:>9.1f}{wall:>8.1f}{info.get('traced_share', 1.0):>7.2f}  {steps}"
         )
+        times = (info["steady_seconds_per_image"], info["steady_cpu_seconds_per_image"])
+        if n % len(items) == 0:
+            first = times
+        if first is not None:
+            ratios.setdefault(item, []).append((times[0] / first[0], times[1] / first[1]))
     if accuracy:
         print(accuracy)
+    if args.rounds > 1:
+        print(f"x {items[0]} in the same round (s/image; cpu s), {args.rounds} rounds:")
+        for item, r in ratios.items():
+            wall_r, cpu_r = (np.array(v) for v in zip(*r))
+            print(
+                f"  {item:<40} s/image {' '.join(f'{x:.2f}' for x in wall_r)} (median {np.median(wall_r):.2f}); "
+                f"cpu s {' '.join(f'{x:.2f}' for x in cpu_r)} (median {np.median(cpu_r):.2f})"
+            )
 
 
 if __name__ == "__main__":
