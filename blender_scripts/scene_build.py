@@ -88,8 +88,8 @@ def setup_cycles(scene, samples: int) -> None:
 
 def setup_denoiser(scene, enabled: bool) -> None:
     """OpenImageDenoise at its fast setting when asked for and built in; without it, no denoising.
-    With the shadow catcher Cycles denoises its Shadow Catcher (Matte) passes too: three OIDN runs,
-    on the path-traced tiles only (docs/BENCHMARKS.md#rendering)."""
+    A tiled render then switches Cycles' denoising off and denoises each tile itself with one filter
+    kept for the job (render.use_own_denoiser, denoise.py; docs/BENCHMARKS.md#rendering)."""
     cycles = scene.cycles
     if enabled and not has_oidn():  # e.g. distribution builds of Blender compiled without OIDN
         print("render.py: warning: this Blender has no OpenImageDenoise; rendering without denoising", flush=True)
