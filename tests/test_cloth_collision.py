@@ -153,6 +153,12 @@ def test_part_collider_queries_the_other_parts_apart_and_only_within_reach(blob)
     inside = nearest <= reach
     np.testing.assert_array_equal(cut.signed[inside], far.signed[inside])
     assert np.isinf(cut.signed[~inside]).all() and (cut.vertex[~inside] == -1).all()
+    # searched from any allowed vertex (near or far, within reach or not): the same answers
+    pick = np.random.default_rng(7)
+    hint = np.array([pick.choice(used[h]) for h in home])
+    hinted = col.query_others(points, verts, reach, hint=hint)
+    for name in ("signed", "vertex", "face"):
+        np.testing.assert_array_equal(getattr(hinted, name), getattr(cut, name))
     # others_within: the same answers for every point that may be within `need`, whatever it queried again
     col2 = PartCollider(faces, labels, parents, home)
     need = np.full(len(points), 0.05)

@@ -355,17 +355,20 @@ class MeshCollider:
         group: np.ndarray,
         warm: bool = False,
         reach: float = math.inf,
+        hint: np.ndarray | None = None,
     ) -> Proximity:
         """query with each point restricted to the faces allow[group] (G, F) bool of its group (N,),
         whose vertices are vallow[group] (G, V) bool (the sub-mesh whose normals give the sign);
         whole = self.whole(allow). warm: start each point's nearest-vertex search from the nearest
         vertex of the last warm query of as many points (the substep before): the same answer,
         found in fewer grid cells. reach: points with no allowed vertex this near get signed +inf,
-        vertex -1 (and face 0)."""
+        vertex -1 (and face 0). hint (N,): each point's search starts from this allowed vertex (-1: none),
+        the same answer as from none."""
         points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
         if not np.isfinite(verts).all():
             raise ValueError("the collision mesh has non-finite vertices")
-        hint = self._hint if warm and self._hint is not None and len(self._hint) == len(points) else None
+        if hint is None and warm and self._hint is not None and len(self._hint) == len(points):
+            hint = self._hint
         if hint is None:
             hint = np.full(len(points), -1, np.int64)
         if self._cuda is not None:
@@ -710,6 +713,7 @@ class PartCollider:
         self.far_last = np.zeros(0)  # simulate.far_signed's answer a substep before (contact history)
         self._bound: np.ndarray | None = None  # others_within's state: each point's distance bound when queried,
         self._at, self._from, self._travel = np.zeros(0), np.zeros((0, 3)), 0.0  # the body's travel and the point then
+        self._far_hint = np.zeros(0, np.int64)  # each point's nearest other-part vertex when last queried, -1 none
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
@@ -718,13 +722,19 @@ class PartCollider:
         return self.mesh.query_groups(points, verts, self.allow, self.vallow, self.whole, self.group, warm)
 
     def query_others(
-        self, points: np.ndarray, verts: np.ndarray, reach: float, idx: np.ndarray | None = None
+        self,
+        points: np.ndarray,
+        verts: np.ndarray,
+        reach: float,
+        idx: np.ndarray | None = None,
+        hint: np.ndarray | None = None,
     ) -> Proximity:
         """`query` on the faces of the parts *not* around each point's home part, for the points idx (default
-        all) with such a vertex within reach (m); the others get signed +inf."""
+        all) with such a vertex within reach (m); the others get signed +inf. hint: see
+        MeshCollider.query_groups (per point of idx)."""
         idx = np.arange(len(points)) if idx is None else idx
         args = (self.others, self.vothers, self.whole_others, self.group[idx])
-        return self.far.query_groups(points[idx], verts, *args, False, reach)
+        return self.far.query_groups(points[idx], verts, *args, False, reach, hint)
 
     def others_within(self, points: np.ndarray, verts: np.ndarray, need: np.ndarray, moved: float) -> Proximity:
         """query_others for every point that may be within need (N,) m of the other parts, the rest signed +inf.
@@ -736,11 +746,14 @@ class PartCollider:
         N = len(points)
         if self._bound is None or len(self._bound) != N:
             self._bound, self._at, self._from = np.zeros(N), np.zeros(N), np.array(points, np.float64)
+            self._far_hint = np.full(N, -1, np.int64)
         self._travel += moved
         drift = np.sqrt(np.einsum("ni,ni->n", points - self._from, points - self._from))
         idx = np.nonzero(self._bound - (self._travel - self._at) - drift < need)[0]
         reach = max(FAR_REACH, float(need.max(initial=0.0)))
-        got = self.query_others(points, verts, reach, idx)
+        # each search starts from the point's last answer: the same answer from fewer cells (docs/BENCHMARKS.md)
+        got = self.query_others(points, verts, reach, idx, self._far_hint[idx])
+        self._far_hint[idx] = got.vertex
         self._bound[idx] = np.minimum(np.abs(got.signed), reach)
         self._at[idx], self._from[idx] = self._travel, points[idx]
         out = Proximity(
