@@ -418,36 +418,40 @@ def render_frames(job_dir: str, spec: dict, built: BuiltScene, backdrop: Backdro
     tmp_exr = os.path.join(tmp_dir, f".passes-{os.getpid()}-{os.path.basename(job_dir)}.exr")
     clock, wall, cpu, traced = StepClock(), [], [], []
     t0 = time.perf_counter()
-    for t in range(T):
-        with clock("pose"):
-            pose_frame(built, tracks, t)
-        for c, cam in enumerate(built.cams):
-            w_img, c_img = time.perf_counter(), time.process_time()
-            over = composited(built, backdrop)
-            result, shot = render_view(built, cam, t, tmp_exr, bool(wanted) or over, clock)
-            record = camera_record(cam)
-            outside = outside_tiles(size, shot.borders) if shot.borders is not None else None
-            with clock("save frame"):
-                background = None
-                if over:
-                    background = (
-                        shot.background
-                        if shot.background is not None
-                        else background_view(built, backdrop, c, shot, size)
-                    )
-                frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
-                save_frame(built, result, frame, shot, background)
-            if wanted:
-                with clock("write passes"):
-                    R, clip_end = np.array(record["R"]), cam.data.clip_end
-                    write_passes(job_dir, wanted, shot.passes, c, t, T - 1, clip_end, R, bool(built.ground), outside)
-            records[c].append(record)
-            wall.append(time.perf_counter() - w_img)
-            cpu.append(time.process_time() - c_img)
-            traced.append(1.0 if outside is None else 1.0 - float(outside.mean()))
-        print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    if os.path.exists(tmp_exr):
-        os.remove(tmp_exr)
+    try:  # the RAM disk's EXR goes whether the frames finish or not
+        for t in range(T):
+            with clock("pose"):
+                pose_frame(built, tracks, t)
+            for c, cam in enumerate(built.cams):
+                w_img, c_img = time.perf_counter(), time.process_time()
+                over = composited(built, backdrop)
+                result, shot = render_view(built, cam, t, tmp_exr, bool(wanted) or over, clock)
+                record = camera_record(cam)
+                outside = outside_tiles(size, shot.borders) if shot.borders is not None else None
+                with clock("save frame"):
+                    background = None
+                    if over:
+                        background = (
+                            shot.background
+                            if shot.background is not None
+                            else background_view(built, backdrop, c, shot, size)
+                        )
+                    frame = os.path.join(job_dir, "frames", f"cam{c}", f"{t:04d}.png")
+                    save_frame(built, result, frame, shot, background)
+                if wanted:
+                    with clock("write passes"):
+                        R, clip_end = np.array(record["R"]), cam.data.clip_end
+                        write_passes(
+                            job_dir, wanted, shot.passes, c, t, T - 1, clip_end, R, bool(built.ground), outside
+                        )
+                records[c].append(record)
+                wall.append(time.perf_counter() - w_img)
+                cpu.append(time.process_time() - c_img)
+                traced.append(1.0 if outside is None else 1.0 - float(outside.mean()))
+            print(f"render.py: frame {t + 1}/{T} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    finally:
+        if os.path.exists(tmp_exr):
+            os.remove(tmp_exr)
     return records, {"image_seconds": wall, "image_cpu_seconds": cpu, "steps": clock.record(), "traced": traced}
 
 
