@@ -2,6 +2,7 @@
 
     python benchmarks/train_overfit.py DATA [--clips 2 --every 4 --steps 300] [--config cpu_proof] [--aug 1]
         [--lr X --warmup N --crop PX --batch B] [--w2d X --w3d X --wpose X --wbeta X --local3d X] [--test-clips 12]
+        [--part-head 0|1] [--joint-head 0|1]
 
 Holds `--clips` whole training clips in memory (every `--every`-th of the split; 0 = all), trains the HMR
 model of the config on random windows of them with the trainer's own losses and learning-rate schedule
@@ -44,6 +45,8 @@ def parse() -> argparse.Namespace:
     for w in ("w2d", "w3d", "wpose", "wbeta"):
         p.add_argument(f"--{w}", type=float, help="loss weight override")
     p.add_argument("--local3d", type=float, default=0.0)
+    p.add_argument("--part-head", type=int, help="override model.part_head (needs the seg pass)")
+    p.add_argument("--joint-head", type=int, help="override model.joint_head")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--train-eval", type=int, default=12, help="training clips evaluated (spread over the held ones)")
     p.add_argument("--test-clips", type=int, default=0)
@@ -64,13 +67,19 @@ def main() -> None:
     for attr, value in (("proj", a.w2d), ("joints3d", a.w3d), ("pose", a.wpose), ("beta", a.wbeta)):
         if value is not None:
             setattr(cfg.loss, attr, value)
+    if a.part_head is not None:
+        cfg.model.part_head = bool(a.part_head)
+    if a.joint_head is not None:
+        cfg.model.joint_head = bool(a.joint_head)
     if not a.aug:
         cfg.data.scale_jitter = cfg.data.trans_jitter = cfg.data.color_jitter = 0.0
     sk = Skeleton(load_body_model())
 
     def load(split: str, n: int, every: int) -> list[dict]:
         out = []
-        for i, s in enumerate(ShardWindows(a.data, split, cfg.data, train=False, window=0).samples()):
+        for i, s in enumerate(
+            ShardWindows(a.data, split, cfg.data, train=False, window=0, part_labels=cfg.model.part_head).samples()
+        ):
             if i % every == 0:
                 out.append(s)
             if len(out) >= n:
@@ -94,7 +103,7 @@ def main() -> None:
     @torch.no_grad()
     def metrics_of(model: torch.nn.Module, cs: list[dict]) -> str:
         model.eval()
-        acc = np.zeros(5)
+        acc = np.zeros(8)
         for c in cs:
             w = make_window(c, 0, len(c["frames"]), cfg.data, None)
             pred = model(w["images"][None])
@@ -102,18 +111,29 @@ def main() -> None:
             gj = sk(roma.rotvec_to_rotmat(w["theta"].reshape(n, 24, 3)), w["beta"]).double().numpy()
             pj = sk(pred["rotmat"][0], pred["beta"][0]).double().numpy()
             mj = sk(mean_R.expand(n, 24, 3, 3), mean_beta.expand(n, 10)).double().numpy()
-            acc += n * np.array(
-                [
-                    M.mpjpe(pj, gj),
-                    M.pa_mpjpe(pj, gj),
-                    M.mpjpe(mj, gj),
-                    M.pa_mpjpe(mj, gj),
-                    float(pred["beta"][0].norm(dim=-1).mean()),
-                ]
+            # the articulation alone: the predicted rotations on the true shape
+            aj = sk(pred["rotmat"][0], w["beta"]).double().numpy()
+            acc += (
+                n
+                * np.array(
+                    [
+                        M.mpjpe(pj, gj),
+                        M.pa_mpjpe(pj, gj),
+                        M.mpjpe(mj, gj),
+                        M.pa_mpjpe(mj, gj),
+                        float(pred["beta"][0].norm(dim=-1).mean()),
+                        M.pa_mpjpe(aj, gj),
+                        M.pa_mpjpe(pj, np.repeat(pj[:1], len(pj), 0)),  # how far the prediction moves in the clip
+                        M.pa_mpjpe(gj, np.repeat(gj[:1], len(gj), 0)),  # and the truth
+                    ]
+                )
             )
         model.train()
-        mp, pa, mmp, mpa, bn = acc / sum(len(c["frames"]) for c in cs)
-        return f"MPJPE {mp:.1f} ({mp / mmp:.3f}) PA-MPJPE {pa:.1f} ({pa / mpa:.3f}) |beta| {bn:.2f}"
+        mp, pa, mmp, mpa, bn, pa_shape, move_p, move_g = acc / sum(len(c["frames"]) for c in cs)
+        return (
+            f"MPJPE {mp:.1f} ({mp / mmp:.3f}) PA-MPJPE {pa:.1f} ({pa / mpa:.3f}) |beta| {bn:.2f} "
+            f"PA true shape {pa_shape:.1f} ({pa_shape / mpa:.3f}) moves {move_p:.1f}/{move_g:.1f}"
+        )
 
     model = build_model("hmr", cfg.model)
     model.train()
@@ -122,7 +142,10 @@ def main() -> None:
     for step in range(a.steps):
         picks = rng.integers(len(wins), size=cfg.batch_size)
         batch = collate(
-            [make_window(clips[wins[i][0]], wins[i][1], T, cfg.data, rng if a.aug else None) for i in picks]
+            [
+                make_window(clips[wins[i][0]], wins[i][1], T, cfg.data, rng if a.aug else None, cfg.model.part_head)
+                for i in picks
+            ]
         )
         pred = {k: v.float() for k, v in model(batch["images"]).items()}
         loss, parts = total_loss(pred, batch, sk, cfg.loss, use_shape=False)
@@ -136,13 +159,13 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        logged.append([float(parts[k]) for k in ("loss", "proj", "joints3d", "smpl")])
+        logged.append([float(parts[k]) for k in ("loss", "proj", "joints3d", "smpl", "joints2d_heat")])
         if (step + 1) % a.eval_every == 0 or step == 0:
             m = np.mean(logged, 0)
             logged = []
             line = (
                 f"step {step + 1} {time.time() - t0:.0f}s loss {m[0]:.3f} proj {m[1]:.3f} j3d {m[2]:.4f} "
-                f"smpl {m[3]:.3f} | train {metrics_of(model, evals)}"
+                f"smpl {m[3]:.3f} heat {m[4]:.3f} | train {metrics_of(model, evals)}"
             )
             print(line + (f" | test {metrics_of(model, tests)}" if tests else ""), flush=True)
 

@@ -103,3 +103,52 @@ def test_architecture_check_treats_a_missing_setting_as_its_default():
     cfg.model.part_head = True
     with pytest.raises(SynthError, match="part_head"):
         check_architecture(old, cfg, None, "--resume")
+
+
+def test_soft_argmax_finds_the_peak_in_crop_units():
+    from train.models import soft_argmax
+
+    logits = torch.zeros(2, 24, 8, 4)
+    assert soft_argmax(logits).abs().max() < 1e-6  # uniform: the crop's centre
+    logits[0, 3, 6, 1] = 50.0  # row 6 of 8, column 1 of 4: pixel centre x = 3/4 - 1, y = 13/8 - 1
+    xy = soft_argmax(logits)
+    assert xy.shape == (2, 24, 2)
+    assert torch.allclose(xy[0, 3], torch.tensor([-0.25, 0.625]), atol=1e-5)
+
+
+def test_joint_head_feeds_the_regressor_and_its_loss_trains_the_backbone(body):
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, part_head=False, joint_head=True)
+    x = torch.randn(2, 3, 3, 32, 32)
+    hmr, mv = HMR(cfg).eval(), MVIPER(cfg).eval()
+    with torch.no_grad():
+        out = hmr(x)
+        assert out["j2d_heat"].shape == (2, 3, 24, 2) and mv(x)["j2d_heat"].shape == (2, 3, 24, 2)
+        assert "j2d_heat" not in HMR(TINY).eval()(x)
+        # the regressor reads the coordinates: sharper heatmaps move the joints, and the joints move phi
+        for conv in hmr.joint_head.convs:
+            conv.weight.mul_(20.0)
+        moved = hmr(x)
+        assert (moved["j2d_heat"] - out["j2d_heat"]).abs().max() > 1e-2
+        assert (moved["phi"] - out["phi"]).abs().max() > 1e-5
+    # total_loss adds the masked L1 of the soft-argmax joints with its weight
+    B, T = 2, 3
+    pred = {k: v for k, v in out.items()}
+    batch = {
+        "theta": torch.zeros(B, T, 72),
+        "beta": torch.zeros(B, T, 10),
+        "j3d": torch.zeros(B, T, 24, 3),
+        "j2d": out["j2d_heat"] + 0.5,
+        "vis": torch.ones(B, T, 24),
+        "has_3d": torch.ones(B, T),
+    }
+    batch["vis"][..., 0] = 0.0
+    l0, _ = total_loss(pred, batch, Skeleton(body), LossWeights(joints2d_heat=0.0), use_shape=False)
+    l1, parts = total_loss(pred, batch, Skeleton(body), LossWeights(joints2d_heat=2.0), use_shape=False)
+    assert parts["joints2d_heat"].item() == pytest.approx(1.0, rel=1e-5)  # |0.5| + |0.5| per visible joint
+    assert l1.item() == pytest.approx(l0.item() + 2.0 * T, rel=1e-5)
+    # the heatmap loss alone reaches the backbone
+    hmr.train()
+    p = hmr(x)
+    (p["j2d_heat"] - 0.3).abs().mean().backward()
+    assert hmr.encoder.layers[1][0].conv1.weight.grad.abs().sum() > 0

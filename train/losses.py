@@ -31,6 +31,7 @@ class LossWeights:
     shape: float = 1.0  # on L_shape (video model only)
     parts: float = 1.0  # on the per-pixel bone-part cross-entropy (models with model.part_head only)
     joints3d_body: float = 0.0  # on the 3D joint MSE with the true root rotation (articulation only); 0: off
+    joints2d_heat: float = 1.0  # on the masked L1 of the joint head's soft-argmax 2D joints (model.joint_head only)
 
 
 def project(joints: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
@@ -138,6 +139,10 @@ def total_loss(
             )
         l_parts = part_loss(pred["part_logits"], batch["part_labels"])
         per_frame = per_frame + w.parts * l_parts
+    l_heat = zero
+    if "j2d_heat" in pred:
+        l_heat = projection_loss(pred["j2d_heat"], batch["j2d"], batch["vis"])
+        per_frame = per_frame + w.joints2d_heat * l_heat
     l_shape = shape_smoothness(pred["beta"]) if use_shape else per_frame.new_zeros(len(per_frame))
     total = (per_frame.sum(1) + w.shape * l_shape).mean()
     n3d = delta.sum().clamp(min=1)
@@ -149,5 +154,6 @@ def total_loss(
         "shape": l_shape.detach().mean(),
         "parts": l_parts.detach().mean(),
         "joints3d_body": (l_body * delta).detach().sum() / n3d,
+        "joints2d_heat": l_heat.detach().mean(),
     }
     return total, parts

@@ -37,6 +37,7 @@ class ModelConfig:
     init_width: int = 1024  # width of the two hidden layers of the (c0, h0) MLP
     dropout: float = 0.5
     part_head: bool = False  # a dense bone-part head on layer2-4 (training signal only; see PartHead)
+    joint_head: bool = False  # 2D joint heatmaps on layer2-4, soft-argmax coordinates fed to the regressor
 
 
 def rotmat_to_6d(R: torch.Tensor) -> torch.Tensor:
@@ -131,7 +132,8 @@ def _out_channels(layer: nn.Sequential) -> int:
 
 class PartHead(nn.Module):
     """Per-pixel bone-part logits (train/data.py `bone_part_labels`) at the stem's grid (input / 4), summed
-    from 1x1 convolutions of layer2, layer3 and layer4 (FCN-8s style). It is a training signal: a
+    from 1x1 convolutions of layer2, layer3 and layer4 (FCN-8s style); with `classes` = 24 the same trunk
+    gives the joint head's heatmaps (HMR, model.joint_head). It is a training signal: a
     from-scratch backbone gets a label for every pixel instead of 24 joints, and left/right parts tell
     front from back, which the pooled feature E(I) that the regressor reads must then encode."""
 
@@ -146,6 +148,16 @@ class PartHead(nn.Module):
             nn.functional.interpolate(conv(m), size=size, mode="bilinear", align_corners=False)
             for conv, m in zip(self.convs, maps[1:])
         )
+
+
+def soft_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """(N, J, h, w) heatmap logits -> (N, J, 2) expected (x, y) of the pixel centres in crop units [-1, 1]
+    (the loader's j2d frame): differentiable, so an L1 on it trains the heatmaps (integral regression)."""
+    N, J, h, w = logits.shape
+    prob = torch.softmax(logits.float().flatten(2), -1).reshape(N, J, h, w)
+    xs = (2 * torch.arange(w, device=logits.device, dtype=prob.dtype) + 1) / w - 1
+    ys = (2 * torch.arange(h, device=logits.device, dtype=prob.dtype) + 1) / h - 1
+    return torch.stack([(prob.sum(2) * xs).sum(-1), (prob.sum(3) * ys).sum(-1)], -1)
 
 
 class IEFRegressor(nn.Module):
@@ -181,10 +193,24 @@ class HMR(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.backbone, cfg.weights, cfg.attention_layer)
-        self.regressor = IEFRegressor(self.encoder.feat_dim, cfg.regressor_width, cfg.ief_iters, cfg.dropout)
-        self.part_head = (
-            PartHead([_out_channels(layer) for layer in self.encoder.layers], PART_CLASSES) if cfg.part_head else None
-        )
+        channels = [_out_channels(layer) for layer in self.encoder.layers]
+        self.part_head = PartHead(channels, PART_CLASSES) if cfg.part_head else None
+        # The pooled E(I) of a 2x2 layer4 map (64 px crops) keeps no layout: where the limbs are must come
+        # from somewhere else. The joint head's heatmaps live on the stem's grid and their soft-argmax
+        # coordinates go to the regressor beside E(I), as 2D keypoints feed a lifting network.
+        self.joint_head = PartHead(channels, NUM_JOINTS) if cfg.joint_head else None
+        self.feat_dim = self.encoder.feat_dim + (2 * NUM_JOINTS if cfg.joint_head else 0)
+        self.regressor = IEFRegressor(self.feat_dim, cfg.regressor_width, cfg.ief_iters, cfg.dropout)
+
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], dict]:
+        """(N,3,H,W) -> the regressor's feature (N, feat_dim), the low map, the stage maps, and
+        {"j2d_heat": (N, 24, 2)} when the model has a joint head."""
+        feat, low, maps = self.encoder(images)
+        feat = feat.float()
+        if self.joint_head is None:
+            return feat, low, maps, {}
+        j2d = soft_argmax(self.joint_head(maps))
+        return torch.cat([feat, j2d.flatten(1)], -1), low, maps, {"j2d_heat": j2d}
 
     def parts_out(self, maps: list[torch.Tensor], B: int, T: int) -> dict[str, torch.Tensor]:
         """{"part_logits": (B,T,classes,h,w)} when the model has a part head, else {}."""
@@ -196,9 +222,10 @@ class HMR(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B,T,3,H,W) -> decode_phi outputs shaped (B,T,...)."""
         B, T = images.shape[:2]
-        feat, _, maps = self.encoder(images.flatten(0, 1))
-        phi = self.regressor(feat.float())
-        return decode_phi(phi.reshape(B, T, PHI_DIM)) | self.parts_out(maps, B, T)
+        feat, _, maps, extra = self.encode(images.flatten(0, 1))
+        phi = self.regressor(feat)
+        out = decode_phi(phi.reshape(B, T, PHI_DIM)) | self.parts_out(maps, B, T)
+        return out | {k: v.reshape(B, T, *v.shape[1:]) for k, v in extra.items()}
 
 
 class MVIPER(HMR):
@@ -212,7 +239,7 @@ class MVIPER(HMR):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        F, C, H, A = self.encoder.feat_dim, self.encoder.low_dim, cfg.hidden, cfg.attention_dim
+        F, C, H, A = self.feat_dim, self.encoder.low_dim, cfg.hidden, cfg.attention_dim
         self.att_v = nn.Linear(C, A)
         self.att_h = nn.Linear(H, A, bias=False)
         self.att_w = nn.Linear(A, 1)
@@ -225,8 +252,8 @@ class MVIPER(HMR):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         B, T = images.shape[:2]
-        feat, low, maps = self.encoder(images.flatten(0, 1))
-        feat = feat.float().reshape(B, T, -1)
+        feat, low, maps, extra = self.encode(images.flatten(0, 1))
+        feat = feat.reshape(B, T, -1)
         h_map, w_map = low.shape[-2:]
         v = low.float().flatten(2).transpose(1, 2).reshape(B, T, h_map * w_map, -1)  # (B,T,N,C)
         keys = self.att_v(v)
@@ -243,6 +270,7 @@ class MVIPER(HMR):
             alphas.append(alpha)
         out = decode_phi(torch.stack(phis, 1))
         out["attention"] = torch.stack(alphas, 1).reshape(B, T, h_map, w_map)
+        out |= {k: v.reshape(B, T, *v.shape[1:]) for k, v in extra.items()}
         return out | self.parts_out(maps, B, T)
 
 

@@ -40,6 +40,7 @@ LOG_FIELDS = [
     "shape",
     "parts",
     "joints3d_body",
+    "joints2d_heat",
     "lr",
     "grad_norm",
     "frames_per_s",
