@@ -172,11 +172,11 @@ def test_learning_rate_warm_up_and_cosine_decay():
     assert load_train_config("tiny").warmup_steps > 0
     proof = load_train_config("cpu_proof")  # scripts/cpu_proof.sh's config: the tiny architecture, tuned to learn
     # the tiny architecture plus the dense bone-part head (docs/TRAINING.md, "Levers on the 200-sequence proof data")
+    # and the joint heatmaps fed to the regressor ("2D joint heatmaps fed to the regressor")
     import dataclasses
 
-    assert (
-        proof.model.part_head and dataclasses.replace(proof.model, part_head=False) == load_train_config("tiny").model
-    )
+    assert proof.model.part_head and proof.model.joint_head
+    assert dataclasses.replace(proof.model, part_head=False, joint_head=False) == load_train_config("tiny").model
     assert proof.data.shuffle_buffer >= 32
 
 
