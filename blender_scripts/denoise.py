@@ -4,9 +4,9 @@ Cycles builds a new OIDN device and filter for every render and every denoised p
 catcher: Combined, Shadow Catcher and its Matte), and building the filter loads the network's
 weights: 0.2 CPU s of a 0.5 s image at 250 px, most of it set-up (docs/BENCHMARKS.md#rendering).
 One device and filter here serve every tile of the job, with the guides Cycles uses at its FAST
-prefilter (the noisy albedo and normal, cleanAux off) and HDR colour. Quality HIGH: with the filter
-kept, it costs 0.02 CPU s more per 250 px image than FAST, and comes closer to a 128-sample render
-than Cycles' FAST did (docs/BENCHMARKS.md#rendering).
+prefilter (the noisy albedo and normal, cleanAux off), HDR colour and FAST quality. HIGH came closer
+to a 128-sample render (person 5.01 against 5.26 levels) for 0.025 CPU s more per 250 px image, a
+fifth of what the kept filter saves: left for a quality setting (docs/BENCHMARKS.md#rendering).
 """
 
 from __future__ import annotations
