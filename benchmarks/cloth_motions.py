@@ -165,6 +165,11 @@ def main() -> None:
     ap.add_argument("--substeps", type=int, default=4)
     ap.add_argument("--clip-seconds", type=float, default=1.0)
     args = ap.parse_args()
+    if {"cmu", "seq"} & set(args.kinds.split(",")) and shared_assets_dir() is None:
+        ap.error(
+            "--kinds cmu and seq mosh the shared CMU clips, which were not found: set SYNTH_ASSETS to the "
+            "shared assets folder (it holds motion/cmu_bvh), or run from a checkout beside ../shared/assets"
+        )
     presets = list(MATERIALS)
     tasks, k = [], 0
     for kind in args.kinds.split(","):
