@@ -13,6 +13,7 @@ articulate on this training split" before paying for the backbone.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import roma
@@ -22,6 +23,7 @@ from synth.body import load_body_model
 from train import metrics as M
 from train.config import load_train_config
 from train.data import ShardWindows, make_window
+from train.evaluate import training_mean
 from train.losses import Skeleton, joints3d_loss, smpl_loss
 from train.models import IEFRegressor, decode_phi
 
@@ -53,9 +55,8 @@ def main() -> None:
     cfg = load_train_config(a.config)
     sk = Skeleton(load_body_model())
     tr, te = frames_of(a.data, "train", cfg), frames_of(a.data, a.test_split, cfg)
-    R_all = roma.rotvec_to_rotmat(tr["theta"].reshape(-1, 24, 3).double())
-    mean_R = roma.special_procrustes(R_all.sum(0)).float()
-    mean_beta = tr["beta"].mean(0)
+    mean_theta, mean_beta = (torch.from_numpy(x) for x in training_mean(Path(a.data)))  # eval's baseline
+    mean_R = roma.rotvec_to_rotmat(mean_theta.reshape(24, 3))
 
     def inputs(d: dict, noise: float) -> torch.Tensor:
         j2d = d["j2d"] + noise * torch.randn_like(d["j2d"])
