@@ -691,7 +691,6 @@ class PartCollider:
         self, faces: np.ndarray, labels: np.ndarray, parents: np.ndarray, home: np.ndarray, device: str = "cpu"
     ):
         self.mesh = MeshCollider(faces, len(labels), device)
-        self.far = MeshCollider(faces, len(labels), device)  # the other parts' queries (their own warm hints)
         self.faces = self.mesh.faces
         face_labels = labels[self.faces]
         self.groups, allow = [], []
@@ -734,7 +733,7 @@ class PartCollider:
         MeshCollider.query_groups (per point of idx)."""
         idx = np.arange(len(points)) if idx is None else idx
         args = (self.others, self.vothers, self.whole_others, self.group[idx])
-        return self.far.query_groups(points[idx], verts, *args, False, reach, hint)
+        return self.mesh.query_groups(points[idx], verts, *args, False, reach, hint)  # not warm: mesh's hints stay
 
     def others_within(self, points: np.ndarray, verts: np.ndarray, need: np.ndarray, moved: float) -> Proximity:
         """query_others for every point that may be within need (N,) m of the other parts, the rest signed +inf.
@@ -767,4 +766,3 @@ class PartCollider:
     def to_device(self, device: str) -> None:
         """Run the queries on "cpu" or "cuda" from now on."""
         self.mesh.to_device(device)
-        self.far.to_device(device)
