@@ -207,6 +207,15 @@ def lighting_distribution(scenes: list[dict]) -> dict[str, dict[str, int]]:
     }
 
 
+def _distribution_table(title: str, dists: dict[str, dict], intro: str = "", sort: bool = False) -> list[str]:
+    """A card section: a `choice | distribution` row per drawn choice, its bins in order (or sorted)."""
+    lines = ["", f"## {title}", ""] + ([intro, ""] if intro else []) + ["| choice | distribution |", "| --- | --- |"]
+    for name, counts in dists.items():
+        items = sorted(counts.items()) if sort else counts.items()
+        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in items) or '-'} |")
+    return lines
+
+
 def card_markdown(card: dict) -> str:
     c = card["counts"]
     lines = [
@@ -280,36 +289,22 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Assets and licences", "", "| asset | used | licence | source |", "| --- | --- | --- | --- |"]
     for a in card["assets"]:
         lines.append(f"| {a['name']} | {a['used']} | {a['licence']} | {a['source']} |")
-    lines += ["", "## People (per sequence)", "", "| choice | distribution |", "| --- | --- |"]
-    for name, counts in card.get("people", {}).items():
-        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or '-'} |")
-    lines += [
-        "",
-        "## Backgrounds and exposure (per sequence)",
-        "",
+    lines += _distribution_table("People (per sequence)", card.get("people", {}), sort=True)
+    lines += _distribution_table(
+        "Backgrounds and exposure (per sequence)",
+        card.get("backgrounds", {}),
         "HDRI strength: each HDRI's normalised level (its view band's median at the target, its darkest and "
         "brightest tenth held in a window, its light on the subject capped) times 2^exposure; a photo scene "
         "is lit by its HDRI, unseen.",
-        "",
-        "| choice | distribution |",
-        "| --- | --- |",
-    ]
-    for name, counts in card.get("backgrounds", {}).items():
-        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in counts.items()) or '-'} |")
-    lines += [
-        "",
-        "## Lighting (per sequence)",
-        "",
+    )
+    lines += _distribution_table(
+        "Lighting (per sequence)",
+        card.get("lighting", {}),
         "The four lights' power is a drawn ratio of the light the HDRI itself puts on the subject (the key "
         "turned to the HDRI's brightest side); one exposure scales both so that an 18 % grey card displays "
         "at >= 128 where at most 1 stop allows, and the brightest card stays under 200 (docs/ARCHITECTURE.md, "
         "`scene.lighting`).",
-        "",
-        "| choice | distribution |",
-        "| --- | --- |",
-    ]
-    for name, counts in card.get("lighting", {}).items():
-        lines.append(f"| {name} | {', '.join(f'{k}: {v}' for k, v in counts.items()) or '-'} |")
+    )
     lines += ["", "## Body models", ""] + [f"- `{k}`: {v} sequences" for k, v in card["body_models"].items()]
     lines += [
         "",
