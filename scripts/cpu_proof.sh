@@ -31,8 +31,10 @@ resume=(); [ -f "$OUT/data/plan.json" ] && resume=(--resume)
 # exit 1: some sequences failed (listed in failures.jsonl, retried by --resume); the rest is a dataset
 gen=0; $PY -m synth.cli generate --config "$DATA_CONFIG" --n-seq "$N_SEQ" --seed "$SEED" --out "$OUT/data" "${resume[@]}" || gen=$?
 [ "$gen" -le 1 ] || exit "$gen"
-failed=$(grep -o '"id": "[^"]*"' "$OUT/data/failures.jsonl" 2>/dev/null | sort -u | wc -l)
-[ "$gen" -eq 0 ] || log "generate: $failed sequence(s) failed (failures.jsonl, one line per attempt); training on the rest"
+if [ "$gen" -ne 0 ]; then  # (without failures there is no failures.jsonl, and grep's exit 2 would end the script)
+    failed=$(grep -o '"id": "[^"]*"' "$OUT/data/failures.jsonl" | sort -u | wc -l)
+    log "generate: $failed sequence(s) failed (failures.jsonl, one line per attempt); training on the rest"
+fi
 $PY -m synth.cli validate "$OUT/data"
 
 log "train: HMR $HMR_STEPS steps, then MVIPER $MVIPER_STEPS steps from it ($TRAIN_CONFIG), and beside it the HMR control, $((HMR_STEPS + MVIPER_STEPS)) steps (MVIPER's total)"
