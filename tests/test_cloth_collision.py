@@ -280,6 +280,7 @@ def test_a_deep_contact_comes_out_at_a_bounded_speed_whatever_the_substep():
                 np.zeros_like(x),
                 plane,
                 end,
+                vertex_normals(end, faces),
                 faces,
                 prox.signed,
                 prox.face,

@@ -84,15 +84,18 @@ def make_contact_elements(jit) -> tuple:
         return best, bv
 
     @jit
-    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach):
+    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
         grid (start, order, lo, n, h): exact, searched in growing shells of cells around the point's cell
         until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
         answer a substep before; -1 for none) only the cells meeting the ball through the hint are
         searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
         this distance count (math.inf: any), -1 when there is none (a far surface costs a few cells, not
-        the grid)."""
+        the grid). cellbits (`_cell_bits`): cells holding no vertex of the point's group are passed over
+        unread (the other parts' query of a point on the torso found nothing within reach after reading
+        every torso vertex of 125 cells)."""
         allowed = vallow[group[i]]
+        gb = min(group[i], 63)
         px, py, pz = points[i, 0], points[i, 1], points[i, 2]
         best, bv = math.inf, -1
         if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz)):  # a blown-up point: any vertex
@@ -115,7 +118,8 @@ def make_contact_elements(jit) -> tuple:
                 for y in range(y0, y1 + 1):
                     for z in range(z0, z1 + 1):
                         c = (x * n[1] + y) * n[2] + z
-                        best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+                        if (cellbits[c] >> gb) & 1:
+                            best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
             return bv if best <= reach * reach else -1
         # the point's cell, or the nearest one when it is outside the grid
         cx = int(min(max((px - lo[0]) / h, 0.0), n[0] - 1.0))
@@ -135,7 +139,8 @@ def make_contact_elements(jit) -> tuple:
                         if z < 0 or z >= n[2]:
                             continue
                         c = (x * n[1] + y) * n[2] + z
-                        best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+                        if (cellbits[c] >> gb) & 1:
+                            best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
         return bv if best <= reach * reach else -1
 
     @jit
@@ -280,20 +285,43 @@ def _grid(verts, faces):
 
 
 @njit(cache=True)
-def _nearest_vertices(points, verts, faces, vallow, group, hint, reach):
-    """For each point i the nearest vertex v with vallow[group[i], v] within reach (`nearest_vertex` on `_grid`)."""
-    start, order, lo, n, h = _grid(verts, faces)
-    out = np.empty(points.shape[0], np.int64)
-    for i in range(points.shape[0]):
-        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach)
+def _vertex_bits(vallow):
+    """(V,) int64 per vertex: bit g set where vallow[g] holds it (groups 63 and up share bit 63)."""
+    bits = np.zeros(vallow.shape[1], np.int64)
+    for g in range(vallow.shape[0]):
+        b = np.int64(1) << min(g, 63)
+        for v in range(vallow.shape[1]):
+            if vallow[g, v]:
+                bits[v] |= b
+    return bits
+
+
+@njit(cache=True)
+def _cell_bits(start, order, vbits):
+    """(cells,) int64: the OR of `_vertex_bits` over each grid cell's vertices (the groups with a vertex there)."""
+    out = np.zeros(len(start) - 1, np.int64)
+    for c in range(len(start) - 1):
+        for k in range(start[c], start[c + 1]):
+            out[c] |= vbits[order[k]]
     return out
 
 
 @njit(cache=True)
-def _closest_points(points, verts, faces, vf, valence, near, allow, whole, group):
-    """`closest_point` for every point (independent: no reductions): (N, 11) rows for `_unpack`."""
+def _nearest_vertices(points, verts, vallow, vbits, group, hint, start, order, lo, n, h, reach):
+    """For each point i the nearest vertex v with vallow[group[i], v] within reach (`nearest_vertex` on the
+    grid start, order, lo, n, h of `_grid`)."""
+    cellbits = _cell_bits(start, order, vbits)
+    out = np.empty(points.shape[0], np.int64)
+    for i in range(points.shape[0]):
+        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach)
+    return out
+
+
+@njit(cache=True)
+def _closest_points(points, verts, faces, vf, valence, near, allow, whole, group, normals):
+    """`closest_point` for every point (independent: no reductions): (N, 11) rows for `_unpack`; normals:
+    the whole mesh's vertex normals (`_vertex_normals`)."""
     out = np.empty((points.shape[0], 11))
-    normals = _vertex_normals(verts, faces)
     for i in range(points.shape[0]):
         _closest_point(i, points, verts, faces, vf, valence, near, allow, whole, group, normals, out)
     return out
@@ -314,6 +342,37 @@ class Proximity:
     vertex: np.ndarray  # (N,) nearest mesh vertex
 
 
+class Pose:
+    """The mesh posed at verts (its own float64 copy), with the search grid and the vertex normals each built
+    on first use: a substep's two queries share them, and the normals of its end (`track`) are the next
+    substep's start's (built four times a substep and the grid twice, they were 1-2 % of it)."""
+
+    def __init__(self, verts: np.ndarray, faces: np.ndarray):
+        self.verts, self.faces = np.array(verts, np.float64, order="C"), faces
+        self.finite = bool(np.isfinite(self.verts).all())
+        self._grid: tuple | None = None
+        self._normals: np.ndarray | None = None
+        self.device: Any = None  # collision_cuda's copies of this pose, made on its first query there
+
+    def same(self, verts: np.ndarray) -> bool:
+        """Whether verts are this pose's vertices, bit for bit."""
+        return verts.shape == self.verts.shape and bool(np.array_equal(verts, self.verts))
+
+    @property
+    def grid(self) -> tuple:
+        """`_grid` of the posed vertices: (start, order, lo, n, h)."""
+        if self._grid is None:
+            self._grid = _grid(self.verts, self.faces)
+        return self._grid
+
+    @property
+    def normals(self) -> np.ndarray:
+        """(V, 3) `vertex_normals` of the posed mesh."""
+        if self._normals is None:
+            self._normals = _vertex_normals(self.verts, self.faces)
+        return self._normals
+
+
 class MeshCollider:
     """A triangle mesh whose vertices move over time (faces fixed). device "cuda" runs the queries on the
     GPU (collision_cuda.py: the same element functions), "cpu" (default) in the numba kernels here."""
@@ -325,12 +384,32 @@ class MeshCollider:
         self.everything = (np.ones((1, len(self.faces)), bool), np.ones((1, num_verts), bool))
         self.everything += (self.whole(self.everything[0]),)
         self._hint: np.ndarray | None = None  # the nearest vertices of the last warm query
+        self._poses: list[Pose] = []  # the last two poses asked for (a substep's start and end)
+        self._bits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(vallow) -> (vallow, its _vertex_bits)
         self._cuda = None
         self.to_device(device)
 
+    def pose(self, verts: np.ndarray) -> Pose:
+        """The mesh posed at verts: one of the last two poses again (grid and normals built) when verts equal
+        its vertices."""
+        for p in self._poses:
+            if p.same(verts):
+                return p
+        self._poses = [Pose(verts, self.faces), *self._poses[:1]]
+        return self._poses[0]
+
+    def _vertex_bits(self, vallow: np.ndarray) -> np.ndarray:
+        """`_vertex_bits` of a group mask, computed once per mask array (the callers' masks are constant)."""
+        got = self._bits.get(id(vallow))
+        if got is None or got[0] is not vallow:
+            if len(self._bits) > 8:
+                self._bits.clear()
+            got = self._bits[id(vallow)] = (vallow, _vertex_bits(vallow))
+        return got[1]
+
     def to_device(self, device: str) -> None:
         """Run the queries on "cpu" or "cuda" from now on."""
-        self._cuda = None
+        self._cuda, self._poses = None, []
         if device == "cuda":
             from synth.cloth.collision_cuda import CudaQuery  # numba.cuda only when a GPU is asked for
 
@@ -364,18 +443,22 @@ class MeshCollider:
         found in fewer grid cells. reach: points with no allowed vertex this near get signed +inf,
         vertex -1 (and face 0). hint (N,): each point's search starts from this allowed vertex (-1: none),
         the same answer as from none."""
-        points, verts = np.ascontiguousarray(points, np.float64), np.ascontiguousarray(verts, np.float64)
-        if not np.isfinite(verts).all():
+        points = np.ascontiguousarray(points, np.float64)
+        pose = self.pose(verts)
+        if not pose.finite:
             raise ValueError("the collision mesh has non-finite vertices")
         if hint is None and warm and self._hint is not None and len(self._hint) == len(points):
             hint = self._hint
         if hint is None:
             hint = np.full(len(points), -1, np.int64)
+        vbits = self._vertex_bits(vallow)
         if self._cuda is not None:
-            near, rows = self._cuda.query(points, verts, allow, vallow, whole, group, hint, float(reach))
+            near, rows = self._cuda.query(points, pose, allow, vallow, vbits, whole, group, hint, float(reach))
         else:
-            near = _nearest_vertices(points, verts, self.faces, vallow, group, hint, float(reach))
-            rows = _closest_points(points, verts, self.faces, self.vf, self.valence, near, allow, whole, group)
+            near = _nearest_vertices(points, pose.verts, vallow, vbits, group, hint, *pose.grid, float(reach))
+            rows = _closest_points(
+                points, pose.verts, self.faces, self.vf, self.valence, near, allow, whole, group, pose.normals
+            )
         if warm:
             self._hint = near
         signed, normal, point, face, bary = _unpack(rows)
@@ -421,11 +504,13 @@ def _coulomb(t0, t1, t2, normal_dv, friction):
 
 @njit(cache=True)
 def track(
-    x, v, start, end, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity, max_push
-):
+    x, v, start, end, normals, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity,
+    max_push,
+):  # fmt: skip
     """The contacts of one substep (see simulate.substep): every free vertex nearer to its closest body
     point at the start (signed, face, bary, point0 of the query) than its thickness + margin + the
-    body's motion there + its own (h |v|) keeps that triangle and barycentric point. Returns their
+    body's motion there + its own (h |v|) keeps that triangle and barycentric point (normals: the moved body's
+    `vertex_normals`, `Pose.normals`). Returns their
     indices, the point and its unit normal on the moved body `end`, the body's velocity there, `need`
     (the normal speed that ends the step at the thickness, but at most max_push faster than the body's
     own normal speed there: a vertex found deep inside, as cloth caught between two body parts is, comes
@@ -446,7 +531,7 @@ def track(
             speed = np.sqrt(v[a, 0] * v[a, 0] + v[a, 1] * v[a, 1] + v[a, 2] * v[a, 2])
             near[a] = signed[a] < thickness[a] + margin + disp + h * speed
     idx = np.nonzero(near)[0]
-    point, normal = _surface_at(end, _vertex_normals(end, faces), faces, face[idx], bary[idx])
+    point, normal = _surface_at(end, normals, faces, face[idx], bary[idx])
     C = len(idx)
     body_vel, need, coming = np.empty((C, 3)), np.empty(C), np.empty(C)
     act = np.empty(C, np.bool_)
@@ -762,6 +847,10 @@ class PartCollider:
         for name in ("signed", "normal", "point", "face", "bary", "vertex"):
             getattr(out, name)[idx] = getattr(got, name)
         return out
+
+    def pose(self, verts: np.ndarray) -> Pose:
+        """MeshCollider.pose."""
+        return self.mesh.pose(verts)
 
     def to_device(self, device: str) -> None:
         """Run the queries on "cpu" or "cuda" from now on."""

@@ -1,14 +1,15 @@
 """Closest-point queries on CUDA (numba.cuda): collision.py's per-point element functions compiled as device
 functions, one thread per query point. The uniform grid is built on the CPU (`collision._grid`, a serial
-counting sort of the body's vertices) and copied in with the posed mesh; the whole mesh's vertex normals are
-gathered per vertex over its faces in face order (the CPU's scatter order: the same sums)."""
+counting sort of the body's vertices, once per `collision.Pose`) and copied in with the posed mesh, once per
+pose; the whole mesh's vertex normals are gathered per vertex over its faces in face order (the CPU's scatter
+order: the same sums)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import cuda
 
-from synth.cloth.collision import _grid, make_contact_elements
+from synth.cloth.collision import _cell_bits, make_contact_elements
 from synth.cloth.solver_cuda import THREADS, _blocks, require
 
 _, _, _vertex_normal, _nearest_vertex, _closest_point = make_contact_elements(cuda.jit(device=True))
@@ -23,11 +24,11 @@ def _k_normals(verts, faces, vf, valence, every, normals):
 
 
 @cuda.jit(cache=True)
-def _k_nearest(points, verts, vallow, group, hint, start, order, lo, n, h, reach, near):
+def _k_nearest(points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach, near):
     i = cuda.grid(1)
     if i >= points.shape[0]:
         return
-    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, lo, n, h, reach)
+    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach)
 
 
 @cuda.jit(cache=True)
@@ -53,18 +54,29 @@ class CudaQuery:
             self._masks = ((allow, vallow, whole), tuple(cuda.to_device(a) for a in (allow, vallow, whole)))
         return self._masks[1]
 
-    def query(self, points, verts, allow, vallow, whole, group, hint, reach) -> tuple[np.ndarray, np.ndarray]:
+    def _device_pose(self, pose) -> tuple:
+        """(verts, normals, start, order, lo, n) of a collision.Pose on the device, uploaded and computed once."""
+        if pose.device is None:
+            start, order, lo, n, _ = pose.grid
+            dv = cuda.to_device(pose.verts)
+            normals = cuda.device_array((len(pose.verts), 3))
+            _k_normals[_blocks(len(pose.verts)), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
+            pose.device = (dv, normals, *(cuda.to_device(a) for a in (start, order, lo, n)))
+        return pose.device
+
+    def query(self, points, pose, allow, vallow, vbits, whole, group, hint, reach) -> tuple[np.ndarray, np.ndarray]:
         """(near (N,), rows (N, 11)) as collision._nearest_vertices and collision._closest_points give them."""
-        start, order, lo, n, h = _grid(verts, self.faces)
         d = cuda.to_device
-        dp, dv = d(points), d(verts)
+        dv, normals, dstart, dorder, dlo, dn = self._device_pose(pose)
+        start, order, _, _, h = pose.grid
+        dp = d(points)
         dallow, dvallow, dwhole = self._device_masks(allow, vallow, whole)
         dgroup = d(group)
-        N, U = len(points), len(verts)
-        near, normals, out = cuda.device_array(N, np.int64), cuda.device_array((U, 3)), cuda.device_array((N, 11))
-        _k_normals[_blocks(U), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
+        N = len(points)
+        near, out = cuda.device_array(N, np.int64), cuda.device_array((N, 11))
+        cellbits = d(_cell_bits(start, order, vbits))
         _k_nearest[_blocks(N), THREADS](
-            dp, dv, dvallow, dgroup, d(hint), d(start), d(order), d(lo), d(n), h, reach, near
+            dp, dv, dvallow, dgroup, d(hint), dstart, dorder, cellbits, dlo, dn, h, reach, near
         )
         _k_closest[_blocks(N), THREADS](
             dp, dv, self.dfaces, self.vf, self.valence, near, dallow, dwhole, dgroup, normals, out

@@ -323,7 +323,7 @@ def substep(
         """rest: resting contacts are held too (the home parts'); else only approaching ones act (the
         other parts': held at their distance from a limb swinging past, friction dragged the cloth along)."""
         idx, point, normal, body_vel, need, coming, act = track(
-            x, v, start, end, faces, signed, prox.face, prox.bary, prox.point, thickness, free,
+            x, v, start, end, dynamics.pose(end).normals, faces, signed, prox.face, prox.bary, prox.point, thickness, free,
             cloth.contact_force, gravity, h, CONTACT_MARGIN, CONTACT_PROXIMITY, MAX_PUSH,
         )  # fmt: skip
         if rest:
