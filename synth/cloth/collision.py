@@ -126,17 +126,27 @@ def make_contact_elements(jit) -> tuple:
         cy = int(min(max((py - lo[1]) / h, 0.0), n[1] - 1.0))
         cz = int(min(max((pz - lo[2]) / h, 0.0), n[2] - 1.0))
         last = max(0, cx, n[0] - 1 - cx, cy, n[1] - 1 - cy, cz, n[2] - 1 - cz)
+        # within a reach only the cells meeting its box can hold an answer: 5-6 cells an axis, not the shells' 7
+        bx0, by0, bz0, bx1, by1, bz1 = 0, 0, 0, n[0] - 1, n[1] - 1, n[2] - 1
+        if math.isfinite(reach):
+            rr = reach * (1.0 + 1e-9) + 1e-12
+            bx0 = min(max(int(math.floor((px - rr - lo[0]) / h)), 0), n[0] - 1)
+            bx1 = min(max(int(math.floor((px + rr - lo[0]) / h)), 0), n[0] - 1)
+            by0 = min(max(int(math.floor((py - rr - lo[1]) / h)), 0), n[1] - 1)
+            by1 = min(max(int(math.floor((py + rr - lo[1]) / h)), 0), n[1] - 1)
+            bz0 = min(max(int(math.floor((pz - rr - lo[2]) / h)), 0), n[2] - 1)
+            bz1 = min(max(int(math.floor((pz + rr - lo[2]) / h)), 0), n[2] - 1)
         for r in range(last + 1):
             if best < ((r - 1) * h) ** 2 or (r - 1) * h > reach:  # every cell of shell r is (r - 1) h away
                 break
-            for x in range(max(cx - r, 0), min(cx + r, n[0] - 1) + 1):
-                for y in range(max(cy - r, 0), min(cy + r, n[1] - 1) + 1):
+            for x in range(max(cx - r, bx0), min(cx + r, bx1) + 1):
+                for y in range(max(cy - r, by0), min(cy + r, by1) + 1):
                     if abs(x - cx) == r or abs(y - cy) == r:
-                        z0, z1, dz = max(cz - r, 0), min(cz + r, n[2] - 1), 1
+                        z0, z1, dz = max(cz - r, bz0), min(cz + r, bz1), 1
                     else:  # inside the shell's x-y square only its top and bottom cells are on it
                         z0, z1, dz = cz - r, cz + r, 2 * r
                     for z in range(z0, z1 + 1, dz):
-                        if z < 0 or z >= n[2]:
+                        if z < bz0 or z > bz1:
                             continue
                         c = (x * n[1] + y) * n[2] + z
                         if (cellbits[c] >> gb) & 1:
