@@ -614,52 +614,115 @@ def pinch(
     against the home surface's tangential velocity (and the middle's normal speed). Where the
     gap has room, and for other vertices tracked on both, the acting one goes into the solve, of two the one
     that changes the normal speed more: either ends the substep at its own clearance, clear of the other."""
+    sides = [np.ascontiguousarray(getattr(t, k), d) for t in (near, far) for k, d in _TRACKED.items()]
+    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
+    out = _pinch(*sides, f64(x), f64(v), float(h), f64(gravity), f64(thickness), float(max_push))
+    return Resolved(*out[:5], Tracked(*out[5:]))
+
+
+_TRACKED = {"idx": np.int64, "point": np.float64, "normal": np.float64, "body_vel": np.float64, "need": np.float64}
+_TRACKED |= {"coming": np.float64, "act": np.bool_}  # Tracked's fields and their dtypes, in its order
+
+
+@njit(cache=True)
+def _pinch(ni, np_, nn, nb, nneed, ncome, nact, fi, fp, fn, fb, fneed, fcome, fact, x, v, h, gravity, thickness, mp):
+    """pinch on the two sides' Tracked fields (n..., f...), in one pass over their contacts: the numbers of
+    the numpy code it replaced bit for bit (`_dot` sums as its einsum did, norms as its np.linalg.norm;
+    about 80 small numpy calls were 3 % of a substep)."""
+    A, B = len(ni), len(fi)
     slot = np.full(len(x), -1, np.int64)
-    slot[far.idx] = np.arange(len(far.idx))
-    ka = np.nonzero(slot[near.idx] >= 0)[0]
-    kb = slot[near.idx[ka]]
-    # on both and both acting: the one that has to change the normal speed more (an approaching far part
-    # over a near contact that only holds its distance)
-    over = far.act[kb] & (~near.act[ka] | (far.need[kb] - far.coming[kb] > near.need[ka] - near.coming[ka]))
-    prefer_far = np.zeros(len(x), bool)
-    prefer_far[near.idx[ka[over]]] = True
-    keep = np.einsum("ni,ni->n", near.normal[ka], far.normal[kb]) < -PINCH_COS
-    keep &= near.act[ka] | far.act[kb]
-    ka, kb = ka[keep], kb[keep]
-    n = near.normal[ka] - far.normal[kb]
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    t = thickness[near.idx[ka]]
-    # the gap along n less both clearances: where it has room, either contact alone keeps clear of the other
-    room = np.einsum("ni,ni->n", far.point[kb] - near.point[ka], n) - 2 * t
-    ka, kb, n = ka[room < 0], kb[room < 0], n[room < 0]
-    verts = near.idx[ka]
-    middle = 0.5 * np.einsum("ni,ni->n", near.point[ka] + far.point[kb], n)
-    body_n = 0.5 * np.einsum("ni,ni->n", near.body_vel[ka] + far.body_vel[kb], n)  # the middle's normal speed
-    # friction against the home part: the other sliding over the cloth (a forearm along the thigh) does not drag
-    # it along (against the two's mean velocity, shorts pinched so were stretched past 4x)
-    body_vel = near.body_vel[ka] + (body_n - np.einsum("ni,ni->n", near.body_vel[ka], n))[:, None] * n
-    need = np.clip((middle - np.einsum("ni,ni->n", x[verts], n)) / h, body_n - max_push, body_n + max_push)
-    coming = np.einsum("ni,ni->n", v[verts] + h * np.asarray(gravity), n)
-    held = np.zeros(len(x), bool)
-    held[verts] = True
-    a = near.act & ~held[near.idx] & ~prefer_far[near.idx]
-    held[near.idx[a]] = True
-    b = far.act & ~held[far.idx]
-    held[far.idx[b]] = True
-    idx = np.concatenate([verts, near.idx[a], far.idx[b]])
-    cat = lambda f: np.concatenate([f(near)[a], f(far)[b]])  # noqa: E731
-    fix_near, fix_far = ~held[near.idx], ~held[far.idx]
-    fix = Tracked(
-        *(np.concatenate([getattr(near, k)[fix_near], getattr(far, k)[fix_far]]) for k in Tracked.__dataclass_fields__)
-    )
-    return Resolved(
-        idx,
-        np.concatenate([n, cat(lambda s: s.normal)]),
-        np.concatenate([need, cat(lambda s: s.need)]),
-        np.concatenate([body_vel, cat(lambda s: s.body_vel)]),
-        np.concatenate([np.abs(need - coming), np.maximum(cat(lambda s: s.need) - cat(lambda s: s.coming), 0.0)]),
-        fix,
-    )
+    for k in range(B):
+        slot[fi[k]] = k
+    prefer_far = np.zeros(len(x), np.bool_)
+    held = np.zeros(len(x), np.bool_)
+    pairs = np.empty((A, 2), np.int64)  # the pinched (near, far) contact pairs, in near's order
+    P = 0
+    for ka in range(A):
+        kb = slot[ni[ka]]
+        if kb < 0:
+            continue
+        if fact[kb] and (not nact[ka] or fneed[kb] - fcome[kb] > nneed[ka] - ncome[ka]):
+            prefer_far[ni[ka]] = True
+        opposed = _dot(nn[ka, 0], nn[ka, 1], nn[ka, 2], fn[kb, 0], fn[kb, 1], fn[kb, 2]) < -PINCH_COS
+        if opposed and (nact[ka] or fact[kb]):
+            pairs[P, 0], pairs[P, 1] = ka, kb
+            P += 1
+    # of those, the ones whose gap has no room for both clearances
+    n = np.empty((P, 3))
+    keep = np.zeros(P, np.bool_)
+    for p in range(P):
+        ka, kb = pairs[p, 0], pairs[p, 1]
+        m0, m1, m2 = nn[ka, 0] - fn[kb, 0], nn[ka, 1] - fn[kb, 1], nn[ka, 2] - fn[kb, 2]
+        m = math.sqrt((m0 * m0 + m1 * m1) + m2 * m2)
+        n[p, 0], n[p, 1], n[p, 2] = m0 / m, m1 / m, m2 / m
+        d0, d1, d2 = fp[kb, 0] - np_[ka, 0], fp[kb, 1] - np_[ka, 1], fp[kb, 2] - np_[ka, 2]
+        keep[p] = _dot(d0, d1, d2, n[p, 0], n[p, 1], n[p, 2]) - 2 * thickness[ni[ka]] < 0
+    Q = int(keep.sum())
+    for p in range(P):
+        if keep[p]:
+            held[ni[pairs[p, 0]]] = True
+    a = np.zeros(A, np.bool_)
+    for k in range(A):
+        if nact[k] and not held[ni[k]] and not prefer_far[ni[k]]:
+            a[k] = True
+    for k in range(A):
+        if a[k]:
+            held[ni[k]] = True
+    b = np.zeros(B, np.bool_)
+    for k in range(B):
+        if fact[k] and not held[fi[k]]:
+            b[k] = True
+            held[fi[k]] = True
+    S = Q + int(a.sum()) + int(b.sum())
+    idx, normal, need, body_vel, push = np.empty(S, np.int64), np.empty((S, 3)), np.empty(S), np.empty((S, 3)), np.empty(S)
+    s = 0
+    hg0, hg1, hg2 = h * gravity[0], h * gravity[1], h * gravity[2]
+    for p in range(P):
+        if not keep[p]:
+            continue
+        ka, kb = pairs[p, 0], pairs[p, 1]
+        u = ni[ka]
+        n0, n1, n2 = n[p, 0], n[p, 1], n[p, 2]
+        middle = 0.5 * _dot(np_[ka, 0] + fp[kb, 0], np_[ka, 1] + fp[kb, 1], np_[ka, 2] + fp[kb, 2], n0, n1, n2)
+        body_n = 0.5 * _dot(nb[ka, 0] + fb[kb, 0], nb[ka, 1] + fb[kb, 1], nb[ka, 2] + fb[kb, 2], n0, n1, n2)
+        # friction against the home part: the other sliding over the cloth (a forearm along the thigh) does not
+        # drag it along (against the two's mean velocity, shorts pinched so were stretched past 4x)
+        off = body_n - _dot(nb[ka, 0], nb[ka, 1], nb[ka, 2], n0, n1, n2)
+        go = (middle - _dot(x[u, 0], x[u, 1], x[u, 2], n0, n1, n2)) / h
+        go = min(max(go, body_n - mp), body_n + mp)
+        coming = _dot(v[u, 0] + hg0, v[u, 1] + hg1, v[u, 2] + hg2, n0, n1, n2)
+        idx[s], need[s], push[s] = u, go, abs(go - coming)
+        normal[s, 0], normal[s, 1], normal[s, 2] = n0, n1, n2
+        body_vel[s, 0], body_vel[s, 1], body_vel[s, 2] = nb[ka, 0] + off * n0, nb[ka, 1] + off * n1, nb[ka, 2] + off * n2
+        s += 1
+    for side in range(2):
+        sel, si, sn, sb, sneed, scome = (a, ni, nn, nb, nneed, ncome) if side == 0 else (b, fi, fn, fb, fneed, fcome)
+        for k in range(len(sel)):
+            if sel[k]:
+                idx[s], need[s], push[s] = si[k], sneed[k], max(sneed[k] - scome[k], 0.0)
+                for d in range(3):
+                    normal[s, d], body_vel[s, d] = sn[k, d], sb[k, d]
+                s += 1
+    # the tracked vertices not held: position-fixed after strain limiting
+    F = 0
+    for k in range(A):
+        F += not held[ni[k]]
+    for k in range(B):
+        F += not held[fi[k]]
+    fidx, fpt, fnor, fbv = np.empty(F, np.int64), np.empty((F, 3)), np.empty((F, 3)), np.empty((F, 3))
+    fneed_, fcome_, fact_ = np.empty(F), np.empty(F), np.empty(F, np.bool_)
+    s = 0
+    for side in range(2):
+        si, sp, sn, sb, sneed, scome, sact = (
+            (ni, np_, nn, nb, nneed, ncome, nact) if side == 0 else (fi, fp, fn, fb, fneed, fcome, fact)
+        )
+        for k in range(len(si)):
+            if not held[si[k]]:
+                fidx[s], fneed_[s], fcome_[s], fact_[s] = si[k], sneed[k], scome[k], sact[k]
+                for d in range(3):
+                    fpt[s, d], fnor[s, d], fbv[s, d] = sp[k, d], sn[k, d], sb[k, d]
+                s += 1
+    return idx, normal, need, body_vel, push, fidx, fpt, fnor, fbv, fneed_, fcome_, fact_
 
 
 def respond(
