@@ -491,15 +491,15 @@ def _surface_at(verts, normals, faces, face, bary):
     point, normal = np.empty((N, 3)), np.empty((N, 3))
     for c in range(N):
         f = face[c]
-        m = np.zeros(3)
         for d in range(3):
             point[c, d] = bary[c, 0] * verts[faces[f, 0], d] + bary[c, 1] * verts[faces[f, 1], d]
             point[c, d] += bary[c, 2] * verts[faces[f, 2], d]
-            m[d] = bary[c, 0] * normals[faces[f, 0], d] + bary[c, 1] * normals[faces[f, 1], d]
-            m[d] += bary[c, 2] * normals[faces[f, 2], d]
-        length = np.sqrt(m[0] * m[0] + m[1] * m[1] + m[2] * m[2]) + 1e-12
+            m = bary[c, 0] * normals[faces[f, 0], d] + bary[c, 1] * normals[faces[f, 1], d]
+            normal[c, d] = m + bary[c, 2] * normals[faces[f, 2], d]  # unnormalised here: no array per point
+        length = np.sqrt(normal[c, 0] * normal[c, 0] + normal[c, 1] * normal[c, 1] + normal[c, 2] * normal[c, 2])
+        length += 1e-12
         for d in range(3):
-            normal[c, d] = m[d] / length
+            normal[c, d] = normal[c, d] / length
     return point, normal
 
 
