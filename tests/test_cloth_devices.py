@@ -299,7 +299,7 @@ def test_cuda_kernels_compile_to_ptx_for_an_h100_class_gpu():
         sc._k_push: (A2, A2, A3, I1, I1, A2, A2, A1),
         sc._k_strain: (A2, A2, I1, I1, A1, A1, I1, I1, A1),
         cc._k_normals: (A2, I2, I2, I1, B1, A2),
-        cc._k_nearest: (A2, A2, B2, I1, I1, I1, I1, I1, A1, I1, float64, float64, I1),
+        cc._k_nearest: (A2, A2, B2, I1, I1, I1, I1, A2, I1, A1, I1, float64, float64, I1),
         cc._k_closest: (A2, A2, I2, I2, I1, I1, B2, B2, I1, A2, A2),
     }
     sm90 = types.SimpleNamespace(compute_capability=(9, 0))

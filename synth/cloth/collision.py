@@ -72,21 +72,22 @@ def make_contact_elements(jit) -> tuple:
         return sx / m, sy / m, sz / m
 
     @jit
-    def scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv):
+    def scan_cell(c, start, order, cverts, allowed, px, py, pz, best, bv):
         """The nearer of (best squared distance, vertex bv) and the allowed vertices of grid cell c
-        (the lower index of equals)."""
+        (the lower index of equals). cverts: the vertices in the grid's order, read in sequence; whether a
+        vertex is allowed is looked up only for one as near as the best (most are farther)."""
         for k in range(start[c], start[c + 1]):
-            v = order[k]
-            if allowed[v]:
-                d2 = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
-                if d2 < best or (d2 == best and v < bv):
+            d2 = (px - cverts[k, 0]) ** 2 + (py - cverts[k, 1]) ** 2 + (pz - cverts[k, 2]) ** 2
+            if d2 <= best:
+                v = order[k]
+                if allowed[v] and (d2 < best or v < bv):
                     best, bv = d2, v
         return best, bv
 
     @jit
-    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach):
+    def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
-        grid (start, order, lo, n, h): exact, searched in growing shells of cells around the point's cell
+        grid (start, order, lo, n, h; cverts = verts[order]): exact, searched in growing shells of cells around the point's cell
         until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
         answer a substep before; -1 for none) only the cells meeting the ball through the hint are
         searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
@@ -119,7 +120,7 @@ def make_contact_elements(jit) -> tuple:
                     for z in range(z0, z1 + 1):
                         c = (x * n[1] + y) * n[2] + z
                         if (cellbits[c] >> gb) & 1:
-                            best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+                            best, bv = scan_cell(c, start, order, cverts, allowed, px, py, pz, best, bv)
             return bv if best <= reach * reach else -1
         # the point's cell, or the nearest one when it is outside the grid
         cx = int(min(max((px - lo[0]) / h, 0.0), n[0] - 1.0))
@@ -150,7 +151,7 @@ def make_contact_elements(jit) -> tuple:
                             continue
                         c = (x * n[1] + y) * n[2] + z
                         if (cellbits[c] >> gb) & 1:
-                            best, bv = scan_cell(c, start, order, allowed, verts, px, py, pz, best, bv)
+                            best, bv = scan_cell(c, start, order, cverts, allowed, px, py, pz, best, bv)
         return bv if best <= reach * reach else -1
 
     @jit
@@ -317,13 +318,15 @@ def _cell_bits(start, order, vbits):
 
 
 @njit(cache=True)
-def _nearest_vertices(points, verts, vallow, vbits, group, hint, start, order, lo, n, h, reach):
+def _nearest_vertices(points, verts, vallow, vbits, group, hint, start, order, cverts, lo, n, h, reach):
     """For each point i the nearest vertex v with vallow[group[i], v] within reach (`nearest_vertex` on the
-    grid start, order, lo, n, h of `_grid`)."""
+    grid start, order, lo, n, h of `_grid`, cverts = verts[order])."""
     cellbits = _cell_bits(start, order, vbits)
     out = np.empty(points.shape[0], np.int64)
     for i in range(points.shape[0]):
-        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach)
+        out[i] = _nearest_vertex(
+            i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach
+        )
     return out
 
 
@@ -370,9 +373,10 @@ class Pose:
 
     @property
     def grid(self) -> tuple:
-        """`_grid` of the posed vertices: (start, order, lo, n, h)."""
+        """`_grid` of the posed vertices with the vertices in its order: (start, order, cverts, lo, n, h)."""
         if self._grid is None:
-            self._grid = _grid(self.verts, self.faces)
+            start, order, lo, n, h = _grid(self.verts, self.faces)
+            self._grid = (start, order, self.verts[order], lo, n, h)
         return self._grid
 
     @property

@@ -24,11 +24,11 @@ def _k_normals(verts, faces, vf, valence, every, normals):
 
 
 @cuda.jit(cache=True)
-def _k_nearest(points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach, near):
+def _k_nearest(points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach, near):
     i = cuda.grid(1)
     if i >= points.shape[0]:
         return
-    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cellbits, lo, n, h, reach)
+    near[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach)
 
 
 @cuda.jit(cache=True)
@@ -55,20 +55,21 @@ class CudaQuery:
         return self._masks[1]
 
     def _device_pose(self, pose) -> tuple:
-        """(verts, normals, start, order, lo, n) of a collision.Pose on the device, uploaded and computed once."""
+        """(verts, normals, start, order, cverts, lo, n) of a collision.Pose on the device, uploaded and computed
+        once."""
         if pose.device is None:
-            start, order, lo, n, _ = pose.grid
+            start, order, cverts, lo, n, _ = pose.grid
             dv = cuda.to_device(pose.verts)
             normals = cuda.device_array((len(pose.verts), 3))
             _k_normals[_blocks(len(pose.verts)), THREADS](dv, self.dfaces, self.vf, self.valence, self.every, normals)
-            pose.device = (dv, normals, *(cuda.to_device(a) for a in (start, order, lo, n)))
+            pose.device = (dv, normals, *(cuda.to_device(a) for a in (start, order, cverts, lo, n)))
         return pose.device
 
     def query(self, points, pose, allow, vallow, vbits, whole, group, hint, reach) -> tuple[np.ndarray, np.ndarray]:
         """(near (N,), rows (N, 11)) as collision._nearest_vertices and collision._closest_points give them."""
         d = cuda.to_device
-        dv, normals, dstart, dorder, dlo, dn = self._device_pose(pose)
-        start, order, _, _, h = pose.grid
+        dv, normals, dstart, dorder, dcverts, dlo, dn = self._device_pose(pose)
+        start, order, _, _, _, h = pose.grid
         dp = d(points)
         dallow, dvallow, dwhole = self._device_masks(allow, vallow, whole)
         dgroup = d(group)
@@ -76,7 +77,7 @@ class CudaQuery:
         near, out = cuda.device_array(N, np.int64), cuda.device_array((N, 11))
         cellbits = d(_cell_bits(start, order, vbits))
         _k_nearest[_blocks(N), THREADS](
-            dp, dv, dvallow, dgroup, d(hint), dstart, dorder, cellbits, dlo, dn, h, reach, near
+            dp, dv, dvallow, dgroup, d(hint), dstart, dorder, dcverts, cellbits, dlo, dn, h, reach, near
         )
         _k_closest[_blocks(N), THREADS](
             dp, dv, self.dfaces, self.vf, self.valence, near, dallow, dwhole, dgroup, normals, out
