@@ -465,18 +465,22 @@ class MeshCollider:
             hint = self._hint
         if hint is None:
             hint = np.full(len(points), -1, np.int64)
-        vbits = self._vertex_bits(vallow)
-        if self._cuda is not None:
-            near, rows = self._cuda.query(points, pose, allow, vallow, vbits, whole, group, hint, float(reach))
-        else:
-            near = _nearest_vertices(points, pose.verts, vallow, vbits, group, hint, *pose.grid, float(reach))
-            rows = _closest_points(
-                points, pose.verts, self.faces, self.vf, self.valence, near, allow, whole, group, pose.normals
-            )
+        near, rows = self._rows(points, pose, allow, vallow, whole, group, hint, reach)
         if warm:
             self._hint = near
         signed, normal, point, face, bary = _unpack(rows)
         return Proximity(signed, normal, point, face, bary, near)
+
+    def _rows(self, points, pose, allow, vallow, whole, group, hint, reach) -> tuple[np.ndarray, np.ndarray]:
+        """query_groups' nearest vertices (N,) and closest_point's rows (N, 11), on this collider's device."""
+        vbits = self._vertex_bits(vallow)
+        if self._cuda is not None:
+            return self._cuda.query(points, pose, allow, vallow, vbits, whole, group, hint, float(reach))
+        near = _nearest_vertices(points, pose.verts, vallow, vbits, group, hint, *pose.grid, float(reach))
+        rows = _closest_points(
+            points, pose.verts, self.faces, self.vf, self.valence, near, allow, whole, group, pose.normals
+        )
+        return near, rows
 
 
 def surface_at(
@@ -905,25 +909,21 @@ class PartCollider:
         Most cloth is 10-40 cm from every other part: queried every substep, the other parts cost 2-8x the
         home parts' query."""
         N = len(points)
+        points = np.ascontiguousarray(points, np.float64)
         if self._bound is None or len(self._bound) != N:
             self._bound, self._at, self._from = np.zeros(N), np.zeros(N), np.array(points, np.float64)
             self._far_hint = np.full(N, -1, np.int64)
         self._travel += moved
-        drift = np.sqrt(np.einsum("ni,ni->n", points - self._from, points - self._from))
-        idx = np.nonzero(self._bound - (self._travel - self._at) - drift < need)[0]
+        idx = _requery(points, self._from, self._bound, self._at, self._travel, np.ascontiguousarray(need, np.float64))
         reach = max(FAR_REACH, float(need.max(initial=0.0)))
         # each search starts from the point's last answer: the same answer from fewer cells (docs/BENCHMARKS.md)
-        got = self.query_others(points, verts, reach, idx, self._far_hint[idx])
-        self._far_hint[idx] = got.vertex
-        self._bound[idx] = np.minimum(np.abs(got.signed), reach)
-        self._at[idx], self._from[idx] = self._travel, points[idx]
-        out = Proximity(
-            np.full(N, np.inf), np.zeros((N, 3)), np.zeros((N, 3)), np.zeros(N, np.int64), np.zeros((N, 3)),
-            np.full(N, -1, np.int64),
-        )  # fmt: skip
-        for name in ("signed", "normal", "point", "face", "bary", "vertex"):
-            getattr(out, name)[idx] = getattr(got, name)
-        return out
+        pose = self.mesh.pose(verts)
+        if not pose.finite:
+            raise ValueError("the collision mesh has non-finite vertices")
+        pts, group, hint = points[idx], self.group[idx], self._far_hint[idx]
+        near, rows = self.mesh._rows(pts, pose, self.others, self.vothers, self.whole_others, group, hint, reach)
+        out = _record_far(points, idx, near, rows, reach, self._travel, self._far_hint, self._bound, self._at, self._from)
+        return Proximity(*out)
 
     def pose(self, verts: np.ndarray) -> Pose:
         """MeshCollider.pose."""
@@ -932,3 +932,33 @@ class PartCollider:
     def to_device(self, device: str) -> None:
         """Run the queries on "cpu" or "cuda" from now on."""
         self.mesh.to_device(device)
+
+
+@njit(cache=True)
+def _requery(points, last, bound, at, travel, need):
+    """others_within's points to query again: last answer (bound) less the body's travel since and the point's own
+    drift below need (the numpy expression it replaced, bit for bit: `_dot` sums as its einsum did)."""
+    keep = np.empty(len(points), np.bool_)
+    for i in range(len(points)):
+        d0, d1, d2 = points[i, 0] - last[i, 0], points[i, 1] - last[i, 1], points[i, 2] - last[i, 2]
+        keep[i] = bound[i] - (travel - at[i]) - math.sqrt(_dot(d0, d1, d2, d0, d1, d2)) < need[i]
+    return np.nonzero(keep)[0]
+
+
+@njit(cache=True)
+def _record_far(points, idx, near, rows, reach, travel, far_hint, bound, at, last):
+    """others_within's answers: the rows of the points idx queried again, in full-size Proximity fields (the
+    rest signed +inf, vertex -1, zeros), and their state (hint, distance bound, travel and position) updated."""
+    N = len(points)
+    signed, normal, point = np.full(N, np.inf), np.zeros((N, 3)), np.zeros((N, 3))
+    face, bary, vertex = np.zeros(N, np.int64), np.zeros((N, 3)), np.full(N, -1, np.int64)
+    for k in range(len(idx)):
+        i = idx[k]
+        signed[i], face[i], vertex[i] = rows[k, 0], np.int64(rows[k, 7]), near[k]
+        for d in range(3):
+            normal[i, d], point[i, d], bary[i, d] = rows[k, 1 + d], rows[k, 4 + d], rows[k, 8 + d]
+            last[i, d] = points[i, d]
+        far_hint[i] = near[k]
+        bound[i] = min(abs(rows[k, 0]), reach)
+        at[i] = travel
+    return signed, normal, point, face, bary, vertex
