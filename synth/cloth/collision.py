@@ -522,13 +522,13 @@ def _coulomb(t0, t1, t2, normal_dv, friction):
 
 @njit(cache=True)
 def track(
-    x, v, start, end, normals, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity,
+    x, v, moved, end, normals, faces, signed, face, bary, point0, thickness, free, force, gravity, h, margin, proximity,
     max_push,
 ):  # fmt: skip
     """The contacts of one substep (see simulate.substep): every free vertex nearer to its closest body
     point at the start (signed, face, bary, point0 of the query) than its thickness + margin + the
-    body's motion there + its own (h |v|) keeps that triangle and barycentric point (normals: the moved body's
-    `vertex_normals`, `Pose.normals`). Returns their
+    body's motion there (moved (U,): each body vertex's, `body_motion`) + its own (h |v|) keeps that triangle and
+    barycentric point (normals: the moved body's `vertex_normals`, `Pose.normals`). Returns their
     indices, the point and its unit normal on the moved body `end`, the body's velocity there, `need`
     (the normal speed that ends the step at the thickness, but at most max_push faster than the body's
     own normal speed there: a vertex found deep inside, as cloth caught between two body parts is, comes
@@ -536,11 +536,7 @@ def track(
     grows as the substeps shrink: docs/BENCHMARKS.md#cloth, seq000175), `coming` (the normal speed the vertex
     would have after gravity) and `act`: the vertex is about to come closer than its thickness or
     rests within `proximity` x it, unless the last step's constraint held it on (force < 0)."""
-    U, V = len(start), len(x)
-    moved = np.empty(U)
-    for u in range(U):
-        d0, d1, d2 = end[u, 0] - start[u, 0], end[u, 1] - start[u, 1], end[u, 2] - start[u, 2]
-        moved[u] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    V = len(x)
     near = np.zeros(V, np.bool_)
     for a in range(V):
         if free[a]:
@@ -565,6 +561,19 @@ def track(
         coming[c] = come
         act[c] = come < need[c] or (gap < proximity * thickness[a] and force[a] >= 0.0)
     return idx, point, normal, body_vel, need, coming, act
+
+
+@njit(cache=True)
+def body_motion(start, end):
+    """(U,) each body vertex's displacement from start to end (for `track`) and the largest (as
+    sqrt(einsum("ni,ni->n", d, d)).max() gives it: the sums in einsum's order; 0 for none)."""
+    moved = np.empty(len(start))
+    most = 0.0
+    for u in range(len(start)):
+        d0, d1, d2 = end[u, 0] - start[u, 0], end[u, 1] - start[u, 1], end[u, 2] - start[u, 2]
+        moved[u] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        most = max(most, np.sqrt(_dot(d0, d1, d2, d0, d1, d2)))
+    return moved, most
 
 
 @njit(cache=True)

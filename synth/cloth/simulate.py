@@ -22,6 +22,7 @@ from synth.cloth.collision import (
     PartCollider,
     RigidAttachment,
     Tracked,
+    body_motion,
     pinch,
     respond,
     stick,
@@ -325,7 +326,7 @@ def substep(
         """rest: resting contacts are held too (the home parts'); else only approaching ones act (the
         other parts': held at their distance from a limb swinging past, friction dragged the cloth along)."""
         idx, point, normal, body_vel, need, coming, act = track(
-            x, v, start, end, dynamics.pose(end).normals, faces, signed, prox.face, prox.bary, prox.point, thickness, free,
+            x, v, motion, end, end_normals, faces, signed, prox.face, prox.bary, prox.point, thickness, free,
             cloth.contact_force, gravity, h, CONTACT_MARGIN, CONTACT_PROXIMITY, MAX_PUSH,
         )  # fmt: skip
         if rest:
@@ -335,10 +336,12 @@ def substep(
         return Tracked(idx, point, normal, body_vel, need, coming, act)
 
     prox = dynamics.query(x, start, warm=True)
+    end_normals = dynamics.pose(end).normals  # the next substep's start: its queries reuse them
+    start, end = (np.ascontiguousarray(a, np.float64) for a in (start, end))
+    motion, moved = body_motion(start, end)
     near = tracked(prox, prox.signed, True)
     if isinstance(dynamics, PartCollider):
         # as far as `track` looks: the thickness, the margin, the body's and the cloth's motion in the substep
-        moved = float(np.sqrt(np.einsum("ni,ni->n", end - start, end - start).max(initial=0.0)))
         need = thickness + CONTACT_MARGIN + moved + h * np.sqrt(np.einsum("ni,ni->n", v, v))
         other = dynamics.others_within(x, start, need, moved)
         # only skirt and dress cloth collides with the forearms and hands
