@@ -366,6 +366,7 @@ class Pose:
         self._grid: tuple | None = None
         self._normals: np.ndarray | None = None
         self.device: Any = None  # collision_cuda's copies of this pose, made on its first query there
+        self.face_cells: np.ndarray | None = None  # PartCollider's `_face_cells` of the other parts on this pose
 
     def same(self, verts: np.ndarray) -> bool:
         """Whether verts are this pose's vertices, bit for bit."""
@@ -888,6 +889,7 @@ class PartCollider:
         self._bound: np.ndarray | None = None  # others_within's state: each point's distance bound when queried,
         self._at, self._from, self._travel = np.zeros(0), np.zeros((0, 3)), 0.0  # the body's travel and the point then
         self._far_hint = np.zeros(0, np.int64)  # each point's nearest other-part vertex when last queried, -1 none
+        self._others_bits: np.ndarray | None = None  # _face_bits(self.others)
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
@@ -923,16 +925,30 @@ class PartCollider:
             self._bound, self._at, self._from = np.zeros(N), np.zeros(N), np.array(points, np.float64)
             self._far_hint = np.full(N, -1, np.int64)
         self._travel += moved
-        idx = _requery(points, self._from, self._bound, self._at, self._travel, np.ascontiguousarray(need, np.float64))
+        need = np.ascontiguousarray(need, np.float64)
+        idx = _requery(points, self._from, self._bound, self._at, self._travel, need)
         reach = max(FAR_REACH, float(need.max(initial=0.0)))
-        # each search starts from the point's last answer: the same answer from fewer cells (docs/BENCHMARKS.md)
         pose = self.mesh.pose(verts)
         if not pose.finite:
             raise ValueError("the collision mesh has non-finite vertices")
+        # of those, only the ones some other part's face may be within need of (the rest: 2-4x as many, most of
+        # them with no other part within FAR_REACH, each a search of some 125 cells)
+        start, order, cverts, lo, n, h = pose.grid
+        idx = _may_touch(points, idx, need, self.group, self._face_cells(pose), lo, n, h)
+        # each search starts from the point's last answer: the same answer from fewer cells (docs/BENCHMARKS.md)
         pts, group, hint = points[idx], self.group[idx], self._far_hint[idx]
         near, rows = self.mesh._rows(pts, pose, self.others, self.vothers, self.whole_others, group, hint, reach)
         out = _record_far(points, idx, near, rows, reach, self._travel, self._far_hint, self._bound, self._at, self._from)
         return Proximity(*out)
+
+    def _face_cells(self, pose: Pose) -> np.ndarray:
+        """`_face_cells` of the other parts' faces on pose's grid, once per pose."""
+        if pose.face_cells is None:
+            if self._others_bits is None:
+                self._others_bits = _face_bits(self.others)
+            _, _, _, lo, n, h = pose.grid
+            pose.face_cells = _face_cells(pose.verts, self.faces, self._others_bits, lo, n, h)
+        return pose.face_cells
 
     def pose(self, verts: np.ndarray) -> Pose:
         """MeshCollider.pose."""
@@ -971,3 +987,67 @@ def _record_far(points, idx, near, rows, reach, travel, far_hint, bound, at, las
         bound[i] = min(abs(rows[k, 0]), reach)
         at[i] = travel
     return signed, normal, point, face, bary, vertex
+
+
+@njit(cache=True)
+def _face_bits(allow):
+    """(F,) int64 per face: bit g set where allow[g] holds it (groups 63 and up share bit 63)."""
+    bits = np.zeros(allow.shape[1], np.int64)
+    for g in range(allow.shape[0]):
+        b = np.int64(1) << min(g, 63)
+        for f in range(allow.shape[1]):
+            if allow[g, f]:
+                bits[f] |= b
+    return bits
+
+
+@njit(cache=True, inline="always")
+def _cell_of(q, lo, h, n):
+    """The grid cell index along one axis of coordinate q (monotone in q, clamped to the grid)."""
+    return min(max(int(math.floor((q - lo) / h)), 0), n - 1)
+
+
+@njit(cache=True)
+def _face_cells(verts, faces, fbits, lo, n, h):
+    """(cells,) int64: the OR of `_face_bits` over the faces whose bounding box meets each grid cell (a cell
+    without group g's bit holds no point of its faces: a face's box spans its vertices' cells, `_cell_of`
+    being monotone)."""
+    vc = np.empty((verts.shape[0], 3), np.int64)
+    for v in range(verts.shape[0]):
+        for d in range(3):
+            vc[v, d] = _cell_of(verts[v, d], lo[d], h, n[d])
+    out = np.zeros(n[0] * n[1] * n[2], np.int64)
+    for f in range(faces.shape[0]):
+        i, j, k = faces[f, 0], faces[f, 1], faces[f, 2]
+        x0, x1 = min(vc[i, 0], vc[j, 0], vc[k, 0]), max(vc[i, 0], vc[j, 0], vc[k, 0])
+        y0, y1 = min(vc[i, 1], vc[j, 1], vc[k, 1]), max(vc[i, 1], vc[j, 1], vc[k, 1])
+        z0, z1 = min(vc[i, 2], vc[j, 2], vc[k, 2]), max(vc[i, 2], vc[j, 2], vc[k, 2])
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                for z in range(z0, z1 + 1):
+                    out[(x * n[1] + y) * n[2] + z] |= fbits[f]
+    return out
+
+
+@njit(cache=True)
+def _may_touch(points, idx, need, group, cells, lo, n, h):
+    """The points of idx that may have a point of their group's faces within need (`_face_cells`: some cell
+    meeting the box of that radius around them holds one); the others are provably farther."""
+    keep = np.zeros(len(idx), np.bool_)
+    for k in range(len(idx)):
+        i = idx[k]
+        gb = min(group[i], 63)
+        px, py, pz = points[i, 0], points[i, 1], points[i, 2]
+        r = need[i] * (1.0 + 1e-9) + 1e-12  # over the rounding of p +- need
+        if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz) and math.isfinite(r)):
+            keep[k] = True
+            continue
+        x0, x1 = _cell_of(px - r, lo[0], h, n[0]), _cell_of(px + r, lo[0], h, n[0])
+        y0, y1 = _cell_of(py - r, lo[1], h, n[1]), _cell_of(py + r, lo[1], h, n[1])
+        z0, z1 = _cell_of(pz - r, lo[2], h, n[2]), _cell_of(pz + r, lo[2], h, n[2])
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                for z in range(z0, z1 + 1):
+                    if (cells[(x * n[1] + y) * n[2] + z] >> gb) & 1:
+                        keep[k] = True
+    return idx[keep]
