@@ -343,7 +343,7 @@ def substep(
     near = tracked(prox, prox.signed, True)
     if isinstance(dynamics, PartCollider):
         # as far as `track` looks: the thickness, the margin, the body's and the cloth's motion in the substep
-        need = thickness + CONTACT_MARGIN + moved + h * np.sqrt(np.einsum("ni,ni->n", v, v))
+        need = _reach(thickness, v, moved, h)
         other = dynamics.others_within(x, start, need, moved)
         # only skirt and dress cloth collides with the forearms and hands
         signed = far_signed(x, other, dynamics.far_last if len(dynamics.far_last) == len(x) else None, arms)
@@ -394,14 +394,34 @@ def _far_signed(x, point, normal, signed, face, last, swung, arm_faces):
     return out
 
 
+@njit(cache=True)
+def _reach(thickness, v, moved, h):
+    """thickness + CONTACT_MARGIN + moved + h |v| per vertex (as numpy summed it: |v|^2 in einsum's order)."""
+    out = np.empty(len(v))
+    for i in range(len(v)):
+        speed = math.sqrt((v[i, 0] * v[i, 0] + v[i, 2] * v[i, 2]) + v[i, 1] * v[i, 1])
+        out[i] = ((thickness[i] + CONTACT_MARGIN) + moved) + h * speed
+    return out
+
+
 def hold_resting(need: np.ndarray, coming: np.ndarray, start_gap: np.ndarray, thickness: np.ndarray, h: float):
     """The prescribed normal speeds `need` of a substep's contacts (`collision.track`: ending the step at the
     thickness) with the resting ones (held because they are within CONTACT_PROXIMITY x their thickness, not
     because they are coming closer than it) kept at their start-of-substep distance from the body instead:
     pulled onto the thickness, every near vertex drew its neighbours near, and a loose garment was wrapped
     onto the skin within a few frames, even on a still body without gravity (docs/BENCHMARKS.md#cloth)."""
-    resting = coming >= need
-    return np.where(resting, need + np.maximum(start_gap - thickness, 0.0) / h, need)
+    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
+    return _hold_resting(f64(need), f64(coming), f64(start_gap), f64(thickness), float(h))
+
+
+@njit(cache=True)
+def _hold_resting(need, coming, start_gap, thickness, h):
+    """hold_resting in one pass (np.maximum's NaN and signed-zero rules kept: the numbers of the numpy code)."""
+    out = np.empty(len(need))
+    for c in range(len(need)):
+        gap = start_gap[c] - thickness[c]
+        out[c] = need[c] + (gap if gap >= 0.0 or gap != gap else 0.0) / h if coming[c] >= need[c] else need[c]
+    return out
 
 
 def advance_frame(
