@@ -324,9 +324,7 @@ def _nearest_vertices(points, verts, vallow, vbits, group, hint, start, order, c
     cellbits = _cell_bits(start, order, vbits)
     out = np.empty(points.shape[0], np.int64)
     for i in range(points.shape[0]):
-        out[i] = _nearest_vertex(
-            i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach
-        )
+        out[i] = _nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach)
     return out
 
 
@@ -692,7 +690,8 @@ def _pinch(ni, np_, nn, nb, nneed, ncome, nact, fi, fp, fn, fb, fneed, fcome, fa
             b[k] = True
             held[fi[k]] = True
     S = Q + int(a.sum()) + int(b.sum())
-    idx, normal, need, body_vel, push = np.empty(S, np.int64), np.empty((S, 3)), np.empty(S), np.empty((S, 3)), np.empty(S)
+    idx, need, push = np.empty(S, np.int64), np.empty(S), np.empty(S)
+    normal, body_vel = np.empty((S, 3)), np.empty((S, 3))
     s = 0
     hg0, hg1, hg2 = h * gravity[0], h * gravity[1], h * gravity[2]
     for p in range(P):
@@ -711,7 +710,8 @@ def _pinch(ni, np_, nn, nb, nneed, ncome, nact, fi, fp, fn, fb, fneed, fcome, fa
         coming = _dot(v[u, 0] + hg0, v[u, 1] + hg1, v[u, 2] + hg2, n0, n1, n2)
         idx[s], need[s], push[s] = u, go, abs(go - coming)
         normal[s, 0], normal[s, 1], normal[s, 2] = n0, n1, n2
-        body_vel[s, 0], body_vel[s, 1], body_vel[s, 2] = nb[ka, 0] + off * n0, nb[ka, 1] + off * n1, nb[ka, 2] + off * n2
+        for d in range(3):
+            body_vel[s, d] = nb[ka, d] + off * n[p, d]
         s += 1
     for side in range(2):
         sel, si, sn, sb, sneed, scome = (a, ni, nn, nb, nneed, ncome) if side == 0 else (b, fi, fn, fb, fneed, fcome)
@@ -938,7 +938,9 @@ class PartCollider:
         # each search starts from the point's last answer: the same answer from fewer cells (docs/BENCHMARKS.md)
         pts, group, hint = points[idx], self.group[idx], self._far_hint[idx]
         near, rows = self.mesh._rows(pts, pose, self.others, self.vothers, self.whole_others, group, hint, reach)
-        out = _record_far(points, idx, near, rows, reach, self._travel, self._far_hint, self._bound, self._at, self._from)
+        out = _record_far(
+            points, idx, near, rows, reach, self._travel, self._far_hint, self._bound, self._at, self._from
+        )
         return Proximity(*out)
 
     def _face_cells(self, pose: Pose) -> np.ndarray:
