@@ -183,6 +183,35 @@ def test_part_collider_queries_the_other_parts_apart_and_only_within_reach(blob)
     np.testing.assert_array_equal(again.signed[close], truth.signed[close])
 
 
+def test_others_within_skips_only_points_provably_farther_than_need(blob):
+    """The face-cell proof others_within filters its points by (`_may_touch` on `_face_cells`): every point
+    with one of its other parts' faces within need (brute force over the triangles) is kept, and most points
+    far from them are dropped."""
+    from synth.cloth.collision import _face_cells, _may_touch
+
+    _, _, dirs, _ = blob
+    s = trimesh.creation.icosphere(subdivisions=4, radius=0.2)  # cells (three edges) small beside the sphere
+    verts, faces = np.asarray(s.vertices), np.asarray(s.faces, np.int64)
+    rng = np.random.default_rng(5)
+    labels = ((np.arctan2(verts[:, 1], verts[:, 0]) % (2 * np.pi)) // (np.pi / 2)).astype(np.int64)
+    points = dirs * rng.uniform(0.17, 0.3, len(dirs))[:, None]
+    home = labels[np.linalg.norm(points[:, None] - verts[None], axis=2).argmin(1)]
+    col = PartCollider(faces, labels, np.array([-1, 0, 1, 2]), home)
+    need = rng.uniform(0.01, 0.15, len(points))
+    pose = col.pose(verts)
+    _, _, _, lo, n, h = pose.grid
+    kept = np.zeros(len(points), bool)
+    kept[_may_touch(points, np.arange(len(points)), need, col.group, col._face_cells(pose), lo, n, h)] = True
+    dist, _ = brute_force(points, verts, faces)
+    nearest = np.where(col.others[col.group], dist, np.inf).min(1)
+    assert (nearest <= need).sum() > 20 and kept[nearest <= need].all()
+    far = nearest > 2 * need + 2 * h
+    assert far.sum() > 50 and (~kept[far]).mean() > 0.9
+    # the cells are the faces' boxes: a mask of no face leaves every cell empty
+    none = np.zeros((1, len(faces)), np.int64)
+    assert not _face_cells(pose.verts, col.mesh.faces, none[0], lo, n, h).any()
+
+
 def test_nearest_vertex_is_exact_far_outside_and_takes_the_lowest_index_of_equals(blob):
     verts, faces, dirs, rng = blob
     col = MeshCollider(faces, len(verts))
