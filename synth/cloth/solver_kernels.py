@@ -12,9 +12,8 @@ A @ p is a gather over every vertex's springs (a CSR list with those 4 numbers p
 Baraff-Witkin filter is applied per vertex in the same pass. The CPU preconditioner is symmetric block
 Gauss-Seidel (SSOR), whose sweeps are sequential by nature. All CPU loops are serial and sum in a fixed
 order, so results do not depend on the thread count (prange over vertices was no faster on two shared
-cores: docs/BENCHMARKS.md#cloth). No fastmath: no FMA contraction, so results do not depend on the
-CPU either. Few entry points (`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile
-time small; cache=True keeps the machine code in __pycache__ after the first call. The element functions
+cores: docs/BENCHMARKS.md#cloth). The only fastmath is FMA contraction (`_JIT`). Few entry points
+(`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile time small; cache=True keeps the machine code in __pycache__ after the first call. The element functions
 live in this file so that numba's cache, keyed on this file, is invalidated when they change."""
 
 from __future__ import annotations
@@ -23,6 +22,12 @@ import math
 
 import numpy as np
 from numba import njit
+
+# fastmath for contraction only (a * b + c as one fused multiply-add): the sweeps' rows are bound by scalar
+# floating-point throughput, and FMA takes 10-12 % off them (docs/BENCHMARKS.md#cloth). No reassociation, so
+# sums keep their order and results stay the same run to run and on every CPU with FMA (x86-64 since 2013, all
+# AArch64).
+_JIT = {"cache": True, "fastmath": {"contract"}}
 
 
 def adjacency(si: np.ndarray, sj: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -187,11 +192,11 @@ def make_elements(jit) -> tuple:
 
 
 _filt, _row, _apply, _vertex_terms, _spring_terms, _block_inverse, _contact_push, _strain_terms, _spring_length = (
-    make_elements(njit(cache=True, inline="always"))
+    make_elements(njit(inline="always", **_JIT))
 )
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
     """Right-hand side b = h (F0 + h dF/dx v0), the diagonal blocks of A = M - h dF/dv - h^2 dF/dx,
     and every CSR entry's off-diagonal block -(w w^T + beta I) as (w0, w1, w2, beta): one pass over
@@ -229,7 +234,7 @@ def _assemble(x, v, si, sj, rest, k, c, mass, drag, gravity, h, entry):
     return b, diag, coef
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _block_inverses(diag, free, normal):
     """The inverted filtered diagonal blocks (the SSOR sweeps' D^-1), `block_inverse` per vertex."""
     P = np.empty((len(diag), 3, 3))
@@ -238,7 +243,7 @@ def _block_inverses(diag, free, normal):
     return P
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always", **_JIT)
 def _span(first, stop, step, y, other, coef):
     """-(sum of A_ao y_o) over the CSR entries first, first + step, ... (before stop) of one row: sum of
     w (w . y_o) + beta y_o, in that order."""
@@ -253,7 +258,7 @@ def _span(first, stop, step, y, other, coef):
     return s0, s1, s2
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always", **_JIT)
 def _dmul(diag, a, y, free, normal):
     """The filtered diagonal block of vertex a times y[a] (y filtered already): S D y."""
     y0 = diag[a, 0, 0] * y[a, 0] + diag[a, 0, 1] * y[a, 1] + diag[a, 0, 2] * y[a, 2]
@@ -262,7 +267,7 @@ def _dmul(diag, a, y, free, normal):
     return _filt(a, y0, y1, y2, free, normal)
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always", **_JIT)
 def _solve_row(a, v, out, P, ptr, mid, other, coef, forward):
     """out[a] = D_a^-1 (v[a] - the row's already swept half applied to out): one row of a sweep."""
     if forward:  # the entries with o < a, ascending
@@ -273,7 +278,7 @@ def _solve_row(a, v, out, P, ptr, mid, other, coef, forward):
     out[a, 0], out[a, 1], out[a, 2] = _apply(P, a, v[a, 0] + s0, v[a, 1] + s1, v[a, 2] + s2)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _sweep(v, out, P, ptr, mid, other, coef, forward):
     """out = L^-1 v (forward) or U^-1 v (backward), L the filtered lower block triangle of A, U = L^T,
     diagonal blocks inverted by P. In place (out is v) is allowed: a row reads only rows swept before it."""
@@ -282,7 +287,7 @@ def _sweep(v, out, P, ptr, mid, other, coef, forward):
         _solve_row(k if forward else V - 1 - k, v, out, P, ptr, mid, other, coef, forward)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _first_pass(c, zh, beta, t, q, P, diag, ptr, mid, other, coef, free, normal, forward):
     """One CG iteration's first sweep, with the vector work around it fused into the same pass over the
     rows: the search direction c = zh + beta c, t = (sweep) c, q = c - S D t."""
@@ -296,7 +301,7 @@ def _first_pass(c, zh, beta, t, q, P, diag, ptr, mid, other, coef, free, normal,
         q[a, 0], q[a, 1], q[a, 2] = c[a, 0] - d0, c[a, 1] - d1, c[a, 2] - d2
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _second_pass(c, t, q, P, ptr, mid, other, coef, forward):
     """The iteration's second sweep, in place on q, fused with the product's last term and its dot with c:
     (L^-1 A U^-1) c = (sweep) q + t; returns c . that (summed in sweep order)."""
@@ -309,7 +314,7 @@ def _second_pass(c, t, q, P, ptr, mid, other, coef, forward):
     return cq
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter, flip):
     """Baraff-Witkin modified PCG with a symmetric block Gauss-Seidel (SSOR, omega 1) preconditioner
     in Eisenstat's form: CG on L^-1 A U^-1 (A filtered, U = L^T) with the diagonal blocks D as its
@@ -360,7 +365,7 @@ def _pcg(b, z, diag, ptr, mid, other, coef, free, normal, tol, max_iter, flip):
     return z + t, it, np.sqrt(max(delta, 0.0) / scale)
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def implicit_step(
     x, v, si, sj, rest, k, c, mass, drag, gravity, h, ptr, mid, other, entry, z, free, normal, tol, max_iter, flip
 ):
@@ -375,7 +380,7 @@ def implicit_step(
     return dv, it, res, push
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def limit_strain(x, si, sj, limit, w, iterations):
     """Provot strain limiting in place on x: every pass (Jacobi) moves both ends of each edge longer
     than `limit` towards each other by weight w, averaged over the vertex's corrections."""
@@ -408,7 +413,7 @@ def limit_strain(x, si, sj, limit, w, iterations):
                 x[a, m] += (plus[a, m] - minus[a, m]) / n
 
 
-@njit(cache=True)
+@njit(**_JIT)
 def spring_lengths(x, si, sj):
     """(S,) |x[sj] - x[si]|."""
     out = np.empty(len(si))
