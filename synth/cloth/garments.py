@@ -321,10 +321,25 @@ def build_garment(
     while len(verts) < MIN_VERTS:
         verts, gfaces = trimesh.remesh.subdivide(verts, gfaces)
     verts, gfaces = _collapse_short_edges(verts, gfaces, MIN_EDGE_FRACTION)
+    verts, gfaces = _bandwidth_order(verts, gfaces)
     if len(verts) > MAX_VERTS:
         raise SynthError(f"{kind} has {len(verts)} vertices (> {MAX_VERTS})", fix="use a coarser body mesh")
     pinned = _attachments(kind, verts, rest, labels, joints, waist)
     return Garment(kind, verts, gfaces.astype(np.int64), _uv(verts, centre), pinned, ease, slack)
+
+
+def _bandwidth_order(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh with its vertices renumbered by reverse Cuthill-McKee (neighbours get near indices)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    V = len(verts)
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(V, V)).tocsr()
+    perm = np.asarray(reverse_cuthill_mckee((adj + adj.T).tocsr(), symmetric_mode=True))
+    inv = np.empty(V, np.int64)
+    inv[perm] = np.arange(V)
+    return verts[perm], inv[faces]
 
 
 def draw_fit(kind: str, rng: np.random.Generator, ease: float | None = None, slack: float | None = None):
