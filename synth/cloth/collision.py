@@ -296,20 +296,21 @@ def _grid(verts, faces):
 
 
 @njit(cache=True)
-def _vertex_bits(vallow):
-    """(V,) int64 per vertex: bit g set where vallow[g] holds it (groups 63 and up share bit 63)."""
-    bits = np.zeros(vallow.shape[1], np.int64)
-    for g in range(vallow.shape[0]):
+def _group_bits(mask):
+    """(N,) int64 per vertex or face of a (groups, N) mask: bit g set where mask[g] holds it (groups 63 and up
+    share bit 63)."""
+    bits = np.zeros(mask.shape[1], np.int64)
+    for g in range(mask.shape[0]):
         b = np.int64(1) << min(g, 63)
-        for v in range(vallow.shape[1]):
-            if vallow[g, v]:
+        for v in range(mask.shape[1]):
+            if mask[g, v]:
                 bits[v] |= b
     return bits
 
 
 @njit(cache=True)
 def _cell_bits(start, order, vbits):
-    """(cells,) int64: the OR of `_vertex_bits` over each grid cell's vertices (the groups with a vertex there)."""
+    """(cells,) int64: the OR of `_group_bits` over each grid cell's vertices (the groups with a vertex there)."""
     out = np.zeros(len(start) - 1, np.int64)
     for c in range(len(start) - 1):
         for k in range(start[c], start[c + 1]):
@@ -398,7 +399,7 @@ class MeshCollider:
         self.everything += (self.whole(self.everything[0]),)
         self._hint: np.ndarray | None = None  # the nearest vertices of the last warm query
         self._poses: list[Pose] = []  # the last two poses asked for (a substep's start and end)
-        self._bits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(vallow) -> (vallow, its _vertex_bits)
+        self._bits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(vallow) -> (vallow, its _group_bits)
         self._cuda = None
         self.to_device(device)
 
@@ -412,12 +413,12 @@ class MeshCollider:
         return self._poses[0]
 
     def _vertex_bits(self, vallow: np.ndarray) -> np.ndarray:
-        """`_vertex_bits` of a group mask, computed once per mask array (the callers' masks are constant)."""
+        """`_group_bits` of a vertex group mask, computed once per mask array (the callers' masks are constant)."""
         got = self._bits.get(id(vallow))
         if got is None or got[0] is not vallow:
             if len(self._bits) > 8:
                 self._bits.clear()
-            got = self._bits[id(vallow)] = (vallow, _vertex_bits(vallow))
+            got = self._bits[id(vallow)] = (vallow, _group_bits(vallow))
         return got[1]
 
     def to_device(self, device: str) -> None:
@@ -889,7 +890,7 @@ class PartCollider:
         self._bound: np.ndarray | None = None  # others_within's state: each point's distance bound when queried,
         self._at, self._from, self._travel = np.zeros(0), np.zeros((0, 3)), 0.0  # the body's travel and the point then
         self._far_hint = np.zeros(0, np.int64)  # each point's nearest other-part vertex when last queried, -1 none
-        self._others_bits: np.ndarray | None = None  # _face_bits(self.others)
+        self._others_bits: np.ndarray | None = None  # _group_bits(self.others)
 
     def query(self, points: np.ndarray, verts: np.ndarray, warm: bool = False) -> Proximity:
         """Closest points of points (N, 3) (those PartCollider was built for) on their groups' faces,
@@ -947,7 +948,7 @@ class PartCollider:
         """`_face_cells` of the other parts' faces on pose's grid, once per pose."""
         if pose.face_cells is None:
             if self._others_bits is None:
-                self._others_bits = _face_bits(self.others)
+                self._others_bits = _group_bits(self.others)
             _, _, _, lo, n, h = pose.grid
             pose.face_cells = _face_cells(pose.verts, self.faces, self._others_bits, lo, n, h)
         return pose.face_cells
@@ -991,18 +992,6 @@ def _record_far(points, idx, near, rows, reach, travel, far_hint, bound, at, las
     return signed, normal, point, face, bary, vertex
 
 
-@njit(cache=True)
-def _face_bits(allow):
-    """(F,) int64 per face: bit g set where allow[g] holds it (groups 63 and up share bit 63)."""
-    bits = np.zeros(allow.shape[1], np.int64)
-    for g in range(allow.shape[0]):
-        b = np.int64(1) << min(g, 63)
-        for f in range(allow.shape[1]):
-            if allow[g, f]:
-                bits[f] |= b
-    return bits
-
-
 @njit(cache=True, inline="always")
 def _cell_of(q, lo, h, n):
     """The grid cell index along one axis of coordinate q (monotone in q, clamped to the grid)."""
@@ -1011,7 +1000,7 @@ def _cell_of(q, lo, h, n):
 
 @njit(cache=True)
 def _face_cells(verts, faces, fbits, lo, n, h):
-    """(cells,) int64: the OR of `_face_bits` over the faces whose bounding box meets each grid cell (a cell
+    """(cells,) int64: the OR of `_group_bits` over the faces whose bounding box meets each grid cell (a cell
     without group g's bit holds no point of its faces: a face's box spans its vertices' cells, `_cell_of`
     being monotone)."""
     vc = np.empty((verts.shape[0], 3), np.int64)
