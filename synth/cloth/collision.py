@@ -19,6 +19,11 @@ from numba import njit
 from synth.motion.rotations import special_procrustes
 
 
+def contiguous_f64(a) -> np.ndarray:
+    """a as a C-ordered float64 array: what the numba kernels are compiled for."""
+    return np.ascontiguousarray(a, np.float64)
+
+
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) area-weighted unit vertex normals (float64)."""
     return _vertex_normals(np.ascontiguousarray(verts, np.float64), np.ascontiguousarray(faces, np.int64))
@@ -488,8 +493,13 @@ def surface_at(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The point with barycentrics `bary` on triangle `face` of a posed mesh, and its unit
     Phong-interpolated normal: where a tracked surface point is after the body moved."""
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    return _surface_at(f64(verts), f64(normals), np.ascontiguousarray(faces, np.int64), np.asarray(face), f64(bary))
+    return _surface_at(
+        contiguous_f64(verts),
+        contiguous_f64(normals),
+        np.ascontiguousarray(faces, np.int64),
+        np.asarray(face),
+        contiguous_f64(bary),
+    )
 
 
 @njit(cache=True)
@@ -632,8 +642,15 @@ def pinch(
     gap has room, and for other vertices tracked on both, the acting one goes into the solve, of two the one
     that changes the normal speed more: either ends the substep at its own clearance, clear of the other."""
     sides = [np.ascontiguousarray(getattr(t, k), d) for t in (near, far) for k, d in _TRACKED.items()]
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    out = _pinch(*sides, f64(x), f64(v), float(h), f64(gravity), f64(thickness), float(max_push))
+    out = _pinch(
+        *sides,
+        contiguous_f64(x),
+        contiguous_f64(v),
+        float(h),
+        contiguous_f64(gravity),
+        contiguous_f64(thickness),
+        float(max_push),
+    )
     return Resolved(*out[:5], Tracked(*out[5:]))
 
 
@@ -760,9 +777,15 @@ def respond(
     There is no depth cut-off: the caller tracks each vertex's triangle from the start of the
     substep (where it was outside), so a deep point is one the body ran into, never the far side.
     In place on x, v (float64, C order); returns the number of contacts."""
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
     return _respond(
-        x, v, np.asarray(idx, np.int64), f64(point), f64(normal), f64(body_vel), f64(thickness), f64(friction)
+        x,
+        v,
+        np.asarray(idx, np.int64),
+        contiguous_f64(point),
+        contiguous_f64(normal),
+        contiguous_f64(body_vel),
+        contiguous_f64(thickness),
+        contiguous_f64(friction),
     )
 
 

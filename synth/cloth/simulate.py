@@ -23,6 +23,7 @@ from synth.cloth.collision import (
     RigidAttachment,
     Tracked,
     body_motion,
+    contiguous_f64,
     pinch,
     respond,
     stick,
@@ -377,8 +378,16 @@ def far_signed(
     N = len(x)
     last = np.zeros(N) if last is None else np.ascontiguousarray(last, np.float64)
     swung, arm_faces = arms if arms is not None else (np.ones(N, bool), np.zeros(1, bool))
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    return _far_signed(f64(x), f64(prox.point), f64(prox.normal), f64(prox.signed), prox.face, last, swung, arm_faces)
+    return _far_signed(
+        contiguous_f64(x),
+        contiguous_f64(prox.point),
+        contiguous_f64(prox.normal),
+        contiguous_f64(prox.signed),
+        prox.face,
+        last,
+        swung,
+        arm_faces,
+    )
 
 
 @njit(cache=True)
@@ -410,8 +419,9 @@ def hold_resting(need: np.ndarray, coming: np.ndarray, start_gap: np.ndarray, th
     because they are coming closer than it) kept at their start-of-substep distance from the body instead:
     pulled onto the thickness, every near vertex drew its neighbours near, and a loose garment was wrapped
     onto the skin within a few frames, even on a still body without gravity (docs/BENCHMARKS.md#cloth)."""
-    f64 = lambda a: np.ascontiguousarray(a, np.float64)  # noqa: E731
-    return _hold_resting(f64(need), f64(coming), f64(start_gap), f64(thickness), float(h))
+    return _hold_resting(
+        contiguous_f64(need), contiguous_f64(coming), contiguous_f64(start_gap), contiguous_f64(thickness), float(h)
+    )
 
 
 @njit(cache=True)
