@@ -48,7 +48,8 @@ def vertex_face_table(faces: np.ndarray, num_verts: int) -> np.ndarray:
 def make_contact_elements(jit) -> tuple:
     """The closest-point queries' per-point element functions compiled by `jit` (numba.njit(inline="always")
     for the CPU drivers below, numba.cuda.jit(device=True) for collision_cuda.py): (dot, face_cross,
-    vertex_normal, nearest_vertex, closest_point); nested calls go to the same target's compiled versions. Kept in this file so that numba's cache, keyed on it, sees changes."""
+    vertex_normal, cell_of, cell_box, nearest_vertex, closest_point); nested calls go to the same target's compiled
+    versions. Kept in this file so that numba's cache, keyed on it, sees changes."""
 
     @jit
     def dot(ax, ay, az, bx, by, bz):
@@ -90,6 +91,19 @@ def make_contact_elements(jit) -> tuple:
         return best, bv
 
     @jit
+    def cell_of(q, lo, h, n):
+        """The grid cell index along one axis of coordinate q (monotone in q, clamped to the grid)."""
+        return min(max(int(math.floor((q - lo) / h)), 0), n - 1)
+
+    @jit
+    def cell_box(px, py, pz, r, lo, h, n):
+        """(x0, x1, y0, y1, z0, z1): the grid cells meeting the box of half-side r around (px, py, pz)."""
+        x0, x1 = cell_of(px - r, lo[0], h, n[0]), cell_of(px + r, lo[0], h, n[0])
+        y0, y1 = cell_of(py - r, lo[1], h, n[1]), cell_of(py + r, lo[1], h, n[1])
+        z0, z1 = cell_of(pz - r, lo[2], h, n[2]), cell_of(pz + r, lo[2], h, n[2])
+        return x0, x1, y0, y1, z0, z1
+
+    @jit
     def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
         grid (start, order, lo, n, h; cverts = verts[order]): exact, searched in growing shells of cells around the point's cell
@@ -113,12 +127,7 @@ def make_contact_elements(jit) -> tuple:
         if v >= 0 and allowed[v]:
             best = (px - verts[v, 0]) ** 2 + (py - verts[v, 1]) ** 2 + (pz - verts[v, 2]) ** 2
             rad = min(math.sqrt(best) * (1.0 + 1e-9) + 1e-12, reach)  # every vertex as near as the hint is in it
-            x0 = min(max(int(math.floor((px - rad - lo[0]) / h)), 0), n[0] - 1)
-            x1 = min(max(int(math.floor((px + rad - lo[0]) / h)), 0), n[0] - 1)
-            y0 = min(max(int(math.floor((py - rad - lo[1]) / h)), 0), n[1] - 1)
-            y1 = min(max(int(math.floor((py + rad - lo[1]) / h)), 0), n[1] - 1)
-            z0 = min(max(int(math.floor((pz - rad - lo[2]) / h)), 0), n[2] - 1)
-            z1 = min(max(int(math.floor((pz + rad - lo[2]) / h)), 0), n[2] - 1)
+            x0, x1, y0, y1, z0, z1 = cell_box(px, py, pz, rad, lo, h, n)
             bv = v
             for x in range(x0, x1 + 1):
                 for y in range(y0, y1 + 1):
@@ -136,12 +145,7 @@ def make_contact_elements(jit) -> tuple:
         bx0, by0, bz0, bx1, by1, bz1 = 0, 0, 0, n[0] - 1, n[1] - 1, n[2] - 1
         if math.isfinite(reach):
             rr = reach * (1.0 + 1e-9) + 1e-12
-            bx0 = min(max(int(math.floor((px - rr - lo[0]) / h)), 0), n[0] - 1)
-            bx1 = min(max(int(math.floor((px + rr - lo[0]) / h)), 0), n[0] - 1)
-            by0 = min(max(int(math.floor((py - rr - lo[1]) / h)), 0), n[1] - 1)
-            by1 = min(max(int(math.floor((py + rr - lo[1]) / h)), 0), n[1] - 1)
-            bz0 = min(max(int(math.floor((pz - rr - lo[2]) / h)), 0), n[2] - 1)
-            bz1 = min(max(int(math.floor((pz + rr - lo[2]) / h)), 0), n[2] - 1)
+            bx0, bx1, by0, by1, bz0, bz1 = cell_box(px, py, pz, rr, lo, h, n)
         for r in range(last + 1):
             if best < ((r - 1) * h) ** 2 or (r - 1) * h > reach:  # every cell of shell r is (r - 1) h away
                 break
@@ -236,10 +240,10 @@ def make_contact_elements(jit) -> tuple:
         out[i, 7] = bf
         out[i, 8], out[i, 9], out[i, 10] = b0, b1, b2
 
-    return dot, face_cross, vertex_normal, nearest_vertex, closest_point
+    return dot, face_cross, vertex_normal, cell_of, cell_box, nearest_vertex, closest_point
 
 
-_dot, _face_cross, _vertex_normal, _nearest_vertex, _closest_point = make_contact_elements(
+_dot, _face_cross, _vertex_normal, _cell_of, _cell_box, _nearest_vertex, _closest_point = make_contact_elements(
     njit(cache=True, inline="always")
 )
 
@@ -1015,12 +1019,6 @@ def _record_far(points, idx, near, rows, reach, travel, far_hint, bound, at, las
     return signed, normal, point, face, bary, vertex
 
 
-@njit(cache=True, inline="always")
-def _cell_of(q, lo, h, n):
-    """The grid cell index along one axis of coordinate q (monotone in q, clamped to the grid)."""
-    return min(max(int(math.floor((q - lo) / h)), 0), n - 1)
-
-
 @njit(cache=True)
 def _face_cells(verts, faces, fbits, lo, n, h):
     """(cells,) int64: the OR of `_group_bits` over the faces whose bounding box meets each grid cell (a cell
@@ -1056,9 +1054,7 @@ def _may_touch(points, idx, need, group, cells, lo, n, h):
         if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(pz) and math.isfinite(r)):
             keep[k] = True
             continue
-        x0, x1 = _cell_of(px - r, lo[0], h, n[0]), _cell_of(px + r, lo[0], h, n[0])
-        y0, y1 = _cell_of(py - r, lo[1], h, n[1]), _cell_of(py + r, lo[1], h, n[1])
-        z0, z1 = _cell_of(pz - r, lo[2], h, n[2]), _cell_of(pz + r, lo[2], h, n[2])
+        x0, x1, y0, y1, z0, z1 = _cell_box(px, py, pz, r, lo, h, n)
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 for z in range(z0, z1 + 1):

@@ -12,7 +12,7 @@ from numba import cuda
 from synth.cloth.collision import _cell_bits, make_contact_elements
 from synth.cloth.solver_cuda import THREADS, _blocks, require
 
-_, _, _vertex_normal, _nearest_vertex, _closest_point = make_contact_elements(cuda.jit(device=True))
+_, _, _vertex_normal, _, _, _nearest_vertex, _closest_point = make_contact_elements(cuda.jit(device=True))
 
 
 @cuda.jit(cache=True)
