@@ -106,8 +106,8 @@ def make_contact_elements(jit) -> tuple:
     @jit
     def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
-        grid (start, order, lo, n, h; cverts = verts[order]): exact, searched in growing shells of cells around the point's cell
-        until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
+        grid (start, order, lo, n, h; cverts = verts[order]): exact, searched in growing shells of cells
+        around the point's cell until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
         answer a substep before; -1 for none) only the cells meeting the ball through the hint are
         searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
         this distance count (math.inf: any), -1 when there is none (a far surface costs a few cells, not
