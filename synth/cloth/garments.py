@@ -20,6 +20,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from synth.cloth.collision import vertex_normals
+from synth.cloth.springs import mesh_edges
 from synth.errors import SynthError
 
 GARMENT_TYPES = ("tshirt", "longsleeve", "shorts", "trousers", "skirt", "dress")
@@ -334,7 +335,7 @@ def _bandwidth_order(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
     from scipy.sparse.csgraph import reverse_cuthill_mckee
 
     V = len(verts)
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e = mesh_edges(faces)
     adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(V, V)).tocsr()
     perm = np.asarray(reverse_cuthill_mckee((adj + adj.T).tocsr(), symmetric_mode=True))
     inv = np.empty(V, np.int64)
