@@ -22,6 +22,7 @@ from synth.cloth.collision import (
     PartCollider,
     RigidAttachment,
     Tracked,
+    _dot,
     body_motion,
     contiguous_f64,
     pinch,
@@ -339,7 +340,7 @@ def substep(
 
     prox = dynamics.query(x, start, warm=True)
     end_normals = dynamics.pose(end).normals  # the next substep's start: its queries reuse them
-    start, end = (np.ascontiguousarray(a, np.float64) for a in (start, end))
+    start, end = contiguous_f64(start), contiguous_f64(end)
     motion, moved = body_motion(start, end)
     near = tracked(prox, prox.signed, True)
     if isinstance(dynamics, PartCollider):
@@ -376,7 +377,7 @@ def far_signed(
     gradually (a forearm pressing a skirt into the thigh, the two skins meeting) stays tracked at any depth.
     arms (substep's): +inf too where a point not of arms[0] is closest to a face of arms[1]."""
     N = len(x)
-    last = np.zeros(N) if last is None else np.ascontiguousarray(last, np.float64)
+    last = np.zeros(N) if last is None else contiguous_f64(last)
     swung, arm_faces = arms if arms is not None else (np.ones(N, bool), np.zeros(1, bool))
     return _far_signed(
         contiguous_f64(x),
@@ -392,23 +393,23 @@ def far_signed(
 
 @njit(cache=True)
 def _far_signed(x, point, normal, signed, face, last, swung, arm_faces):
-    """far_signed in one pass (the numpy expression it replaced, bit for bit: einsum's sum order, (x + z) + y)."""
+    """far_signed in one pass (`_dot`: the numpy expression's numbers, bit for bit)."""
     out = np.empty(len(x))
     for i in range(len(x)):
         d0, d1, d2 = x[i, 0] - point[i, 0], x[i, 1] - point[i, 1], x[i, 2] - point[i, 2]
-        side = (d0 * normal[i, 0] + d2 * normal[i, 2]) + d1 * normal[i, 1]
+        side = _dot(d0, d1, d2, normal[i, 0], normal[i, 1], normal[i, 2])
         floor = (last[i] if not last[i] >= 0.0 else 0.0) - FAR_DEPTH  # np.minimum(0, last): a NaN stays NaN
-        ok = abs(side) >= 0.5 * math.sqrt((d0 * d0 + d2 * d2) + d1 * d1) - 1e-9 and signed[i] > floor
+        ok = abs(side) >= 0.5 * math.sqrt(_dot(d0, d1, d2, d0, d1, d2)) - 1e-9 and signed[i] > floor
         out[i] = signed[i] if ok and (swung[i] or not arm_faces[face[i]]) else math.inf
     return out
 
 
 @njit(cache=True)
 def _reach(thickness, v, moved, h):
-    """thickness + CONTACT_MARGIN + moved + h |v| per vertex (as numpy summed it: |v|^2 in einsum's order)."""
+    """thickness + CONTACT_MARGIN + moved + h |v| per vertex (as numpy summed it: |v|^2 by `_dot`)."""
     out = np.empty(len(v))
     for i in range(len(v)):
-        speed = math.sqrt((v[i, 0] * v[i, 0] + v[i, 2] * v[i, 2]) + v[i, 1] * v[i, 1])
+        speed = math.sqrt(_dot(v[i, 0], v[i, 1], v[i, 2], v[i, 0], v[i, 1], v[i, 2]))
         out[i] = ((thickness[i] + CONTACT_MARGIN) + moved) + h * speed
     return out
 
