@@ -107,9 +107,9 @@ def make_contact_elements(jit) -> tuple:
     def nearest_vertex(i, points, verts, vallow, group, hint, start, order, cverts, cellbits, lo, n, h, reach):
         """Point i's nearest vertex v with vallow[group[i], v] (the lowest index of equals) on `_grid`'s
         grid (start, order, lo, n, h; cverts = verts[order]): exact, searched in growing shells of cells
-        around the point's cell until no unvisited cell can hold a nearer vertex. With a hint (an allowed vertex, e.g. the point's
-        answer a substep before; -1 for none) only the cells meeting the ball through the hint are
-        searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
+        around the point's cell until no unvisited cell can hold a nearer vertex. With a hint (an allowed
+        vertex, e.g. the point's answer a substep before; -1 for none) only the cells meeting the ball through
+        the hint are searched: the same answer, from a few cells instead of 27 or more. reach: only vertices within
         this distance count (math.inf: any), -1 when there is none (a far surface costs a few cells, not
         the grid). cellbits (`_cell_bits`): cells holding no vertex of the point's group are passed over
         unread (the other parts' query of a point on the torso found nothing within reach after reading
@@ -580,14 +580,14 @@ def track(
 @njit(cache=True)
 def body_motion(start, end):
     """(U,) each body vertex's displacement from start to end (for `track`) and the largest (as
-    sqrt(einsum("ni,ni->n", d, d)).max() gives it: the sums in einsum's order; 0 for none)."""
+    sqrt(einsum("ni,ni->n", d, d).max()) gives it: the sums in einsum's order; 0 for none)."""
     moved = np.empty(len(start))
-    most = 0.0
+    most = 0.0  # the largest squared displacement (sqrt is monotone: its root is the largest root)
     for u in range(len(start)):
         d0, d1, d2 = end[u, 0] - start[u, 0], end[u, 1] - start[u, 1], end[u, 2] - start[u, 2]
         moved[u] = np.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
-        most = max(most, np.sqrt(_dot(d0, d1, d2, d0, d1, d2)))
-    return moved, most
+        most = max(most, _dot(d0, d1, d2, d0, d1, d2))
+    return moved, np.sqrt(most)
 
 
 @njit(cache=True)
@@ -930,15 +930,13 @@ class PartCollider:
         points: np.ndarray,
         verts: np.ndarray,
         reach: float,
-        idx: np.ndarray | None = None,
         hint: np.ndarray | None = None,
     ) -> Proximity:
-        """`query` on the faces of the parts *not* around each point's home part, for the points idx (default
-        all) with such a vertex within reach (m); the others get signed +inf. hint: see
-        MeshCollider.query_groups (per point of idx)."""
-        idx = np.arange(len(points)) if idx is None else idx
-        args = (self.others, self.vothers, self.whole_others, self.group[idx])
-        return self.mesh.query_groups(points[idx], verts, *args, False, reach, hint)  # not warm: mesh's hints stay
+        """`query` on the faces of the parts *not* around each point's home part, for the points with such a
+        vertex within reach (m); the others get signed +inf. hint: see MeshCollider.query_groups. (The
+        substep's own calls go through `others_within`, which queries only the points that need it.)"""
+        args = (self.others, self.vothers, self.whole_others, self.group)
+        return self.mesh.query_groups(points, verts, *args, False, reach, hint)  # not warm: mesh's hints stay
 
     def others_within(self, points: np.ndarray, verts: np.ndarray, need: np.ndarray, moved: float) -> Proximity:
         """query_others for every point that may be within need (N,) m of the other parts, the rest signed +inf.
@@ -967,7 +965,7 @@ class PartCollider:
         pts, group, hint = points[idx], self.group[idx], self._far_hint[idx]
         near, rows = self.mesh._rows(pts, pose, self.others, self.vothers, self.whole_others, group, hint, reach)
         out = _record_far(
-            points, idx, near, rows, reach, self._travel, self._far_hint, self._bound, self._at, self._from
+            points, idx, near, *_unpack(rows), reach, self._travel, self._far_hint, self._bound, self._at, self._from
         )
         return Proximity(*out)
 
@@ -1001,20 +999,23 @@ def _requery(points, last, bound, at, travel, need):
 
 
 @njit(cache=True)
-def _record_far(points, idx, near, rows, reach, travel, far_hint, bound, at, last):
-    """others_within's answers: the rows of the points idx queried again, in full-size Proximity fields (the
-    rest signed +inf, vertex -1, zeros), and their state (hint, distance bound, travel and position) updated."""
+def _record_far(
+    points, idx, near, q_signed, q_normal, q_point, q_face, q_bary, reach, travel, far_hint, bound, at, last
+):
+    """others_within's answers: the `_unpack`ed answers (q_...) of the points idx queried again, in full-size
+    Proximity fields (the rest signed +inf, vertex -1, zeros), and their state (hint, distance bound, travel and
+    position) updated."""
     N = len(points)
     signed, normal, point = np.full(N, np.inf), np.zeros((N, 3)), np.zeros((N, 3))
     face, bary, vertex = np.zeros(N, np.int64), np.zeros((N, 3)), np.full(N, -1, np.int64)
     for k in range(len(idx)):
         i = idx[k]
-        signed[i], face[i], vertex[i] = rows[k, 0], np.int64(rows[k, 7]), near[k]
+        signed[i], face[i], vertex[i] = q_signed[k], q_face[k], near[k]
         for d in range(3):
-            normal[i, d], point[i, d], bary[i, d] = rows[k, 1 + d], rows[k, 4 + d], rows[k, 8 + d]
+            normal[i, d], point[i, d], bary[i, d] = q_normal[k, d], q_point[k, d], q_bary[k, d]
             last[i, d] = points[i, d]
         far_hint[i] = near[k]
-        bound[i] = min(abs(rows[k, 0]), reach)
+        bound[i] = min(abs(q_signed[k]), reach)
         at[i] = travel
     return signed, normal, point, face, bary, vertex
 
@@ -1055,9 +1056,16 @@ def _may_touch(points, idx, need, group, cells, lo, n, h):
             keep[k] = True
             continue
         x0, x1, y0, y1, z0, z1 = _cell_box(px, py, pz, r, lo, h, n)
-        for x in range(x0, x1 + 1):
-            for y in range(y0, y1 + 1):
-                for z in range(z0, z1 + 1):
-                    if (cells[(x * n[1] + y) * n[2] + z] >> gb) & 1:
-                        keep[k] = True
+        keep[k] = _box_holds(cells, gb, x0, x1, y0, y1, z0, z1, n)
     return idx[keep]
+
+
+@njit(cache=True, inline="always")
+def _box_holds(cells, gb, x0, x1, y0, y1, z0, z1, n):
+    """Whether a grid cell of the box x0..x1, y0..y1, z0..z1 has bit gb in cells (the first one found ends it)."""
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            for z in range(z0, z1 + 1):
+                if (cells[(x * n[1] + y) * n[2] + z] >> gb) & 1:
+                    return True
+    return False
