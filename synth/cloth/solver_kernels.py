@@ -13,8 +13,9 @@ Baraff-Witkin filter is applied per vertex in the same pass. The CPU preconditio
 Gauss-Seidel (SSOR), whose sweeps are sequential by nature. All CPU loops are serial and sum in a fixed
 order, so results do not depend on the thread count (prange over vertices was no faster on two shared
 cores: docs/BENCHMARKS.md#cloth). The only fastmath is FMA contraction (`_JIT`). Few entry points
-(`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile time small; cache=True keeps the machine code in __pycache__ after the first call. The element functions
-live in this file so that numba's cache, keyed on this file, is invalidated when they change."""
+(`implicit_step`, `limit_strain`, `spring_lengths`) keep the compile time small; cache=True keeps the
+machine code in __pycache__ after the first call. The element functions live in this file so that
+numba's cache, keyed on this file, is invalidated when they change."""
 
 from __future__ import annotations
 
